@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Install every Debian package certsync needs to build, test and demo.
+# Idempotent: does nothing when all are present. Needs root (or sudo) to install.
+set -euo pipefail
+
+packages=(
+    # build
+    build-essential pkg-config clang-format
+    # libcertsync
+    libssl-dev libjansson-dev libinih-dev libcurl4-openssl-dev
+    # tests
+    libcmocka-dev python3-pytest openssl curl
+    # Java consumers of PKCS#12 and JKS (keytool, javac)
+    openjdk-17-jdk-headless
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "installing: ${missing[*]}"
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "run as root (or install sudo) to install: ${missing[*]}" >&2; exit 1; }
+    sudo=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,599 @@
+/*
+ * certsync: the command-line tool over libcertsync.
+ *
+ * Exit codes: 0 success, 1 failure, 2 usage error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cs_bundle.h"
+#include "cs_config.h"
+#include "cs_fs.h"
+#include "cs_output.h"
+#include "cs_password.h"
+#include "cs_store.h"
+#include "cs_sync.h"
+
+#define CS_VERSION "0.1.0"
+#define EXIT_USAGE 2
+
+static const char *config_path;
+
+static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "certsync %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'certsync %s --help'.\n", cmd);
+    return EXIT_USAGE;
+}
+
+static int fail(const char *cmd)
+{
+    fprintf(stderr, "certsync %s: %s\n", cmd, cs_error_last());
+    return EXIT_FAILURE;
+}
+
+static const char *config_file(void)
+{
+    if (config_path)
+        return config_path;
+    if (getenv("CERTSYNC_CONFIG") && getenv("CERTSYNC_CONFIG")[0])
+        return getenv("CERTSYNC_CONFIG");
+    return CS_DEFAULT_CONFIG;
+}
+
+static int open_all(const char *cmd, cs_config **c, cs_store **s)
+{
+    if (cs_config_load(config_file(), c) != CS_OK)
+        return fail(cmd);
+    if (cs_store_open_config(*c, s) != CS_OK) {
+        cs_config_free(*c);
+        return fail(cmd);
+    }
+    return EXIT_SUCCESS;
+}
+
+static void iso(time_t t, char *buf, size_t size)
+{
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* ---- convert ---- */
+
+static const char convert_help[] =
+    "Usage: certsync convert --cert FILE --key FILE [--chain FILE] --format FORMAT --out PATH\n"
+    "                        [--profile modern|legacy] [--alias NAME] [--password-file FILE]\n"
+    "                        [--key-password-file FILE] [--passin-file FILE]\n"
+    "\n"
+    "Convert a certificate and its key to what a server reads. Needs no store or config.\n"
+    "The input is validated first (key matches, chain links, dates); the chain may be in the\n"
+    "certificate file, in --chain, or both, in any order.\n"
+    "\n"
+    "Formats and what --out names:\n"
+    "  pem      a directory: fullchain.pem, cert.pem, chain.pem, privkey.pem\n"
+    "  pfx      a file: PKCS#12 with the full chain (alias = friendly name)\n"
+    "  jks      a file: Java KeyStore, one PrivateKeyEntry with the full chain\n"
+    "  nginx    a directory: NAME.pem (certificate + chain), NAME.key\n"
+    "  apache   a directory: NAME_public.crt, NAME_chain.crt, NAME.key\n"
+    "  tomcat   a directory: NAME.pfx, pfx-password.txt      (iis: the same)\n"
+    "NAME is --alias, or else the certificate's first DNS name.\n"
+    "\n"
+    "Options:\n"
+    "  --profile modern|legacy  PKCS#12 encryption: modern (AES-256-CBC, PBKDF2, SHA-256 MAC;\n"
+    "                           default) or legacy (3DES, SHA-1 MAC; old Java and Windows)\n"
+    "  --alias NAME             alias in PKCS#12/JKS (lower-cased in JKS)\n"
+    "  --password-file FILE     keystore password (first line); without it a random password\n"
+    "                           is generated and written 0600 to OUT.password (pfx, jks) or\n"
+    "                           pfx-password.txt (tomcat, iis)\n"
+    "  --key-password-file FILE JKS key-entry password (default: the keystore password)\n"
+    "  --passin-file FILE       password of an encrypted input key\n"
+    "Passwords are never taken from the command line.\n";
+
+static int cmd_convert(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"cert", 1, 0, 'c'},          {"key", 1, 0, 'k'},       {"chain", 1, 0, 'C'},
+        {"format", 1, 0, 'f'},        {"out", 1, 0, 'o'},       {"profile", 1, 0, 'p'},
+        {"alias", 1, 0, 'a'},         {"password-file", 1, 0, 'P'},
+        {"key-password-file", 1, 0, 'K'}, {"passin-file", 1, 0, 'i'}, {"config", 1, 0, 'G'},
+        {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
+    const char *cert = NULL, *key = NULL, *chain = NULL, *format = NULL, *out = NULL,
+               *alias = NULL, *pwfile = NULL, *kpwfile = NULL, *passin = NULL;
+    cs_p12_profile profile = CS_P12_MODERN;
+    char *password = NULL, *kpassword = NULL, pwpath[4200], name[256];
+    int opt, generated = 0, rc = EXIT_FAILURE;
+    unsigned fmt;
+    cs_bundle *b = NULL;
+
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': cert = optarg; break;
+        case 'k': key = optarg; break;
+        case 'C': chain = optarg; break;
+        case 'f': format = optarg; break;
+        case 'o': out = optarg; break;
+        case 'a': alias = optarg; break;
+        case 'P': pwfile = optarg; break;
+        case 'K': kpwfile = optarg; break;
+        case 'i': passin = optarg; break;
+        case 'G': config_path = optarg; break;
+        case 'p':
+            if (cs_p12_profile_parse(optarg, &profile) != CS_OK)
+                return usage_error("convert", "%s", cs_error_last());
+            break;
+        case 'h': fputs(convert_help, stdout); return EXIT_SUCCESS;
+        default: return usage_error("convert", "unknown option");
+        }
+    }
+    if (optind < argc)
+        return usage_error("convert", "unexpected argument '%s'", argv[optind]);
+    if (!cert || !key || !format || !out)
+        return usage_error("convert", "--cert, --key, --format and --out are required");
+    if (cs_format_parse(format, &fmt) != CS_OK)
+        return usage_error("convert", "%s", cs_error_last());
+    if (cs_bundle_load_files(&b, cert, key, chain, passin) != CS_OK ||
+        cs_bundle_validate(b, NULL, 0, time(NULL), cert) != CS_OK)
+        goto done;
+    if (alias) {
+        snprintf(name, sizeof(name), "%s", alias);
+    } else {
+        size_t n;
+        char **names = cs_bundle_names(b, &n);
+
+        snprintf(name, sizeof(name), "%s", n ? names[0] : "cert");
+        cs_strv_free(names);
+        if (name[0] == '*')
+            name[0] = '_'; /* the console names wildcard files this way too */
+    }
+    if (fmt & (CS_FMT_PFX | CS_FMT_JKS)) {
+        if (pwfile) {
+            if (cs_password_read(pwfile, &password) != CS_OK)
+                goto done;
+        } else {
+            if (cs_password_generate(&password) != CS_OK)
+                goto done;
+            generated = 1;
+        }
+        if (kpwfile && cs_password_read(kpwfile, &kpassword) != CS_OK)
+            goto done;
+    }
+    if (fmt == CS_FMT_JKS || (fmt == CS_FMT_PFX && strcmp(format, "tomcat") != 0 &&
+                              strcmp(format, "iis") != 0)) {
+        int isjks = fmt == CS_FMT_JKS;
+
+        if ((isjks ? cs_output_jks_file(out, b, name, password, kpassword)
+                   : cs_output_pfx_file(out, b, name, password, profile)) != CS_OK)
+            goto done;
+        if (generated) {
+            snprintf(pwpath, sizeof(pwpath), "%s.password", out);
+            if (cs_password_write(pwpath, password) != CS_OK)
+                goto done;
+        }
+        printf("wrote %s (%s, alias %s)", out, isjks ? "JKS" : profile == CS_P12_MODERN
+                                                                   ? "PKCS#12 modern"
+                                                                   : "PKCS#12 legacy",
+               name);
+        if (generated)
+            printf("; password in %s (0600)", pwpath);
+        printf("\n");
+    } else {
+        cs_output_opts o = {name, name, profile, password, NULL, NULL};
+
+        if (cs_fs_mkdirs(out, 0700) != CS_OK || cs_output_write(out, b, fmt, &o) != CS_OK)
+            goto done;
+        printf("wrote %s layout into %s\n", format, out);
+    }
+    rc = EXIT_SUCCESS;
+done:
+    if (rc != EXIT_SUCCESS)
+        fail("convert");
+    cs_password_free(password);
+    cs_password_free(kpassword);
+    cs_bundle_free(b);
+    return rc;
+}
+
+/* ---- import ---- */
+
+static const char import_help[] =
+    "Usage: certsync import NAME --cert FILE --key FILE [--chain FILE] [--passin-file FILE]\n"
+    "                        [--config FILE]\n"
+    "\n"
+    "Install a certificate you already have as a new version of the managed certificate NAME.\n"
+    "It is validated first (key matches, chain links, dates, and the names of [cert NAME] in\n"
+    "the config are covered); if it fails nothing in the store changes. The formats,\n"
+    "PKCS#12 profile, alias and password of [cert NAME] are used.\n";
+
+static int cmd_import(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"cert", 1, 0, 'c'},   {"key", 1, 0, 'k'},  {"chain", 1, 0, 'C'}, {"passin-file", 1, 0, 'i'},
+        {"config", 1, 0, 'G'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    const char *cert = NULL, *key = NULL, *chain = NULL, *passin = NULL, *name;
+    const cs_cert_conf *cc;
+    cs_install_opts o = {0};
+    cs_config *c = NULL;
+    cs_store *s = NULL;
+    cs_bundle *b = NULL;
+    unsigned version;
+    int opt, rc;
+
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': cert = optarg; break;
+        case 'k': key = optarg; break;
+        case 'C': chain = optarg; break;
+        case 'i': passin = optarg; break;
+        case 'G': config_path = optarg; break;
+        case 'h': fputs(import_help, stdout); return EXIT_SUCCESS;
+        default: return usage_error("import", "unknown option");
+        }
+    }
+    if (optind + 1 != argc)
+        return usage_error("import", "give exactly one certificate NAME");
+    name = argv[optind];
+    if (!cert || !key)
+        return usage_error("import", "--cert and --key are required");
+    if (!cs_name_valid(name))
+        return usage_error("import", "'%s' is not a certificate name", name);
+    if ((rc = open_all("import", &c, &s)) != EXIT_SUCCESS)
+        return rc;
+    cc = cs_config_cert(c, name);
+    if (cc == NULL)
+        fprintf(stderr,
+                "certsync import: warning: '%s' is not declared in %s; servers can refer to it "
+                "once a [cert %s] section exists\n",
+                name, c->path, name);
+    o.provider = "import";
+    if (cc) {
+        o.names = (const char *const *)cc->domains;
+        o.n_names = cc->n_domains;
+        o.formats = cc->formats;
+        o.profile = cc->pfx_profile;
+        o.alias = cc->alias;
+        o.password_file = cc->password_file;
+    }
+    rc = EXIT_FAILURE;
+    if (cs_bundle_load_files(&b, cert, key, chain, passin) == CS_OK &&
+        cs_store_install(s, name, b, &o, &version) == CS_OK) {
+        char fp[65];
+
+        cs_bundle_fingerprint(b, fp);
+        printf("%s: installed v%u (sha256 %s)\n", name, version, fp);
+        rc = EXIT_SUCCESS;
+    } else {
+        fail("import");
+    }
+    cs_bundle_free(b);
+    cs_store_free(s);
+    cs_config_free(c);
+    return rc;
+}
+
+/* ---- sync ---- */
+
+static const char sync_help[] =
+    "Usage: certsync sync [NAME...] [--force] [--config FILE]\n"
+    "\n"
+    "Ask each managed certificate's provider (all of them without NAME) whether a new\n"
+    "certificate is due, and install it as the new current version when it is. For the\n"
+    "local CA a certificate is due when there is none, when it expires within renew-before,\n"
+    "or when it no longer covers the configured names. A failure leaves what is served as\n"
+    "it was, and is shown by `certsync status`. Run it from cron or a systemd timer.\n"
+    "\n"
+    "  --force   issue or fetch a new certificate even if the current one is still good\n";
+
+static int cmd_sync(int argc, char **argv)
+{
+    static const struct option opts[] = {{"force", 0, 0, 'f'},
+                                         {"config", 1, 0, 'G'},
+                                         {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    int opt, force = 0, rc, failed = 0, i;
+    cs_config *c;
+    cs_store *s;
+
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'f': force = 1; break;
+        case 'G': config_path = optarg; break;
+        case 'h': fputs(sync_help, stdout); return EXIT_SUCCESS;
+        default: return usage_error("sync", "unknown option");
+        }
+    }
+    if ((rc = open_all("sync", &c, &s)) != EXIT_SUCCESS)
+        return rc;
+    for (i = optind; i < argc; i++)
+        if (cs_config_cert(c, argv[i]) == NULL) {
+            fprintf(stderr, "certsync sync: no [cert %s] in %s\n", argv[i], c->path);
+            cs_store_free(s);
+            cs_config_free(c);
+            return EXIT_FAILURE;
+        }
+    if (c->n_certs == 0)
+        printf("no [cert NAME] sections in %s; nothing to sync\n", c->path);
+    for (size_t k = 0; k < c->n_certs; k++) {
+        const cs_cert_conf *cc = &c->certs[k];
+        cs_sync_outcome out;
+        int wanted = optind == argc;
+
+        for (i = optind; i < argc && !wanted; i++)
+            wanted = strcmp(argv[i], cc->name) == 0;
+        if (!wanted)
+            continue;
+        if (cs_sync_cert(c, s, cc, force, &out) != CS_OK) {
+            fprintf(stderr, "%s: failed: %s\n", cc->name, cs_error_last());
+            failed++;
+        } else if (out.result == CS_SYNC_INSTALLED) {
+            printf("%s: installed v%u (%s)\n", cc->name, out.version, out.reason);
+        } else {
+            printf("%s: unchanged (%s)\n", cc->name, out.reason);
+        }
+    }
+    cs_store_free(s);
+    cs_config_free(c);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/* ---- status ---- */
+
+static const char status_help[] =
+    "Usage: certsync status [NAME] [--json] [--config FILE]\n"
+    "\n"
+    "Show each managed certificate: current version, SHA-256 fingerprint, names, expiry and\n"
+    "days left, and the result of the last sync with its error.\n"
+    "\n"
+    "  --json    one JSON document (an array of objects) instead of the text view\n";
+
+static json_t *status_json(cs_store *s, const char *name)
+{
+    json_t *j = json_object(), *names;
+    cs_cert_info info;
+    cs_sync_state st;
+    char t[32];
+    size_t i;
+
+    json_object_set_new(j, "name", json_string(name));
+    if (cs_store_info(s, name, 0, &info) == CS_OK) {
+        json_object_set_new(j, "version", json_integer(info.version));
+        json_object_set_new(j, "fingerprint_sha256", json_string(info.fingerprint));
+        json_object_set_new(j, "serial", json_string(info.serial));
+        json_object_set_new(j, "provider", json_string(info.provider));
+        names = json_array();
+        for (i = 0; i < info.n_names; i++)
+            json_array_append_new(names, json_string(info.names[i]));
+        json_object_set_new(j, "names", names);
+        iso(info.not_before, t, sizeof(t));
+        json_object_set_new(j, "not_before", json_string(t));
+        iso(info.not_after, t, sizeof(t));
+        json_object_set_new(j, "not_after", json_string(t));
+        json_object_set_new(j, "days_left",
+                            json_integer((json_int_t)((info.not_after - time(NULL)) / 86400)));
+        cs_cert_info_clear(&info);
+    } else {
+        json_object_set_new(j, "version", json_null());
+        json_object_set_new(j, "error_current",
+                            json_string(cs_error_code() == CS_ENOTFOUND ? "no version yet"
+                                                                        : cs_error_last()));
+    }
+    cs_store_sync_state(s, name, &st);
+    json_object_set_new(j, "last_sync", json_string(cs_sync_result_name(st.result)));
+    if (st.at) {
+        iso(st.at, t, sizeof(t));
+        json_object_set_new(j, "last_sync_at", json_string(t));
+    }
+    if (st.last_success) {
+        iso(st.last_success, t, sizeof(t));
+        json_object_set_new(j, "last_success_at", json_string(t));
+    }
+    json_object_set_new(j, "last_error",
+                        st.result == CS_SYNC_FAILED ? json_string(st.error) : json_null());
+    return j;
+}
+
+static void status_text(json_t *j)
+{
+    json_t *names = json_object_get(j, "names"), *v;
+    size_t i;
+
+    printf("%s\n", json_string_value(json_object_get(j, "name")));
+    if (json_is_integer(json_object_get(j, "version"))) {
+        printf("  current      v%lld\n", (long long)json_integer_value(json_object_get(j, "version")));
+        printf("  sha256       %s\n", json_string_value(json_object_get(j, "fingerprint_sha256")));
+        printf("  names       ");
+        json_array_foreach(names, i, v) printf(" %s", json_string_value(v));
+        printf("\n  not after    %s (%lld days left)\n",
+               json_string_value(json_object_get(j, "not_after")),
+               (long long)json_integer_value(json_object_get(j, "days_left")));
+        printf("  provider     %s\n", json_string_value(json_object_get(j, "provider")));
+    } else {
+        printf("  current      none: %s\n", json_string_value(json_object_get(j, "error_current")));
+    }
+    printf("  last sync    %s", json_string_value(json_object_get(j, "last_sync")));
+    if (json_object_get(j, "last_sync_at"))
+        printf(" at %s", json_string_value(json_object_get(j, "last_sync_at")));
+    printf("\n");
+    if (json_is_string(json_object_get(j, "last_error")))
+        printf("  last error   %s\n", json_string_value(json_object_get(j, "last_error")));
+}
+
+static int cmd_status(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", 0, 0, 'j'}, {"config", 1, 0, 'G'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    int opt, as_json = 0, rc;
+    json_t *all = json_array(), *v;
+    cs_config *c;
+    cs_store *s;
+    size_t k;
+
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'j': as_json = 1; break;
+        case 'G': config_path = optarg; break;
+        case 'h': fputs(status_help, stdout); json_decref(all); return EXIT_SUCCESS;
+        default: json_decref(all); return usage_error("status", "unknown option");
+        }
+    }
+    if (argc - optind > 1) {
+        json_decref(all);
+        return usage_error("status", "give at most one NAME");
+    }
+    if ((rc = open_all("status", &c, &s)) != EXIT_SUCCESS) {
+        json_decref(all);
+        return rc;
+    }
+    if (optind < argc) {
+        if (cs_config_cert(c, argv[optind]) == NULL) {
+            unsigned ver;
+
+            if (cs_store_current(s, argv[optind], &ver) != CS_OK) {
+                fprintf(stderr, "certsync status: no [cert %s] in %s and nothing in the store\n",
+                        argv[optind], c->path);
+                rc = EXIT_FAILURE;
+            }
+        }
+        if (rc == EXIT_SUCCESS)
+            json_array_append_new(all, status_json(s, argv[optind]));
+    } else {
+        for (k = 0; k < c->n_certs; k++)
+            json_array_append_new(all, status_json(s, c->certs[k].name));
+    }
+    if (rc == EXIT_SUCCESS) {
+        if (as_json) {
+            json_dumpf(all, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+            printf("\n");
+        } else {
+            json_array_foreach(all, k, v) status_text(v);
+        }
+    }
+    json_decref(all);
+    cs_store_free(s);
+    cs_config_free(c);
+    return rc;
+}
+
+/* ---- rollback ---- */
+
+static const char rollback_help[] =
+    "Usage: certsync rollback NAME [--config FILE]\n"
+    "\n"
+    "Make the newest older version of NAME that still validates the current one. Servers\n"
+    "with the certsync module pick it up within a second.\n";
+
+static int cmd_rollback(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", 1, 0, 'G'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    unsigned from = 0, to;
+    cs_config *c;
+    cs_store *s;
+    int opt, rc;
+
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'G': config_path = optarg; break;
+        case 'h': fputs(rollback_help, stdout); return EXIT_SUCCESS;
+        default: return usage_error("rollback", "unknown option");
+        }
+    }
+    if (optind + 1 != argc)
+        return usage_error("rollback", "give exactly one certificate NAME");
+    if ((rc = open_all("rollback", &c, &s)) != EXIT_SUCCESS)
+        return rc;
+    cs_store_current(s, argv[optind], &from);
+    if (cs_store_rollback(s, argv[optind], &to) == CS_OK) {
+        printf("%s: current is now v%u (was v%u)\n", argv[optind], to, from);
+    } else {
+        rc = fail("rollback");
+    }
+    cs_store_free(s);
+    cs_config_free(c);
+    return rc;
+}
+
+/* ---- main ---- */
+
+static const char main_help[] =
+    "Usage: certsync [--config FILE] COMMAND [ARGS]\n"
+    "\n"
+    "Keep the TLS certificates of web servers in step with a certificate service.\n"
+    "\n"
+    "Commands:\n"
+    "  sync [NAME...]      get due certificates from their providers and install them\n"
+    "  status [NAME]       current version, fingerprint, expiry, last sync and error\n"
+    "  import NAME ...     install a certificate you have as a new version of NAME\n"
+    "  rollback NAME       make the previous good version current again\n"
+    "  convert ...         convert a certificate + key to PEM, PKCS#12, JKS or a server layout\n"
+    "\n"
+    "Each command has --help. The configuration is --config FILE, else $CERTSYNC_CONFIG,\n"
+    "else " CS_DEFAULT_CONFIG ".\n"
+    "Exit codes: 0 success, 1 failure, 2 usage error.\n";
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } cmds[] = {{"convert", cmd_convert}, {"import", cmd_import},     {"sync", cmd_sync},
+                {"status", cmd_status},   {"rollback", cmd_rollback}, {NULL, NULL}};
+    int i = 1, k;
+
+    umask(077);
+    while (i < argc && argv[i][0] == '-') {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            config_path = argv[i + 1];
+            i += 2;
+        } else if (strncmp(argv[i], "--config=", 9) == 0) {
+            config_path = argv[i++] + 9;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(main_help, stdout);
+            return EXIT_SUCCESS;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("certsync " CS_VERSION "\n");
+            return EXIT_SUCCESS;
+        } else {
+            fprintf(stderr, "certsync: unknown option '%s'\n%s", argv[i], main_help);
+            return EXIT_USAGE;
+        }
+    }
+    if (i >= argc) {
+        fputs(main_help, stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[i], "help") == 0) {
+        if (i + 1 < argc) {
+            char *sub[] = {argv[i + 1], (char *)"--help", NULL};
+
+            for (k = 0; cmds[k].name; k++)
+                if (strcmp(cmds[k].name, argv[i + 1]) == 0)
+                    return cmds[k].fn(2, sub);
+        }
+        fputs(main_help, stdout);
+        return EXIT_SUCCESS;
+    }
+    for (k = 0; cmds[k].name; k++)
+        if (strcmp(cmds[k].name, argv[i]) == 0) {
+            optind = 1;
+            return cmds[k].fn(argc - i, argv + i);
+        }
+    fprintf(stderr, "certsync: unknown command '%s'\n%s", argv[i], main_help);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,81 @@
+/*
+ * certsync: the one configuration file every component reads
+ * (default /etc/certsync/certsync.conf). INI, read with inih:
+ *
+ *   [store]            path, keep, owner, group
+ *   [provider NAME]    type = local-ca | aliyun-cas, and the type's keys
+ *   [cert NAME]        provider, cert-id, domain, formats, renew-before, ...
+ *
+ * Every error names the file, the line and the key. Unknown sections and
+ * keys are errors: a typo must not silently change what is served.
+ */
+#ifndef CS_CONFIG_H
+#define CS_CONFIG_H
+
+#include <stddef.h>
+
+#include "cs_crypt.h"
+#include "cs_error.h"
+#include "cs_pkcs12.h"
+
+#define CS_DEFAULT_CONFIG "/etc/certsync/certsync.conf"
+#define CS_DEFAULT_STORE "/var/lib/certsync"
+
+typedef enum { CS_PROVIDER_LOCAL_CA, CS_PROVIDER_ALIYUN_CAS } cs_provider_type;
+
+typedef struct {
+    char *name;
+    int line;
+    cs_provider_type type;
+    /* local-ca */
+    long ca_lifetime;     /* seconds; default 10 years */
+    /* aliyun-cas (read here; used by the aliyun-cas client) */
+    char *region;
+    char *credentials;
+    char *endpoint;
+    char *ca_file;
+    char *signature_version;
+} cs_provider_conf;
+
+typedef struct {
+    char *name;
+    int line;
+    char *provider_name;             /* NULL: the embedded local CA */
+    const cs_provider_conf *provider; /* resolved; NULL for the embedded local CA */
+    char *cert_id;                   /* decimal, 64-bit */
+    char **domains;                  /* NULL-terminated */
+    size_t n_domains;
+    unsigned formats;                /* CS_FMT_* bits; PEM always set */
+    long renew_before;               /* seconds; default 30 days */
+    cs_key_type key_type;            /* local-ca: key of issued certs */
+    long lifetime;                   /* local-ca: seconds; default 90 days */
+    cs_p12_profile pfx_profile;
+    char *alias;                     /* PKCS#12/JKS alias; default the cert name */
+    char *password_file;             /* PFX/JKS password; default generated */
+} cs_cert_conf;
+
+typedef struct {
+    char *path;
+    char *store_path;
+    unsigned keep; /* versions kept; default 3 */
+    char *owner;   /* user that owns store files (chown when run as root) */
+    char *group;
+    cs_provider_conf *providers;
+    size_t n_providers;
+    cs_cert_conf *certs;
+    size_t n_certs;
+} cs_config;
+
+cs_rc cs_config_load(const char *path, cs_config **out);
+void cs_config_free(cs_config *c);
+
+/* The [cert NAME] section, or NULL. */
+const cs_cert_conf *cs_config_cert(const cs_config *c, const char *name);
+
+/* "30d", "12h", "15m", "45s" (a bare number is seconds). */
+cs_rc cs_duration_parse(const char *s, long *seconds);
+
+/* A managed certificate name: letters, digits, '.', '_', '-'; 1-64; no leading '.'. */
+int cs_name_valid(const char *name);
+
+#endif

@@ -1,0 +1,50 @@
+/*
+ * certsync: writing a bundle out in the formats servers read.
+ *
+ * The PEM set: fullchain.pem, cert.pem, chain.pem, privkey.pem (0600).
+ * The console-style layouts, as the certificate service's download zips lay
+ * them out:
+ *   nginx   <name>.pem (leaf + chain), <name>.key
+ *   apache  <name>_public.crt, <name>_chain.crt, <name>.key
+ *   tomcat  <name>.pfx + pfx-password.txt  (iis: the same files)
+ *   jks     <name>.jks + jks-password.txt
+ * Keys and password files are 0600, certificates 0644.
+ */
+#ifndef CS_OUTPUT_H
+#define CS_OUTPUT_H
+
+#include "cs_bundle.h"
+#include "cs_error.h"
+#include "cs_pkcs12.h"
+
+enum {
+    CS_FMT_PEM = 1 << 0,    /* the PEM set */
+    CS_FMT_PFX = 1 << 1,    /* <name>.pfx + pfx-password.txt */
+    CS_FMT_JKS = 1 << 2,    /* <name>.jks + jks-password.txt */
+    CS_FMT_NGINX = 1 << 3,  /* <name>.pem, <name>.key */
+    CS_FMT_APACHE = 1 << 4, /* <name>_public.crt, <name>_chain.crt, <name>.key */
+};
+
+/* "pem", "pfx" (or "pkcs12"), "jks", "nginx", "apache", "tomcat", "iis". */
+cs_rc cs_format_parse(const char *s, unsigned *bit);
+
+typedef struct {
+    const char *name;          /* base name of console-style files */
+    const char *alias;         /* PKCS#12 friendly name and JKS alias */
+    cs_p12_profile profile;    /* PKCS#12 profile */
+    const char *pfx_password;  /* required with CS_FMT_PFX */
+    const char *jks_password;  /* required with CS_FMT_JKS: store password */
+    const char *jks_key_password; /* NULL: same as the store password */
+} cs_output_opts;
+
+/* Write the formats into the existing directory dir (each file atomically). */
+cs_rc cs_output_write(const char *dir, const cs_bundle *b, unsigned formats,
+                      const cs_output_opts *o);
+
+/* Single files for `certsync convert`. */
+cs_rc cs_output_pfx_file(const char *path, const cs_bundle *b, const char *alias,
+                         const char *password, cs_p12_profile profile);
+cs_rc cs_output_jks_file(const char *path, const cs_bundle *b, const char *alias,
+                         const char *store_password, const char *key_password);
+
+#endif

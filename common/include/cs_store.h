@@ -1,0 +1,118 @@
+/*
+ * certsync: the versioned store, the contract between the core and servers.
+ *
+ *   <store>/certs/<name>/v<N>/      one complete version: the PEM set,
+ *                                   console-style files, PFX/JKS, meta.json
+ *   <store>/certs/<name>/current    symlink to v<N>, switched by rename(2)
+ *   <store>/certs/<name>/state.json last sync result and error, for status
+ *   <store>/certs/<name>/.lock      writers hold an exclusive flock on it
+ *
+ * A version is written into a temp directory, fsynced, renamed into place,
+ * read back and validated, and only then does `current` move. A reader
+ * resolves `current` once and sees one whole version. Server modules notice
+ * a change by an lstat() of cs_store_current_link(): its inode changes on
+ * every switch.
+ */
+#ifndef CS_STORE_H
+#define CS_STORE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "cs_bundle.h"
+#include "cs_error.h"
+#include "cs_pkcs12.h"
+
+typedef struct cs_store cs_store;
+
+typedef struct {
+    unsigned keep;   /* versions kept (current included); 0 means 3 */
+    uid_t uid;       /* owner of what is written, (uid_t)-1 to leave it */
+    gid_t gid;
+} cs_store_opts;
+
+/* Open (and create, 0700) the store at path. */
+cs_rc cs_store_open(const char *path, const cs_store_opts *opts, cs_store **out);
+void cs_store_free(cs_store *s);
+const char *cs_store_path(const cs_store *s);
+
+typedef struct {
+    const char *provider;          /* "local-ca", "aliyun-cas", "import" */
+    const char *remote_id;         /* the service's id, or NULL */
+    const char *const *names;      /* names the certificate must cover */
+    size_t n_names;
+    unsigned formats;              /* CS_FMT_* beyond PEM (always written) */
+    cs_p12_profile profile;
+    const char *alias;             /* NULL: the certificate's name */
+    const char *password_file;     /* NULL: keep current's password, or generate */
+} cs_install_opts;
+
+/*
+ * Validate b, write it as a new version, and make it current. On any failure
+ * current is untouched and the new version is removed. *version gets the
+ * new number.
+ */
+cs_rc cs_store_install(cs_store *s, const char *name, const cs_bundle *b,
+                       const cs_install_opts *o, unsigned *version);
+
+/* The current version number; CS_ENOTFOUND when there is none. */
+cs_rc cs_store_current(cs_store *s, const char *name, unsigned *version);
+
+/* Every version on disk, ascending (malloc'd). */
+cs_rc cs_store_versions(cs_store *s, const char *name, unsigned **versions, size_t *n);
+
+/* <store>/certs/<name>/current, whose inode changes on every switch. */
+cs_rc cs_store_current_link(const cs_store *s, const char *name, char *buf, size_t size);
+
+/* Directory of a version (0 = current, resolved once). */
+cs_rc cs_store_version_dir(cs_store *s, const char *name, unsigned version, char *buf,
+                           size_t size);
+
+/* Load a version's fullchain.pem + privkey.pem (0 = current). */
+cs_rc cs_store_load(cs_store *s, const char *name, unsigned version, cs_bundle **out);
+
+/* What meta.json says of a version. */
+typedef struct {
+    unsigned version;
+    char fingerprint[65];
+    char serial[80];
+    char provider[32];
+    char remote_id[32];
+    time_t not_before, not_after, fetched_at;
+    char **names; /* NULL-terminated */
+    size_t n_names;
+} cs_cert_info;
+
+cs_rc cs_store_info(cs_store *s, const char *name, unsigned version, cs_cert_info *info);
+void cs_cert_info_clear(cs_cert_info *info);
+
+/* Make the newest older version that still validates current. */
+cs_rc cs_store_rollback(cs_store *s, const char *name, unsigned *version);
+
+/* The last sync of a certificate, kept for status. */
+typedef enum { CS_SYNC_NONE, CS_SYNC_INSTALLED, CS_SYNC_UNCHANGED, CS_SYNC_FAILED } cs_sync_result;
+
+typedef struct {
+    cs_sync_result result;
+    time_t at;           /* when the last sync ended */
+    time_t last_success; /* when one last succeeded (0: never) */
+    char error[1024];    /* the reason of the last failure */
+} cs_sync_state;
+
+cs_rc cs_store_record_sync(cs_store *s, const char *name, cs_sync_result result,
+                           const char *error);
+cs_rc cs_store_sync_state(cs_store *s, const char *name, cs_sync_state *st);
+const char *cs_sync_result_name(cs_sync_result r);
+
+/*
+ * Exclusive per-certificate writer lock (waits up to timeout_s). Taking it
+ * again through the same handle nests. Released by cs_store_unlock.
+ */
+cs_rc cs_store_lock(cs_store *s, const char *name, int timeout_s, int *token);
+void cs_store_unlock(cs_store *s, int token);
+
+/* <store>/<sub> created 0700 (e.g. "local-ca", "challenges"). */
+cs_rc cs_store_area(cs_store *s, const char *sub, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,25 @@
+/*
+ * certsync: one sync of a managed certificate: ask its provider whether a
+ * new certificate is due or available, and install it when it is. A failure
+ * changes nothing that is served; it is recorded for status.
+ */
+#ifndef CS_SYNC_H
+#define CS_SYNC_H
+
+#include "cs_config.h"
+#include "cs_store.h"
+
+typedef struct {
+    cs_sync_result result;
+    unsigned version; /* current version after the sync (0: none) */
+    char reason[256]; /* why a new one was installed, or why none was */
+} cs_sync_outcome;
+
+/* force: issue or fetch even when the current version is still good. */
+cs_rc cs_sync_cert(const cs_config *c, cs_store *s, const cs_cert_conf *cc, int force,
+                   cs_sync_outcome *out);
+
+/* Store options from [store] (owner and group resolved to ids). */
+cs_rc cs_store_open_config(const cs_config *c, cs_store **out);
+
+#endif

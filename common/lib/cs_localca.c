@@ -1,0 +1,160 @@
+#include "cs_localca.h"
+
+#include <openssl/pem.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "cs_crypt.h"
+#include "cs_fs.h"
+
+#define PATH_SZ 4096
+
+static cs_rc save_pem(const char *dir, const char *file, X509 *x, EVP_PKEY *k)
+{
+    char path[PATH_SZ], *p;
+    BIO *bio = BIO_new(BIO_s_mem());
+    long n;
+    cs_rc rc;
+
+    if (bio == NULL || (x && !PEM_write_bio_X509(bio, x)) ||
+        (k && !PEM_write_bio_PrivateKey(bio, k, NULL, NULL, 0, NULL, NULL))) {
+        BIO_free(bio);
+        return cs_error_set(CS_ERR, "cannot encode the local CA: %s", cs_error_openssl());
+    }
+    n = BIO_get_mem_data(bio, &p);
+    rc = cs_fs_join(path, sizeof(path), dir, file);
+    if (rc == CS_OK)
+        rc = cs_fs_write_atomic(path, p, (size_t)n, k ? 0600 : 0644);
+    OPENSSL_cleanse(p, (size_t)n);
+    BIO_free(bio);
+    return rc;
+}
+
+static cs_rc load_pair(const char *dir, const char *cert, const char *key, X509 **x,
+                       EVP_PKEY **k)
+{
+    char cpath[PATH_SZ], kpath[PATH_SZ];
+    FILE *f;
+
+    if (cs_fs_join(cpath, sizeof(cpath), dir, cert) != CS_OK ||
+        cs_fs_join(kpath, sizeof(kpath), dir, key) != CS_OK)
+        return cs_error_code();
+    f = fopen(cpath, "r");
+    *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+    if (f)
+        fclose(f);
+    f = fopen(kpath, "r");
+    *k = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
+    if (f)
+        fclose(f);
+    if (*x == NULL || *k == NULL) {
+        X509_free(*x);
+        EVP_PKEY_free(*k);
+        return cs_error_set(CS_EIO,
+                            "the local CA in '%s' is damaged ('%s' or '%s' unreadable); move "
+                            "the directory away to create a new CA",
+                            dir, cert, key);
+    }
+    return CS_OK;
+}
+
+static cs_rc create_ca(const char *dir, long lifetime)
+{
+    time_t now = time(NULL);
+    cs_cert_spec root = {"certsync local root CA", NULL, 0, 1, now - 3600, now + lifetime};
+    cs_cert_spec inter = {"certsync local issuing CA", NULL, 0, 1, now - 3600, now + lifetime};
+    EVP_PKEY *rk = NULL, *ik = NULL;
+    X509 *rc_ = NULL, *ic = NULL;
+    cs_rc rc;
+
+    rc = cs_key_generate(CS_KEY_EC256, &rk);
+    if (rc == CS_OK)
+        rc = cs_key_generate(CS_KEY_EC256, &ik);
+    if (rc == CS_OK)
+        rc = cs_cert_issue(&root, rk, NULL, rk, &rc_);
+    if (rc == CS_OK)
+        rc = cs_cert_issue(&inter, ik, rc_, rk, &ic);
+    /* keys first: a cert without its key on disk would look like a damaged CA */
+    if (rc == CS_OK)
+        rc = save_pem(dir, "root.key", NULL, rk);
+    if (rc == CS_OK)
+        rc = save_pem(dir, "issuer.key", NULL, ik);
+    if (rc == CS_OK)
+        rc = save_pem(dir, "issuer.pem", ic, NULL);
+    if (rc == CS_OK)
+        rc = save_pem(dir, "root.pem", rc_, NULL);
+    EVP_PKEY_free(rk);
+    EVP_PKEY_free(ik);
+    X509_free(rc_);
+    X509_free(ic);
+    return rc;
+}
+
+cs_rc cs_localca_ensure(cs_store *s, long ca_lifetime)
+{
+    char dir[PATH_SZ], path[PATH_SZ];
+    int fd;
+    cs_rc rc = CS_OK;
+
+    if (cs_store_area(s, "local-ca", dir, sizeof(dir)) != CS_OK ||
+        cs_fs_join(path, sizeof(path), dir, ".lock") != CS_OK)
+        return cs_error_code();
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return cs_error_set(CS_EIO, "cannot lock '%s'", path);
+    }
+    /* root.pem is written last, so its presence means the CA is complete */
+    if (cs_fs_join(path, sizeof(path), dir, "root.pem") == CS_OK && access(path, F_OK) != 0)
+        rc = create_ca(dir, ca_lifetime > 0 ? ca_lifetime : 10L * 365 * 86400);
+    close(fd);
+    return rc;
+}
+
+cs_rc cs_localca_issue(cs_store *s, const cs_cert_conf *cc, long ca_lifetime, cs_bundle **out)
+{
+    char dir[PATH_SZ];
+    time_t now = time(NULL);
+    cs_cert_spec leaf = {cc->domains[0], (const char *const *)cc->domains, cc->n_domains, 0,
+                         now - 60, now + cc->lifetime};
+    STACK_OF(X509) *chain = NULL;
+    EVP_PKEY *ik = NULL, *key = NULL;
+    X509 *ic = NULL, *x = NULL;
+    cs_rc rc;
+
+    rc = cs_localca_ensure(s, ca_lifetime);
+    if (rc == CS_OK)
+        rc = cs_store_area(s, "local-ca", dir, sizeof(dir));
+    if (rc == CS_OK)
+        rc = load_pair(dir, "issuer.pem", "issuer.key", &ic, &ik);
+    if (rc == CS_OK)
+        rc = cs_key_generate(cc->key_type, &key);
+    if (rc == CS_OK) {
+        /* a leaf never outlives its issuer */
+        time_t ca_end;
+        struct tm tm;
+
+        if (ASN1_TIME_to_tm(X509_get0_notAfter(ic), &tm) == 1 &&
+            (ca_end = timegm(&tm)) < leaf.not_after)
+            leaf.not_after = ca_end;
+        rc = cs_cert_issue(&leaf, key, ic, ik, &x);
+    }
+    if (rc == CS_OK) {
+        chain = sk_X509_new_null();
+        sk_X509_push(chain, ic);
+        rc = cs_bundle_new(out, x, chain, key);
+        sk_X509_free(chain);
+    }
+    X509_free(x);
+    X509_free(ic);
+    EVP_PKEY_free(ik);
+    EVP_PKEY_free(key);
+    if (rc != CS_OK)
+        cs_error_prefix("local CA, issuing for '%s'", cc->name);
+    return rc;
+}

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Run each cmocka unit-test binary given as an argument; stop at the first failure.
+set -u
+status=0
+passed=0
+failed=0
+for t in "$@"; do
+    echo "== $t"
+    if "$t"; then passed=$((passed + 1)); else failed=$((failed + 1)); status=1; fi
+done
+echo "unit test binaries: $passed passed, $failed failed"
+exit $status
