@@ -25,6 +25,8 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
 UNIT_HELP := $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
 BENCH_BINS := $(O)/bench/bench_convert
 
+.SECONDARY:
+
 .PHONY: all lib cli unit deps test test-unit test-asan test-interop demo bench format \
         format-check clean
 

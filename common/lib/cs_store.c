@@ -639,7 +639,7 @@ cs_rc cs_store_install(cs_store *s, const char *name, const cs_bundle *b,
         cs_error_prefix("installing a new version of '%s' (current left as it was)", name);
         cs_fs_remove_tree(tmp);
         cs_store_unlock(s, lock);
-        return cs_error_code();
+        return rc;
     }
     (void)cur;
     prune(s, name, cdir, next);

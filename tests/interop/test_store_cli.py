@@ -1,0 +1,182 @@
+"""The store through the CLI: import, sync, status, rollback, and bad inputs that must
+change nothing."""
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from conftest import Chain, certsync, keytool, run
+
+
+def status(conf, name=None):
+    args = ["--config", conf, "status", "--json"] + ([name] if name else [])
+    return {s["name"]: s for s in json.loads(certsync(*args).stdout)}
+
+
+def snapshot(store, name):
+    """What a server would see: the current target and every version's files."""
+    d = Path(store) / "certs" / name
+    if not d.exists():
+        return None
+    cur = os.readlink(d / "current") if (d / "current").is_symlink() else None
+    files = sorted(str(p.relative_to(d)) for p in d.rglob("*")
+                   if p.name not in ("state.json", ".lock"))
+    return cur, files
+
+
+def served_fingerprint(store, name):
+    cert = Path(store) / "certs" / name / "current" / "cert.pem"
+    out = run("openssl", "x509", "-in", cert, "-noout", "-fingerprint", "-sha256").stdout
+    return out.strip().split("=", 1)[1].replace(":", "").lower()
+
+
+def test_the_local_ca_issues_rotates_and_rolls_back(conf):
+    path, store = conf
+    r = certsync("--config", path, "sync")
+    assert "shop: installed v1 (no version yet)" in r.stdout
+    assert "demo: installed v1 (no version yet)" in r.stdout
+    st = status(path)
+    assert st["shop"]["version"] == 1
+    assert st["shop"]["names"] == ["shop.example.com", "www.shop.example.com"]
+    assert 88 <= st["shop"]["days_left"] <= 90
+    assert st["shop"]["last_sync"] == "installed"
+    assert st["shop"]["fingerprint_sha256"] == served_fingerprint(store, "shop")
+    v1 = st["shop"]["fingerprint_sha256"]
+
+    # the issued chain verifies against the local CA's root with openssl
+    cur = store / "certs" / "shop" / "current"
+    run("openssl", "verify", "-CAfile", store / "local-ca" / "root.pem", "-untrusted",
+        cur / "chain.pem", "-verify_hostname", "www.shop.example.com", cur / "cert.pem")
+    for f in ["privkey.pem", "shop.key", "shop.pfx", "pfx-password.txt", "shop.jks",
+              "jks-password.txt"]:
+        assert stat.S_IMODE((cur / f).stat().st_mode) == 0o600, f
+    assert stat.S_IMODE((store / "local-ca" / "root.key").stat().st_mode) == 0o600
+    assert stat.S_IMODE((store / "certs" / "shop").stat().st_mode) == 0o700
+    listing = run(keytool(), "-list", "-v", "-keystore", cur / "shop.jks", "-storetype", "JKS",
+                  "-storepass:file", cur / "jks-password.txt").stdout
+    assert "Entry type: PrivateKeyEntry" in listing and "Certificate chain length: 2" in listing
+    meta = json.loads((cur / "meta.json").read_text())
+    assert meta["fingerprint_sha256"] == v1 and meta["provider"] == "local-ca"
+
+    r = certsync("--config", path, "sync")
+    assert "shop: unchanged (v1 is good for" in r.stdout
+    r = certsync("--config", path, "sync", "shop", "--force")
+    assert "shop: installed v2 (forced" in r.stdout and "demo" not in r.stdout
+    v2 = served_fingerprint(store, "shop")
+    assert v2 != v1
+    assert status(path, "shop")["shop"]["version"] == 2
+
+    r = certsync("--config", path, "rollback", "shop")
+    assert "shop: current is now v1 (was v2)" in r.stdout
+    assert served_fingerprint(store, "shop") == v1
+    text = certsync("--config", path, "status").stdout
+    assert "shop\n  current      v1" in text and "last sync    installed" in text
+
+
+def test_retention_keeps_three_versions(conf):
+    path, store = conf
+    for _ in range(5):
+        certsync("--config", path, "sync", "demo", "--force")
+    versions = sorted(p.name for p in (store / "certs" / "demo").iterdir() if p.name.startswith("v"))
+    assert versions == ["v3", "v4", "v5"]
+
+
+def test_import_installs_a_validated_version(conf, chain):
+    path, store = conf
+    r = certsync("--config", path, "import", "shop", "--cert", chain.leaf, "--key", chain.key,
+                 "--chain", chain.inter)
+    assert f"shop: installed v1 (sha256 {chain.sha256()})" in r.stdout
+    assert served_fingerprint(store, "shop") == chain.sha256()
+    assert status(path, "shop")["shop"]["provider"] == "import"
+
+
+BAD = {
+    "mismatched key": lambda c, o, t: ["--cert", c.leaf, "--key", o.key, "--chain", c.inter],
+    "chain that does not link": lambda c, o, t: ["--cert", c.leaf, "--key", c.key, "--chain", o.inter],
+    "truncated PEM": lambda c, o, t: ["--cert", t, "--key", c.key],
+    "missing file": lambda c, o, t: ["--cert", c.leaf.parent / "absent.pem", "--key", c.key],
+    "a directory, not a file": lambda c, o, t: ["--cert", c.leaf.parent, "--key", c.key],
+}
+WHY = {
+    "mismatched key": "does not match",
+    "chain that does not link": "does not link",
+    "truncated PEM": "truncated",
+    "missing file": "absent.pem",
+    "a directory, not a file": "not a regular file",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_input_is_refused_and_changes_nothing(conf, tmp_path, case):
+    path, store = conf
+    good = Chain(tmp_path / "good", tag="g")
+    other = Chain(tmp_path / "other", tag="o")
+    trunc = tmp_path / "trunc.pem"
+    trunc.write_text(good.fullchain.read_text()[:-200])
+    certsync("--config", path, "import", "shop", "--cert", good.fullchain, "--key", good.key)
+    before = snapshot(store, "shop")
+    r = certsync("--config", path, "import", "shop", *BAD[case](good, other, trunc), check=False)
+    assert r.returncode == 1
+    assert r.stderr.startswith("certsync import: ")
+    assert WHY[case] in r.stderr, r.stderr
+    assert r.stderr.count("\n") == 1          # one clear sentence
+    assert snapshot(store, "shop") == before
+    assert served_fingerprint(store, "shop") == good.sha256()
+
+
+def test_an_expired_certificate_is_refused(conf, tmp_path):
+    path, store = conf
+    old = Chain(tmp_path / "old", start="20200101000000Z", end="20200401000000Z", tag="x")
+    r = certsync("--config", path, "import", "shop", "--cert", old.fullchain, "--key", old.key,
+                 check=False)
+    assert r.returncode == 1 and "expired on 2020-04-01" in r.stderr
+    assert snapshot(store, "shop") is None or snapshot(store, "shop")[0] is None
+
+
+def test_a_certificate_that_misses_a_configured_name_is_refused(conf, tmp_path):
+    path, store = conf
+    narrow = Chain(tmp_path / "narrow", names=("shop.example.com",), tag="n")
+    r = certsync("--config", path, "import", "shop", "--cert", narrow.fullchain, "--key",
+                 narrow.key, check=False)
+    assert r.returncode == 1
+    assert "does not cover the name 'www.shop.example.com'" in r.stderr
+
+
+def test_wrong_or_missing_password_files(conf, chain, tmp_path):
+    path, store = conf
+    enc, pw, bad = tmp_path / "enc.key", tmp_path / "pw", tmp_path / "bad"
+    pw.write_text("right\n")
+    bad.write_text("wrong\n")
+    run("openssl", "pkcs8", "-topk8", "-in", chain.key, "-out", enc, "-passout", f"file:{pw}")
+    for extra, why in [([], "encrypted private key"),
+                       (["--passin-file", bad], "password is wrong"),
+                       (["--passin-file", tmp_path / "nope"], "nope")]:
+        r = certsync("--config", path, "import", "shop", "--cert", chain.fullchain, "--key", enc,
+                     *extra, check=False)
+        assert r.returncode == 1 and why in r.stderr, r.stderr
+        assert snapshot(store, "shop") is None or snapshot(store, "shop")[0] is None
+    certsync("--config", path, "import", "shop", "--cert", chain.fullchain, "--key", enc,
+             "--passin-file", pw)
+
+
+def test_config_errors_name_file_and_line(tmp_path):
+    bad = tmp_path / "bad.conf"
+    bad.write_text("[store]\npath = /tmp/x\n[cert a]\ndomain = a.test\nformat = pem\n")
+    r = certsync("--config", bad, "sync", check=False)
+    assert r.returncode == 1
+    assert f"{bad}:5: [cert a]: unknown key 'format'" in r.stderr
+    r = certsync("--config", tmp_path / "missing.conf", "status", check=False)
+    assert r.returncode == 1 and "missing.conf" in r.stderr
+
+
+def test_a_failed_sync_is_shown_by_status(tmp_path):
+    conf = tmp_path / "c.conf"
+    conf.write_text(f"[store]\npath = {tmp_path}/store\n[provider ali]\ntype = aliyun-cas\n"
+                    "[cert shop]\nprovider = ali\ncert-id = 123\n")
+    r = certsync("--config", conf, "sync", check=False)
+    assert r.returncode == 1 and "shop: failed:" in r.stderr
+    st = status(conf, "shop")["shop"]
+    assert st["version"] is None and st["last_sync"] == "failed"
+    assert "aliyun-cas" in st["last_error"]

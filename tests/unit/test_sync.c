@@ -1,0 +1,144 @@
+/* The local CA provider through a sync, as `certsync sync` runs it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cs_config.h"
+#include "cs_localca.h"
+#include "cs_store.h"
+#include "cs_sync.h"
+#include "cs_test.h"
+
+typedef struct {
+    cs_config *c;
+    cs_store *s;
+    char *dir;
+} env;
+
+static void setup_env(env *e, const char *certs)
+{
+    char conf[8192];
+
+    e->dir = cs_test_tmpdir("sync");
+    snprintf(conf, sizeof(conf), "[store]\npath = %s/store\n\n%s", e->dir, certs);
+    cs_test_write_text(cs_test_path(e->dir, "certsync.conf"), conf);
+    assert_int_equal(cs_config_load(cs_test_path(e->dir, "certsync.conf"), &e->c), CS_OK);
+    assert_int_equal(cs_store_open_config(e->c, &e->s), CS_OK);
+}
+
+static void teardown_env(env *e)
+{
+    cs_store_free(e->s);
+    cs_config_free(e->c);
+    free(e->dir);
+}
+
+static void the_first_sync_issues_and_the_next_changes_nothing(void **state)
+{
+    env e;
+    cs_sync_outcome out;
+    cs_cert_info info;
+    cs_bundle *b;
+    struct stat st;
+    char ca[4096];
+    (void)state;
+
+    setup_env(&e, "[cert web]\ndomain = web.test www.web.test\nformats = pfx jks\n");
+    assert_int_equal(cs_sync_cert(e.c, e.s, &e.c->certs[0], 0, &out), CS_OK);
+    assert_int_equal(out.result, CS_SYNC_INSTALLED);
+    assert_int_equal(out.version, 1);
+    assert_string_equal(out.reason, "no version yet");
+    /* the CA's keys are private */
+    assert_int_equal(cs_store_area(e.s, "local-ca", ca, sizeof(ca)), CS_OK);
+    assert_int_equal(stat(cs_test_path(ca, "root.key"), &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(stat(cs_test_path(ca, "issuer.key"), &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    /* a leaf for both names, issued by the intermediate, 90 days by default */
+    assert_int_equal(cs_store_load(e.s, "web", 0, &b), CS_OK);
+    assert_int_equal(sk_X509_num(cs_bundle_issuers(b)), 1);
+    assert_true(cs_bundle_not_after(b) > time(NULL) + 89 * 86400);
+    cs_bundle_free(b);
+    assert_int_equal(cs_store_info(e.s, "web", 0, &info), CS_OK);
+    assert_string_equal(info.provider, "local-ca");
+    assert_int_equal(info.n_names, 2);
+    cs_cert_info_clear(&info);
+
+    assert_int_equal(cs_sync_cert(e.c, e.s, &e.c->certs[0], 0, &out), CS_OK);
+    assert_int_equal(out.result, CS_SYNC_UNCHANGED);
+    assert_int_equal(out.version, 1);
+    assert_non_null(strstr(out.reason, "is good for"));
+    teardown_env(&e);
+}
+
+static void renew_before_force_and_changed_names_issue_again(void **state)
+{
+    env e;
+    cs_sync_outcome out;
+    cs_sync_state st;
+    (void)state;
+
+    /* lifetime inside renew-before: every sync renews */
+    setup_env(&e, "[cert a]\ndomain = a.test\nlifetime = 10d\nrenew-before = 20d\nkey-type = rsa2048\n"
+                  "[cert b]\ndomain = b.test\n");
+    assert_int_equal(cs_sync_cert(e.c, e.s, &e.c->certs[0], 0, &out), CS_OK);
+    assert_int_equal(cs_sync_cert(e.c, e.s, &e.c->certs[0], 0, &out), CS_OK);
+    assert_int_equal(out.result, CS_SYNC_INSTALLED);
+    assert_int_equal(out.version, 2);
+    assert_non_null(strstr(out.reason, "inside renew-before"));
+    assert_int_equal(cs_sync_cert(e.c, e.s, &e.c->certs[1], 0, &out), CS_OK);
+    assert_int_equal(cs_sync_cert(e.c, e.s, &e.c->certs[1], 1, &out), CS_OK);
+    assert_int_equal(out.result, CS_SYNC_INSTALLED);
+    assert_non_null(strstr(out.reason, "forced"));
+    assert_int_equal(cs_store_sync_state(e.s, "b", &st), CS_OK);
+    assert_int_equal(st.result, CS_SYNC_INSTALLED);
+    teardown_env(&e);
+
+    /* the same store, a config that now asks for another name */
+    setup_env(&e, "[cert a]\ndomain = a.test\n");
+    assert_int_equal(cs_sync_cert(e.c, e.s, &e.c->certs[0], 0, &out), CS_OK);
+    cs_config_free(e.c);
+    {
+        char conf[8192];
+
+        snprintf(conf, sizeof(conf), "[store]\npath = %s/store\n[cert a]\ndomain = a.test new.test\n",
+                 e.dir);
+        cs_test_write_text(cs_test_path(e.dir, "certsync.conf"), conf);
+        assert_int_equal(cs_config_load(cs_test_path(e.dir, "certsync.conf"), &e.c), CS_OK);
+    }
+    assert_int_equal(cs_sync_cert(e.c, e.s, &e.c->certs[0], 0, &out), CS_OK);
+    assert_int_equal(out.result, CS_SYNC_INSTALLED);
+    assert_non_null(strstr(out.reason, "new.test"));
+    teardown_env(&e);
+}
+
+static void a_provider_failure_is_recorded_and_changes_nothing(void **state)
+{
+    env e;
+    cs_sync_outcome out;
+    cs_sync_state st;
+    (void)state;
+
+    setup_env(&e, "[provider ali]\ntype = aliyun-cas\n[cert shop]\nprovider = ali\ncert-id = 1\n");
+    assert_int_equal(cs_sync_cert(e.c, e.s, &e.c->certs[0], 0, &out), CS_EPROVIDER);
+    assert_int_equal(out.result, CS_SYNC_FAILED);
+    assert_int_equal(cs_store_sync_state(e.s, "shop", &st), CS_OK);
+    assert_int_equal(st.result, CS_SYNC_FAILED);
+    assert_non_null(strstr(st.error, "aliyun-cas"));
+    assert_int_equal(cs_store_current(e.s, "shop", &out.version), CS_ENOTFOUND);
+    teardown_env(&e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(the_first_sync_issues_and_the_next_changes_nothing),
+        cmocka_unit_test(renew_before_force_and_changed_names_issue_again),
+        cmocka_unit_test(a_provider_failure_is_recorded_and_changes_nothing),
+    };
+
+    return cmocka_run_group_tests_name("sync", tests, NULL, NULL);
+}
