@@ -108,14 +108,21 @@ static const char convert_help[] =
 
 static int cmd_convert(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"cert", 1, 0, 'c'},          {"key", 1, 0, 'k'},       {"chain", 1, 0, 'C'},
-        {"format", 1, 0, 'f'},        {"out", 1, 0, 'o'},       {"profile", 1, 0, 'p'},
-        {"alias", 1, 0, 'a'},         {"password-file", 1, 0, 'P'},
-        {"key-password-file", 1, 0, 'K'}, {"passin-file", 1, 0, 'i'}, {"config", 1, 0, 'G'},
-        {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
-    const char *cert = NULL, *key = NULL, *chain = NULL, *format = NULL, *out = NULL,
-               *alias = NULL, *pwfile = NULL, *kpwfile = NULL, *passin = NULL;
+    static const struct option opts[] = {{"cert", 1, 0, 'c'},
+                                         {"key", 1, 0, 'k'},
+                                         {"chain", 1, 0, 'C'},
+                                         {"format", 1, 0, 'f'},
+                                         {"out", 1, 0, 'o'},
+                                         {"profile", 1, 0, 'p'},
+                                         {"alias", 1, 0, 'a'},
+                                         {"password-file", 1, 0, 'P'},
+                                         {"key-password-file", 1, 0, 'K'},
+                                         {"passin-file", 1, 0, 'i'},
+                                         {"config", 1, 0, 'G'},
+                                         {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *cert = NULL, *key = NULL, *chain = NULL, *format = NULL, *out = NULL, *alias = NULL,
+               *pwfile = NULL, *kpwfile = NULL, *passin = NULL;
     cs_p12_profile profile = CS_P12_MODERN;
     char *password = NULL, *kpassword = NULL, pwpath[4200], name[256];
     int opt, generated = 0, rc = EXIT_FAILURE;
@@ -124,22 +131,45 @@ static int cmd_convert(int argc, char **argv)
 
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
-        case 'c': cert = optarg; break;
-        case 'k': key = optarg; break;
-        case 'C': chain = optarg; break;
-        case 'f': format = optarg; break;
-        case 'o': out = optarg; break;
-        case 'a': alias = optarg; break;
-        case 'P': pwfile = optarg; break;
-        case 'K': kpwfile = optarg; break;
-        case 'i': passin = optarg; break;
-        case 'G': config_path = optarg; break;
+        case 'c':
+            cert = optarg;
+            break;
+        case 'k':
+            key = optarg;
+            break;
+        case 'C':
+            chain = optarg;
+            break;
+        case 'f':
+            format = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'a':
+            alias = optarg;
+            break;
+        case 'P':
+            pwfile = optarg;
+            break;
+        case 'K':
+            kpwfile = optarg;
+            break;
+        case 'i':
+            passin = optarg;
+            break;
+        case 'G':
+            config_path = optarg;
+            break;
         case 'p':
             if (cs_p12_profile_parse(optarg, &profile) != CS_OK)
                 return usage_error("convert", "%s", cs_error_last());
             break;
-        case 'h': fputs(convert_help, stdout); return EXIT_SUCCESS;
-        default: return usage_error("convert", "unknown option");
+        case 'h':
+            fputs(convert_help, stdout);
+            return EXIT_SUCCESS;
+        default:
+            return usage_error("convert", "unknown option");
         }
     }
     if (optind < argc)
@@ -174,8 +204,8 @@ static int cmd_convert(int argc, char **argv)
         if (kpwfile && cs_password_read(kpwfile, &kpassword) != CS_OK)
             goto done;
     }
-    if (fmt == CS_FMT_JKS || (fmt == CS_FMT_PFX && strcmp(format, "tomcat") != 0 &&
-                              strcmp(format, "iis") != 0)) {
+    if (fmt == CS_FMT_JKS ||
+        (fmt == CS_FMT_PFX && strcmp(format, "tomcat") != 0 && strcmp(format, "iis") != 0)) {
         int isjks = fmt == CS_FMT_JKS;
 
         if ((isjks ? cs_output_jks_file(out, b, name, password, kpassword)
@@ -186,9 +216,10 @@ static int cmd_convert(int argc, char **argv)
             if (cs_password_write(pwpath, password) != CS_OK)
                 goto done;
         }
-        printf("wrote %s (%s, alias %s)", out, isjks ? "JKS" : profile == CS_P12_MODERN
-                                                                   ? "PKCS#12 modern"
-                                                                   : "PKCS#12 legacy",
+        printf("wrote %s (%s, alias %s)", out,
+               isjks                      ? "JKS"
+               : profile == CS_P12_MODERN ? "PKCS#12 modern"
+                                          : "PKCS#12 legacy",
                name);
         if (generated)
             printf("; password in %s (0600)", pwpath);
@@ -223,9 +254,10 @@ static const char import_help[] =
 
 static int cmd_import(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"cert", 1, 0, 'c'},   {"key", 1, 0, 'k'},  {"chain", 1, 0, 'C'}, {"passin-file", 1, 0, 'i'},
-        {"config", 1, 0, 'G'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    static const struct option opts[] = {{"cert", 1, 0, 'c'},   {"key", 1, 0, 'k'},
+                                         {"chain", 1, 0, 'C'},  {"passin-file", 1, 0, 'i'},
+                                         {"config", 1, 0, 'G'}, {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *cert = NULL, *key = NULL, *chain = NULL, *passin = NULL, *name;
     const cs_cert_conf *cc;
     cs_install_opts o = {0};
@@ -237,13 +269,26 @@ static int cmd_import(int argc, char **argv)
 
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
-        case 'c': cert = optarg; break;
-        case 'k': key = optarg; break;
-        case 'C': chain = optarg; break;
-        case 'i': passin = optarg; break;
-        case 'G': config_path = optarg; break;
-        case 'h': fputs(import_help, stdout); return EXIT_SUCCESS;
-        default: return usage_error("import", "unknown option");
+        case 'c':
+            cert = optarg;
+            break;
+        case 'k':
+            key = optarg;
+            break;
+        case 'C':
+            chain = optarg;
+            break;
+        case 'i':
+            passin = optarg;
+            break;
+        case 'G':
+            config_path = optarg;
+            break;
+        case 'h':
+            fputs(import_help, stdout);
+            return EXIT_SUCCESS;
+        default:
+            return usage_error("import", "unknown option");
         }
     }
     if (optind + 1 != argc)
@@ -302,20 +347,25 @@ static const char sync_help[] =
 
 static int cmd_sync(int argc, char **argv)
 {
-    static const struct option opts[] = {{"force", 0, 0, 'f'},
-                                         {"config", 1, 0, 'G'},
-                                         {"help", 0, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"force", 0, 0, 'f'}, {"config", 1, 0, 'G'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int opt, force = 0, rc, failed = 0, i;
     cs_config *c;
     cs_store *s;
 
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
-        case 'f': force = 1; break;
-        case 'G': config_path = optarg; break;
-        case 'h': fputs(sync_help, stdout); return EXIT_SUCCESS;
-        default: return usage_error("sync", "unknown option");
+        case 'f':
+            force = 1;
+            break;
+        case 'G':
+            config_path = optarg;
+            break;
+        case 'h':
+            fputs(sync_help, stdout);
+            return EXIT_SUCCESS;
+        default:
+            return usage_error("sync", "unknown option");
         }
     }
     if ((rc = open_all("sync", &c, &s)) != EXIT_SUCCESS)
@@ -389,9 +439,9 @@ static json_t *status_json(cs_store *s, const char *name)
         cs_cert_info_clear(&info);
     } else {
         json_object_set_new(j, "version", json_null());
-        json_object_set_new(j, "error_current",
-                            json_string(cs_error_code() == CS_ENOTFOUND ? "no version yet"
-                                                                        : cs_error_last()));
+        json_object_set_new(
+            j, "error_current",
+            json_string(cs_error_code() == CS_ENOTFOUND ? "no version yet" : cs_error_last()));
     }
     cs_store_sync_state(s, name, &st);
     json_object_set_new(j, "last_sync", json_string(cs_sync_result_name(st.result)));
@@ -415,7 +465,8 @@ static void status_text(json_t *j)
 
     printf("%s\n", json_string_value(json_object_get(j, "name")));
     if (json_is_integer(json_object_get(j, "version"))) {
-        printf("  current      v%lld\n", (long long)json_integer_value(json_object_get(j, "version")));
+        printf("  current      v%lld\n",
+               (long long)json_integer_value(json_object_get(j, "version")));
         printf("  sha256       %s\n", json_string_value(json_object_get(j, "fingerprint_sha256")));
         printf("  names       ");
         json_array_foreach(names, i, v) printf(" %s", json_string_value(v));
@@ -446,10 +497,19 @@ static int cmd_status(int argc, char **argv)
 
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
-        case 'j': as_json = 1; break;
-        case 'G': config_path = optarg; break;
-        case 'h': fputs(status_help, stdout); json_decref(all); return EXIT_SUCCESS;
-        default: json_decref(all); return usage_error("status", "unknown option");
+        case 'j':
+            as_json = 1;
+            break;
+        case 'G':
+            config_path = optarg;
+            break;
+        case 'h':
+            fputs(status_help, stdout);
+            json_decref(all);
+            return EXIT_SUCCESS;
+        default:
+            json_decref(all);
+            return usage_error("status", "unknown option");
         }
     }
     if (argc - optind > 1) {
@@ -500,8 +560,7 @@ static const char rollback_help[] =
 
 static int cmd_rollback(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"config", 1, 0, 'G'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    static const struct option opts[] = {{"config", 1, 0, 'G'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     unsigned from = 0, to;
     cs_config *c;
     cs_store *s;
@@ -509,9 +568,14 @@ static int cmd_rollback(int argc, char **argv)
 
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
-        case 'G': config_path = optarg; break;
-        case 'h': fputs(rollback_help, stdout); return EXIT_SUCCESS;
-        default: return usage_error("rollback", "unknown option");
+        case 'G':
+            config_path = optarg;
+            break;
+        case 'h':
+            fputs(rollback_help, stdout);
+            return EXIT_SUCCESS;
+        default:
+            return usage_error("rollback", "unknown option");
         }
     }
     if (optind + 1 != argc)

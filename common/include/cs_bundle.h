@@ -44,8 +44,8 @@ void cs_bundle_free(cs_bundle *b);
  * the leaf covers every name in names (SAN dNSName rules, one wildcard label).
  * origin names the source in the error sentence.
  */
-cs_rc cs_bundle_validate(const cs_bundle *b, const char *const *names, size_t n_names,
-                         time_t now, const char *origin);
+cs_rc cs_bundle_validate(const cs_bundle *b, const char *const *names, size_t n_names, time_t now,
+                         const char *origin);
 
 X509 *cs_bundle_leaf(const cs_bundle *b);
 STACK_OF(X509) * cs_bundle_issuers(const cs_bundle *b);

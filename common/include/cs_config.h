@@ -28,7 +28,7 @@ typedef struct {
     int line;
     cs_provider_type type;
     /* local-ca */
-    long ca_lifetime;     /* seconds; default 10 years */
+    long ca_lifetime; /* seconds; default 10 years */
     /* aliyun-cas (read here; used by the aliyun-cas client) */
     char *region;
     char *credentials;
@@ -40,18 +40,18 @@ typedef struct {
 typedef struct {
     char *name;
     int line;
-    char *provider_name;             /* NULL: the embedded local CA */
+    char *provider_name;              /* NULL: the embedded local CA */
     const cs_provider_conf *provider; /* resolved; NULL for the embedded local CA */
-    char *cert_id;                   /* decimal, 64-bit */
-    char **domains;                  /* NULL-terminated */
+    char *cert_id;                    /* decimal, 64-bit */
+    char **domains;                   /* NULL-terminated */
     size_t n_domains;
-    unsigned formats;                /* CS_FMT_* bits; PEM always set */
-    long renew_before;               /* seconds; default 30 days */
-    cs_key_type key_type;            /* local-ca: key of issued certs */
-    long lifetime;                   /* local-ca: seconds; default 90 days */
+    unsigned formats;     /* CS_FMT_* bits; PEM always set */
+    long renew_before;    /* seconds; default 30 days */
+    cs_key_type key_type; /* local-ca: key of issued certs */
+    long lifetime;        /* local-ca: seconds; default 90 days */
     cs_p12_profile pfx_profile;
-    char *alias;                     /* PKCS#12/JKS alias; default the cert name */
-    char *password_file;             /* PFX/JKS password; default generated */
+    char *alias;         /* PKCS#12/JKS alias; default the cert name */
+    char *password_file; /* PFX/JKS password; default generated */
 } cs_cert_conf;
 
 typedef struct {

@@ -38,7 +38,7 @@ typedef struct {
  * Issue a certificate for pubkey, signed by issuer/issuer_key; with issuer
  * NULL it is self-signed by issuer_key (which must then be pubkey's pair).
  */
-cs_rc cs_cert_issue(const cs_cert_spec *spec, EVP_PKEY *pubkey, X509 *issuer,
-                    EVP_PKEY *issuer_key, X509 **out);
+cs_rc cs_cert_issue(const cs_cert_spec *spec, EVP_PKEY *pubkey, X509 *issuer, EVP_PKEY *issuer_key,
+                    X509 **out);
 
 #endif

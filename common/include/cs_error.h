@@ -15,14 +15,14 @@ extern "C" {
 
 typedef enum {
     CS_OK = 0,
-    CS_ERR = -1,        /* anything not listed below */
-    CS_EINVAL = -2,     /* bad argument or input data */
-    CS_EIO = -3,        /* a file could not be read or written */
-    CS_ENOTFOUND = -4,  /* no such certificate, version or file */
-    CS_EBADCERT = -5,   /* a certificate, chain or key failed validation */
-    CS_EPASSWORD = -6,  /* a password is missing, empty or wrong */
-    CS_ECONFIG = -7,    /* certsync.conf is wrong */
-    CS_ELOCKED = -8,    /* another writer holds the store lock */
+    CS_ERR = -1,       /* anything not listed below */
+    CS_EINVAL = -2,    /* bad argument or input data */
+    CS_EIO = -3,       /* a file could not be read or written */
+    CS_ENOTFOUND = -4, /* no such certificate, version or file */
+    CS_EBADCERT = -5,  /* a certificate, chain or key failed validation */
+    CS_EPASSWORD = -6, /* a password is missing, empty or wrong */
+    CS_ECONFIG = -7,   /* certsync.conf is wrong */
+    CS_ELOCKED = -8,   /* another writer holds the store lock */
     CS_ENOMEM = -9,
     CS_EPROVIDER = -10, /* the certificate provider failed */
 } cs_rc;
@@ -34,8 +34,7 @@ const char *cs_error_last(void);
 cs_rc cs_error_code(void);
 
 /* Set the last error; returns code so callers can `return cs_error_set(...)`. */
-cs_rc cs_error_set(cs_rc code, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+cs_rc cs_error_set(cs_rc code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Prefix the current message with more context ("importing 'shop': ..."). */
 cs_rc cs_error_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

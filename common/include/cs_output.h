@@ -29,11 +29,11 @@ enum {
 cs_rc cs_format_parse(const char *s, unsigned *bit);
 
 typedef struct {
-    const char *name;          /* base name of console-style files */
-    const char *alias;         /* PKCS#12 friendly name and JKS alias */
-    cs_p12_profile profile;    /* PKCS#12 profile */
-    const char *pfx_password;  /* required with CS_FMT_PFX */
-    const char *jks_password;  /* required with CS_FMT_JKS: store password */
+    const char *name;             /* base name of console-style files */
+    const char *alias;            /* PKCS#12 friendly name and JKS alias */
+    cs_p12_profile profile;       /* PKCS#12 profile */
+    const char *pfx_password;     /* required with CS_FMT_PFX */
+    const char *jks_password;     /* required with CS_FMT_JKS: store password */
     const char *jks_key_password; /* NULL: same as the store password */
 } cs_output_opts;
 

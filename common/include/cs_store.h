@@ -27,8 +27,8 @@
 typedef struct cs_store cs_store;
 
 typedef struct {
-    unsigned keep;   /* versions kept (current included); 0 means 3 */
-    uid_t uid;       /* owner of what is written, (uid_t)-1 to leave it */
+    unsigned keep; /* versions kept (current included); 0 means 3 */
+    uid_t uid;     /* owner of what is written, (uid_t)-1 to leave it */
     gid_t gid;
 } cs_store_opts;
 
@@ -38,14 +38,14 @@ void cs_store_free(cs_store *s);
 const char *cs_store_path(const cs_store *s);
 
 typedef struct {
-    const char *provider;          /* "local-ca", "aliyun-cas", "import" */
-    const char *remote_id;         /* the service's id, or NULL */
-    const char *const *names;      /* names the certificate must cover */
+    const char *provider;     /* "local-ca", "aliyun-cas", "import" */
+    const char *remote_id;    /* the service's id, or NULL */
+    const char *const *names; /* names the certificate must cover */
     size_t n_names;
-    unsigned formats;              /* CS_FMT_* beyond PEM (always written) */
+    unsigned formats; /* CS_FMT_* beyond PEM (always written) */
     cs_p12_profile profile;
-    const char *alias;             /* NULL: the certificate's name */
-    const char *password_file;     /* NULL: keep current's password, or generate */
+    const char *alias;         /* NULL: the certificate's name */
+    const char *password_file; /* NULL: keep current's password, or generate */
 } cs_install_opts;
 
 /*
@@ -53,8 +53,8 @@ typedef struct {
  * current is untouched and the new version is removed. *version gets the
  * new number.
  */
-cs_rc cs_store_install(cs_store *s, const char *name, const cs_bundle *b,
-                       const cs_install_opts *o, unsigned *version);
+cs_rc cs_store_install(cs_store *s, const char *name, const cs_bundle *b, const cs_install_opts *o,
+                       unsigned *version);
 
 /* The current version number; CS_ENOTFOUND when there is none. */
 cs_rc cs_store_current(cs_store *s, const char *name, unsigned *version);
@@ -66,8 +66,7 @@ cs_rc cs_store_versions(cs_store *s, const char *name, unsigned **versions, size
 cs_rc cs_store_current_link(const cs_store *s, const char *name, char *buf, size_t size);
 
 /* Directory of a version (0 = current, resolved once). */
-cs_rc cs_store_version_dir(cs_store *s, const char *name, unsigned version, char *buf,
-                           size_t size);
+cs_rc cs_store_version_dir(cs_store *s, const char *name, unsigned version, char *buf, size_t size);
 
 /* Load a version's fullchain.pem + privkey.pem (0 = current). */
 cs_rc cs_store_load(cs_store *s, const char *name, unsigned version, cs_bundle **out);
@@ -100,8 +99,7 @@ typedef struct {
     char error[1024];    /* the reason of the last failure */
 } cs_sync_state;
 
-cs_rc cs_store_record_sync(cs_store *s, const char *name, cs_sync_result result,
-                           const char *error);
+cs_rc cs_store_record_sync(cs_store *s, const char *name, cs_sync_result result, const char *error);
 cs_rc cs_store_sync_state(cs_store *s, const char *name, cs_sync_state *st);
 const char *cs_sync_result_name(cs_sync_result r);
 

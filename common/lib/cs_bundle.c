@@ -123,8 +123,7 @@ static cs_rc check_key_type(EVP_PKEY *key, const char *origin)
                                 origin, bits);
         return CS_OK;
     }
-    if (EVP_PKEY_is_a(key, "EC") &&
-        EVP_PKEY_get_group_name(key, group, sizeof(group), NULL) == 1 &&
+    if (EVP_PKEY_is_a(key, "EC") && EVP_PKEY_get_group_name(key, group, sizeof(group), NULL) == 1 &&
         (strcmp(group, "prime256v1") == 0 || strcmp(group, "secp384r1") == 0))
         return CS_OK;
     return cs_error_set(CS_EBADCERT,
@@ -156,8 +155,7 @@ static cs_rc read_key(const char *data, size_t len, const char *password, EVP_PK
     if (dctx == NULL)
         return cs_error_set(CS_ENOMEM, "cannot set up a key decoder: %s", cs_error_openssl());
     if (password)
-        OSSL_DECODER_CTX_set_passphrase(dctx, (const unsigned char *)password,
-                                        strlen(password));
+        OSSL_DECODER_CTX_set_passphrase(dctx, (const unsigned char *)password, strlen(password));
     if (!OSSL_DECODER_from_data(dctx, &p, &left) || key == NULL) {
         OSSL_DECODER_CTX_free(dctx);
         ERR_clear_error();
@@ -198,7 +196,10 @@ static int issued_by(X509 *child, X509 *parent)
     return r;
 }
 
-static int self_signed(X509 *x) { return X509_check_issued(x, x) == X509_V_OK; }
+static int self_signed(X509 *x)
+{
+    return X509_check_issued(x, x) == X509_V_OK;
+}
 
 /*
  * Pick the leaf (the certificate of the key), then follow issuers. A cert that
@@ -410,10 +411,8 @@ static int san_has_literal(X509 *x, const char *name)
     for (i = 0; gens && i < sk_GENERAL_NAME_num(gens) && !found; i++) {
         GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
 
-        if (g->type == GEN_DNS &&
-            (size_t)ASN1_STRING_length(g->d.dNSName) == strlen(name) &&
-            strncasecmp((const char *)ASN1_STRING_get0_data(g->d.dNSName), name,
-                        strlen(name)) == 0)
+        if (g->type == GEN_DNS && (size_t)ASN1_STRING_length(g->d.dNSName) == strlen(name) &&
+            strncasecmp((const char *)ASN1_STRING_get0_data(g->d.dNSName), name, strlen(name)) == 0)
             found = 1;
     }
     GENERAL_NAMES_free(gens);
@@ -449,8 +448,7 @@ cs_rc cs_bundle_validate(const cs_bundle *b, const char *const *names, size_t n_
     if (check_window(b->leaf, now, "certificate", origin) != CS_OK)
         return cs_error_code();
     for (k = 0; k < sk_X509_num(b->issuers); k++)
-        if (check_window(sk_X509_value(b->issuers, k), now, "issuer certificate", origin) !=
-            CS_OK)
+        if (check_window(sk_X509_value(b->issuers, k), now, "issuer certificate", origin) != CS_OK)
             return cs_error_code();
     for (i = 0; i < n_names; i++) {
         int ok;
@@ -480,11 +478,20 @@ cs_rc cs_bundle_validate(const cs_bundle *b, const char *const *names, size_t n_
     return CS_OK;
 }
 
-X509 *cs_bundle_leaf(const cs_bundle *b) { return b->leaf; }
+X509 *cs_bundle_leaf(const cs_bundle *b)
+{
+    return b->leaf;
+}
 
-STACK_OF(X509) * cs_bundle_issuers(const cs_bundle *b) { return b->issuers; }
+STACK_OF(X509) * cs_bundle_issuers(const cs_bundle *b)
+{
+    return b->issuers;
+}
 
-EVP_PKEY *cs_bundle_key(const cs_bundle *b) { return b->key; }
+EVP_PKEY *cs_bundle_key(const cs_bundle *b)
+{
+    return b->key;
+}
 
 void cs_bundle_fingerprint(const cs_bundle *b, char out[65])
 {
@@ -517,9 +524,15 @@ static time_t asn1_to_time(const ASN1_TIME *t)
     return timegm(&tm);
 }
 
-time_t cs_bundle_not_before(const cs_bundle *b) { return asn1_to_time(X509_get0_notBefore(b->leaf)); }
+time_t cs_bundle_not_before(const cs_bundle *b)
+{
+    return asn1_to_time(X509_get0_notBefore(b->leaf));
+}
 
-time_t cs_bundle_not_after(const cs_bundle *b) { return asn1_to_time(X509_get0_notAfter(b->leaf)); }
+time_t cs_bundle_not_after(const cs_bundle *b)
+{
+    return asn1_to_time(X509_get0_notAfter(b->leaf));
+}
 
 char **cs_bundle_names(const cs_bundle *b, size_t *count)
 {

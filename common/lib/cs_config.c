@@ -13,10 +13,10 @@
 typedef struct {
     cs_config *c;
     FILE *f;
-    int line;         /* line of the text inih is handling */
-    int partial;      /* the last chunk did not end a line */
-    int too_long;     /* a line longer than inih's buffer */
-    char err[1536];   /* first error */
+    int line;       /* line of the text inih is handling */
+    int partial;    /* the last chunk did not end a line */
+    int too_long;   /* a line longer than inih's buffer */
+    char err[1536]; /* first error */
     char section[256];
     char keys[64][40]; /* keys seen in the current section, for duplicates */
     int key_lines[64];
@@ -101,12 +101,26 @@ cs_rc cs_duration_parse(const char *s, long *seconds)
         return cs_error_set(CS_EINVAL, "'%s' is not a duration; write e.g. 30d, 12h, 15m or 45s",
                             s);
     switch (*end) {
-    case 'd': mul = 86400; end++; break;
-    case 'h': mul = 3600; end++; break;
-    case 'm': mul = 60; end++; break;
-    case 's': end++; break;
-    case '\0': break;
-    default: end = (char *)"x"; break;
+    case 'd':
+        mul = 86400;
+        end++;
+        break;
+    case 'h':
+        mul = 3600;
+        end++;
+        break;
+    case 'm':
+        mul = 60;
+        end++;
+        break;
+    case 's':
+        end++;
+        break;
+    case '\0':
+        break;
+    default:
+        end = (char *)"x";
+        break;
     }
     if (*end != '\0' || v > 100L * 365 * 86400 / mul)
         return cs_error_set(CS_EINVAL, "'%s' is not a duration; write e.g. 30d, 12h, 15m or 45s",
@@ -167,8 +181,8 @@ static void provider_key(parse_ctx *p, cs_provider_conf *pv, const char *key, co
         else if (strcmp(value, "aliyun-cas") == 0)
             pv->type = CS_PROVIDER_ALIYUN_CAS;
         else
-            fail(p, "[%s] type: unknown provider type '%s'; use local-ca or aliyun-cas",
-                 p->section, value);
+            fail(p, "[%s] type: unknown provider type '%s'; use local-ca or aliyun-cas", p->section,
+                 value);
     } else if (strcmp(key, "ca-lifetime") == 0) {
         parse_duration_key(p, key, value, &pv->ca_lifetime);
     } else if (strcmp(key, "region") == 0) {
@@ -205,8 +219,8 @@ static void add_domains(parse_ctx *p, cs_cert_conf *cc, const char *value)
         for (char *q = tok; *q; q++)
             *q = (char)tolower((unsigned char)*q);
         if (!domain_valid(tok)) {
-            fail(p, "[%s] domain: '%s' is not a DNS name (a wildcard is '*.' + a name)",
-                 p->section, tok);
+            fail(p, "[%s] domain: '%s' is not a DNS name (a wildcard is '*.' + a name)", p->section,
+                 tok);
             break;
         }
         nd = realloc(cc->domains, (cc->n_domains + 2) * sizeof(char *));
@@ -231,8 +245,7 @@ static void cert_key(parse_ctx *p, cs_cert_conf *cc, const char *key, const char
         while (isdigit((unsigned char)*q))
             q++;
         if (*value == '\0' || *q != '\0' || strlen(value) > 19)
-            fail(p, "[%s] cert-id: '%s' is not a certificate id (digits only)", p->section,
-                 value);
+            fail(p, "[%s] cert-id: '%s' is not a certificate id (digits only)", p->section, value);
         else
             dup_value(p, &cc->cert_id, value);
     } else if (strcmp(key, "domain") == 0) {
@@ -292,8 +305,7 @@ static int seen_key(parse_ctx *p, const char *key)
         if (strcmp(p->keys[i], key) == 0) {
             if (strcmp(key, "domain") == 0)
                 return 0; /* domain may span several lines */
-            fail(p, "[%s] %s: given twice (first on line %d)", p->section, key,
-                 p->key_lines[i]);
+            fail(p, "[%s] %s: given twice (first on line %d)", p->section, key, p->key_lines[i]);
             return 1;
         }
     if (p->n_keys < 64) {
@@ -381,8 +393,9 @@ static int handler(void *user, const char *section, const char *key, const char 
         return 1;
     enter_section(p, section);
     if (section[0] == '\0') {
-        fail(p, "key '%s' is outside any section; put it under [store], [provider NAME] or "
-                "[cert NAME]",
+        fail(p,
+             "key '%s' is outside any section; put it under [store], [provider NAME] or "
+             "[cert NAME]",
              key);
         return 0;
     }
@@ -464,8 +477,8 @@ cs_rc cs_config_load(const char *path, cs_config **out)
     p->f = fopen(path, "r");
     if (p->f == NULL) {
         cs_error_set(errno == ENOENT ? CS_ENOTFOUND : CS_ECONFIG,
-                     "cannot open the configuration '%s': %s; give another with --config",
-                     path, strerror(errno));
+                     "cannot open the configuration '%s': %s; give another with --config", path,
+                     strerror(errno));
         free(p);
         cs_config_free(c);
         return cs_error_code();

@@ -26,8 +26,7 @@ cs_rc cs_key_type_parse(const char *s, cs_key_type *out)
             return CS_OK;
         }
     return cs_error_set(CS_EINVAL,
-                        "unknown key type '%s'; use rsa2048, rsa3072, rsa4096, ec256 or ec384",
-                        s);
+                        "unknown key type '%s'; use rsa2048, rsa3072, rsa4096, ec256 or ec384", s);
 }
 
 const char *cs_key_type_name(cs_key_type t)
@@ -102,8 +101,8 @@ static int add_sans(X509 *cert, const char *const *names, size_t n)
     return ok == 1;
 }
 
-cs_rc cs_cert_issue(const cs_cert_spec *spec, EVP_PKEY *pubkey, X509 *issuer,
-                    EVP_PKEY *issuer_key, X509 **out)
+cs_rc cs_cert_issue(const cs_cert_spec *spec, EVP_PKEY *pubkey, X509 *issuer, EVP_PKEY *issuer_key,
+                    X509 **out)
 {
     unsigned char serial[16];
     X509 *x = X509_new();
@@ -122,8 +121,7 @@ cs_rc cs_cert_issue(const cs_cert_spec *spec, EVP_PKEY *pubkey, X509 *issuer,
          X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name) &&
          X509_time_adj_ex(X509_getm_notBefore(x), 0, 0, (time_t *)&spec->not_before) &&
          X509_time_adj_ex(X509_getm_notAfter(x), 0, 0, (time_t *)&spec->not_after) &&
-         X509_set_pubkey(x, pubkey) &&
-         add_ext(x, issuer, NID_subject_key_identifier, "hash") &&
+         X509_set_pubkey(x, pubkey) && add_ext(x, issuer, NID_subject_key_identifier, "hash") &&
          add_ext(x, issuer, NID_authority_key_identifier, "keyid:always");
     if (ok && spec->is_ca)
         ok = add_ext(x, issuer, NID_basic_constraints, "critical,CA:TRUE") &&
@@ -140,8 +138,8 @@ cs_rc cs_cert_issue(const cs_cert_spec *spec, EVP_PKEY *pubkey, X509 *issuer,
     X509_NAME_free(name);
     if (!ok) {
         X509_free(x);
-        return cs_error_set(CS_ERR, "cannot issue a certificate for '%s': %s",
-                            spec->common_name, cs_error_openssl());
+        return cs_error_set(CS_ERR, "cannot issue a certificate for '%s': %s", spec->common_name,
+                            cs_error_openssl());
     }
     *out = x;
     return CS_OK;

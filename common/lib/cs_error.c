@@ -10,9 +10,15 @@ static __thread char last_msg[2048];
 static __thread cs_rc last_code;
 static __thread char ossl_msg[256];
 
-const char *cs_error_last(void) { return last_msg; }
+const char *cs_error_last(void)
+{
+    return last_msg;
+}
 
-cs_rc cs_error_code(void) { return last_code; }
+cs_rc cs_error_code(void)
+{
+    return last_code;
+}
 
 cs_rc cs_error_set(cs_rc code, const char *fmt, ...)
 {
@@ -55,8 +61,7 @@ const char *cs_error_openssl(void)
         snprintf(ossl_msg, sizeof(ossl_msg), "unknown OpenSSL error");
     } else {
         reason = ERR_reason_error_string(e);
-        snprintf(ossl_msg, sizeof(ossl_msg), "%s",
-                 reason ? reason : "unknown OpenSSL error");
+        snprintf(ossl_msg, sizeof(ossl_msg), "%s", reason ? reason : "unknown OpenSSL error");
     }
     ERR_clear_error();
     return ossl_msg;

@@ -29,16 +29,16 @@ cs_rc cs_fs_read(const char *path, size_t max, char **data, size_t *len)
 
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return cs_error_set(errno == ENOENT ? CS_ENOTFOUND : CS_EIO,
-                            "cannot open '%s': %s", path, strerror(errno));
+        return cs_error_set(errno == ENOENT ? CS_ENOTFOUND : CS_EIO, "cannot open '%s': %s", path,
+                            strerror(errno));
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         close(fd);
         return cs_error_set(CS_EIO, "'%s' is not a regular file", path);
     }
     if ((size_t)st.st_size > max) {
         close(fd);
-        return cs_error_set(CS_EINVAL, "'%s' is %lld bytes, more than the %zu allowed",
-                            path, (long long)st.st_size, max);
+        return cs_error_set(CS_EINVAL, "'%s' is %lld bytes, more than the %zu allowed", path,
+                            (long long)st.st_size, max);
     }
     buf = malloc((size_t)st.st_size + 1);
     if (buf == NULL) {
@@ -152,8 +152,7 @@ cs_rc cs_fs_mkdirs(const char *path, mode_t mode)
             continue;
         buf[i] = '\0';
         if (mkdir(buf, mode) < 0 && errno != EEXIST)
-            return cs_error_set(CS_EIO, "cannot create directory '%s': %s", buf,
-                                strerror(errno));
+            return cs_error_set(CS_EIO, "cannot create directory '%s': %s", buf, strerror(errno));
         buf[i] = i == n ? '\0' : '/';
     }
     return CS_OK;
@@ -167,9 +166,9 @@ cs_rc cs_fs_remove_tree(const char *path)
     DIR *d;
 
     if (lstat(path, &st) < 0)
-        return errno == ENOENT ? CS_OK
-                               : cs_error_set(CS_EIO, "cannot stat '%s': %s", path,
-                                              strerror(errno));
+        return errno == ENOENT
+                   ? CS_OK
+                   : cs_error_set(CS_EIO, "cannot stat '%s': %s", path, strerror(errno));
     if (!S_ISDIR(st.st_mode)) {
         if (unlink(path) < 0)
             return cs_error_set(CS_EIO, "cannot remove '%s': %s", path, strerror(errno));

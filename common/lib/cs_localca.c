@@ -34,8 +34,7 @@ static cs_rc save_pem(const char *dir, const char *file, X509 *x, EVP_PKEY *k)
     return rc;
 }
 
-static cs_rc load_pair(const char *dir, const char *cert, const char *key, X509 **x,
-                       EVP_PKEY **k)
+static cs_rc load_pair(const char *dir, const char *cert, const char *key, X509 **x, EVP_PKEY **k)
 {
     char cpath[PATH_SZ], kpath[PATH_SZ];
     FILE *f;
@@ -120,8 +119,9 @@ cs_rc cs_localca_issue(cs_store *s, const cs_cert_conf *cc, long ca_lifetime, cs
 {
     char dir[PATH_SZ];
     time_t now = time(NULL);
-    cs_cert_spec leaf = {cc->domains[0], (const char *const *)cc->domains, cc->n_domains, 0,
-                         now - 60, now + cc->lifetime};
+    cs_cert_spec leaf = {cc->domains[0], (const char *const *)cc->domains,
+                         cc->n_domains,  0,
+                         now - 60,       now + cc->lifetime};
     STACK_OF(X509) *chain = NULL;
     EVP_PKEY *ik = NULL, *key = NULL;
     X509 *ic = NULL, *x = NULL;

@@ -20,9 +20,8 @@ cs_rc cs_password_read(const char *path, char **password)
     if (n == 0) {
         OPENSSL_cleanse(data, len);
         free(data);
-        return cs_error_set(CS_EPASSWORD,
-                            "password file '%s' is empty; put the password on its first line",
-                            path);
+        return cs_error_set(
+            CS_EPASSWORD, "password file '%s' is empty; put the password on its first line", path);
     }
     memset(data + n, 0, len - n);
     *password = data;
@@ -31,8 +30,7 @@ cs_rc cs_password_read(const char *path, char **password)
 
 cs_rc cs_password_generate(char **password)
 {
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     unsigned char r;
     char *p = malloc(33);
     size_t i = 0;

@@ -15,8 +15,7 @@ cs_rc cs_p12_profile_parse(const char *s, cs_p12_profile *out)
     else if (strcmp(s, "legacy") == 0)
         *out = CS_P12_LEGACY;
     else
-        return cs_error_set(CS_EINVAL, "unknown PKCS#12 profile '%s'; use modern or legacy",
-                            s);
+        return cs_error_set(CS_EINVAL, "unknown PKCS#12 profile '%s'; use modern or legacy", s);
     return CS_OK;
 }
 

@@ -80,8 +80,8 @@ cs_rc cs_store_open(const char *path, const cs_store_opts *opts, cs_store **out)
     if (path == NULL || path[0] != '/')
         return cs_error_set(CS_EINVAL, "the store path '%s' must be absolute",
                             path ? path : "(none)");
-    if (cs_fs_mkdirs(path, 0700) != CS_OK ||
-        cs_fs_join(sub, sizeof(sub), path, "certs") != CS_OK || cs_fs_mkdirs(sub, 0700) != CS_OK)
+    if (cs_fs_mkdirs(path, 0700) != CS_OK || cs_fs_join(sub, sizeof(sub), path, "certs") != CS_OK ||
+        cs_fs_mkdirs(sub, 0700) != CS_OK)
         return cs_error_prefix("opening the store");
     s = calloc(1, sizeof(*s));
     if (s == NULL)
@@ -107,7 +107,10 @@ void cs_store_free(cs_store *s)
     free(s);
 }
 
-const char *cs_store_path(const cs_store *s) { return s->path; }
+const char *cs_store_path(const cs_store *s)
+{
+    return s->path;
+}
 
 cs_rc cs_store_area(cs_store *s, const char *sub, char *buf, size_t size)
 {
@@ -150,8 +153,8 @@ cs_rc cs_store_current(cs_store *s, const char *name, unsigned *version)
     n = readlink(link, target, sizeof(target) - 1);
     if (n < 0) {
         if (errno == ENOENT)
-            return cs_error_set(CS_ENOTFOUND, "'%s' has no current version in the store '%s'",
-                                name, s->path);
+            return cs_error_set(CS_ENOTFOUND, "'%s' has no current version in the store '%s'", name,
+                                s->path);
         return cs_error_set(CS_EIO, "cannot read '%s': %s", link, strerror(errno));
     }
     target[n] = '\0';
@@ -182,8 +185,7 @@ cs_rc cs_store_versions(cs_store *s, const char *name, unsigned **versions, size
     d = opendir(dir);
     if (d == NULL)
         return errno == ENOENT ? CS_OK
-                               : cs_error_set(CS_EIO, "cannot list '%s': %s", dir,
-                                              strerror(errno));
+                               : cs_error_set(CS_EIO, "cannot list '%s': %s", dir, strerror(errno));
     while ((de = readdir(d)) != NULL) {
         if (!parse_version(de->d_name, &x))
             continue;
@@ -206,8 +208,7 @@ cs_rc cs_store_versions(cs_store *s, const char *name, unsigned **versions, size
     return CS_OK;
 }
 
-cs_rc cs_store_version_dir(cs_store *s, const char *name, unsigned version, char *buf,
-                           size_t size)
+cs_rc cs_store_version_dir(cs_store *s, const char *name, unsigned version, char *buf, size_t size)
 {
     char dir[PATH_SZ];
 
@@ -373,10 +374,10 @@ cs_rc cs_store_info(cs_store *s, const char *name, unsigned version, cs_cert_inf
         return cs_error_code();
     j = json_load_file(path, 0, &jerr);
     if (j == NULL)
-        return cs_error_set(CS_EIO, "cannot read '%s': %s (line %d)", path, jerr.text,
-                            jerr.line);
+        return cs_error_set(CS_EIO, "cannot read '%s': %s (line %d)", path, jerr.text, jerr.line);
     info->version = version;
-    copy_str(info->fingerprint, sizeof(info->fingerprint), json_object_get(j, "fingerprint_sha256"));
+    copy_str(info->fingerprint, sizeof(info->fingerprint),
+             json_object_get(j, "fingerprint_sha256"));
     copy_str(info->serial, sizeof(info->serial), json_object_get(j, "serial"));
     copy_str(info->provider, sizeof(info->provider), json_object_get(j, "provider"));
     copy_str(info->remote_id, sizeof(info->remote_id), json_object_get(j, "remote_id"));
@@ -405,10 +406,14 @@ void cs_cert_info_clear(cs_cert_info *info)
 const char *cs_sync_result_name(cs_sync_result r)
 {
     switch (r) {
-    case CS_SYNC_INSTALLED: return "installed";
-    case CS_SYNC_UNCHANGED: return "unchanged";
-    case CS_SYNC_FAILED: return "failed";
-    default: return "never";
+    case CS_SYNC_INSTALLED:
+        return "installed";
+    case CS_SYNC_UNCHANGED:
+        return "unchanged";
+    case CS_SYNC_FAILED:
+        return "failed";
+    default:
+        return "never";
     }
 }
 
@@ -426,7 +431,7 @@ cs_rc cs_store_sync_state(cs_store *s, const char *name, cs_sync_state *st)
     if (j == NULL)
         return CS_OK; /* never synced */
     r = json_string_value(json_object_get(j, "result"));
-    st->result = r == NULL                       ? CS_SYNC_NONE
+    st->result = r == NULL                     ? CS_SYNC_NONE
                  : strcmp(r, "installed") == 0 ? CS_SYNC_INSTALLED
                  : strcmp(r, "unchanged") == 0 ? CS_SYNC_UNCHANGED
                  : strcmp(r, "failed") == 0    ? CS_SYNC_FAILED
@@ -438,8 +443,7 @@ cs_rc cs_store_sync_state(cs_store *s, const char *name, cs_sync_state *st)
     return CS_OK;
 }
 
-cs_rc cs_store_record_sync(cs_store *s, const char *name, cs_sync_result result,
-                           const char *error)
+cs_rc cs_store_record_sync(cs_store *s, const char *name, cs_sync_result result, const char *error)
 {
     char dir[PATH_SZ], path[PATH_SZ], t[32];
     cs_sync_state old;
@@ -566,8 +570,7 @@ static cs_rc write_version(cs_store *s, const char *name, const char *tmp, unsig
     out.pfx_password = pfx_pw;
     out.jks_password = jks_pw;
     if (rc == CS_OK)
-        rc = cs_output_write(tmp, b, CS_FMT_PEM | CS_FMT_NGINX | CS_FMT_APACHE | o->formats,
-                             &out);
+        rc = cs_output_write(tmp, b, CS_FMT_PEM | CS_FMT_NGINX | CS_FMT_APACHE | o->formats, &out);
     if (rc == CS_OK)
         rc = write_meta(tmp, name, version, b, o);
     if (rc == CS_OK)
@@ -592,8 +595,8 @@ static cs_rc verify_written(cs_store *s, const char *name, unsigned version,
     return rc;
 }
 
-cs_rc cs_store_install(cs_store *s, const char *name, const cs_bundle *b,
-                       const cs_install_opts *o, unsigned *version)
+cs_rc cs_store_install(cs_store *s, const char *name, const cs_bundle *b, const cs_install_opts *o,
+                       unsigned *version)
 {
     char cdir[PATH_SZ], tmp[PATH_SZ], final[PATH_SZ], origin[200];
     unsigned *v, next = 1, cur = 0;
@@ -626,8 +629,8 @@ cs_rc cs_store_install(cs_store *s, const char *name, const cs_bundle *b,
     if (rc == CS_OK) {
         own_tree(s, tmp);
         if (rename(tmp, final) < 0)
-            rc = cs_error_set(CS_EIO, "cannot rename '%s' to '%s': %s", tmp, final,
-                              strerror(errno));
+            rc =
+                cs_error_set(CS_EIO, "cannot rename '%s' to '%s': %s", tmp, final, strerror(errno));
         else
             rc = cs_fs_sync_dir(cdir);
     }

@@ -11,10 +11,11 @@ void cs_test_chain_make(cs_test_chain *c, cs_key_type leaf_type, const char *con
 {
     time_t now = time(NULL);
     cs_cert_spec root = {"certsync test root", NULL, 0, 1, now - 86400 * 400, now + 86400 * 3650};
-    cs_cert_spec inter = {"certsync test intermediate", NULL, 0, 1, now - 86400 * 400,
-                          now + 86400 * 1800};
-    cs_cert_spec leaf = {names && n_names ? names[0] : "leaf", names, n_names, 0,
-                         now + (time_t)from_days * 86400, now + (time_t)to_days * 86400};
+    cs_cert_spec inter = {
+        "certsync test intermediate", NULL, 0, 1, now - 86400 * 400, now + 86400 * 1800};
+    cs_cert_spec leaf = {
+        names && n_names ? names[0] : "leaf", names, n_names, 0, now + (time_t)from_days * 86400,
+        now + (time_t)to_days * 86400};
 
     memset(c, 0, sizeof(*c));
     assert_int_equal(cs_key_generate(CS_KEY_EC256, &c->root_key), CS_OK);

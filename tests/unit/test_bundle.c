@@ -68,8 +68,8 @@ static void a_separate_chain_file_and_der_inputs_load(void **state)
     OPENSSL_free(der);
     cs_test_write_certs(cs_test_path(d, "chain.pem"), c.inter, NULL);
     assert_int_equal(cs_bundle_load_files(&b, cs_test_path(d, "leaf.der"),
-                                          cs_test_path(d, "key.der"),
-                                          cs_test_path(d, "chain.pem"), NULL),
+                                          cs_test_path(d, "key.der"), cs_test_path(d, "chain.pem"),
+                                          NULL),
                      CS_OK);
     assert_int_equal(sk_X509_num(cs_bundle_issuers(b)), 1);
     assert_int_equal(cs_bundle_validate(b, names, 2, time(NULL), "test"), CS_OK);
@@ -107,8 +107,8 @@ static void sec1_pkcs1_and_encrypted_pkcs8_keys_load(void **state)
     write_traditional(cs_test_path(d, "ec-sec1.key"), ec.leaf_key, "BEGIN EC PRIVATE KEY");
     write_traditional(cs_test_path(d, "rsa-pkcs1.key"), rsa.leaf_key, "BEGIN RSA PRIVATE KEY");
     f = fopen(cs_test_path(d, "enc.key"), "w");
-    assert_true(PEM_write_PKCS8PrivateKey(f, ec.leaf_key, EVP_aes_256_cbc(), "s3cret pw", 9, NULL,
-                                          NULL));
+    assert_true(
+        PEM_write_PKCS8PrivateKey(f, ec.leaf_key, EVP_aes_256_cbc(), "s3cret pw", 9, NULL, NULL));
     fclose(f);
     cs_test_write_text(cs_test_path(d, "pw"), "s3cret pw\n");
     cs_test_write_text(cs_test_path(d, "badpw"), "wrong\n");
@@ -121,15 +121,14 @@ static void sec1_pkcs1_and_encrypted_pkcs8_keys_load(void **state)
                                           cs_test_path(d, "rsa-pkcs1.key"), NULL, NULL),
                      CS_OK);
     cs_bundle_free(b);
-    assert_int_equal(cs_bundle_load_files(&b, cs_test_path(d, "ec.pem"),
-                                          cs_test_path(d, "enc.key"), NULL,
-                                          cs_test_path(d, "pw")),
+    assert_int_equal(cs_bundle_load_files(&b, cs_test_path(d, "ec.pem"), cs_test_path(d, "enc.key"),
+                                          NULL, cs_test_path(d, "pw")),
                      CS_OK);
     assert_true(cs_key_matches_cert(cs_bundle_key(b), ec.leaf));
     cs_bundle_free(b);
-    expect_error(cs_bundle_load_files(&b, cs_test_path(d, "ec.pem"), cs_test_path(d, "enc.key"),
-                                      NULL, NULL),
-                 CS_EPASSWORD, "--key-password-file");
+    expect_error(
+        cs_bundle_load_files(&b, cs_test_path(d, "ec.pem"), cs_test_path(d, "enc.key"), NULL, NULL),
+        CS_EPASSWORD, "--key-password-file");
     expect_error(cs_bundle_load_files(&b, cs_test_path(d, "ec.pem"), cs_test_path(d, "enc.key"),
                                       NULL, cs_test_path(d, "badpw")),
                  CS_EPASSWORD, "password is wrong");
@@ -165,12 +164,12 @@ static void bad_inputs_are_rejected_with_the_file_and_reason(void **state)
                                       cs_test_path(d, "a.key"), NULL, NULL),
                  CS_EBADCERT, "does not link");
     /* the key where the certificate belongs */
-    expect_error(cs_bundle_load_files(&b, cs_test_path(d, "a.key"), cs_test_path(d, "a.key"),
-                                      NULL, NULL),
-                 CS_EBADCERT, "BEGIN CERTIFICATE");
-    expect_error(cs_bundle_load_files(&b, cs_test_path(d, "nope.pem"), cs_test_path(d, "a.key"),
-                                      NULL, NULL),
-                 CS_ENOTFOUND, "nope.pem");
+    expect_error(
+        cs_bundle_load_files(&b, cs_test_path(d, "a.key"), cs_test_path(d, "a.key"), NULL, NULL),
+        CS_EBADCERT, "BEGIN CERTIFICATE");
+    expect_error(
+        cs_bundle_load_files(&b, cs_test_path(d, "nope.pem"), cs_test_path(d, "a.key"), NULL, NULL),
+        CS_ENOTFOUND, "nope.pem");
 
     /* truncated: cut the file in the middle of the second certificate */
     assert_int_equal(cs_bundle_pem_leaf(a.bundle, &pem, &len), CS_OK);
@@ -231,9 +230,9 @@ static void weak_keys_are_refused(void **state)
     cs_test_chain_make(&c, CS_KEY_EC256, names, 2, -1, 90);
     cs_test_write_certs(cs_test_path(d, "a.pem"), c.leaf, NULL);
     cs_test_write_key(cs_test_path(d, "weak.key"), k);
-    expect_error(cs_bundle_load_files(&b, cs_test_path(d, "a.pem"), cs_test_path(d, "weak.key"),
-                                      NULL, NULL),
-                 CS_EBADCERT, "1024 bits");
+    expect_error(
+        cs_bundle_load_files(&b, cs_test_path(d, "a.pem"), cs_test_path(d, "weak.key"), NULL, NULL),
+        CS_EBADCERT, "1024 bits");
     EVP_PKEY_free(k);
     cs_test_chain_free(&c);
     free(d);

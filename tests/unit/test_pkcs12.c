@@ -29,8 +29,8 @@ static int cert_bag_nid(PKCS12 *p12, int *prf_nid)
 
             nid = OBJ_obj2nid(alg->algorithm);
             if (nid == NID_pbes2) {
-                PBE2PARAM *pbe2 = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBE2PARAM),
-                                                            alg->parameter);
+                PBE2PARAM *pbe2 =
+                    ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBE2PARAM), alg->parameter);
                 PBKDF2PARAM *kdf = ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBKDF2PARAM),
                                                              pbe2->keyfunc->parameter);
 

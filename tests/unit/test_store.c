@@ -46,8 +46,8 @@ static void a_version_is_complete_private_and_current(void **state)
     unsigned v, cur;
     struct stat before, after;
     char fp[65];
-    const char *files[] = {"fullchain.pem", "cert.pem",  "chain.pem",       "privkey.pem",
-                           "shop.pem",      "shop.key",  "shop_public.crt", "shop_chain.crt",
+    const char *files[] = {"fullchain.pem", "cert.pem", "chain.pem",       "privkey.pem",
+                           "shop.pem",      "shop.key", "shop_public.crt", "shop_chain.crt",
                            "meta.json",     NULL};
     (void)state;
 

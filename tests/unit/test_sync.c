@@ -82,8 +82,9 @@ static void renew_before_force_and_changed_names_issue_again(void **state)
     (void)state;
 
     /* lifetime inside renew-before: every sync renews */
-    setup_env(&e, "[cert a]\ndomain = a.test\nlifetime = 10d\nrenew-before = 20d\nkey-type = rsa2048\n"
-                  "[cert b]\ndomain = b.test\n");
+    setup_env(&e,
+              "[cert a]\ndomain = a.test\nlifetime = 10d\nrenew-before = 20d\nkey-type = rsa2048\n"
+              "[cert b]\ndomain = b.test\n");
     assert_int_equal(cs_sync_cert(e.c, e.s, &e.c->certs[0], 0, &out), CS_OK);
     assert_int_equal(cs_sync_cert(e.c, e.s, &e.c->certs[0], 0, &out), CS_OK);
     assert_int_equal(out.result, CS_SYNC_INSTALLED);
@@ -104,8 +105,8 @@ static void renew_before_force_and_changed_names_issue_again(void **state)
     {
         char conf[8192];
 
-        snprintf(conf, sizeof(conf), "[store]\npath = %s/store\n[cert a]\ndomain = a.test new.test\n",
-                 e.dir);
+        snprintf(conf, sizeof(conf),
+                 "[store]\npath = %s/store\n[cert a]\ndomain = a.test new.test\n", e.dir);
         cs_test_write_text(cs_test_path(e.dir, "certsync.conf"), conf);
         assert_int_equal(cs_config_load(cs_test_path(e.dir, "certsync.conf"), &e.c), CS_OK);
     }
