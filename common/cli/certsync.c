@@ -323,6 +323,8 @@ static int cmd_import(int argc, char **argv)
         cs_bundle_fingerprint(b, fp);
         printf("%s: installed v%u (sha256 %s)\n", name, version, fp);
         rc = EXIT_SUCCESS;
+        if (cs_sync_notify(c, s, cc, version) != CS_OK)
+            rc = fail("import");
     } else {
         fail("import");
     }
@@ -389,6 +391,8 @@ static int cmd_sync(int argc, char **argv)
         if (!wanted)
             continue;
         if (cs_sync_cert(c, s, cc, force, &out) != CS_OK) {
+            if (out.result == CS_SYNC_INSTALLED)
+                printf("%s: installed v%u (%s)\n", cc->name, out.version, out.reason);
             fprintf(stderr, "%s: failed: %s\n", cc->name, cs_error_last());
             failed++;
         } else if (out.result == CS_SYNC_INSTALLED) {
@@ -585,6 +589,8 @@ static int cmd_rollback(int argc, char **argv)
     cs_store_current(s, argv[optind], &from);
     if (cs_store_rollback(s, argv[optind], &to) == CS_OK) {
         printf("%s: current is now v%u (was v%u)\n", argv[optind], to, from);
+        if (cs_sync_notify(c, s, cs_config_cert(c, argv[optind]), to) != CS_OK)
+            rc = fail("rollback");
     } else {
         rc = fail("rollback");
     }

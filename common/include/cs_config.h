@@ -52,6 +52,7 @@ typedef struct {
     cs_p12_profile pfx_profile;
     char *alias;         /* PKCS#12/JKS alias; default the cert name */
     char *password_file; /* PFX/JKS password; default generated */
+    char *on_change;     /* command run after a new version became current */
 } cs_cert_conf;
 
 typedef struct {

@@ -15,9 +15,18 @@ typedef struct {
     char reason[256]; /* why a new one was installed, or why none was */
 } cs_sync_outcome;
 
-/* force: issue or fetch even when the current version is still good. */
+/*
+ * force: issue or fetch even when the current version is still good.
+ * A failing on-change command returns an error with out->result INSTALLED.
+ */
 cs_rc cs_sync_cert(const cs_config *c, cs_store *s, const cs_cert_conf *cc, int force,
                    cs_sync_outcome *out);
+
+/*
+ * Run cc's on-change command for version (no-op without one). Called after
+ * every change of current: sync, import, rollback.
+ */
+cs_rc cs_sync_notify(const cs_config *c, cs_store *s, const cs_cert_conf *cc, unsigned version);
 
 /* Store options from [store] (owner and group resolved to ids). */
 cs_rc cs_store_open_config(const cs_config *c, cs_store **out);

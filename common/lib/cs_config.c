@@ -16,6 +16,7 @@ typedef struct {
     int line;       /* line of the text inih is handling */
     int partial;    /* the last chunk did not end a line */
     int too_long;   /* a line longer than inih's buffer */
+    int continued;  /* the line starts with blanks: it continues a value */
     char err[1536]; /* first error */
     char section[256];
     char keys[64][40]; /* keys seen in the current section, for duplicates */
@@ -31,8 +32,10 @@ static char *reader(char *buf, int size, void *stream)
 
     if (r == NULL)
         return NULL;
-    if (!p->partial)
+    if (!p->partial) {
         p->line++;
+        p->continued = buf[0] == ' ' || buf[0] == '\t';
+    }
     n = strlen(buf);
     p->partial = n > 0 && buf[n - 1] != '\n' && !feof(p->f);
     if (p->partial && !p->too_long)
@@ -280,10 +283,27 @@ static void cert_key(parse_ctx *p, cs_cert_conf *cc, const char *key, const char
             fail(p, "[%s] password-file: '%s' is not an absolute path", p->section, value);
         else
             dup_value(p, &cc->password_file, value);
+    } else if (strcmp(key, "on-change") == 0) {
+        /* a long command may go on over indented continuation lines */
+        if (cc->on_change) {
+            char *joined;
+
+            if (asprintf(&joined, "%s %s", cc->on_change, value) < 0) {
+                fail(p, "out of memory");
+                return;
+            }
+            free(cc->on_change);
+            cc->on_change = joined;
+        } else if (value[0] != '/') {
+            fail(p, "[%s] on-change: '%s' must start with the program's absolute path",
+                 p->section, value);
+        } else {
+            dup_value(p, &cc->on_change, value);
+        }
     } else {
         fail(p,
              "[%s]: unknown key '%s'; known keys: provider, cert-id, domain, formats, "
-             "renew-before, key-type, lifetime, pfx-profile, alias, password-file",
+             "renew-before, key-type, lifetime, pfx-profile, alias, password-file, on-change",
              p->section, key);
     }
 }
@@ -303,8 +323,8 @@ static int seen_key(parse_ctx *p, const char *key)
 
     for (i = 0; i < p->n_keys; i++)
         if (strcmp(p->keys[i], key) == 0) {
-            if (strcmp(key, "domain") == 0)
-                return 0; /* domain may span several lines */
+            if (p->continued && (strcmp(key, "domain") == 0 || strcmp(key, "on-change") == 0))
+                return 0; /* these may go on over indented continuation lines */
             fail(p, "[%s] %s: given twice (first on line %d)", p->section, key, p->key_lines[i]);
             return 1;
         }
@@ -535,6 +555,7 @@ void cs_config_free(cs_config *c)
         free(cc->domains);
         free(cc->alias);
         free(cc->password_file);
+        free(cc->on_change);
     }
     free(c->providers);
     free(c->certs);

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cs_hook.h"
 #include "cs_localca.h"
 
 cs_rc cs_store_open_config(const cs_config *c, cs_store **out)
@@ -88,6 +89,19 @@ static cs_rc obtain(const cs_cert_conf *cc, cs_store *s, cs_bundle **b, const ch
                         cc->name, pv->name);
 }
 
+cs_rc cs_sync_notify(const cs_config *c, cs_store *s, const cs_cert_conf *cc, unsigned version)
+{
+    char dir[4096];
+
+    if (cc == NULL || cc->on_change == NULL)
+        return CS_OK;
+    if (cs_store_version_dir(s, cc->name, version, dir, sizeof(dir)) != CS_OK)
+        return cs_error_code();
+    if (cs_hook_run(cc->on_change, cc->name, version, dir, c->path, 300) != CS_OK)
+        return cs_error_prefix("v%u is current, but", version);
+    return CS_OK;
+}
+
 cs_rc cs_sync_cert(const cs_config *c, cs_store *s, const cs_cert_conf *cc, int force,
                    cs_sync_outcome *out)
 {
@@ -97,7 +111,6 @@ cs_rc cs_sync_cert(const cs_config *c, cs_store *s, const cs_cert_conf *cc, int 
     int lock;
     cs_rc rc;
 
-    (void)c;
     memset(out, 0, sizeof(*out));
     if (cs_store_lock(s, cc->name, 60, &lock) != CS_OK)
         return cs_error_code();
@@ -122,7 +135,8 @@ cs_rc cs_sync_cert(const cs_config *c, cs_store *s, const cs_cert_conf *cc, int 
     cs_bundle_free(b);
     if (rc == CS_OK) {
         out->result = CS_SYNC_INSTALLED;
-        rc = cs_store_record_sync(s, cc->name, CS_SYNC_INSTALLED, NULL);
+        rc = cs_sync_notify(c, s, cc, out->version);
+        cs_store_record_sync(s, cc->name, CS_SYNC_INSTALLED, rc == CS_OK ? NULL : cs_error_last());
     } else {
         char msg[2048];
 

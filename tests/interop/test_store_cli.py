@@ -180,3 +180,26 @@ def test_a_failed_sync_is_shown_by_status(tmp_path):
     st = status(conf, "shop")["shop"]
     assert st["version"] is None and st["last_sync"] == "failed"
     assert "aliyun-cas" in st["last_error"]
+
+
+def test_on_change_runs_after_each_change_of_current(tmp_path):
+    log = tmp_path / "hook.log"
+    hook = tmp_path / "reload-server"
+    hook.write_text(f"#!/bin/sh\necho \"$1 $CERTSYNC_NAME v$CERTSYNC_VERSION\" >> {log}\n")
+    hook.chmod(0o755)
+    conf = tmp_path / "c.conf"
+    conf.write_text(f"[store]\npath = {tmp_path}/store\n[cert web]\ndomain = web.test\n"
+                    f"on-change = {hook} 'graceful'\n")
+    certsync("--config", conf, "sync")
+    certsync("--config", conf, "sync")                 # unchanged: no hook
+    certsync("--config", conf, "sync", "--force")
+    certsync("--config", conf, "rollback", "web")
+    assert log.read_text().splitlines() == ["graceful web v1", "graceful web v2", "graceful web v1"]
+
+    hook.write_text("#!/bin/sh\nexit 4\n")
+    r = certsync("--config", conf, "sync", "--force", check=False)
+    assert r.returncode == 1
+    assert "web: installed v3" in r.stdout
+    assert "v3 is current, but [cert web] on-change" in r.stderr and "status 4" in r.stderr
+    st = json.loads(certsync("--config", conf, "status", "--json").stdout)[0]
+    assert st["version"] == 3 and "status 4" in st["last_error"]

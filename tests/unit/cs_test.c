@@ -1,5 +1,7 @@
 #include "cs_test.h"
 
+#include "cs_fs.h"
+
 #include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +47,20 @@ void cs_test_chain_free(cs_test_chain *c)
     memset(c, 0, sizeof(*c));
 }
 
+static char *made[256];
+static int n_made;
+
+/* Scratch directories go away when the test binary exits normally. */
+static void remove_made(void)
+{
+    while (n_made > 0) {
+        char *d = made[--n_made];
+
+        cs_fs_remove_tree(d);
+        free(d);
+    }
+}
+
 char *cs_test_tmpdir(const char *tag)
 {
     const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
@@ -54,6 +70,10 @@ char *cs_test_tmpdir(const char *tag)
     snprintf(tmpl, sizeof(tmpl), "%s/cs-%s-XXXXXX", base, tag);
     d = mkdtemp(tmpl);
     assert_non_null(d);
+    if (n_made == 0)
+        atexit(remove_made);
+    if (n_made < 256 && getenv("CS_TEST_KEEP") == NULL)
+        made[n_made++] = strdup(d);
     return strdup(d);
 }
 

@@ -1,0 +1,128 @@
+#include "cs_hook.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cs_bundle.h"
+
+extern char **environ;
+
+cs_rc cs_argv_split(const char *cmd, char ***argv)
+{
+    size_t n = 0, len = strlen(cmd);
+    char **v = calloc(len / 2 + 2, sizeof(char *));
+    char *word = malloc(len + 1);
+    const char *p = cmd;
+
+    if (v == NULL || word == NULL) {
+        free(v);
+        free(word);
+        return cs_error_set(CS_ENOMEM, "out of memory");
+    }
+    while (*p) {
+        size_t w = 0;
+        char quote = 0;
+
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '\0')
+            break;
+        while (*p && (quote || (*p != ' ' && *p != '\t'))) {
+            if (quote && *p == quote)
+                quote = 0;
+            else if (!quote && (*p == '\'' || *p == '"'))
+                quote = *p;
+            else
+                word[w++] = *p;
+            p++;
+        }
+        if (quote) {
+            free(word);
+            cs_strv_free(v);
+            return cs_error_set(CS_EINVAL, "the command '%s' has an unclosed %c quote", cmd,
+                                quote);
+        }
+        v[n] = strndup(word, w);
+        n++;
+    }
+    free(word);
+    if (n == 0) {
+        free(v);
+        return cs_error_set(CS_EINVAL, "the command is empty");
+    }
+    *argv = v;
+    return CS_OK;
+}
+
+static char **hook_env(const char *name, unsigned version, const char *dir, const char *config)
+{
+    size_t n = 0, i;
+    char **env;
+
+    while (environ[n])
+        n++;
+    env = calloc(n + 5, sizeof(char *));
+    if (env == NULL)
+        return NULL;
+    for (i = 0; i < n; i++)
+        env[i] = strdup(environ[i]);
+    if (asprintf(&env[n++], "CERTSYNC_NAME=%s", name) < 0 ||
+        asprintf(&env[n++], "CERTSYNC_VERSION=%u", version) < 0 ||
+        asprintf(&env[n++], "CERTSYNC_DIR=%s", dir) < 0 ||
+        asprintf(&env[n++], "CERTSYNC_CONFIG=%s", config ? config : "") < 0) {
+        env[n - 1] = NULL;
+        cs_strv_free(env);
+        return NULL;
+    }
+    return env;
+}
+
+cs_rc cs_hook_run(const char *cmd, const char *name, unsigned version, const char *version_dir,
+                  const char *config_path, int timeout_s)
+{
+    char **argv, **env;
+    pid_t pid;
+    int status, err, waited;
+    cs_rc rc = CS_OK;
+
+    if (cs_argv_split(cmd, &argv) != CS_OK)
+        return cs_error_prefix("[cert %s] on-change", name);
+    env = hook_env(name, version, version_dir, config_path);
+    if (env == NULL) {
+        cs_strv_free(argv);
+        return cs_error_set(CS_ENOMEM, "out of memory");
+    }
+    err = posix_spawn(&pid, argv[0], NULL, NULL, argv, env);
+    if (err != 0) {
+        rc = cs_error_set(CS_ERR, "[cert %s] on-change: cannot run '%s': %s; give the full path",
+                          name, argv[0], strerror(err));
+        goto done;
+    }
+    for (waited = 0; waitpid(pid, &status, WNOHANG) == 0; waited++) {
+        if (waited >= timeout_s * 20) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            rc = cs_error_set(CS_ERR, "[cert %s] on-change: '%s' did not finish within %d s",
+                              name, argv[0], timeout_s);
+            goto done;
+        }
+        usleep(50000);
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+        rc = cs_error_set(CS_ERR, "[cert %s] on-change: '%s' exited with status %d", name,
+                          argv[0], WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        rc = cs_error_set(CS_ERR, "[cert %s] on-change: '%s' was killed by signal %d", name,
+                          argv[0], WTERMSIG(status));
+done:
+    cs_strv_free(argv);
+    cs_strv_free(env);
+    return rc;
+}

@@ -1,0 +1,89 @@
+/* The on-change command: split without a shell, run with the version in its environment. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cs_bundle.h"
+#include "cs_config.h"
+#include "cs_fs.h"
+#include "cs_hook.h"
+#include "cs_test.h"
+
+static void words_and_quotes_split_like_a_shell_would_not_interpret(void **state)
+{
+    char **v;
+    (void)state;
+
+    assert_int_equal(cs_argv_split("/usr/bin/x  --a 'b c' \"d'e\" $HOME;rm", &v), CS_OK);
+    assert_string_equal(v[0], "/usr/bin/x");
+    assert_string_equal(v[1], "--a");
+    assert_string_equal(v[2], "b c");
+    assert_string_equal(v[3], "d'e");
+    assert_string_equal(v[4], "$HOME;rm"); /* no expansion, no command separator */
+    assert_null(v[5]);
+    cs_strv_free(v);
+    assert_int_equal(cs_argv_split("/x 'open", &v), CS_EINVAL);
+    assert_non_null(strstr(cs_error_last(), "unclosed"));
+    assert_int_equal(cs_argv_split("   ", &v), CS_EINVAL);
+}
+
+static void the_command_gets_the_version_and_its_exit_status_counts(void **state)
+{
+    char *d = cs_test_tmpdir("hook"), cmd[4096], *out;
+    const char *script = cs_test_path(d, "hook.sh");
+    (void)state;
+
+    cs_test_write_text(script, "#!/bin/sh\n"
+                               "echo \"$1|$CERTSYNC_NAME|$CERTSYNC_VERSION|$CERTSYNC_DIR\" > \"$2\"\n"
+                               "exit $3\n");
+    chmod(script, 0755);
+    snprintf(cmd, sizeof(cmd), "%s 'an arg' %s 0", script, cs_test_path(d, "out"));
+    assert_int_equal(cs_hook_run(cmd, "shop", 7, "/store/certs/shop/v7", "/c.conf", 10), CS_OK);
+    assert_int_equal(cs_fs_read(cs_test_path(d, "out"), 1000, &out, NULL), CS_OK);
+    assert_string_equal(out, "an arg|shop|7|/store/certs/shop/v7\n");
+    free(out);
+    snprintf(cmd, sizeof(cmd), "%s x %s 3", script, cs_test_path(d, "out"));
+    assert_int_equal(cs_hook_run(cmd, "shop", 7, "/d", "/c.conf", 10), CS_ERR);
+    assert_non_null(strstr(cs_error_last(), "exited with status 3"));
+    assert_int_equal(cs_hook_run("/nonexistent/reload", "shop", 7, "/d", "/c", 10), CS_ERR);
+    assert_non_null(strstr(cs_error_last(), "cannot run '/nonexistent/reload'"));
+    free(d);
+}
+
+static void a_long_command_continues_on_indented_lines(void **state)
+{
+    char *d = cs_test_tmpdir("hook");
+    cs_config *c;
+    (void)state;
+
+    cs_test_write_text(cs_test_path(d, "c.conf"), "[cert a]\n"
+                                                  "domain = a.test\n"
+                                                  "on-change = /usr/bin/certsync-tomcat --cert a\n"
+                                                  "    --keystore /etc/tomcat10/a.jks\n");
+    assert_int_equal(cs_config_load(cs_test_path(d, "c.conf"), &c), CS_OK);
+    assert_string_equal(c->certs[0].on_change,
+                        "/usr/bin/certsync-tomcat --cert a --keystore /etc/tomcat10/a.jks");
+    cs_config_free(c);
+    cs_test_write_text(cs_test_path(d, "c.conf"), "[cert a]\n"
+                                                  "domain = a.test\n"
+                                                  "on-change = /bin/true\n"
+                                                  "on-change = /bin/false\n");
+    assert_int_equal(cs_config_load(cs_test_path(d, "c.conf"), &c), CS_ECONFIG);
+    assert_non_null(strstr(cs_error_last(), ":4: [cert a] on-change: given twice"));
+    cs_test_write_text(cs_test_path(d, "c.conf"), "[cert a]\ndomain = a.test\non-change = reload\n");
+    assert_int_equal(cs_config_load(cs_test_path(d, "c.conf"), &c), CS_ECONFIG);
+    assert_non_null(strstr(cs_error_last(), "absolute path"));
+    free(d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(words_and_quotes_split_like_a_shell_would_not_interpret),
+        cmocka_unit_test(the_command_gets_the_version_and_its_exit_status_counts),
+        cmocka_unit_test(a_long_command_continues_on_indented_lines),
+    };
+
+    return cmocka_run_group_tests_name("hook", tests, NULL, NULL);
+}
