@@ -24,16 +24,18 @@ UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
 UNIT_HELP := $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
 BENCH_BINS := $(O)/bench/bench_convert
+TOMCAT_BIN := $(O)/certsync-tomcat
 
 .SECONDARY:
 
-.PHONY: all lib cli unit deps test test-unit test-asan test-interop demo bench format \
+.PHONY: all lib cli tomcat unit deps test test-unit test-asan test-interop demo bench format \
         format-check clean
 
-all: lib cli unit $(BENCH_BINS)
+all: lib cli tomcat unit $(BENCH_BINS)
 
 lib: $(O)/libcertsync.a $(O)/libcertsync.so
 cli: $(O)/certsync
+tomcat: $(TOMCAT_BIN)
 unit: $(UNIT_BINS)
 
 $(O)/%.o: %.c $(wildcard common/include/*.h common/lib/*.h tests/unit/*.h)
@@ -49,6 +51,9 @@ $(O)/libcertsync.so: $(LIB_OBJS)
 
 $(O)/certsync: $(CLI_OBJS) $(O)/libcertsync.a
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJS) $(O)/libcertsync.a $(LIBS)
+
+$(TOMCAT_BIN): $(O)/tomcat-helper/certsync-tomcat.o $(O)/libcertsync.a
+	$(CC) $(CFLAGS) -o $@ $< $(O)/libcertsync.a $(LIBS) $(shell pkg-config --libs libcurl)
 
 $(O)/tests/%: $(O)/tests/unit/%.o $(UNIT_HELP:%.c=$(O)/%.o) $(O)/libcertsync.a
 	@mkdir -p $(dir $@)
@@ -70,8 +75,8 @@ test-asan:
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    bash tests/run-unit.sh $(UNIT_BINS:$(O)/%=out/asan/%)
 
-test-interop: cli
-	@CERTSYNC=$(abspath $(O)/certsync) /usr/bin/python3 -m pytest -q tests/interop
+test-interop: cli tomcat
+	@CERTSYNC=$(abspath $(O)/certsync) CERTSYNC_TOMCAT=$(abspath $(TOMCAT_BIN)) /usr/bin/python3 -m pytest -q tests/interop
 
 test: deps
 	$(MAKE) all
@@ -88,7 +93,8 @@ bench: deps
 	@bash bench/convert
 
 format:
-	clang-format -i common/include/*.h common/lib/*.c common/cli/*.c tests/unit/*.c bench/*.c
+	clang-format -i common/include/*.h common/lib/*.c common/cli/*.c tests/unit/*.c bench/*.c \
+	    tomcat-helper/*.c
 
 format-check:
 	clang-format --dry-run -Werror common/include/*.h common/lib/*.c common/cli/*.c \

@@ -457,8 +457,7 @@ static json_t *status_json(cs_store *s, const char *name)
         iso(st.last_success, t, sizeof(t));
         json_object_set_new(j, "last_success_at", json_string(t));
     }
-    json_object_set_new(j, "last_error",
-                        st.result == CS_SYNC_FAILED ? json_string(st.error) : json_null());
+    json_object_set_new(j, "last_error", st.error[0] ? json_string(st.error) : json_null());
     return j;
 }
 

@@ -97,8 +97,12 @@ cs_rc cs_sync_notify(const cs_config *c, cs_store *s, const cs_cert_conf *cc, un
         return CS_OK;
     if (cs_store_version_dir(s, cc->name, version, dir, sizeof(dir)) != CS_OK)
         return cs_error_code();
-    if (cs_hook_run(cc->on_change, cc->name, version, dir, c->path, 300) != CS_OK)
-        return cs_error_prefix("v%u is current, but", version);
+    if (cs_hook_run(cc->on_change, cc->name, version, dir, c->path, 300) != CS_OK) {
+        char msg[1536];
+
+        snprintf(msg, sizeof(msg), "%s", cs_error_last());
+        return cs_error_set(cs_error_code(), "v%u is current, but %s", version, msg);
+    }
     return CS_OK;
 }
 
