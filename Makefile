@@ -11,7 +11,8 @@ O        ?= out
 CC       ?= cc
 PKGS     := openssl jansson inih
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 \
+# CFLAGS is the user's (make CFLAGS=...); what the code needs is always added
+CS_CFLAGS := -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 \
             -fPIC -Icommon/include $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS     := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 TESTLIBS := $(LIBS) $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -40,7 +41,7 @@ unit: $(UNIT_BINS)
 
 $(O)/%.o: %.c $(wildcard common/include/*.h common/lib/*.h tests/unit/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(CS_CFLAGS) -c $< -o $@
 
 $(O)/libcertsync.a: $(LIB_OBJS)
 	@rm -f $@

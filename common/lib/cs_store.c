@@ -202,7 +202,8 @@ cs_rc cs_store_versions(cs_store *s, const char *name, unsigned **versions, size
         v[count++] = x;
     }
     closedir(d);
-    qsort(v, count, sizeof(*v), cmp_unsigned);
+    if (count > 1)
+        qsort(v, count, sizeof(*v), cmp_unsigned);
     *versions = v;
     *n = count;
     return CS_OK;

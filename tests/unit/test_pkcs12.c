@@ -153,6 +153,7 @@ static void console_layouts_match_the_download_zips(void **state)
     free(data);
     assert_int_equal(access(cs_test_path(d, "fullchain.pem"), F_OK), -1);
     cs_test_chain_free(&c);
+    free(d);
 }
 
 int main(void)
