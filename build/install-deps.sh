@@ -10,8 +10,8 @@ packages=(
     libssl-dev libjansson-dev libinih-dev libcurl4-openssl-dev
     # tests
     libcmocka-dev python3-pytest openssl curl
-    # Java consumers of PKCS#12 and JKS (keytool, javac)
-    openjdk-17-jdk-headless
+    # Java consumers of PKCS#12 and JKS (keytool, javac), and a real Tomcat
+    openjdk-17-jdk-headless tomcat10 tomcat10-admin
 )
 
 missing=()

@@ -1,0 +1,514 @@
+/*
+ * certsync-tomcat: the keystore generation step for Tomcat, with live reload.
+ *
+ * Writes the managed certificate NAME from the store as a JKS or PKCS#12
+ * keystore (atomically, previous one kept as PATH.bak), only when the store's
+ * current version differs from what the keystore holds, then asks Tomcat to
+ * re-read it through the Manager's text API (sslReload), so a renewal reaches
+ * Tomcat with no restart.
+ *
+ * Exit codes: 0 done (written and reloaded, or already current), 1 failed and
+ * nothing written, 2 usage error, 3 keystore written but the reload failed.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <openssl/pkcs12.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cs_bundle.h"
+#include "cs_config.h"
+#include "cs_fs.h"
+#include "cs_jks.h"
+#include "cs_password.h"
+#include "cs_pkcs12.h"
+#include "cs_store.h"
+#include "cs_sync.h"
+
+#define EXIT_USAGE 2
+#define EXIT_RELOAD_FAILED 3
+
+typedef struct {
+    const char *config, *cert, *keystore, *type, *alias, *password_file;
+    const char *reload_url, *credentials, *tls_host, *ca_file;
+    cs_p12_profile profile;
+    int force, print_config, wait_s, jks;
+} options;
+
+static const char help[] =
+    "Usage: certsync-tomcat --cert NAME --keystore PATH --type jks|pkcs12 [--config FILE]\n"
+    "         [--profile modern|legacy] [--alias ALIAS] [--password-file FILE]\n"
+    "         [--reload-url URL --manager-credentials FILE [--tls-host-name NAME]\n"
+    "          [--ca-file FILE]] [--force] [--wait-for-cert SECONDS] [--print-config]\n"
+    "\n"
+    "Write the managed certificate NAME (current version in the certsync store) as a Tomcat\n"
+    "keystore, and make Tomcat re-read it without a restart.\n"
+    "\n"
+    "  --keystore PATH        the keystore Tomcat loads; written atomically (temp file, fsync,\n"
+    "                         rename), the previous one kept as PATH.bak; owner and mode of an\n"
+    "                         existing file are kept (create it once as Tomcat needs it, e.g.\n"
+    "                         root:tomcat 0640), a new one is 0600\n"
+    "  --type jks|pkcs12      keystore format (full chain, lower-case alias in JKS)\n"
+    "  --profile P            PKCS#12 profile: modern (default) or legacy (old Java)\n"
+    "  --alias ALIAS          key alias (default: NAME)\n"
+    "  --password-file FILE   keystore password (first line); without it the password in\n"
+    "                         PATH.password is used, or a random one is generated there (0600)\n"
+    "  --reload-url URL       Tomcat Manager text API, e.g.\n"
+    "                         http://127.0.0.1:8080/manager/text/sslReload\n"
+    "  --manager-credentials FILE  'user:password' on one line, mode 0600 (role manager-script)\n"
+    "  --tls-host-name NAME   reload only this SSLHostConfig (?tlsHostName=NAME)\n"
+    "  --ca-file FILE         CA bundle to verify an https reload URL\n"
+    "  --force                write and reload even if the keystore already holds the current\n"
+    "                         version\n"
+    "  --wait-for-cert SECONDS  wait for a first version (systemd ExecStartPre before Tomcat)\n"
+    "  --print-config         print the <SSLHostConfig> element for server.xml and exit\n"
+    "  --config FILE          certsync.conf (default $CERTSYNC_CONFIG, else " CS_DEFAULT_CONFIG
+    ")\n"
+    "\n"
+    "Exit codes: 0 done (written and reloaded, or already current), 1 failed (nothing\n"
+    "written), 2 usage error, 3 keystore written but the reload failed.\n";
+
+static int usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage(const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "certsync-tomcat: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'certsync-tomcat --help'.\n");
+    return EXIT_USAGE;
+}
+
+static int parse_args(int argc, char **argv, options *o)
+{
+    static const struct option opts[] = {{"config", 1, 0, 'G'},
+                                         {"cert", 1, 0, 'c'},
+                                         {"keystore", 1, 0, 'k'},
+                                         {"type", 1, 0, 't'},
+                                         {"profile", 1, 0, 'p'},
+                                         {"alias", 1, 0, 'a'},
+                                         {"password-file", 1, 0, 'P'},
+                                         {"reload-url", 1, 0, 'r'},
+                                         {"manager-credentials", 1, 0, 'm'},
+                                         {"tls-host-name", 1, 0, 'H'},
+                                         {"ca-file", 1, 0, 'C'},
+                                         {"force", 0, 0, 'f'},
+                                         {"print-config", 0, 0, 'x'},
+                                         {"wait-for-cert", 1, 0, 'w'},
+                                         {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    char *end;
+    int opt;
+
+    memset(o, 0, sizeof(*o));
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'G': o->config = optarg; break;
+        case 'c': o->cert = optarg; break;
+        case 'k': o->keystore = optarg; break;
+        case 't': o->type = optarg; break;
+        case 'a': o->alias = optarg; break;
+        case 'P': o->password_file = optarg; break;
+        case 'r': o->reload_url = optarg; break;
+        case 'm': o->credentials = optarg; break;
+        case 'H': o->tls_host = optarg; break;
+        case 'C': o->ca_file = optarg; break;
+        case 'f': o->force = 1; break;
+        case 'x': o->print_config = 1; break;
+        case 'p':
+            if (cs_p12_profile_parse(optarg, &o->profile) != CS_OK)
+                return usage("%s", cs_error_last());
+            break;
+        case 'w':
+            o->wait_s = (int)strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || o->wait_s < 0)
+                return usage("--wait-for-cert: '%s' is not a number of seconds", optarg);
+            break;
+        case 'h': fputs(help, stdout); exit(0);
+        default: return usage("%s", "unknown option");
+        }
+    }
+    if (optind < argc)
+        return usage("unexpected argument '%s'", argv[optind]);
+    if (!o->cert || !o->keystore || !o->type)
+        return usage("%s", "--cert, --keystore and --type are required");
+    if (strcmp(o->type, "jks") == 0)
+        o->jks = 1;
+    else if (strcmp(o->type, "pkcs12") != 0)
+        return usage("--type: '%s' is not jks or pkcs12", o->type);
+    if (o->reload_url && !o->credentials)
+        return usage("%s", "--reload-url needs --manager-credentials FILE");
+    if (!o->config)
+        o->config = getenv("CERTSYNC_CONFIG") && *getenv("CERTSYNC_CONFIG")
+                        ? getenv("CERTSYNC_CONFIG")
+                        : CS_DEFAULT_CONFIG;
+    if (!o->alias)
+        o->alias = o->cert;
+    return 0;
+}
+
+/* The keystore's password: given file, else PATH.password, else a new one there. */
+static cs_rc keystore_password(const options *o, char **pw, char *pwpath, size_t size)
+{
+    if (o->password_file) {
+        snprintf(pwpath, size, "%s", o->password_file);
+        return cs_password_read(o->password_file, pw);
+    }
+    if ((size_t)snprintf(pwpath, size, "%s.password", o->keystore) >= size)
+        return cs_error_set(CS_EINVAL, "keystore path too long");
+    if (access(pwpath, F_OK) == 0)
+        return cs_password_read(pwpath, pw);
+    if (cs_password_generate(pw) != CS_OK)
+        return cs_error_code();
+    return cs_password_write(pwpath, *pw);
+}
+
+/* The leaf fingerprint and alias of what the keystore holds now ("" if unreadable). */
+static void keystore_holds(const options *o, const char *pw, char fp[65])
+{
+    unsigned char *data;
+    size_t len;
+    cs_bundle *b = NULL;
+    char *alias = NULL;
+
+    fp[0] = '\0';
+    if (cs_fs_read(o->keystore, 1 << 20, (char **)&data, &len) != CS_OK)
+        goto out;
+    if (o->jks) {
+        if (cs_jks_read(data, len, pw, pw, &b, &alias) == CS_OK &&
+            strcmp(alias, o->alias) != 0) {
+            cs_bundle_free(b);
+            b = NULL;
+        }
+    } else {
+        const unsigned char *p = data;
+        PKCS12 *p12 = d2i_PKCS12(NULL, &p, (long)len);
+        EVP_PKEY *key = NULL;
+        X509 *cert = NULL;
+        STACK_OF(X509) *ca = NULL;
+
+        if (p12 && PKCS12_parse(p12, pw, &key, &cert, &ca) == 1)
+            cs_bundle_new(&b, cert, ca, key);
+        EVP_PKEY_free(key);
+        X509_free(cert);
+        sk_X509_pop_free(ca, X509_free);
+        PKCS12_free(p12);
+    }
+    if (b)
+        cs_bundle_fingerprint(b, fp);
+    cs_bundle_free(b);
+    free(alias);
+    free(data);
+out:
+    cs_error_clear();
+}
+
+/* temp file, fsync, PATH -> PATH.bak, temp -> PATH, fsync dir */
+static cs_rc install_keystore(const options *o, const unsigned char *data, size_t len)
+{
+    char tmp[4200], bak[4200], baktmp[4200], dir[4200], *slash;
+    struct stat st;
+    int have_old = stat(o->keystore, &st) == 0;
+    mode_t mode = have_old ? (st.st_mode & 0660) | 0600 : 0600;
+    cs_rc rc;
+
+    snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", o->keystore, (long)getpid());
+    snprintf(bak, sizeof(bak), "%s.bak", o->keystore);
+    snprintf(baktmp, sizeof(baktmp), "%s.bak.tmp-%ld", o->keystore, (long)getpid());
+    unlink(tmp);
+    rc = cs_fs_write_new(tmp, data, len, mode);
+    if (rc == CS_OK && have_old && geteuid() == 0 && chown(tmp, st.st_uid, st.st_gid) < 0)
+        rc = cs_error_set(CS_EIO, "cannot chown '%s': %s", tmp, strerror(errno));
+    if (rc == CS_OK && have_old) {
+        unlink(baktmp);
+        if (link(o->keystore, baktmp) < 0 || rename(baktmp, bak) < 0)
+            rc = cs_error_set(CS_EIO, "cannot keep the previous keystore as '%s': %s", bak,
+                              strerror(errno));
+    }
+    if (rc == CS_OK && rename(tmp, o->keystore) < 0)
+        rc = cs_error_set(CS_EIO, "cannot rename '%s' to '%s': %s", tmp, o->keystore,
+                          strerror(errno));
+    if (rc != CS_OK) {
+        unlink(tmp);
+        unlink(baktmp);
+        return rc;
+    }
+    snprintf(dir, sizeof(dir), "%s", o->keystore);
+    slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    return cs_fs_sync_dir(slash ? dir : ".");
+}
+
+/* user:password from a file only its owner can read */
+static cs_rc read_credentials(const char *path, char **user, char **pass)
+{
+    struct stat st;
+    char *line, *colon;
+
+    if (stat(path, &st) < 0)
+        return cs_error_set(CS_ENOTFOUND, "cannot read the manager credentials '%s': %s", path,
+                            strerror(errno));
+    if (st.st_mode & 077)
+        return cs_error_set(CS_EPASSWORD,
+                            "the manager credentials '%s' can be read by group or others (mode "
+                            "%04o); chmod 600 it",
+                            path, (unsigned)(st.st_mode & 07777));
+    if (cs_password_read(path, &line) != CS_OK)
+        return cs_error_code();
+    colon = strchr(line, ':');
+    if (colon == NULL || colon == line) {
+        cs_password_free(line);
+        return cs_error_set(CS_EPASSWORD,
+                            "the manager credentials '%s' are not 'user:password' on one line",
+                            path);
+    }
+    *colon = '\0';
+    *user = strdup(line);
+    *pass = strdup(colon + 1);
+    OPENSSL_cleanse(colon + 1, strlen(colon + 1));
+    cs_password_free(line);
+    return CS_OK;
+}
+
+typedef struct {
+    char buf[4096];
+    size_t len;
+} body;
+
+static size_t on_body(char *data, size_t size, size_t n, void *user)
+{
+    body *b = user;
+    size_t take = size * n;
+
+    if (take > sizeof(b->buf) - 1 - b->len)
+        take = sizeof(b->buf) - 1 - b->len;
+    memcpy(b->buf + b->len, data, take);
+    b->len += take;
+    b->buf[b->len] = '\0';
+    return size * n;
+}
+
+/* GET the manager URL; the first line of the answer is Tomcat's verdict. */
+static cs_rc manager_get(const options *o, const char *url, const char *user, const char *pass,
+                         char *line, size_t size)
+{
+    char errbuf[CURL_ERROR_SIZE] = "";
+    body b = {.len = 0};
+    long status = 0;
+    CURLcode cc;
+    CURL *curl;
+    cs_rc rc;
+
+    curl = curl_easy_init();
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_USERNAME, user);
+    curl_easy_setopt(curl, CURLOPT_PASSWORD, pass);
+    curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (o->ca_file)
+        curl_easy_setopt(curl, CURLOPT_CAINFO, o->ca_file);
+    cc = curl_easy_perform(curl);
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(curl);
+    snprintf(line, size, "%.*s", (int)strcspn(b.buf, "\r\n"), b.buf);
+    if (cc != CURLE_OK)
+        rc = cs_error_set(CS_EPROVIDER, "cannot reach Tomcat at %s: %s; is Tomcat running?",
+                          o->reload_url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+    else if (status == 401)
+        rc = cs_error_set(CS_EPASSWORD,
+                          "Tomcat's manager at %s rejected the user in '%s' (HTTP 401); check "
+                          "the user and password there and in tomcat-users.xml",
+                          o->reload_url, o->credentials);
+    else if (status == 403)
+        rc = cs_error_set(CS_EPASSWORD,
+                          "Tomcat's manager at %s refused the user in '%s' (HTTP 403); it needs "
+                          "the role manager-script",
+                          o->reload_url, o->credentials);
+    else if (status == 500)
+        rc = cs_error_set(CS_EPROVIDER,
+                          "Tomcat answered HTTP 500 at %s: it could not load the keystore it "
+                          "re-read and keeps serving the previous certificate; see its log "
+                          "(catalina.out) for why",
+                          o->reload_url);
+    else if (status != 200 || (strncmp(line, "OK - ", 5) != 0 && strncmp(line, "FAIL - ", 7) != 0))
+        rc = cs_error_set(CS_EPROVIDER,
+                          "%s is not Tomcat's manager text API (HTTP %ld); use "
+                          "http://HOST:PORT/manager/text/sslReload",
+                          o->reload_url, status);
+    else
+        rc = CS_OK;
+    return rc;
+}
+
+static cs_rc reload(const options *o, const char *user, const char *pass, char *line, size_t size)
+{
+    char url[4400];
+    cs_rc rc;
+
+    if (o->tls_host) {
+        char *esc = curl_easy_escape(NULL, o->tls_host, 0);
+
+        snprintf(url, sizeof(url), "%s%stlsHostName=%s", o->reload_url,
+                 strchr(o->reload_url, '?') ? "&" : "?", esc);
+        curl_free(esc);
+    } else {
+        snprintf(url, sizeof(url), "%s", o->reload_url);
+    }
+    rc = manager_get(o, url, user, pass, line, size);
+    if (rc == CS_OK && strncmp(line, "OK - ", 5) != 0)
+        rc = cs_error_set(CS_EPROVIDER, "Tomcat did not reload the keystore: %s", line);
+    return rc;
+}
+
+static int ascii_only(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+            return 0;
+    return 1;
+}
+
+static void print_config(const options *o, const char *pwpath)
+{
+    printf("<!-- in the HTTPS <Connector> of server.xml; certsync-tomcat --cert %s writes %s -->\n"
+           "<SSLHostConfig hostName=\"%s\">\n"
+           "    <Certificate certificateKeystoreFile=\"%s\"\n"
+           "                 certificateKeystoreType=\"%s\"\n"
+           "                 certificateKeyAlias=\"%s\"\n"
+           "                 certificateKeystorePasswordFile=\"%s\" />\n"
+           "</SSLHostConfig>\n"
+           "<!-- certificateKeystorePasswordFile is read by current Tomcat releases (Debian 12's\n"
+           "     10.1 has it); a Tomcat without it needs certificateKeystorePassword set to the\n"
+           "     first line of %s -->\n",
+           o->cert, o->keystore, o->tls_host ? o->tls_host : "_default_", o->keystore,
+           o->jks ? "JKS" : "PKCS12", o->alias, pwpath, pwpath);
+}
+
+static int wait_for_cert(cs_store *s, const options *o)
+{
+    unsigned v;
+    int i;
+
+    for (i = 0; cs_store_current(s, o->cert, &v) != CS_OK; i++) {
+        if (i >= o->wait_s) {
+            fprintf(stderr, "certsync-tomcat: %s%s\n", cs_error_last(),
+                    o->wait_s ? " (waited --wait-for-cert seconds)" : "; run `certsync sync` first");
+            return 0;
+        }
+        sleep(1);
+    }
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    char *pw = NULL, *user = NULL, *pass = NULL, pwpath[4200], held[65], fp[65], line[1024];
+    unsigned char *data = NULL;
+    size_t len = 0;
+    cs_config *c = NULL;
+    cs_store *s = NULL;
+    cs_bundle *b = NULL;
+    cs_cert_info info;
+    options o;
+    int rc = EXIT_FAILURE;
+    cs_rc r;
+
+    umask(077);
+    if ((rc = parse_args(argc, argv, &o)) != 0)
+        return rc;
+    rc = EXIT_FAILURE;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (cs_config_load(o.config, &c) != CS_OK || cs_store_open_config(c, &s) != CS_OK) {
+        fprintf(stderr, "certsync-tomcat: %s\n", cs_error_last());
+        goto done;
+    }
+    if (keystore_password(&o, &pw, pwpath, sizeof(pwpath)) != CS_OK) {
+        fprintf(stderr, "certsync-tomcat: %s\n", cs_error_last());
+        goto done;
+    }
+    if (o.print_config) {
+        print_config(&o, pwpath);
+        rc = 0;
+        goto done;
+    }
+    if (!o.jks && !ascii_only(pw)) {
+        fprintf(stderr,
+                "certsync-tomcat: the password in '%s' has non-ASCII characters, and Java 17 "
+                "cannot open a PKCS#12 keystore with such a password; use --type jks or an "
+                "ASCII password\n",
+                pwpath);
+        goto done;
+    }
+    /* credentials are checked before anything is written */
+    if (o.reload_url && read_credentials(o.credentials, &user, &pass) != CS_OK) {
+        fprintf(stderr, "certsync-tomcat: %s; nothing written\n", cs_error_last());
+        goto done;
+    }
+    if (!wait_for_cert(s, &o))
+        goto done;
+    if (cs_store_load(s, o.cert, 0, &b) != CS_OK || cs_store_info(s, o.cert, 0, &info) != CS_OK) {
+        fprintf(stderr, "certsync-tomcat: %s\n", cs_error_last());
+        goto done;
+    }
+    cs_bundle_fingerprint(b, fp);
+    keystore_holds(&o, pw, held);
+    if (!o.force && strcmp(held, fp) == 0) {
+        printf("%s: %s already holds v%u (sha256 %s); nothing written, no reload\n", o.cert,
+               o.keystore, info.version, fp);
+        rc = 0;
+        goto info_done;
+    }
+    r = o.jks ? cs_jks_write(b, o.alias, pw, pw, 0, &data, &len)
+              : cs_pkcs12_write(b, o.alias, pw, o.profile, &data, &len);
+    if (r != CS_OK || install_keystore(&o, data, len) != CS_OK) {
+        fprintf(stderr, "certsync-tomcat: %s; the keystore was not changed\n", cs_error_last());
+        goto info_done;
+    }
+    printf("%s: wrote v%u (sha256 %s) to %s\n", o.cert, info.version, fp, o.keystore);
+    rc = 0;
+    if (o.reload_url) {
+        if (reload(&o, user, pass, line, sizeof(line)) == CS_OK) {
+            printf("%s: Tomcat reloaded: %s\n", o.cert, line);
+        } else {
+            fprintf(stderr,
+                    "certsync-tomcat: %s\n"
+                    "certsync-tomcat: the keystore on disk is the new one; Tomcat still serves "
+                    "the old one until it re-reads it\n",
+                    cs_error_last());
+            rc = EXIT_RELOAD_FAILED;
+        }
+    }
+info_done:
+    cs_cert_info_clear(&info);
+done:
+    if (data) {
+        OPENSSL_cleanse(data, len);
+        free(data);
+    }
+    cs_password_free(pw);
+    cs_password_free(pass);
+    free(user);
+    cs_bundle_free(b);
+    cs_store_free(s);
+    cs_config_free(c);
+    curl_global_cleanup();
+    return rc;
+}
