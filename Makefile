@@ -80,10 +80,10 @@ test-interop: cli tomcat
 	@CERTSYNC=$(abspath $(O)/certsync) CERTSYNC_TOMCAT=$(abspath $(TOMCAT_BIN)) /usr/bin/python3 -m pytest -q tests/interop
 
 test: deps
-	$(MAKE) all
-	$(MAKE) test-unit
-	$(MAKE) test-asan
-	$(MAKE) test-interop
+	$(MAKE) --no-print-directory all
+	$(MAKE) --no-print-directory test-unit
+	$(MAKE) --no-print-directory test-asan
+	$(MAKE) --no-print-directory test-interop
 
 demo: deps
 	$(MAKE) cli
