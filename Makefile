@@ -86,12 +86,13 @@ test: deps
 	$(MAKE) --no-print-directory test-interop
 
 demo: deps
-	$(MAKE) cli
-	@bash build/demo.sh $(abspath $(O)/certsync)
+	$(MAKE) --no-print-directory cli tomcat
+	@bash build/demo.sh $(abspath $(O)/certsync) $(abspath $(TOMCAT_BIN))
 
 bench: deps
-	$(MAKE) cli $(BENCH_BINS)
+	$(MAKE) --no-print-directory cli tomcat $(BENCH_BINS)
 	@bash bench/convert
+	@/usr/bin/python3 bench/tomcat
 
 format:
 	clang-format -i common/include/*.h common/lib/*.c common/cli/*.c tests/unit/*.c bench/*.c \

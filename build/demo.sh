@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The demo on the embedded default: the local CA issues a certificate into a store,
 # rotates it, and rolls it back, shown by `certsync status` at each step.
-# Usage: build/demo.sh PATH-TO-certsync
+# Then Debian's real Tomcat serves it and picks up a new version with no restart.
+# Usage: build/demo.sh PATH-TO-certsync [PATH-TO-certsync-tomcat]
 set -euo pipefail
 certsync=${1:-out/certsync}
+certsync_tomcat=${2:-out/certsync-tomcat}
 demo=${CERTSYNC_DEMO_DIR:-$(mktemp -d /tmp/certsync-demo.XXXXXX)}
 mkdir -p "$demo"
 conf=$demo/certsync.conf
@@ -46,4 +48,8 @@ fi
 step "rollback: v1 is current again"
 show "$certsync" --config "$conf" rollback demo
 show "$certsync" --config "$conf" status demo
+if [ -x /usr/share/tomcat10/bin/catalina.sh ] && [ -x "$certsync_tomcat" ]; then
+    step "Tomcat: certsync-tomcat writes the keystore, Tomcat serves it, a new version is hot-reloaded"
+    /usr/bin/python3 "$(dirname "$0")/demo-tomcat.py" "$conf" "$certsync" "$certsync_tomcat"
+fi
 printf '\nThe demo store is in %s\n' "$demo"
