@@ -9,7 +9,7 @@
 
 O        ?= out
 CC       ?= cc
-PKGS     := openssl jansson inih
+PKGS     := openssl jansson inih libcurl
 CFLAGS   ?= -O2 -g
 # CFLAGS is the user's (make CFLAGS=...); what the code needs is always added
 CS_CFLAGS := -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 \

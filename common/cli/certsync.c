@@ -352,6 +352,7 @@ static int cmd_sync(int argc, char **argv)
     static const struct option opts[] = {
         {"force", 0, 0, 'f'}, {"config", 1, 0, 'G'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int opt, force = 0, rc, failed = 0, i;
+    cs_sync_session *sess;
     cs_config *c;
     cs_store *s;
 
@@ -381,6 +382,7 @@ static int cmd_sync(int argc, char **argv)
         }
     if (c->n_certs == 0)
         printf("no [cert NAME] sections in %s; nothing to sync\n", c->path);
+    sess = cs_sync_session_new(c);
     for (size_t k = 0; k < c->n_certs; k++) {
         const cs_cert_conf *cc = &c->certs[k];
         cs_sync_outcome out;
@@ -390,7 +392,7 @@ static int cmd_sync(int argc, char **argv)
             wanted = strcmp(argv[i], cc->name) == 0;
         if (!wanted)
             continue;
-        if (cs_sync_cert(c, s, cc, force, &out) != CS_OK) {
+        if (cs_sync_cert(sess, s, cc, force, &out) != CS_OK) {
             if (out.result == CS_SYNC_INSTALLED)
                 printf("%s: installed v%u (%s)\n", cc->name, out.version, out.reason);
             fprintf(stderr, "%s: failed: %s\n", cc->name, cs_error_last());
@@ -401,6 +403,7 @@ static int cmd_sync(int argc, char **argv)
             printf("%s: unchanged (%s)\n", cc->name, out.reason);
         }
     }
+    cs_sync_session_free(sess);
     cs_store_free(s);
     cs_config_free(c);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -35,6 +35,9 @@ typedef struct {
     char *endpoint;
     char *ca_file;
     char *signature_version;
+    char *metadata_endpoint; /* ECS instance metadata base URL */
+    long timeout;            /* seconds per request; 0: default 30 */
+    int retries;             /* extra attempts; default 3 */
 } cs_provider_conf;
 
 typedef struct {

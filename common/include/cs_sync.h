@@ -6,6 +6,7 @@
 #ifndef CS_SYNC_H
 #define CS_SYNC_H
 
+#include "cs_aliyun.h"
 #include "cs_config.h"
 #include "cs_store.h"
 
@@ -16,11 +17,25 @@ typedef struct {
 } cs_sync_outcome;
 
 /*
+ * One sync run over several certificates shares a session: a provider's
+ * client and its certificate list are made once, so that a sync of many
+ * unchanged certificates costs the list calls only.
+ */
+typedef struct cs_sync_session cs_sync_session;
+
+cs_sync_session *cs_sync_session_new(const cs_config *c);
+void cs_sync_session_free(cs_sync_session *sess);
+
+/*
  * force: issue or fetch even when the current version is still good.
  * A failing on-change command returns an error with out->result INSTALLED.
+ * sess may be NULL (a session for this one call).
  */
-cs_rc cs_sync_cert(const cs_config *c, cs_store *s, const cs_cert_conf *cc, int force,
+cs_rc cs_sync_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, int force,
                    cs_sync_outcome *out);
+
+/* The aliyun-cas client of a provider, made once per session. */
+cs_rc cs_sync_client(cs_sync_session *sess, const cs_provider_conf *pv, cs_aliyun **out);
 
 /*
  * Run cc's on-change command for version (no-op without one). Called after

@@ -191,7 +191,11 @@ static void provider_key(parse_ctx *p, cs_provider_conf *pv, const char *key, co
     } else if (strcmp(key, "region") == 0) {
         dup_value(p, &pv->region, value);
     } else if (strcmp(key, "credentials") == 0) {
-        dup_value(p, &pv->credentials, value);
+        if (strcmp(value, "default") != 0 && value[0] != '/')
+            fail(p, "[%s] credentials: '%s' is neither 'default' nor an absolute path",
+                 p->section, value);
+        else
+            dup_value(p, &pv->credentials, value);
     } else if (strcmp(key, "endpoint") == 0) {
         if (strncmp(value, "https://", 8) != 0)
             fail(p, "[%s] endpoint: '%s' must start with https://", p->section, value);
@@ -204,10 +208,27 @@ static void provider_key(parse_ctx *p, cs_provider_conf *pv, const char *key, co
             fail(p, "[%s] signature-version: '%s' is not v3 or v1", p->section, value);
         else
             dup_value(p, &pv->signature_version, value);
+    } else if (strcmp(key, "metadata-endpoint") == 0) {
+        if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0)
+            fail(p, "[%s] metadata-endpoint: '%s' is not an http:// URL", p->section, value);
+        else
+            dup_value(p, &pv->metadata_endpoint, value);
+    } else if (strcmp(key, "timeout") == 0) {
+        if (parse_duration_key(p, key, value, &pv->timeout) && pv->timeout < 1)
+            fail(p, "[%s] timeout: '%s' is less than a second", p->section, value);
+    } else if (strcmp(key, "retries") == 0) {
+        char *end;
+        long v = strtol(value, &end, 10);
+
+        if (*value == '\0' || *end != '\0' || v < 0 || v > 10)
+            fail(p, "[%s] retries: '%s' is not a number from 0 to 10", p->section, value);
+        else
+            pv->retries = (int)v;
     } else {
         fail(p,
              "[%s]: unknown key '%s'; known keys: type, ca-lifetime (local-ca); region, "
-             "credentials, endpoint, ca-file, signature-version (aliyun-cas)",
+             "credentials, endpoint, ca-file, signature-version, metadata-endpoint, timeout, "
+             "retries (aliyun-cas)",
              p->section, key);
     }
 }
@@ -380,6 +401,7 @@ static void *open_section(parse_ctx *p, const char *kind, const char *name)
         n->line = p->line;
         n->type = (cs_provider_type)-1;
         n->ca_lifetime = 10L * 365 * 86400;
+        n->retries = 3;
         return n;
     } else {
         cs_cert_conf *n = find_cert(c, name), *arr;
@@ -543,6 +565,7 @@ void cs_config_free(cs_config *c)
         free(pv->endpoint);
         free(pv->ca_file);
         free(pv->signature_version);
+        free(pv->metadata_endpoint);
     }
     for (i = 0; i < c->n_certs; i++) {
         cs_cert_conf *cc = &c->certs[i];

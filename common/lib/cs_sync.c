@@ -2,11 +2,15 @@
 
 #include <grp.h>
 #include <pwd.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "cs_aliyun.h"
 #include "cs_hook.h"
 #include "cs_localca.h"
 
@@ -73,27 +77,260 @@ static int due(cs_store *s, const cs_cert_conf *cc, int force, char *reason, siz
     return r;
 }
 
-static cs_rc obtain(const cs_cert_conf *cc, cs_store *s, cs_bundle **b, const char **provider)
+#define CS_MAX_PROVIDERS 32
+
+struct cs_sync_session {
+    const cs_config *c;
+    struct {
+        const cs_provider_conf *pv;
+        cs_aliyun *client;
+        json_t *certs; /* ListUserCertificateOrder CERT entries, every page */
+    } p[CS_MAX_PROVIDERS];
+    size_t n;
+};
+
+cs_sync_session *cs_sync_session_new(const cs_config *c)
+{
+    cs_sync_session *sess = calloc(1, sizeof(*sess));
+
+    if (sess)
+        sess->c = c;
+    return sess;
+}
+
+void cs_sync_session_free(cs_sync_session *sess)
+{
+    size_t i;
+
+    if (sess == NULL)
+        return;
+    for (i = 0; i < sess->n; i++) {
+        cs_aliyun_free(sess->p[i].client);
+        json_decref(sess->p[i].certs);
+    }
+    free(sess);
+}
+
+static size_t slot(cs_sync_session *sess, const cs_provider_conf *pv)
+{
+    size_t i;
+
+    for (i = 0; i < sess->n; i++)
+        if (sess->p[i].pv == pv)
+            return i;
+    if (sess->n == CS_MAX_PROVIDERS)
+        return CS_MAX_PROVIDERS;
+    sess->p[sess->n].pv = pv;
+    return sess->n++;
+}
+
+cs_rc cs_sync_client(cs_sync_session *sess, const cs_provider_conf *pv, cs_aliyun **out)
+{
+    size_t i = slot(sess, pv);
+
+    if (i == CS_MAX_PROVIDERS)
+        return cs_error_set(CS_ECONFIG, "too many providers (at most %d)", CS_MAX_PROVIDERS);
+    if (sess->p[i].client == NULL &&
+        cs_aliyun_from_provider(pv, &sess->p[i].client) != CS_OK)
+        return cs_error_prefix("[provider %s]", pv->name);
+    *out = sess->p[i].client;
+    return CS_OK;
+}
+
+static cs_rc cert_list(cs_sync_session *sess, const cs_provider_conf *pv, cs_aliyun **client,
+                       json_t **certs)
+{
+    size_t i;
+
+    if (cs_sync_client(sess, pv, client) != CS_OK)
+        return cs_error_code();
+    i = slot(sess, pv);
+    if (sess->p[i].certs == NULL &&
+        cs_aliyun_list(*client, "CERT", NULL, NULL, &sess->p[i].certs) != CS_OK)
+        return cs_error_code();
+    *certs = sess->p[i].certs;
+    return CS_OK;
+}
+
+/* Does the certificate name pattern (maybe "*.x") cover the configured name? */
+static int covers(const char *pattern, const char *name)
+{
+    const char *dot;
+
+    if (strcasecmp(pattern, name) == 0)
+        return 1;
+    if (strncmp(pattern, "*.", 2) != 0 || strncmp(name, "*.", 2) == 0)
+        return 0;
+    dot = strchr(name, '.');
+    return dot && dot != name && strcasecmp(dot + 1, pattern + 2) == 0;
+}
+
+static int entry_covers(json_t *e, const cs_cert_conf *cc)
+{
+    char names[4096];
+    size_t i;
+
+    snprintf(names, sizeof(names), "%s,%s",
+             json_string_value(json_object_get(e, "CommonName")) ?: "",
+             json_string_value(json_object_get(e, "Sans")) ?: "");
+    for (i = 0; i < cc->n_domains; i++) {
+        char copy[4096], *tok, *save = NULL;
+        int ok = 0;
+
+        snprintf(copy, sizeof(copy), "%s", names);
+        for (tok = strtok_r(copy, ", ", &save); tok && !ok; tok = strtok_r(NULL, ", ", &save))
+            ok = covers(tok, cc->domains[i]);
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+/* By cert-id, or the newest unexpired certificate covering every configured name. */
+static json_t *pick(json_t *certs, const cs_cert_conf *cc)
+{
+    json_t *e, *best = NULL;
+    char id[32], today[16];
+    time_t now = time(NULL);
+    struct tm tm;
+    size_t i;
+
+    gmtime_r(&now, &tm);
+    strftime(today, sizeof(today), "%Y-%m-%d", &tm);
+    json_array_foreach(certs, i, e)
+    {
+        const char *end = json_string_value(json_object_get(e, "EndDate")) ?: "";
+
+        cs_json_id(json_object_get(e, "CertificateId"), id, sizeof(id));
+        if (cc->cert_id) {
+            if (strcmp(id, cc->cert_id) == 0)
+                return e;
+            continue;
+        }
+        if (json_is_true(json_object_get(e, "Expired")) || strcmp(end, today) < 0 ||
+            !entry_covers(e, cc))
+            continue;
+        if (best == NULL) {
+            best = e;
+            continue;
+        }
+        {
+            const char *bend = json_string_value(json_object_get(best, "EndDate")) ?: "";
+            int c = strcmp(end, bend);
+
+            if (c > 0 || (c == 0 && json_integer_value(json_object_get(e, "CertificateId")) >
+                                        json_integer_value(json_object_get(best, "CertificateId"))))
+                best = e;
+        }
+    }
+    return best;
+}
+
+/* The current version is this service certificate already (list fields only). */
+static int is_current(cs_store *s, const cs_cert_conf *cc, const char *id, json_t *e, unsigned *v)
+{
+    const char *sha2 = json_string_value(json_object_get(e, "Sha2"));
+    cs_cert_info info;
+    int same;
+
+    if (cs_store_info(s, cc->name, 0, &info) != CS_OK) {
+        cs_error_clear();
+        return 0;
+    }
+    same = strcmp(info.remote_id, id) == 0 && strcmp(info.provider, "aliyun-cas") == 0 &&
+           (sha2 == NULL || strcasecmp(sha2, info.fingerprint) == 0);
+    *v = info.version;
+    cs_cert_info_clear(&info);
+    return same;
+}
+
+static cs_rc fetch_detail(cs_aliyun *client, const char *id, cs_bundle **b)
+{
+    char origin[256];
+    json_t *d;
+    cs_kv q;
+    cs_rc rc;
+    const char *cert, *key, *rid;
+
+    cs_kv_init(&q);
+    cs_kv_set(&q, "CertId", id);
+    rc = cs_aliyun_call(client, "GetUserCertificateDetail", &q, &d);
+    cs_kv_clear(&q);
+    if (rc != CS_OK)
+        return rc;
+    cert = json_string_value(json_object_get(d, "Cert"));
+    key = json_string_value(json_object_get(d, "Key"));
+    rid = json_string_value(json_object_get(d, "RequestId"));
+    snprintf(origin, sizeof(origin), "certificate %s from GetUserCertificateDetail (RequestId %s)",
+             id, rid ? rid : "none");
+    if (cert == NULL || *cert == '\0')
+        rc = cs_error_set(CS_EPROVIDER, "%s: the answer has no certificate", origin);
+    else if (key == NULL || *key == '\0')
+        rc = cs_error_set(CS_EPROVIDER,
+                          "%s: the service holds no private key for it (its CSR was made "
+                          "elsewhere); install it with `certsync import` and your key",
+                          origin);
+    else
+        rc = cs_bundle_load_pem(b, cert, strlen(cert), key, strlen(key), origin);
+    /* the answer held the private key */
+    if (key)
+        OPENSSL_cleanse((void *)key, strlen(key));
+    json_decref(d);
+    return rc;
+}
+
+/*
+ * aliyun-cas: the list says whether there is anything new; details only then.
+ * CS_OK with *b NULL means the current version is already the service's one.
+ */
+static cs_rc obtain_aliyun(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, int force,
+                           cs_sync_outcome *out, cs_bundle **b, char *remote_id, size_t size)
+{
+    cs_aliyun *client;
+    json_t *certs, *e;
+    unsigned v = 0;
+
+    if (cert_list(sess, cc->provider, &client, &certs) != CS_OK)
+        return cs_error_code();
+    e = pick(certs, cc);
+    if (e == NULL) {
+        if (cc->cert_id)
+            return cs_error_set(CS_ENOTFOUND,
+                                "[cert %s] cert-id %s is not among the certificates of the "
+                                "account at %s (deleted, or in another region?)",
+                                cc->name, cc->cert_id, cs_aliyun_endpoint(client));
+        return cs_error_set(CS_ENOTFOUND,
+                            "[cert %s] no issued, unexpired certificate at %s covers %s%s; apply "
+                            "for one with `certsync apply`",
+                            cc->name, cs_aliyun_endpoint(client), cc->domains[0],
+                            cc->n_domains > 1 ? " and the other configured names" : "");
+    }
+    cs_json_id(json_object_get(e, "CertificateId"), remote_id, size);
+    if (!force && is_current(s, cc, remote_id, e, &v)) {
+        snprintf(out->reason, sizeof(out->reason), "v%u is the service's certificate %s", v,
+                 remote_id);
+        return CS_OK; /* *b stays NULL: unchanged */
+    }
+    snprintf(out->reason, sizeof(out->reason), "%s certificate %s of the service",
+             force ? "forced: fetched" : "new:", remote_id);
+    return fetch_detail(client, remote_id, b);
+}
+
+static cs_rc obtain(cs_sync_session *sess, const cs_cert_conf *cc, cs_store *s, cs_bundle **b,
+                    const char **provider)
 {
     const cs_provider_conf *pv = cc->provider;
 
-    if (pv == NULL || pv->type == CS_PROVIDER_LOCAL_CA) {
-        *provider = "local-ca";
-        return cs_localca_issue(s, cc, pv ? pv->ca_lifetime : 0, b);
-    }
-    *provider = "aliyun-cas";
-    return cs_error_set(CS_EPROVIDER,
-                        "[cert %s] uses provider '%s' of type aliyun-cas, and this build of "
-                        "certsync has no aliyun-cas client yet; use type = local-ca or "
-                        "`certsync import`",
-                        cc->name, pv->name);
+    (void)sess;
+    *provider = "local-ca";
+    return cs_localca_issue(s, cc, pv ? pv->ca_lifetime : 0, b);
 }
 
 cs_rc cs_sync_notify(const cs_config *c, cs_store *s, const cs_cert_conf *cc, unsigned version)
 {
     char dir[4096];
 
-    if (cc == NULL || cc->on_change == NULL)
+    if (c == NULL || cc == NULL || cc->on_change == NULL)
         return CS_OK;
     if (cs_store_version_dir(s, cc->name, version, dir, sizeof(dir)) != CS_OK)
         return cs_error_code();
@@ -106,28 +343,52 @@ cs_rc cs_sync_notify(const cs_config *c, cs_store *s, const cs_cert_conf *cc, un
     return CS_OK;
 }
 
-cs_rc cs_sync_cert(const cs_config *c, cs_store *s, const cs_cert_conf *cc, int force,
+static cs_rc unchanged(cs_store *s, const cs_cert_conf *cc, cs_sync_outcome *out, int lock)
+{
+    cs_rc rc;
+
+    cs_store_current(s, cc->name, &out->version);
+    cs_error_clear();
+    out->result = CS_SYNC_UNCHANGED;
+    rc = cs_store_record_sync(s, cc->name, CS_SYNC_UNCHANGED, NULL);
+    cs_store_unlock(s, lock);
+    return rc;
+}
+
+cs_rc cs_sync_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, int force,
                    cs_sync_outcome *out)
 {
+    cs_sync_session *own = NULL;
     cs_install_opts o = {0};
     cs_bundle *b = NULL;
     const char *provider = NULL;
+    char remote_id[32] = "";
     int lock;
     cs_rc rc;
 
     memset(out, 0, sizeof(*out));
-    if (cs_store_lock(s, cc->name, 60, &lock) != CS_OK)
+    if (sess == NULL && (sess = own = cs_sync_session_new(NULL)) == NULL)
+        return cs_error_set(CS_ENOMEM, "out of memory");
+    if (cs_store_lock(s, cc->name, 60, &lock) != CS_OK) {
+        cs_sync_session_free(own);
         return cs_error_code();
-    if (!due(s, cc, force, out->reason, sizeof(out->reason))) {
-        cs_store_current(s, cc->name, &out->version);
-        out->result = CS_SYNC_UNCHANGED;
-        rc = cs_store_record_sync(s, cc->name, CS_SYNC_UNCHANGED, NULL);
-        cs_store_unlock(s, lock);
-        return rc;
     }
-    rc = obtain(cc, s, &b, &provider);
+    if (cc->provider && cc->provider->type == CS_PROVIDER_ALIYUN_CAS) {
+        provider = "aliyun-cas";
+        rc = obtain_aliyun(sess, s, cc, force, out, &b, remote_id, sizeof(remote_id));
+        if (rc == CS_OK && b == NULL) {
+            cs_sync_session_free(own);
+            return unchanged(s, cc, out, lock);
+        }
+    } else if (!due(s, cc, force, out->reason, sizeof(out->reason))) {
+        cs_sync_session_free(own);
+        return unchanged(s, cc, out, lock);
+    } else {
+        rc = obtain(sess, cc, s, &b, &provider);
+    }
     if (rc == CS_OK) {
         o.provider = provider;
+        o.remote_id = remote_id[0] ? remote_id : NULL;
         o.names = (const char *const *)cc->domains;
         o.n_names = cc->n_domains;
         o.formats = cc->formats;
@@ -139,7 +400,7 @@ cs_rc cs_sync_cert(const cs_config *c, cs_store *s, const cs_cert_conf *cc, int 
     cs_bundle_free(b);
     if (rc == CS_OK) {
         out->result = CS_SYNC_INSTALLED;
-        rc = cs_sync_notify(c, s, cc, out->version);
+        rc = cs_sync_notify(sess->c, s, cc, out->version);
         cs_store_record_sync(s, cc->name, CS_SYNC_INSTALLED, rc == CS_OK ? NULL : cs_error_last());
     } else {
         char msg[2048];
@@ -151,5 +412,6 @@ cs_rc cs_sync_cert(const cs_config *c, cs_store *s, const cs_cert_conf *cc, int 
         cs_error_set(rc, "%s", msg);
     }
     cs_store_unlock(s, lock);
+    cs_sync_session_free(own);
     return rc;
 }

@@ -8,6 +8,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# Tests never look for an ECS metadata service: its address is not on this machine.
+os.environ["ALIBABA_CLOUD_ECS_METADATA_DISABLED"] = "true"
+for _v in ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+           "ALIBABA_CLOUD_SECURITY_TOKEN", "ALIBABA_CLOUD_PROFILE"):
+    os.environ.pop(_v, None)
+
 CERTSYNC = os.environ.get("CERTSYNC", str(ROOT / "out" / "certsync"))
 
 

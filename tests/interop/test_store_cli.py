@@ -174,12 +174,13 @@ def test_config_errors_name_file_and_line(tmp_path):
 def test_a_failed_sync_is_shown_by_status(tmp_path):
     conf = tmp_path / "c.conf"
     conf.write_text(f"[store]\npath = {tmp_path}/store\n[provider ali]\ntype = aliyun-cas\n"
+                    "endpoint = https://127.0.0.1:9\ncredentials = /nonexistent/cred\n"
                     "[cert shop]\nprovider = ali\ncert-id = 123\n")
     r = certsync("--config", conf, "sync", check=False)
     assert r.returncode == 1 and "shop: failed:" in r.stderr
     st = status(conf, "shop")["shop"]
     assert st["version"] is None and st["last_sync"] == "failed"
-    assert "aliyun-cas" in st["last_error"]
+    assert "cannot read the credentials file '/nonexistent/cred'" in st["last_error"]
 
 
 def test_on_change_runs_after_each_change_of_current(tmp_path):

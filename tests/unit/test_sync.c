@@ -47,7 +47,7 @@ static void the_first_sync_issues_and_the_next_changes_nothing(void **state)
     (void)state;
 
     setup_env(&e, "[cert web]\ndomain = web.test www.web.test\nformats = pfx jks\n");
-    assert_int_equal(cs_sync_cert(e.c, e.s, &e.c->certs[0], 0, &out), CS_OK);
+    assert_int_equal(cs_sync_cert(NULL, e.s, &e.c->certs[0], 0, &out), CS_OK);
     assert_int_equal(out.result, CS_SYNC_INSTALLED);
     assert_int_equal(out.version, 1);
     assert_string_equal(out.reason, "no version yet");
@@ -67,7 +67,7 @@ static void the_first_sync_issues_and_the_next_changes_nothing(void **state)
     assert_int_equal(info.n_names, 2);
     cs_cert_info_clear(&info);
 
-    assert_int_equal(cs_sync_cert(e.c, e.s, &e.c->certs[0], 0, &out), CS_OK);
+    assert_int_equal(cs_sync_cert(NULL, e.s, &e.c->certs[0], 0, &out), CS_OK);
     assert_int_equal(out.result, CS_SYNC_UNCHANGED);
     assert_int_equal(out.version, 1);
     assert_non_null(strstr(out.reason, "is good for"));
@@ -85,13 +85,13 @@ static void renew_before_force_and_changed_names_issue_again(void **state)
     setup_env(&e,
               "[cert a]\ndomain = a.test\nlifetime = 10d\nrenew-before = 20d\nkey-type = rsa2048\n"
               "[cert b]\ndomain = b.test\n");
-    assert_int_equal(cs_sync_cert(e.c, e.s, &e.c->certs[0], 0, &out), CS_OK);
-    assert_int_equal(cs_sync_cert(e.c, e.s, &e.c->certs[0], 0, &out), CS_OK);
+    assert_int_equal(cs_sync_cert(NULL, e.s, &e.c->certs[0], 0, &out), CS_OK);
+    assert_int_equal(cs_sync_cert(NULL, e.s, &e.c->certs[0], 0, &out), CS_OK);
     assert_int_equal(out.result, CS_SYNC_INSTALLED);
     assert_int_equal(out.version, 2);
     assert_non_null(strstr(out.reason, "inside renew-before"));
-    assert_int_equal(cs_sync_cert(e.c, e.s, &e.c->certs[1], 0, &out), CS_OK);
-    assert_int_equal(cs_sync_cert(e.c, e.s, &e.c->certs[1], 1, &out), CS_OK);
+    assert_int_equal(cs_sync_cert(NULL, e.s, &e.c->certs[1], 0, &out), CS_OK);
+    assert_int_equal(cs_sync_cert(NULL, e.s, &e.c->certs[1], 1, &out), CS_OK);
     assert_int_equal(out.result, CS_SYNC_INSTALLED);
     assert_non_null(strstr(out.reason, "forced"));
     assert_int_equal(cs_store_sync_state(e.s, "b", &st), CS_OK);
@@ -100,7 +100,7 @@ static void renew_before_force_and_changed_names_issue_again(void **state)
 
     /* the same store, a config that now asks for another name */
     setup_env(&e, "[cert a]\ndomain = a.test\n");
-    assert_int_equal(cs_sync_cert(e.c, e.s, &e.c->certs[0], 0, &out), CS_OK);
+    assert_int_equal(cs_sync_cert(NULL, e.s, &e.c->certs[0], 0, &out), CS_OK);
     cs_config_free(e.c);
     {
         char conf[8192];
@@ -110,7 +110,7 @@ static void renew_before_force_and_changed_names_issue_again(void **state)
         cs_test_write_text(cs_test_path(e.dir, "certsync.conf"), conf);
         assert_int_equal(cs_config_load(cs_test_path(e.dir, "certsync.conf"), &e.c), CS_OK);
     }
-    assert_int_equal(cs_sync_cert(e.c, e.s, &e.c->certs[0], 0, &out), CS_OK);
+    assert_int_equal(cs_sync_cert(NULL, e.s, &e.c->certs[0], 0, &out), CS_OK);
     assert_int_equal(out.result, CS_SYNC_INSTALLED);
     assert_non_null(strstr(out.reason, "new.test"));
     teardown_env(&e);
@@ -123,12 +123,14 @@ static void a_provider_failure_is_recorded_and_changes_nothing(void **state)
     cs_sync_state st;
     (void)state;
 
-    setup_env(&e, "[provider ali]\ntype = aliyun-cas\n[cert shop]\nprovider = ali\ncert-id = 1\n");
-    assert_int_equal(cs_sync_cert(e.c, e.s, &e.c->certs[0], 0, &out), CS_EPROVIDER);
+    /* credentials that cannot be read: the sync fails before any request */
+    setup_env(&e, "[provider ali]\ntype = aliyun-cas\nendpoint = https://127.0.0.1:9\n"
+                  "credentials = /nonexistent/cred\n[cert shop]\nprovider = ali\ncert-id = 1\n");
+    assert_int_equal(cs_sync_cert(NULL, e.s, &e.c->certs[0], 0, &out), CS_ENOTFOUND);
     assert_int_equal(out.result, CS_SYNC_FAILED);
     assert_int_equal(cs_store_sync_state(e.s, "shop", &st), CS_OK);
     assert_int_equal(st.result, CS_SYNC_FAILED);
-    assert_non_null(strstr(st.error, "aliyun-cas"));
+    assert_non_null(strstr(st.error, "/nonexistent/cred"));
     assert_int_equal(cs_store_current(e.s, "shop", &out.version), CS_ENOTFOUND);
     teardown_env(&e);
 }

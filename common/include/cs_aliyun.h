@@ -1,0 +1,52 @@
+/*
+ * certsync: client of the Alibaba Cloud SSL Certificates Service (cas)
+ * OpenAPI 2020-04-07, RPC style, signed with ACS3-HMAC-SHA256 (or v1).
+ *
+ * cs_aliyun_call() sends one action and returns the parsed JSON answer. An
+ * answer that carries a "Code" is an error, whatever its HTTP status; the
+ * message keeps the service's Code, Message and RequestId. 5xx, Throttling.*,
+ * timeouts and connection errors are retried with exponential backoff and
+ * jitter; authentication and parameter errors are not.
+ */
+#ifndef CS_ALIYUN_H
+#define CS_ALIYUN_H
+
+#include <jansson.h>
+
+#include "cs_aliyun_sign.h"
+#include "cs_config.h"
+#include "cs_error.h"
+
+#define CS_CAS_VERSION "2020-04-07"
+
+typedef struct cs_aliyun cs_aliyun;
+
+typedef struct {
+    const char *endpoint;     /* https://host[:port]; NULL: from region */
+    const char *region;       /* default cn-hangzhou */
+    const char *ca_file;      /* CA bundle for a private endpoint */
+    const char *credentials;  /* "default" or a file */
+    const char *metadata_url; /* instance metadata service base URL */
+    int signature_v1;
+    long timeout_ms;          /* per attempt; default 30000 */
+    int retries;              /* extra attempts; default 3 */
+} cs_aliyun_opts;
+
+cs_rc cs_aliyun_new(const cs_aliyun_opts *o, cs_aliyun **out);
+cs_rc cs_aliyun_from_provider(const cs_provider_conf *pv, cs_aliyun **out);
+void cs_aliyun_free(cs_aliyun *c);
+const char *cs_aliyun_endpoint(const cs_aliyun *c);
+
+/* The service's error of the last failed call ("" when it was not a service error). */
+const char *cs_aliyun_last_code(const cs_aliyun *c);
+
+cs_rc cs_aliyun_call(cs_aliyun *c, const char *action, const cs_kv *params, json_t **out);
+
+/* Every CERT entry of ListUserCertificateOrder (all pages), or orders for CPACK/BUY. */
+cs_rc cs_aliyun_list(cs_aliyun *c, const char *order_type, const char *status,
+                     const char *keyword, json_t **entries);
+
+/* A JSON integer or numeric string as text ("" if absent): ids exceed 2^53. */
+void cs_json_id(json_t *v, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,39 @@
+/*
+ * certsync: one HTTPS request over libcurl. TLS is always verified (the
+ * system CA bundle, or ca_file); plain http:// only where the caller allows
+ * it (the instance metadata service is plain HTTP by design).
+ */
+#ifndef CS_HTTP_H
+#define CS_HTTP_H
+
+#include <stddef.h>
+
+#include "cs_aliyun_sign.h"
+#include "cs_error.h"
+
+typedef struct {
+    const char *method; /* GET, POST, PUT */
+    const char *url;
+    const cs_kv *headers; /* "Name: value" pairs, names as given */
+    const char *body;
+    size_t body_len;
+    const char *ca_file;
+    long connect_timeout_ms;
+    long timeout_ms;
+    int allow_http;
+} cs_http_request;
+
+typedef struct {
+    long status;
+    char *body; /* NUL-terminated, malloc'd */
+    size_t len;
+    int transport_error; /* no HTTP answer: refused, timeout, TLS, ... */
+    int timed_out;
+    char error[256];     /* curl's reason when transport_error */
+} cs_http_response;
+
+/* Perform the request; CS_OK whenever an HTTP answer came back (any status). */
+cs_rc cs_http_perform(const cs_http_request *req, cs_http_response *resp);
+void cs_http_response_clear(cs_http_response *resp);
+
+#endif

@@ -1,0 +1,102 @@
+#include "cs_http.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CS_HTTP_MAX_BODY (8 * 1024 * 1024)
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void init_curl(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+static size_t on_data(char *data, size_t size, size_t n, void *user)
+{
+    cs_http_response *r = user;
+    size_t add = size * n;
+    char *nb;
+
+    if (r->len + add > CS_HTTP_MAX_BODY)
+        return 0; /* aborts the transfer */
+    nb = realloc(r->body, r->len + add + 1);
+    if (nb == NULL)
+        return 0;
+    r->body = nb;
+    memcpy(r->body + r->len, data, add);
+    r->len += add;
+    r->body[r->len] = '\0';
+    return add;
+}
+
+cs_rc cs_http_perform(const cs_http_request *req, cs_http_response *resp)
+{
+    struct curl_slist *hdrs = NULL;
+    char errbuf[CURL_ERROR_SIZE] = "", line[8192];
+    CURLcode cc;
+    CURL *curl;
+    size_t i;
+
+    memset(resp, 0, sizeof(*resp));
+    pthread_once(&curl_once, init_curl);
+    curl = curl_easy_init();
+    if (curl == NULL)
+        return cs_error_set(CS_ENOMEM, "cannot set up an HTTP request");
+    for (i = 0; req->headers && i < req->headers->n; i++) {
+        snprintf(line, sizeof(line), "%s: %s", req->headers->names[i], req->headers->values[i]);
+        hdrs = curl_slist_append(hdrs, line);
+    }
+    memset(line, 0, sizeof(line));
+    /* curl adds these by itself otherwise */
+    hdrs = curl_slist_append(hdrs, "Expect:");
+    hdrs = curl_slist_append(hdrs, "Accept:");
+    curl_easy_setopt(curl, CURLOPT_URL, req->url);
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
+    if (req->body) {
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req->body);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    } else if (strcmp(req->method, "POST") == 0 || strcmp(req->method, "PUT") == 0) {
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+    }
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, resp);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, req->timeout_ms);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, req->allow_http ? "http,https" : "https");
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (req->ca_file)
+        curl_easy_setopt(curl, CURLOPT_CAINFO, req->ca_file);
+    cc = curl_easy_perform(curl);
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
+    curl_easy_cleanup(curl);
+    curl_slist_free_all(hdrs);
+    if (cc != CURLE_OK) {
+        resp->transport_error = 1;
+        resp->timed_out = cc == CURLE_OPERATION_TIMEDOUT;
+        snprintf(resp->error, sizeof(resp->error), "%s",
+                 errbuf[0] ? errbuf : curl_easy_strerror(cc));
+        return CS_OK;
+    }
+    if (resp->body == NULL) {
+        resp->body = calloc(1, 1);
+        if (resp->body == NULL)
+            return cs_error_set(CS_ENOMEM, "out of memory");
+    }
+    return CS_OK;
+}
+
+void cs_http_response_clear(cs_http_response *resp)
+{
+    if (resp->body) {
+        /* answers can carry private keys */
+        memset(resp->body, 0, resp->len);
+        free(resp->body);
+    }
+    memset(resp, 0, sizeof(*resp));
+}
