@@ -21,15 +21,13 @@
 #include "cs_password.h"
 #include "cs_store.h"
 #include "cs_sync.h"
+#include "cli.h"
 
 #define CS_VERSION "0.1.0"
-#define EXIT_USAGE 2
 
-static const char *config_path;
+const char *cli_config_path;
 
-static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int usage_error(const char *cmd, const char *fmt, ...)
+int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
 
@@ -41,28 +39,28 @@ static int usage_error(const char *cmd, const char *fmt, ...)
     return EXIT_USAGE;
 }
 
-static int fail(const char *cmd)
+int cli_fail(const char *cmd)
 {
     fprintf(stderr, "certsync %s: %s\n", cmd, cs_error_last());
     return EXIT_FAILURE;
 }
 
-static const char *config_file(void)
+const char *cli_config_file(void)
 {
-    if (config_path)
-        return config_path;
+    if (cli_config_path)
+        return cli_config_path;
     if (getenv("CERTSYNC_CONFIG") && getenv("CERTSYNC_CONFIG")[0])
         return getenv("CERTSYNC_CONFIG");
     return CS_DEFAULT_CONFIG;
 }
 
-static int open_all(const char *cmd, cs_config **c, cs_store **s)
+int cli_open_all(const char *cmd, cs_config **c, cs_store **s)
 {
-    if (cs_config_load(config_file(), c) != CS_OK)
-        return fail(cmd);
+    if (cs_config_load(cli_config_file(), c) != CS_OK)
+        return cli_fail(cmd);
     if (cs_store_open_config(*c, s) != CS_OK) {
         cs_config_free(*c);
-        return fail(cmd);
+        return cli_fail(cmd);
     }
     return EXIT_SUCCESS;
 }
@@ -159,25 +157,25 @@ static int cmd_convert(int argc, char **argv)
             passin = optarg;
             break;
         case 'G':
-            config_path = optarg;
+            cli_config_path = optarg;
             break;
         case 'p':
             if (cs_p12_profile_parse(optarg, &profile) != CS_OK)
-                return usage_error("convert", "%s", cs_error_last());
+                return cli_usage_error("convert", "%s", cs_error_last());
             break;
         case 'h':
             fputs(convert_help, stdout);
             return EXIT_SUCCESS;
         default:
-            return usage_error("convert", "unknown option");
+            return cli_usage_error("convert", "unknown option");
         }
     }
     if (optind < argc)
-        return usage_error("convert", "unexpected argument '%s'", argv[optind]);
+        return cli_usage_error("convert", "unexpected argument '%s'", argv[optind]);
     if (!cert || !key || !format || !out)
-        return usage_error("convert", "--cert, --key, --format and --out are required");
+        return cli_usage_error("convert", "--cert, --key, --format and --out are required");
     if (cs_format_parse(format, &fmt) != CS_OK)
-        return usage_error("convert", "%s", cs_error_last());
+        return cli_usage_error("convert", "%s", cs_error_last());
     if (cs_bundle_load_files(&b, cert, key, chain, passin) != CS_OK ||
         cs_bundle_validate(b, NULL, 0, time(NULL), cert) != CS_OK)
         goto done;
@@ -234,7 +232,7 @@ static int cmd_convert(int argc, char **argv)
     rc = EXIT_SUCCESS;
 done:
     if (rc != EXIT_SUCCESS)
-        fail("convert");
+        cli_fail("convert");
     cs_password_free(password);
     cs_password_free(kpassword);
     cs_bundle_free(b);
@@ -282,23 +280,23 @@ static int cmd_import(int argc, char **argv)
             passin = optarg;
             break;
         case 'G':
-            config_path = optarg;
+            cli_config_path = optarg;
             break;
         case 'h':
             fputs(import_help, stdout);
             return EXIT_SUCCESS;
         default:
-            return usage_error("import", "unknown option");
+            return cli_usage_error("import", "unknown option");
         }
     }
     if (optind + 1 != argc)
-        return usage_error("import", "give exactly one certificate NAME");
+        return cli_usage_error("import", "give exactly one certificate NAME");
     name = argv[optind];
     if (!cert || !key)
-        return usage_error("import", "--cert and --key are required");
+        return cli_usage_error("import", "--cert and --key are required");
     if (!cs_name_valid(name))
-        return usage_error("import", "'%s' is not a certificate name", name);
-    if ((rc = open_all("import", &c, &s)) != EXIT_SUCCESS)
+        return cli_usage_error("import", "'%s' is not a certificate name", name);
+    if ((rc = cli_open_all("import", &c, &s)) != EXIT_SUCCESS)
         return rc;
     cc = cs_config_cert(c, name);
     if (cc == NULL)
@@ -324,9 +322,9 @@ static int cmd_import(int argc, char **argv)
         printf("%s: installed v%u (sha256 %s)\n", name, version, fp);
         rc = EXIT_SUCCESS;
         if (cs_sync_notify(c, s, cc, version) != CS_OK)
-            rc = fail("import");
+            rc = cli_fail("import");
     } else {
-        fail("import");
+        cli_fail("import");
     }
     cs_bundle_free(b);
     cs_store_free(s);
@@ -362,16 +360,16 @@ static int cmd_sync(int argc, char **argv)
             force = 1;
             break;
         case 'G':
-            config_path = optarg;
+            cli_config_path = optarg;
             break;
         case 'h':
             fputs(sync_help, stdout);
             return EXIT_SUCCESS;
         default:
-            return usage_error("sync", "unknown option");
+            return cli_usage_error("sync", "unknown option");
         }
     }
-    if ((rc = open_all("sync", &c, &s)) != EXIT_SUCCESS)
+    if ((rc = cli_open_all("sync", &c, &s)) != EXIT_SUCCESS)
         return rc;
     for (i = optind; i < argc; i++)
         if (cs_config_cert(c, argv[i]) == NULL) {
@@ -507,7 +505,7 @@ static int cmd_status(int argc, char **argv)
             as_json = 1;
             break;
         case 'G':
-            config_path = optarg;
+            cli_config_path = optarg;
             break;
         case 'h':
             fputs(status_help, stdout);
@@ -515,14 +513,14 @@ static int cmd_status(int argc, char **argv)
             return EXIT_SUCCESS;
         default:
             json_decref(all);
-            return usage_error("status", "unknown option");
+            return cli_usage_error("status", "unknown option");
         }
     }
     if (argc - optind > 1) {
         json_decref(all);
-        return usage_error("status", "give at most one NAME");
+        return cli_usage_error("status", "give at most one NAME");
     }
-    if ((rc = open_all("status", &c, &s)) != EXIT_SUCCESS) {
+    if ((rc = cli_open_all("status", &c, &s)) != EXIT_SUCCESS) {
         json_decref(all);
         return rc;
     }
@@ -575,26 +573,26 @@ static int cmd_rollback(int argc, char **argv)
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
         case 'G':
-            config_path = optarg;
+            cli_config_path = optarg;
             break;
         case 'h':
             fputs(rollback_help, stdout);
             return EXIT_SUCCESS;
         default:
-            return usage_error("rollback", "unknown option");
+            return cli_usage_error("rollback", "unknown option");
         }
     }
     if (optind + 1 != argc)
-        return usage_error("rollback", "give exactly one certificate NAME");
-    if ((rc = open_all("rollback", &c, &s)) != EXIT_SUCCESS)
+        return cli_usage_error("rollback", "give exactly one certificate NAME");
+    if ((rc = cli_open_all("rollback", &c, &s)) != EXIT_SUCCESS)
         return rc;
     cs_store_current(s, argv[optind], &from);
     if (cs_store_rollback(s, argv[optind], &to) == CS_OK) {
         printf("%s: current is now v%u (was v%u)\n", argv[optind], to, from);
         if (cs_sync_notify(c, s, cs_config_cert(c, argv[optind]), to) != CS_OK)
-            rc = fail("rollback");
+            rc = cli_fail("rollback");
     } else {
-        rc = fail("rollback");
+        rc = cli_fail("rollback");
     }
     cs_store_free(s);
     cs_config_free(c);
@@ -615,6 +613,20 @@ static const char main_help[] =
     "  rollback NAME       make the previous good version current again\n"
     "  convert ...         convert a certificate + key to PEM, PKCS#12, JKS or a server layout\n"
     "\n"
+    "The certificate service (a [provider] with type = aliyun-cas):\n"
+    "  list                certificates and orders with their status\n"
+    "  show ID             one certificate's details (never its key)\n"
+    "  fetch ID|--domain D download with key: into the store, or a console-style layout\n"
+    "  upload NAME         upload a certificate (default: the store's current NAME)\n"
+    "  delete ID           delete a certificate from the service\n"
+    "  apply --domain D    apply, print the validation to publish, --wait to install\n"
+    "  withdraw ORDER      withdraw an application\n"
+    "  delete-order ORDER  delete a failed or withdrawn order\n"
+    "  revoke ORDER        revoke an issued certificate\n"
+    "  renew ORDER         renew an issued order\n"
+    "  quota               remaining quota of a product\n"
+    "  aliyun sign ...     show how a request is signed (SignatureDoesNotMatch aid)\n"
+    "\n"
     "Each command has --help. The configuration is --config FILE, else $CERTSYNC_CONFIG,\n"
     "else " CS_DEFAULT_CONFIG ".\n"
     "Exit codes: 0 success, 1 failure, 2 usage error.\n";
@@ -624,17 +636,24 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } cmds[] = {{"convert", cmd_convert}, {"import", cmd_import},     {"sync", cmd_sync},
-                {"status", cmd_status},   {"rollback", cmd_rollback}, {NULL, NULL}};
+    } cmds[] = {{"convert", cmd_convert},   {"import", cmd_import},
+                {"sync", cmd_sync},         {"status", cmd_status},
+                {"rollback", cmd_rollback}, {"list", cmd_list},
+                {"show", cmd_show},         {"fetch", cmd_fetch},
+                {"upload", cmd_upload},     {"delete", cmd_delete},
+                {"delete-order", cmd_delete_order}, {"apply", cmd_apply},
+                {"withdraw", cmd_withdraw}, {"revoke", cmd_revoke},
+                {"renew", cmd_renew},       {"quota", cmd_quota},
+                {"aliyun", cmd_aliyun},     {NULL, NULL}};
     int i = 1, k;
 
     umask(077);
     while (i < argc && argv[i][0] == '-') {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-            config_path = argv[i + 1];
+            cli_config_path = argv[i + 1];
             i += 2;
         } else if (strncmp(argv[i], "--config=", 9) == 0) {
-            config_path = argv[i++] + 9;
+            cli_config_path = argv[i++] + 9;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(main_help, stdout);
             return EXIT_SUCCESS;
