@@ -29,10 +29,10 @@ TOMCAT_BIN := $(O)/certsync-tomcat
 
 .SECONDARY:
 
-.PHONY: all lib cli tomcat unit deps test test-unit test-asan test-interop demo bench format \
+.PHONY: all lib cli tomcat modules unit deps test test-unit test-asan test-interop demo bench format \
         format-check clean
 
-all: lib cli tomcat unit $(BENCH_BINS)
+all: lib cli tomcat unit $(BENCH_BINS) modules
 
 lib: $(O)/libcertsync.a $(O)/libcertsync.so
 cli: $(O)/certsync
@@ -63,6 +63,11 @@ $(O)/tests/%: $(O)/tests/unit/%.o $(UNIT_HELP:%.c=$(O)/%.o) $(O)/libcertsync.a
 $(O)/bench/bench_convert: $(O)/bench/bench_convert.o $(O)/libcertsync.a
 	$(CC) $(CFLAGS) -o $@ $< $(O)/libcertsync.a $(LIBS)
 
+# Server modules add their own rules, `all`/`test` prerequisites and packages here.
+MODULE_ALL :=
+MODULE_TESTS :=
+-include nginx-module/module.mk apache-module/module.mk
+
 deps:
 	@bash build/install-deps.sh
 
@@ -76,7 +81,9 @@ test-asan:
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    bash tests/run-unit.sh $(UNIT_BINS:$(O)/%=out/asan/%)
 
-test-interop: cli tomcat
+modules: $(MODULE_ALL)
+
+test-interop: cli tomcat modules
 	@CERTSYNC=$(abspath $(O)/certsync) CERTSYNC_TOMCAT=$(abspath $(TOMCAT_BIN)) /usr/bin/python3 -m pytest -q tests/interop
 
 test: deps

@@ -14,6 +14,12 @@ packages=(
     openjdk-17-jdk-headless tomcat10 tomcat10-admin
 )
 
+# each server module lists what it needs in <module>/deps.txt (one package a line)
+here=$(cd "$(dirname "$0")/.." && pwd)
+for f in "$here"/*/deps.txt; do
+    [ -f "$f" ] && while read -r p; do [ -n "$p" ] && packages+=("$p"); done < <(grep -v '^#' "$f")
+done
+
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
