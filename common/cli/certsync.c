@@ -258,7 +258,7 @@ static int cmd_import(int argc, char **argv)
                                          {0, 0, 0, 0}};
     const char *cert = NULL, *key = NULL, *chain = NULL, *passin = NULL, *name;
     const cs_cert_conf *cc;
-    cs_install_opts o = {0};
+    cs_install_opts o;
     cs_config *c = NULL;
     cs_store *s = NULL;
     cs_bundle *b = NULL;
@@ -304,15 +304,7 @@ static int cmd_import(int argc, char **argv)
                 "certsync import: warning: '%s' is not declared in %s; servers can refer to it "
                 "once a [cert %s] section exists\n",
                 name, c->path, name);
-    o.provider = "import";
-    if (cc) {
-        o.names = (const char *const *)cc->domains;
-        o.n_names = cc->n_domains;
-        o.formats = cc->formats;
-        o.profile = cc->pfx_profile;
-        o.alias = cc->alias;
-        o.password_file = cc->password_file;
-    }
+    o = cs_install_opts_for(cc, "import", NULL);
     rc = EXIT_FAILURE;
     if (cs_bundle_load_files(&b, cert, key, chain, passin) == CS_OK &&
         cs_store_install(s, name, b, &o, &version) == CS_OK) {

@@ -410,19 +410,9 @@ int cmd_fetch(int argc, char **argv)
         rc = write_layout(layout, out, id, b);
     } else {
         const cs_cert_conf *cc = cs_config_cert(x.c, into);
-        cs_install_opts o = {0};
+        cs_install_opts o = cs_install_opts_for(cc, "aliyun-cas", id);
         unsigned v;
 
-        o.provider = "aliyun-cas";
-        o.remote_id = id;
-        if (cc) {
-            o.names = (const char *const *)cc->domains;
-            o.n_names = cc->n_domains;
-            o.formats = cc->formats;
-            o.profile = cc->pfx_profile;
-            o.alias = cc->alias;
-            o.password_file = cc->password_file;
-        }
         if (cs_store_install(x.s, into, b, &o, &v) != CS_OK) {
             cli_fail("fetch");
             goto done;
@@ -824,7 +814,7 @@ static int install_issued(ctx *x, json_t *st, const char *order, const char *int
 {
     const char *cert = jstr(st, "Certificate"), *key = jstr(st, "PrivateKey");
     const cs_cert_conf *cc = cs_config_cert(x->c, into);
-    cs_install_opts o = {0};
+    cs_install_opts o;
     char origin[200], id[32];
     cs_bundle *b = NULL;
     unsigned v;
@@ -832,16 +822,7 @@ static int install_issued(ctx *x, json_t *st, const char *order, const char *int
 
     cs_json_id(json_object_get(st, "CertId"), id, sizeof(id));
     snprintf(origin, sizeof(origin), "certificate of order %s (DescribeCertificateState)", order);
-    o.provider = "aliyun-cas";
-    o.remote_id = id[0] ? id : NULL;
-    if (cc) {
-        o.names = (const char *const *)cc->domains;
-        o.n_names = cc->n_domains;
-        o.formats = cc->formats;
-        o.profile = cc->pfx_profile;
-        o.alias = cc->alias;
-        o.password_file = cc->password_file;
-    }
+    o = cs_install_opts_for(cc, "aliyun-cas", id[0] ? id : NULL);
     if (cs_bundle_load_pem(&b, cert, strlen(cert), key, strlen(key), origin) == CS_OK &&
         cs_store_install(x->s, into, b, &o, &v) == CS_OK) {
         printf("%s: installed v%u (certificate %s)\n", into, v, id);

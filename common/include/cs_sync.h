@@ -43,6 +43,13 @@ cs_rc cs_sync_client(cs_sync_session *sess, const cs_provider_conf *pv, cs_aliyu
  */
 cs_rc cs_sync_notify(const cs_config *c, cs_store *s, const cs_cert_conf *cc, unsigned version);
 
+/*
+ * Install options from a [cert NAME] section (cc may be NULL: defaults, no
+ * names to check): names, formats, PKCS#12 profile, alias, password file.
+ */
+cs_install_opts cs_install_opts_for(const cs_cert_conf *cc, const char *provider,
+                                    const char *remote_id);
+
 /* Store options from [store] (owner and group resolved to ids). */
 cs_rc cs_store_open_config(const cs_config *c, cs_store **out);
 

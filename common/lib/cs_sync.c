@@ -14,6 +14,24 @@
 #include "cs_hook.h"
 #include "cs_localca.h"
 
+cs_install_opts cs_install_opts_for(const cs_cert_conf *cc, const char *provider,
+                                    const char *remote_id)
+{
+    cs_install_opts o = {0};
+
+    o.provider = provider;
+    o.remote_id = remote_id;
+    if (cc) {
+        o.names = (const char *const *)cc->domains;
+        o.n_names = cc->n_domains;
+        o.formats = cc->formats;
+        o.profile = cc->pfx_profile;
+        o.alias = cc->alias;
+        o.password_file = cc->password_file;
+    }
+    return o;
+}
+
 cs_rc cs_store_open_config(const cs_config *c, cs_store **out)
 {
     cs_store_opts o = {c->keep, (uid_t)-1, (gid_t)-1};
@@ -387,14 +405,7 @@ cs_rc cs_sync_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, i
         rc = obtain(sess, cc, s, &b, &provider);
     }
     if (rc == CS_OK) {
-        o.provider = provider;
-        o.remote_id = remote_id[0] ? remote_id : NULL;
-        o.names = (const char *const *)cc->domains;
-        o.n_names = cc->n_domains;
-        o.formats = cc->formats;
-        o.profile = cc->pfx_profile;
-        o.alias = cc->alias;
-        o.password_file = cc->password_file;
+        o = cs_install_opts_for(cc, provider, remote_id[0] ? remote_id : NULL);
         rc = cs_store_install(s, cc->name, b, &o, &out->version);
     }
     cs_bundle_free(b);
