@@ -1,0 +1,341 @@
+"""aliyun-cas: the client, the sync and every lifecycle command against the emulator of
+the service (tests/emulator), the only stand-in in the suite."""
+import functools
+import http.server
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, certsync, keytool, run
+from tomcat import free_port
+
+EMULATOR = ROOT / "tests" / "emulator" / "cas_emulator.py"
+KEY_ID, SECRET = "LTAI5tCertsyncTest", "s3cr3t-Emulator-Key-Do-Not-Log"
+STS_ID, STS_SECRET, STS_TOKEN = "STS.certsync", "sts-secret-value-123", "sts-token-abc/+="
+
+
+class Emu:
+    def __init__(self, d: Path, validate_port: int):
+        self.dir = d
+        self.metadata_port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable if sys.executable.startswith("/usr/bin") else "/usr/bin/python3",
+             EMULATOR, "--state-dir", d, "--access-key", f"{KEY_ID}:{SECRET}",
+             "--sts", f"{STS_ID}:{STS_SECRET}:{STS_TOKEN}",
+             "--validate-host", f"127.0.0.1:{validate_port}",
+             "--metadata-port", str(self.metadata_port), "--quiet"],
+            stdout=subprocess.DEVNULL, stderr=open(d / "emulator.log", "w"))
+        for _ in range(200):
+            if (d / "port").exists() and (d / "port").read_text().strip():
+                break
+            assert self.proc.poll() is None, (d / "emulator.log").read_text()
+            time.sleep(0.05)
+        self.port = int((d / "port").read_text())
+        self.ca = d / "ca.pem"
+        self.ctx = ssl.create_default_context(cafile=str(self.ca))
+
+    def ctl(self, what, **params):
+        url = f"https://127.0.0.1:{self.port}/_control/{what}?" + urllib.parse.urlencode(params)
+        with urllib.request.urlopen(url, context=self.ctx, timeout=10) as r:
+            return json.loads(r.read())
+
+    def actions(self):
+        return [r.get("action") for r in self.ctl("requests")["requests"]]
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def webroot(tmp_path_factory):
+    """Plain HTTP on loopback serving a webroot: where FILE validation is answered."""
+    root = tmp_path_factory.mktemp("webroot")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield root, srv.server_address[1]
+    srv.shutdown()
+
+
+@pytest.fixture(scope="module")
+def emu_module(tmp_path_factory, webroot):
+    e = Emu(tmp_path_factory.mktemp("emulator"), webroot[1])
+    yield e
+    e.stop()
+
+
+@pytest.fixture
+def emu(emu_module):
+    emu_module.ctl("reset")
+    emu_module.ctl("clear", requests="1")
+    return emu_module
+
+
+@pytest.fixture
+def cas(tmp_path, emu):
+    """A certsync.conf whose aliyun provider is the emulator; returns a small helper."""
+    cred = tmp_path / "cas.cred"
+    cred.write_text(f"access_key_id = {KEY_ID}\naccess_key_secret = {SECRET}\n")
+    cred.chmod(0o600)
+
+    class Site:
+        store = tmp_path / "store"
+        conf = tmp_path / "certsync.conf"
+        outputs = []
+
+        def write(self, certs, provider_extra=""):
+            self.conf.write_text(
+                f"[store]\npath = {self.store}\n\n[provider ali]\ntype = aliyun-cas\n"
+                f"endpoint = https://127.0.0.1:{emu.port}\nca-file = {emu.ca}\n"
+                f"credentials = {cred}\ntimeout = 2s\nretries = 1\n{provider_extra}\n{certs}")
+
+        def cli(self, *args, check=True, env=None):
+            r = run(os.environ.get("CERTSYNC", ROOT / "out" / "certsync"), "--config",
+                    self.conf, *args, check=check, env=env)
+            self.outputs.append(r.stdout + r.stderr)
+            return r
+
+        def status(self, name):
+            return json.loads(self.cli("status", "--json", name).stdout)[0]
+
+        def served(self, name):
+            cert = self.store / "certs" / name / "current" / "cert.pem"
+            out = run("openssl", "x509", "-in", cert, "-noout", "-fingerprint", "-sha256").stdout
+            return out.strip().split("=", 1)[1].replace(":", "").lower()
+
+    s = Site()
+    yield s
+    # secrets never reach a log, an error or status output
+    everything = "\n".join(s.outputs)
+    for secret in (SECRET, STS_SECRET, STS_TOKEN, "PRIVATE KEY"):
+        assert secret not in everything, f"{secret!r} leaked into the output"
+
+
+def sha2(emu, cert_id):
+    for c in emu.ctl("state")["certificates"]:
+        if str(c.get("id", c.get("CertificateId"))) == str(cert_id):
+            return (c.get("sha2") or c.get("Sha2")).lower()
+    raise AssertionError(f"certificate {cert_id} not in the emulator's state")
+
+
+def test_sync_by_cert_id_and_an_unchanged_sync_costs_list_calls_only(cas, emu):
+    cid = emu.ctl("add-cert", domain="shop.test,www.shop.test")["CertificateId"]
+    assert cid > 2**53  # ids that a double would round
+    cas.write(f"[cert shop]\nprovider = ali\ncert-id = {cid}\ndomain = shop.test\nformats = pfx jks\n")
+    r = cas.cli("sync")
+    assert f"shop: installed v1 (new: certificate {cid} of the service)" in r.stdout
+    st = cas.status("shop")
+    assert st["provider"] == "aliyun-cas" and st["fingerprint_sha256"] == cas.served("shop")
+    assert st["fingerprint_sha256"] == sha2(emu, cid)
+    meta = json.loads((cas.store / "certs/shop/current/meta.json").read_text())
+    assert meta["remote_id"] == str(cid)
+    emu.ctl("clear", requests="1")
+    for _ in range(3):
+        assert "shop: unchanged" in cas.cli("sync").stdout
+    assert set(emu.actions()) == {"ListUserCertificateOrder"}
+
+
+def test_a_renewal_in_the_service_reaches_a_domain_selected_cert(cas, emu):
+    old = emu.ctl("add-cert", domain="app.test", days=20)["CertificateId"]
+    cas.write("[cert app]\nprovider = ali\ndomain = app.test\n")
+    cas.cli("sync")
+    assert cas.status("app")["fingerprint_sha256"] == sha2(emu, old)
+    new = emu.ctl("renew", cert_id=old)["CertificateId"]
+    r = cas.cli("sync")
+    assert f"app: installed v2 (new: certificate {new} of the service)" in r.stdout
+    assert cas.served("app") == sha2(emu, new)
+
+
+def test_wildcard_and_no_match(cas, emu):
+    emu.ctl("add-cert", domain="*.wild.test")
+    cas.write("[cert w]\nprovider = ali\ndomain = a.wild.test\n[cert none]\nprovider = ali\n"
+              "domain = other.test\n")
+    r = cas.cli("sync", check=False)
+    assert "w: installed v1" in r.stdout
+    assert "none: failed: [cert none] no issued, unexpired certificate" in r.stderr
+    assert r.returncode == 1
+
+
+def test_signature_v1_and_sts_from_the_instance_metadata(cas, emu, tmp_path):
+    cid = emu.ctl("add-cert", domain="v1.test")["CertificateId"]
+    cas.write(f"[cert v1]\nprovider = ali\ncert-id = {cid}\n", "signature-version = v1\n")
+    assert "v1: installed v1" in cas.cli("sync").stdout
+    # credentials = default, nothing in the environment or files: the ECS RAM role
+    conf = cas.conf.read_text().replace(f"credentials = {tmp_path}/cas.cred",
+                                        "credentials = default")
+    conf = conf.replace("[provider ali]\n", "[provider ali]\nmetadata-endpoint = "
+                        f"http://127.0.0.1:{emu.metadata_port}\n")
+    cas.conf.write_text(conf)
+    env = dict(os.environ, HOME=str(tmp_path), ALIBABA_CLOUD_ECS_METADATA_DISABLED="false")
+    emu.ctl("clear", requests="1")
+    r = cas.cli("sync", "--force", env=env)
+    assert "v1: installed v2" in r.stdout
+    reqs = emu.ctl("requests")["requests"]
+    assert reqs and all(q.get("auth") in ("ok", True) for q in reqs), reqs
+    assert any(q.get("sts") or q.get("security_token") for q in reqs), reqs
+
+
+def test_a_wrong_secret_fails_at_once_with_the_service_words(cas, emu, tmp_path):
+    cid = emu.ctl("add-cert", domain="x.test")["CertificateId"]
+    bad = tmp_path / "bad.cred"
+    bad.write_text(f"access_key_id = {KEY_ID}\naccess_key_secret = not-the-secret\n")
+    bad.chmod(0o600)
+    cas.write(f"[cert x]\nprovider = ali\ncert-id = {cid}\n")
+    cas.conf.write_text(cas.conf.read_text().replace(str(tmp_path / "cas.cred"), str(bad)))
+    emu.ctl("clear", requests="1")
+    r = cas.cli("sync", check=False)
+    assert r.returncode == 1
+    assert "SignatureDoesNotMatch" in r.stderr and "RequestId" in r.stderr
+    assert len(emu.actions()) == 1           # never retried
+
+
+FAULTS = {
+    # kind: (action, what the operator reads)
+    "http500": ("ListUserCertificateOrder", "InternalError"),
+    "http503": ("ListUserCertificateOrder", "ServiceUnavailable"),
+    "throttling": ("ListUserCertificateOrder", "Throttling.User"),
+    "delay": ("ListUserCertificateOrder", "timed out"),
+    "truncated": ("ListUserCertificateOrder", "not a JSON object"),
+    "badjson": ("GetUserCertificateDetail", "not a JSON object"),
+    "keymismatch": ("GetUserCertificateDetail", "does not match"),
+    "expired": ("GetUserCertificateDetail", "expired on"),
+    "badchain": ("GetUserCertificateDetail", "does not link"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FAULTS))
+def test_a_fault_changes_nothing_and_the_next_sync_recovers(cas, emu, kind):
+    action, words = FAULTS[kind]
+    old = emu.ctl("add-cert", domain="f.test")["CertificateId"]
+    cas.write("[cert f]\nprovider = ali\ndomain = f.test\n")
+    cas.cli("sync")
+    before = cas.served("f")
+    new = emu.ctl("renew", cert_id=old)["CertificateId"]
+    emu.ctl("fault", action=action, kind=kind, count=0, seconds=5)
+    r = cas.cli("sync", check=False)
+    assert r.returncode == 1
+    assert words in r.stderr, r.stderr
+    assert cas.served("f") == before
+    st = cas.status("f")
+    assert st["version"] == 1 and st["last_sync"] == "failed" and words in st["last_error"]
+    emu.ctl("clear")
+    r = cas.cli("sync")
+    assert "f: installed v2" in r.stdout
+    assert cas.served("f") == sha2(emu, new)
+
+
+def test_a_transient_fault_is_retried(cas, emu):
+    cid = emu.ctl("add-cert", domain="t.test")["CertificateId"]
+    cas.write(f"[cert t]\nprovider = ali\ncert-id = {cid}\n")
+    emu.ctl("clear", requests="1")      # (clear also drops faults: set the fault after)
+    emu.ctl("fault", action="ListUserCertificateOrder", kind="http503", count=1)
+    assert "t: installed v1" in cas.cli("sync").stdout
+    assert emu.actions().count("ListUserCertificateOrder") == 2
+
+
+def test_list_show_and_fetch_layouts(cas, emu, tmp_path):
+    cid = emu.ctl("add-cert", domain="l.test,www.l.test", name="shop-cert")["CertificateId"]
+    cas.write("[cert l]\nprovider = ali\ndomain = l.test\n")
+    table = cas.cli("list").stdout
+    assert str(cid) in table and "shop-cert" in table and "issued" in table
+    js = json.loads(cas.cli("list", "--json").stdout)
+    assert any(str(c["CertificateId"]) == str(cid) and c["status"] == "issued"
+               for c in js["certificates"])
+    shown = cas.cli("show", str(cid)).stdout
+    assert "l.test" in shown and sha2(emu, cid) in shown.lower()
+    assert "Key" not in json.loads(cas.cli("show", str(cid), "--json").stdout)
+
+    cas.cli("fetch", str(cid), "--layout", "nginx", "--out", tmp_path / "ng")
+    assert sorted(p.name for p in (tmp_path / "ng").iterdir()) == [f"{cid}.key", f"{cid}.pem"]
+    cas.cli("fetch", str(cid), "--layout", "apache", "--out", tmp_path / "ap")
+    assert sorted(p.name for p in (tmp_path / "ap").iterdir()) == [
+        f"{cid}.key", f"{cid}_chain.crt", f"{cid}_public.crt"]
+    cas.cli("fetch", "--domain", "www.l.test", "--layout", "jks", "--out", tmp_path / "j")
+    listing = run(keytool(), "-list", "-v", "-keystore", tmp_path / "j" / f"{cid}.jks",
+                  "-storepass:file", tmp_path / "j" / "jks-password.txt").stdout
+    assert "PrivateKeyEntry" in listing and "Certificate chain length: 2" in listing
+    cas.cli("fetch", str(cid), "--layout", "tomcat", "--out", tmp_path / "tc")
+    assert (tmp_path / "tc" / "pfx-password.txt").stat().st_mode & 0o777 == 0o600
+    r = cas.cli("fetch", str(cid), "--into", "l")
+    assert "l: installed v1" in r.stdout and cas.served("l") == sha2(emu, cid)
+
+
+def test_upload_replace_and_delete(cas, emu, chain):
+    cas.write("")
+    r = cas.cli("upload", "mine", "--cert", chain.fullchain, "--key", chain.key)
+    first = r.stdout.split("certificate ")[1].split()[0]
+    r = cas.cli("upload", "mine", "--cert", chain.fullchain, "--key", chain.key, check=False)
+    assert r.returncode == 1 and "already exists in the service; use --replace" in r.stderr
+    r = cas.cli("upload", "mine", "--cert", chain.fullchain, "--key", chain.key, "--replace")
+    assert f"deleted the old certificate {first}" in r.stdout
+    ids = [str(c.get("id", c.get("CertificateId"))) for c in emu.ctl("state")["certificates"]]
+    assert first not in ids and len(ids) == 1
+    r = cas.cli("delete", ids[0])
+    assert "delete: done" in r.stdout
+    r = cas.cli("delete", ids[0], check=False)
+    assert r.returncode == 1 and "NotFound" in r.stderr
+
+
+def test_apply_with_file_validation_waits_and_installs(cas, emu, webroot):
+    root, _ = webroot
+    cas.write("[cert site]\nprovider = ali\ndomain = site.test\n")
+    r = cas.cli("apply", "--domain", "site.test", "--validate", "file", "--wait", "--poll", "1",
+                "--timeout", "60", "--webroot", root)
+    assert "publish this file for site.test" in r.stdout
+    assert "/.well-known/pki-validation/fileauth.txt" in r.stdout
+    assert "site: installed v1" in r.stdout
+    assert (cas.store / "challenges/site.test/pki-validation/fileauth.txt").exists()
+    assert cas.status("site")["names"] == ["site.test"]
+
+
+def test_apply_dns_withdraw_delete_order_revoke_renew_quota(cas, emu):
+    cas.write("")
+    r = cas.cli("apply", "--domain", "dns.test", "--validate", "dns")
+    assert "publish this DNS record for dns.test" in r.stdout and "TXT" in r.stdout
+    order = r.stdout.split("order ")[1].split()[0]
+    assert "pending verification" in cas.cli("list").stdout
+    assert "withdraw: done" in cas.cli("withdraw", order).stdout
+    assert "delete-order: done" in cas.cli("delete-order", order).stdout
+    issued = emu.ctl("add-cert", domain="r.test", order="1")
+    r = cas.cli("revoke", str(issued["OrderId"]), check=False)
+    assert r.returncode == 2 and "--yes" in r.stderr       # no terminal, no confirmation
+    other = emu.ctl("add-cert", domain="n.test", order="1")
+    r = cas.cli("renew", str(other["OrderId"]))
+    assert "renew: done" in r.stdout and "the new order is" in r.stdout
+    assert "revoke: done" in cas.cli("revoke", str(issued["OrderId"]), "--yes").stdout
+    assert "revoked" in cas.cli("list").stdout
+    assert "digicert-free-1-free:" in cas.cli("quota").stdout
+
+
+def test_aliyun_sign_prints_the_reference_vectors(tmp_path):
+    sec = tmp_path / "secret"
+    sec.write_text("testsecret\n")
+    sec.chmod(0o600)
+    r = certsync("aliyun", "sign", "--signature-version", "v1", "--method", "GET", "--host",
+                 "cas.aliyuncs.com", "--action", "GetUserCertificateDetail", "--api-version",
+                 "2020-04-07", "--date", "2016-02-23T12:46:24Z", "--nonce",
+                 "3ee8c1b8-83d3-44af-a94f-4e0ad82fd6cf", "--access-key-id", "testid",
+                 "--secret-file", sec, "--param", "CertId=12345")
+    assert r.stdout.splitlines()[-1] == "3R9P7wUVVT6AasdBkRH0SEU5HY8="
+    assert "testsecret" not in r.stdout
+    sec.write_text("YourAccessKeySecret\n")
+    r = certsync("aliyun", "sign", "--signature-version", "v3", "--method", "POST", "--host",
+                 "cas.aliyuncs.com", "--action", "ListUserCertificateOrder", "--api-version",
+                 "2020-04-07", "--date", "2023-10-26T10:22:32Z", "--nonce",
+                 "3156853299f313e23d1673dc12e1703d", "--access-key-id", "YourAccessKeyId",
+                 "--secret-file", sec, "--param", "CurrentPage=1", "--param", "OrderType=CERT",
+                 "--param", "ShowSize=50")
+    assert r.stdout.splitlines()[-1] == \
+        "d6ed77ee32f5fc631f3220115c818c40fba0efea6c75523e8071ed96ad89ad4e"
