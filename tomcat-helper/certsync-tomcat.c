@@ -113,18 +113,42 @@ static int parse_args(int argc, char **argv, options *o)
     memset(o, 0, sizeof(*o));
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
-        case 'G': o->config = optarg; break;
-        case 'c': o->cert = optarg; break;
-        case 'k': o->keystore = optarg; break;
-        case 't': o->type = optarg; break;
-        case 'a': o->alias = optarg; break;
-        case 'P': o->password_file = optarg; break;
-        case 'r': o->reload_url = optarg; break;
-        case 'm': o->credentials = optarg; break;
-        case 'H': o->tls_host = optarg; break;
-        case 'C': o->ca_file = optarg; break;
-        case 'f': o->force = 1; break;
-        case 'x': o->print_config = 1; break;
+        case 'G':
+            o->config = optarg;
+            break;
+        case 'c':
+            o->cert = optarg;
+            break;
+        case 'k':
+            o->keystore = optarg;
+            break;
+        case 't':
+            o->type = optarg;
+            break;
+        case 'a':
+            o->alias = optarg;
+            break;
+        case 'P':
+            o->password_file = optarg;
+            break;
+        case 'r':
+            o->reload_url = optarg;
+            break;
+        case 'm':
+            o->credentials = optarg;
+            break;
+        case 'H':
+            o->tls_host = optarg;
+            break;
+        case 'C':
+            o->ca_file = optarg;
+            break;
+        case 'f':
+            o->force = 1;
+            break;
+        case 'x':
+            o->print_config = 1;
+            break;
         case 'p':
             if (cs_p12_profile_parse(optarg, &o->profile) != CS_OK)
                 return usage("%s", cs_error_last());
@@ -134,8 +158,11 @@ static int parse_args(int argc, char **argv, options *o)
             if (*optarg == '\0' || *end != '\0' || o->wait_s < 0)
                 return usage("--wait-for-cert: '%s' is not a number of seconds", optarg);
             break;
-        case 'h': fputs(help, stdout); exit(0);
-        default: return usage("%s", "unknown option");
+        case 'h':
+            fputs(help, stdout);
+            exit(0);
+        default:
+            return usage("%s", "unknown option");
         }
     }
     if (optind < argc)
@@ -185,8 +212,7 @@ static void keystore_holds(const options *o, const char *pw, char fp[65])
     if (cs_fs_read(o->keystore, 1 << 20, (char **)&data, &len) != CS_OK)
         goto out;
     if (o->jks) {
-        if (cs_jks_read(data, len, pw, pw, &b, &alias) == CS_OK &&
-            strcmp(alias, o->alias) != 0) {
+        if (cs_jks_read(data, len, pw, pw, &b, &alias) == CS_OK && strcmp(alias, o->alias) != 0) {
             cs_bundle_free(b);
             b = NULL;
         }
@@ -269,9 +295,8 @@ static cs_rc read_credentials(const char *path, char **user, char **pass)
     colon = strchr(line, ':');
     if (colon == NULL || colon == line) {
         cs_password_free(line);
-        return cs_error_set(CS_EPASSWORD,
-                            "the manager credentials '%s' are not 'user:password' on one line",
-                            path);
+        return cs_error_set(
+            CS_EPASSWORD, "the manager credentials '%s' are not 'user:password' on one line", path);
     }
     *colon = '\0';
     *user = strdup(line);
@@ -410,7 +435,8 @@ static int wait_for_cert(cs_store *s, const options *o)
     for (i = 0; cs_store_current(s, o->cert, &v) != CS_OK; i++) {
         if (i >= o->wait_s) {
             fprintf(stderr, "certsync-tomcat: %s%s\n", cs_error_last(),
-                    o->wait_s ? " (waited --wait-for-cert seconds)" : "; run `certsync sync` first");
+                    o->wait_s ? " (waited --wait-for-cert seconds)"
+                              : "; run `certsync sync` first");
             return 0;
         }
         sleep(1);

@@ -628,15 +628,24 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*fn)(int, char **);
-    } cmds[] = {{"convert", cmd_convert},   {"import", cmd_import},
-                {"sync", cmd_sync},         {"status", cmd_status},
-                {"rollback", cmd_rollback}, {"list", cmd_list},
-                {"show", cmd_show},         {"fetch", cmd_fetch},
-                {"upload", cmd_upload},     {"delete", cmd_delete},
-                {"delete-order", cmd_delete_order}, {"apply", cmd_apply},
-                {"withdraw", cmd_withdraw}, {"revoke", cmd_revoke},
-                {"renew", cmd_renew},       {"quota", cmd_quota},
-                {"aliyun", cmd_aliyun},     {NULL, NULL}};
+    } cmds[] = {{"convert", cmd_convert},
+                {"import", cmd_import},
+                {"sync", cmd_sync},
+                {"status", cmd_status},
+                {"rollback", cmd_rollback},
+                {"list", cmd_list},
+                {"show", cmd_show},
+                {"fetch", cmd_fetch},
+                {"upload", cmd_upload},
+                {"delete", cmd_delete},
+                {"delete-order", cmd_delete_order},
+                {"apply", cmd_apply},
+                {"withdraw", cmd_withdraw},
+                {"revoke", cmd_revoke},
+                {"renew", cmd_renew},
+                {"quota", cmd_quota},
+                {"aliyun", cmd_aliyun},
+                {NULL, NULL}};
     int i = 1, k;
 
     umask(077);

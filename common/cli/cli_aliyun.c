@@ -110,13 +110,20 @@ static const char *status_words(const char *st)
 {
     static const struct {
         const char *code, *words;
-    } map[] = {{"PAYED", "paid"},          {"CHECKING", "pending verification"},
-               {"CHECKED_FAIL", "failed"}, {"ISSUED", "issued"},
-               {"WILLEXPIRED", "expiring soon"}, {"EXPIRED", "expired"},
-               {"REVOKED", "revoked"},     {"NOTACTIVATED", "not activated"},
-               {"domain_verify", "pending verification"}, {"process", "in review"},
-               {"verify_fail", "failed"},  {"certificate", "issued"},
-               {"payed", "paid"},          {NULL, NULL}};
+    } map[] = {{"PAYED", "paid"},
+               {"CHECKING", "pending verification"},
+               {"CHECKED_FAIL", "failed"},
+               {"ISSUED", "issued"},
+               {"WILLEXPIRED", "expiring soon"},
+               {"EXPIRED", "expired"},
+               {"REVOKED", "revoked"},
+               {"NOTACTIVATED", "not activated"},
+               {"domain_verify", "pending verification"},
+               {"process", "in review"},
+               {"verify_fail", "failed"},
+               {"certificate", "issued"},
+               {"payed", "paid"},
+               {NULL, NULL}};
     int i;
 
     for (i = 0; map[i].code; i++)
@@ -160,12 +167,23 @@ int cmd_list(int argc, char **argv)
 
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
-        case 'p': provider = optarg; break;
-        case 'k': keyword = optarg; break;
-        case 'j': as_json = 1; break;
-        case 'G': cli_config_path = optarg; break;
-        case 'h': fputs(list_help, stdout); return EXIT_SUCCESS;
-        default: return cli_usage_error("list", "unknown option");
+        case 'p':
+            provider = optarg;
+            break;
+        case 'k':
+            keyword = optarg;
+            break;
+        case 'j':
+            as_json = 1;
+            break;
+        case 'G':
+            cli_config_path = optarg;
+            break;
+        case 'h':
+            fputs(list_help, stdout);
+            return EXIT_SUCCESS;
+        default:
+            return cli_usage_error("list", "unknown option");
         }
     }
     if (optind < argc)
@@ -228,8 +246,10 @@ static const char show_help[] =
 
 int cmd_show(int argc, char **argv)
 {
-    static const struct option opts[] = {{"provider", 1, 0, 'p'}, {"json", 0, 0, 'j'},
-                                         {"config", 1, 0, 'G'},   {"help", 0, 0, 'h'},
+    static const struct option opts[] = {{"provider", 1, 0, 'p'},
+                                         {"json", 0, 0, 'j'},
+                                         {"config", 1, 0, 'G'},
+                                         {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *provider = NULL;
     int opt, as_json = 0, rc;
@@ -239,11 +259,20 @@ int cmd_show(int argc, char **argv)
 
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
-        case 'p': provider = optarg; break;
-        case 'j': as_json = 1; break;
-        case 'G': cli_config_path = optarg; break;
-        case 'h': fputs(show_help, stdout); return EXIT_SUCCESS;
-        default: return cli_usage_error("show", "unknown option");
+        case 'p':
+            provider = optarg;
+            break;
+        case 'j':
+            as_json = 1;
+            break;
+        case 'G':
+            cli_config_path = optarg;
+            break;
+        case 'h':
+            fputs(show_help, stdout);
+            return EXIT_SUCCESS;
+        default:
+            return cli_usage_error("show", "unknown option");
         }
     }
     if (optind + 1 != argc || !digits(argv[optind]))
@@ -280,6 +309,8 @@ int cmd_show(int argc, char **argv)
 
 /* ---- fetch ---- */
 
+static int one_json; /* fetch and upload: one JSON object on stdout */
+
 static const char fetch_help[] =
     "Usage: certsync fetch ID | --domain DOMAIN [--into NAME | --layout LAYOUT --out DIR]\n"
     "                      [--provider NAME] [--config FILE]\n"
@@ -290,7 +321,8 @@ static const char fetch_help[] =
     "                   first; the formats of [cert NAME] are written)\n"
     "  --layout L --out DIR  write it as the console's download zip lays it out for a server:\n"
     "                   nginx, apache, tomcat, iis (NAME.pfx + pfx-password.txt) or jks\n"
-    "                   (NAME.jks + jks-password.txt); NAME is the certificate's id\n";
+    "                   (NAME.jks + jks-password.txt); NAME is the certificate's id\n"
+    "  --json           print what was done as one JSON object\n";
 
 static int write_layout(const char *layout, const char *dir, const char *name, cs_bundle *b)
 {
@@ -310,16 +342,20 @@ static int write_layout(const char *layout, const char *dir, const char *name, c
     cs_password_free(pw);
     if (rc != CS_OK)
         return cli_fail("fetch");
-    printf("wrote the %s layout of certificate %s into %s\n", layout, name, dir);
+    if (one_json)
+        printf("{\"certificate\": \"%s\", \"layout\": \"%s\", \"out\": \"%s\"}\n", name, layout,
+               dir);
+    else
+        printf("wrote the %s layout of certificate %s into %s\n", layout, name, dir);
     return EXIT_SUCCESS;
 }
 
 int cmd_fetch(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"domain", 1, 0, 'd'}, {"into", 1, 0, 'i'},   {"layout", 1, 0, 'l'},
+        {"domain", 1, 0, 'd'}, {"into", 1, 0, 'i'},     {"layout", 1, 0, 'l'},
         {"out", 1, 0, 'o'},    {"provider", 1, 0, 'p'}, {"config", 1, 0, 'G'},
-        {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
+        {"json", 0, 0, 'j'},   {"help", 0, 0, 'h'},     {0, 0, 0, 0}};
     const char *domain = NULL, *into = NULL, *layout = NULL, *out = NULL, *provider = NULL;
     char id[32] = "", origin[200];
     json_t *d = NULL;
@@ -328,16 +364,35 @@ int cmd_fetch(int argc, char **argv)
     cs_kv q;
     ctx x;
 
+    one_json = 0;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
-        case 'd': domain = optarg; break;
-        case 'i': into = optarg; break;
-        case 'l': layout = optarg; break;
-        case 'o': out = optarg; break;
-        case 'p': provider = optarg; break;
-        case 'G': cli_config_path = optarg; break;
-        case 'h': fputs(fetch_help, stdout); return EXIT_SUCCESS;
-        default: return cli_usage_error("fetch", "unknown option");
+        case 'j':
+            one_json = 1;
+            break;
+        case 'd':
+            domain = optarg;
+            break;
+        case 'i':
+            into = optarg;
+            break;
+        case 'l':
+            layout = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'p':
+            provider = optarg;
+            break;
+        case 'G':
+            cli_config_path = optarg;
+            break;
+        case 'h':
+            fputs(fetch_help, stdout);
+            return EXIT_SUCCESS;
+        default:
+            return cli_usage_error("fetch", "unknown option");
         }
     }
     if ((optind < argc) == (domain != NULL) || argc - optind > 1 ||
@@ -417,7 +472,10 @@ int cmd_fetch(int argc, char **argv)
             cli_fail("fetch");
             goto done;
         }
-        printf("%s: installed v%u (certificate %s)\n", into, v, id);
+        if (one_json)
+            printf("{\"certificate\": \"%s\", \"name\": \"%s\", \"version\": %u}\n", id, into, v);
+        else
+            printf("%s: installed v%u (certificate %s)\n", into, v, id);
         rc = cs_sync_notify(x.c, x.s, cc, v) == CS_OK ? EXIT_SUCCESS : cli_fail("fetch");
     }
 done:
@@ -441,7 +499,8 @@ static const char upload_help[] =
     "Upload a certificate and its key into the service under the name NAME. Without --cert\n"
     "and --key, the store's current version of the managed certificate NAME is uploaded.\n"
     "  --replace   NAME exists in the service already: upload under a fresh name\n"
-    "              (NAME-YYYYMMDDHHMMSS), then delete the certificates named NAME\n";
+    "              (NAME-YYYYMMDDHHMMSS), then delete the certificates named NAME\n"
+    "  --json      print the new certificate's id and name as one JSON object\n";
 
 static int upload_once(ctx *x, const char *name, cs_bundle *b, char *id, size_t size)
 {
@@ -451,7 +510,8 @@ static int upload_once(ctx *x, const char *name, cs_bundle *b, char *id, size_t 
     cs_kv q;
     int ok = 0;
 
-    if (cs_bundle_pem_leaf(b, &cert, &cl) != CS_OK || cs_bundle_pem_issuers(b, &chain, &chl) != CS_OK ||
+    if (cs_bundle_pem_leaf(b, &cert, &cl) != CS_OK ||
+        cs_bundle_pem_issuers(b, &chain, &chl) != CS_OK ||
         cs_bundle_pem_key(b, &key, &kl) != CS_OK || asprintf(&full, "%s%s", cert, chain) < 0) {
         cli_fail("upload");
         goto done;
@@ -487,25 +547,44 @@ static int name_exists_error(const cs_aliyun *client)
 int cmd_upload(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"cert", 1, 0, 'c'},    {"key", 1, 0, 'k'},   {"chain", 1, 0, 'C'},
+        {"cert", 1, 0, 'c'},    {"key", 1, 0, 'k'},      {"chain", 1, 0, 'C'},
         {"replace", 0, 0, 'r'}, {"provider", 1, 0, 'p'}, {"config", 1, 0, 'G'},
-        {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
+        {"json", 0, 0, 'j'},    {"help", 0, 0, 'h'},     {0, 0, 0, 0}};
     const char *cert = NULL, *key = NULL, *chain = NULL, *provider = NULL, *name;
     int opt, replace = 0, rc;
     char id[32] = "";
     cs_bundle *b = NULL;
     ctx x;
 
+    one_json = 0;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
-        case 'c': cert = optarg; break;
-        case 'k': key = optarg; break;
-        case 'C': chain = optarg; break;
-        case 'r': replace = 1; break;
-        case 'p': provider = optarg; break;
-        case 'G': cli_config_path = optarg; break;
-        case 'h': fputs(upload_help, stdout); return EXIT_SUCCESS;
-        default: return cli_usage_error("upload", "unknown option");
+        case 'j':
+            one_json = 1;
+            break;
+        case 'c':
+            cert = optarg;
+            break;
+        case 'k':
+            key = optarg;
+            break;
+        case 'C':
+            chain = optarg;
+            break;
+        case 'r':
+            replace = 1;
+            break;
+        case 'p':
+            provider = optarg;
+            break;
+        case 'G':
+            cli_config_path = optarg;
+            break;
+        case 'h':
+            fputs(upload_help, stdout);
+            return EXIT_SUCCESS;
+        default:
+            return cli_usage_error("upload", "unknown option");
         }
     }
     if (optind + 1 != argc)
@@ -525,7 +604,10 @@ int cmd_upload(int argc, char **argv)
         goto done;
     }
     if (upload_once(&x, name, b, id, sizeof(id))) {
-        printf("uploaded %s as certificate %s\n", name, id);
+        if (one_json)
+            printf("{\"certificate\": \"%s\", \"name\": \"%s\"}\n", id, name);
+        else
+            printf("uploaded %s as certificate %s\n", name, id);
         rc = EXIT_SUCCESS;
     } else if (!name_exists_error(x.client)) {
         cli_fail("upload");
@@ -550,7 +632,10 @@ int cmd_upload(int argc, char **argv)
             json_decref(certs);
             goto done;
         }
-        printf("uploaded %s as certificate %s (name %s)\n", name, id, fresh);
+        if (one_json)
+            printf("{\"certificate\": \"%s\", \"name\": \"%s\", \"replaced\": true}\n", id, fresh);
+        else
+            printf("uploaded %s as certificate %s (name %s)\n", name, id, fresh);
         rc = EXIT_SUCCESS;
         json_array_foreach(certs, i, e)
         {
@@ -563,7 +648,8 @@ int cmd_upload(int argc, char **argv)
             cs_kv_init(&q);
             cs_kv_set(&q, "CertId", old);
             if (call(&x, "DeleteUserCertificate", &q, &r)) {
-                printf("deleted the old certificate %s (name %s)\n", old, name);
+                fprintf(one_json ? stderr : stdout, "deleted the old certificate %s (name %s)\n",
+                        old, name);
                 json_decref(r);
             } else {
                 rc = EXIT_FAILURE;
@@ -593,12 +679,23 @@ static int simple(int argc, char **argv, const char *cmd, const char *help, cons
 
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
-        case 'p': provider = optarg; break;
-        case 'y': yes = 1; break;
-        case 'j': as_json = 1; break;
-        case 'G': cli_config_path = optarg; break;
-        case 'h': fputs(help, stdout); return EXIT_SUCCESS;
-        default: return cli_usage_error(cmd, "unknown option");
+        case 'p':
+            provider = optarg;
+            break;
+        case 'y':
+            yes = 1;
+            break;
+        case 'j':
+            as_json = 1;
+            break;
+        case 'G':
+            cli_config_path = optarg;
+            break;
+        case 'h':
+            fputs(help, stdout);
+            return EXIT_SUCCESS;
+        default:
+            return cli_usage_error(cmd, "unknown option");
         }
     }
     if (optind + 1 != argc || !digits(argv[optind]))
@@ -678,8 +775,7 @@ int cmd_renew(int argc, char **argv)
         "the new order, which then goes through validation like `certsync apply`. Once it is\n"
         "issued, `certsync sync` installs it for certificates selected by domain.\n";
 
-    return simple(argc, argv, "renew", help, "RenewCertificateOrderForPackageRequest", "ORDER",
-                  0);
+    return simple(argc, argv, "renew", help, "RenewCertificateOrderForPackageRequest", "ORDER", 0);
 }
 
 int cmd_delete_order(int argc, char **argv)
@@ -707,16 +803,25 @@ int cmd_quota(int argc, char **argv)
 
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
-        case 'P': product = optarg; break;
-        case 'p': provider = optarg; break;
-        case 'j': as_json = 1; break;
-        case 'G': cli_config_path = optarg; break;
+        case 'P':
+            product = optarg;
+            break;
+        case 'p':
+            provider = optarg;
+            break;
+        case 'j':
+            as_json = 1;
+            break;
+        case 'G':
+            cli_config_path = optarg;
+            break;
         case 'h':
             printf("Usage: certsync quota [--product CODE] [--json] [--provider NAME]\n\n"
                    "How many certificates of a product (default digicert-free-1-free) the\n"
                    "account may still apply for (DescribePackageState).\n");
             return EXIT_SUCCESS;
-        default: return cli_usage_error("quota", "unknown option");
+        default:
+            return cli_usage_error("quota", "unknown option");
         }
     }
     if ((rc = ctx_open(&x, "quota", provider)) != EXIT_SUCCESS)
@@ -755,7 +860,13 @@ static const char apply_help[] =
     "  --wait       poll the order (every --poll seconds, default 10) until it is issued,\n"
     "               then install it into --into NAME (default: the [cert] whose domain list\n"
     "               holds DOMAIN); fails when the review fails or after --timeout (3600 s)\n"
-    "  --order N    do not apply again: continue with the existing order N\n";
+    "  --order N    do not apply again: continue with the existing order N\n"
+    "  --username U --phone P --email E   apply with CreateCertificateRequest (DV products,\n"
+    "               a CSR made by the service) and these contact details\n"
+    "  --json       print the order and its state as JSON lines instead of text\n";
+
+/* apply --json keeps stdout for JSON; the sentences for people go to stderr */
+static FILE *human;
 
 static int write_challenge(ctx *x, const char *domain, const char *content, const char *webroot)
 {
@@ -783,7 +894,7 @@ static int write_challenge(ctx *x, const char *domain, const char *content, cons
             rc = cs_fs_write_atomic(path, content, strlen(content), 0644);
         }
         if (rc == CS_OK)
-            printf("  written to %s\n", path);
+            fprintf(human, "  written to %s\n", path);
     }
     if (rc != CS_OK)
         cli_fail("apply");
@@ -825,7 +936,7 @@ static int install_issued(ctx *x, json_t *st, const char *order, const char *int
     o = cs_install_opts_for(cc, "aliyun-cas", id[0] ? id : NULL);
     if (cs_bundle_load_pem(&b, cert, strlen(cert), key, strlen(key), origin) == CS_OK &&
         cs_store_install(x->s, into, b, &o, &v) == CS_OK) {
-        printf("%s: installed v%u (certificate %s)\n", into, v, id);
+        fprintf(human, "%s: installed v%u (certificate %s)\n", into, v, id);
         ok = cs_sync_notify(x->c, x->s, cc, v) == CS_OK || !cli_fail("apply");
     } else {
         cli_fail("apply");
@@ -837,17 +948,28 @@ static int install_issued(ctx *x, json_t *st, const char *order, const char *int
 
 int cmd_apply(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"domain", 1, 0, 'd'},  {"validate", 1, 0, 'v'}, {"product", 1, 0, 'P'},
-        {"wait", 0, 0, 'w'},    {"into", 1, 0, 'i'},     {"webroot", 1, 0, 'W'},
-        {"order", 1, 0, 'o'},   {"poll", 1, 0, 'l'},     {"timeout", 1, 0, 't'},
-        {"provider", 1, 0, 'p'}, {"config", 1, 0, 'G'},  {"help", 0, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"domain", 1, 0, 'd'},
+                                         {"validate", 1, 0, 'v'},
+                                         {"product", 1, 0, 'P'},
+                                         {"wait", 0, 0, 'w'},
+                                         {"into", 1, 0, 'i'},
+                                         {"webroot", 1, 0, 'W'},
+                                         {"order", 1, 0, 'o'},
+                                         {"poll", 1, 0, 'l'},
+                                         {"timeout", 1, 0, 't'},
+                                         {"provider", 1, 0, 'p'},
+                                         {"config", 1, 0, 'G'},
+                                         {"help", 0, 0, 'h'},
+                                         {"username", 1, 0, 'U'},
+                                         {"phone", 1, 0, 'F'},
+                                         {"email", 1, 0, 'E'},
+                                         {"json", 0, 0, 'j'},
+                                         {0, 0, 0, 0}};
     const char *domain = NULL, *validate = NULL, *product = "digicert-free-1-free", *into = NULL;
-    const char *webroot = NULL, *provider = NULL;
+    const char *webroot = NULL, *provider = NULL, *user = NULL, *phone = NULL, *email = NULL;
     char order[32] = "";
     long poll_s = 10, timeout_s = 3600;
-    int opt, wait = 0, rc, published = 0;
+    int opt, wait = 0, rc, published = 0, as_json = 0;
     time_t start;
     json_t *r, *st = NULL;
     cs_kv q;
@@ -855,19 +977,56 @@ int cmd_apply(int argc, char **argv)
 
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
-        case 'd': domain = optarg; break;
-        case 'v': validate = optarg; break;
-        case 'P': product = optarg; break;
-        case 'w': wait = 1; break;
-        case 'i': into = optarg; break;
-        case 'W': webroot = optarg; break;
-        case 'o': snprintf(order, sizeof(order), "%s", optarg); break;
-        case 'l': poll_s = atol(optarg); break;
-        case 't': timeout_s = atol(optarg); break;
-        case 'p': provider = optarg; break;
-        case 'G': cli_config_path = optarg; break;
-        case 'h': fputs(apply_help, stdout); return EXIT_SUCCESS;
-        default: return cli_usage_error("apply", "unknown option");
+        case 'd':
+            domain = optarg;
+            break;
+        case 'v':
+            validate = optarg;
+            break;
+        case 'P':
+            product = optarg;
+            break;
+        case 'w':
+            wait = 1;
+            break;
+        case 'i':
+            into = optarg;
+            break;
+        case 'W':
+            webroot = optarg;
+            break;
+        case 'o':
+            snprintf(order, sizeof(order), "%s", optarg);
+            break;
+        case 'l':
+            poll_s = atol(optarg);
+            break;
+        case 't':
+            timeout_s = atol(optarg);
+            break;
+        case 'p':
+            provider = optarg;
+            break;
+        case 'G':
+            cli_config_path = optarg;
+            break;
+        case 'U':
+            user = optarg;
+            break;
+        case 'F':
+            phone = optarg;
+            break;
+        case 'E':
+            email = optarg;
+            break;
+        case 'j':
+            as_json = 1;
+            break;
+        case 'h':
+            fputs(apply_help, stdout);
+            return EXIT_SUCCESS;
+        default:
+            return cli_usage_error("apply", "unknown option");
         }
     }
     if (!domain || optind < argc)
@@ -878,6 +1037,9 @@ int cmd_apply(int argc, char **argv)
         return cli_usage_error("apply", "--order: '%s' is not an order id", order);
     if (poll_s < 1 || timeout_s < 1)
         return cli_usage_error("apply", "--poll and --timeout take seconds (at least 1)");
+    if ((user || phone || email) && !(user && phone && email))
+        return cli_usage_error("apply", "give --username, --phone and --email together");
+    human = as_json ? stderr : stdout;
     if ((rc = ctx_open(&x, "apply", provider)) != EXIT_SUCCESS)
         return rc;
     rc = EXIT_FAILURE;
@@ -885,8 +1047,9 @@ int cmd_apply(int argc, char **argv)
         const cs_cert_conf *cc = cert_for_domain(x.c, domain);
 
         if (cc == NULL) {
-            fprintf(stderr, "certsync apply: no [cert NAME] lists %s in its domain; give --into "
-                            "NAME to say where the certificate goes\n",
+            fprintf(stderr,
+                    "certsync apply: no [cert NAME] lists %s in its domain; give --into "
+                    "NAME to say where the certificate goes\n",
                     domain);
             goto done;
         }
@@ -900,11 +1063,17 @@ int cmd_apply(int argc, char **argv)
         cs_kv_set(&q, "Domain", domain);
         cs_kv_set(&q, "ValidateType", upper);
         cs_kv_set(&q, "ProductCode", product);
-        if (!call(&x, "CreateCertificateForPackageRequest", &q, &r))
+        if (user) {
+            cs_kv_set(&q, "Username", user);
+            cs_kv_set(&q, "Phone", phone);
+            cs_kv_set(&q, "Email", email);
+        }
+        if (!call(&x, user ? "CreateCertificateRequest" : "CreateCertificateForPackageRequest", &q,
+                  &r))
             goto done;
         cs_json_id(json_object_get(r, "OrderId"), order, sizeof(order));
         json_decref(r);
-        printf("applied for %s: order %s (%s)\n", domain, order, product);
+        fprintf(human, "applied for %s: order %s (%s)\n", domain, order, product);
     }
     for (start = time(NULL);;) {
         const char *type;
@@ -914,46 +1083,61 @@ int cmd_apply(int argc, char **argv)
         if (!state_of(&x, order, &st))
             goto done;
         type = jstr(st, "Type");
+        if (as_json) {
+            json_t *copy = json_deep_copy(st);
+
+            json_object_del(copy, "PrivateKey");
+            json_object_set_new(copy, "OrderId", json_string(order));
+            json_object_set_new(copy, "status", json_string(status_words(type)));
+            json_dumpf(copy, stdout, JSON_COMPACT);
+            fputc('\n', stdout);
+            fflush(stdout);
+            json_decref(copy);
+        }
         if (strcmp(type, "domain_verify") == 0 && !published) {
             published = 1;
             if (strcmp(jstr(st, "ValidateType"), "DNS") == 0) {
-                printf("publish this DNS record for %s:\n  %s  %s  %s\n", domain,
-                       jstr(st, "RecordDomain"), jstr(st, "RecordType"), jstr(st, "RecordValue"));
+                fprintf(human, "publish this DNS record for %s:\n  %s  %s  %s\n", domain,
+                        jstr(st, "RecordDomain"), jstr(st, "RecordType"), jstr(st, "RecordValue"));
             } else {
-                printf("publish this file for %s:\n  URL path  %s\n  content   %s\n", domain,
-                       jstr(st, "Uri"), jstr(st, "Content"));
+                fprintf(human, "publish this file for %s:\n  URL path  %s\n  content   %s\n",
+                        domain, jstr(st, "Uri"), jstr(st, "Content"));
                 if (!write_challenge(&x, domain, jstr(st, "Content"), webroot))
                     goto done;
-                printf("  the certsync modules answer it from the store's challenge area\n");
+                fprintf(human,
+                        "  the certsync modules answer it from the store's challenge area\n");
             }
         } else if (strcmp(type, "certificate") == 0) {
             char id[32];
 
             cs_json_id(json_object_get(st, "CertId"), id, sizeof(id));
-            printf("order %s is issued: certificate %s\n", order, id);
+            fprintf(human, "order %s is issued: certificate %s\n", order, id);
             if (!into) {
-                printf("install it with `certsync fetch %s --into NAME`\n", id);
+                fprintf(human, "install it with `certsync fetch %s --into NAME`\n", id);
                 rc = EXIT_SUCCESS;
             } else {
                 rc = install_issued(&x, st, order, into) ? EXIT_SUCCESS : EXIT_FAILURE;
             }
             goto done;
         } else if (strcmp(type, "verify_fail") == 0) {
-            fprintf(stderr, "certsync apply: order %s failed review; check the published "
-                            "record or file, then `certsync delete-order %s` and apply again\n",
+            fprintf(stderr,
+                    "certsync apply: order %s failed review; check the published "
+                    "record or file, then `certsync delete-order %s` and apply again\n",
                     order, order);
             goto done;
         }
         if (!wait) {
-            printf("order %s is %s; run `certsync apply --domain %s --order %s --wait` to wait "
-                   "for it\n",
-                   order, status_words(type), domain, order);
+            fprintf(human,
+                    "order %s is %s; run `certsync apply --domain %s --order %s --wait` to wait "
+                    "for it\n",
+                    order, status_words(type), domain, order);
             rc = EXIT_SUCCESS;
             goto done;
         }
         if (time(NULL) - start >= timeout_s) {
-            fprintf(stderr, "certsync apply: order %s is still %s after %ld s; run `certsync "
-                            "apply --domain %s --order %s --wait` to go on waiting\n",
+            fprintf(stderr,
+                    "certsync apply: order %s is still %s after %ld s; run `certsync "
+                    "apply --domain %s --order %s --wait` to go on waiting\n",
                     order, status_words(type), timeout_s, domain, order);
             goto done;
         }
@@ -995,16 +1179,24 @@ static int read_secret(const char *path, char **out)
 
 static int cmd_aliyun_sign(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"signature-version", 1, 0, 'V'}, {"method", 1, 0, 'm'},   {"host", 1, 0, 'H'},
-        {"action", 1, 0, 'a'},            {"api-version", 1, 0, 'v'}, {"date", 1, 0, 'd'},
-        {"nonce", 1, 0, 'n'},             {"access-key-id", 1, 0, 'i'},
-        {"secret-file", 1, 0, 's'},       {"param", 1, 0, 'P'},    {"body-file", 1, 0, 'b'},
-        {"content-type", 1, 0, 'c'},      {"security-token-file", 1, 0, 't'},
-        {"help", 0, 0, 'h'},              {0, 0, 0, 0}};
-    const char *ver = NULL, *method = NULL, *host = NULL, *action = NULL, *api = NULL,
-               *date = NULL, *nonce_ = NULL, *id = NULL, *secret_file = NULL, *body_file = NULL,
-               *ctype = NULL, *token_file = NULL;
+    static const struct option opts[] = {{"signature-version", 1, 0, 'V'},
+                                         {"method", 1, 0, 'm'},
+                                         {"host", 1, 0, 'H'},
+                                         {"action", 1, 0, 'a'},
+                                         {"api-version", 1, 0, 'v'},
+                                         {"date", 1, 0, 'd'},
+                                         {"nonce", 1, 0, 'n'},
+                                         {"access-key-id", 1, 0, 'i'},
+                                         {"secret-file", 1, 0, 's'},
+                                         {"param", 1, 0, 'P'},
+                                         {"body-file", 1, 0, 'b'},
+                                         {"content-type", 1, 0, 'c'},
+                                         {"security-token-file", 1, 0, 't'},
+                                         {"help", 0, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *ver = NULL, *method = NULL, *host = NULL, *action = NULL, *api = NULL, *date = NULL,
+               *nonce_ = NULL, *id = NULL, *secret_file = NULL, *body_file = NULL, *ctype = NULL,
+               *token_file = NULL;
     char *secret = NULL, *token = NULL, *body = NULL;
     size_t body_len = 0;
     cs_kv params, headers;
@@ -1016,18 +1208,42 @@ static int cmd_aliyun_sign(int argc, char **argv)
     cs_kv_init(&headers);
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
-        case 'V': ver = optarg; break;
-        case 'm': method = optarg; break;
-        case 'H': host = optarg; break;
-        case 'a': action = optarg; break;
-        case 'v': api = optarg; break;
-        case 'd': date = optarg; break;
-        case 'n': nonce_ = optarg; break;
-        case 'i': id = optarg; break;
-        case 's': secret_file = optarg; break;
-        case 'b': body_file = optarg; break;
-        case 'c': ctype = optarg; break;
-        case 't': token_file = optarg; break;
+        case 'V':
+            ver = optarg;
+            break;
+        case 'm':
+            method = optarg;
+            break;
+        case 'H':
+            host = optarg;
+            break;
+        case 'a':
+            action = optarg;
+            break;
+        case 'v':
+            api = optarg;
+            break;
+        case 'd':
+            date = optarg;
+            break;
+        case 'n':
+            nonce_ = optarg;
+            break;
+        case 'i':
+            id = optarg;
+            break;
+        case 's':
+            secret_file = optarg;
+            break;
+        case 'b':
+            body_file = optarg;
+            break;
+        case 'c':
+            ctype = optarg;
+            break;
+        case 't':
+            token_file = optarg;
+            break;
         case 'P': {
             char *eq = strchr(optarg, '=');
 
@@ -1040,8 +1256,13 @@ static int cmd_aliyun_sign(int argc, char **argv)
             *eq = '=';
             break;
         }
-        case 'h': fputs(sign_help, stdout); cs_kv_clear(&params); return EXIT_SUCCESS;
-        default: cs_kv_clear(&params); return cli_usage_error("aliyun sign", "unknown option");
+        case 'h':
+            fputs(sign_help, stdout);
+            cs_kv_clear(&params);
+            return EXIT_SUCCESS;
+        default:
+            cs_kv_clear(&params);
+            return cli_usage_error("aliyun sign", "unknown option");
         }
     }
     if (!ver || !method || !host || !action || !api || !date || !nonce_ || !id || !secret_file ||

@@ -28,8 +28,8 @@ typedef struct {
     const char *credentials;  /* "default" or a file */
     const char *metadata_url; /* instance metadata service base URL */
     int signature_v1;
-    long timeout_ms;          /* per attempt; default 30000 */
-    int retries;              /* extra attempts; default 3 */
+    long timeout_ms; /* per attempt; default 30000 */
+    int retries;     /* extra attempts; default 3 */
 } cs_aliyun_opts;
 
 cs_rc cs_aliyun_new(const cs_aliyun_opts *o, cs_aliyun **out);
@@ -43,8 +43,8 @@ const char *cs_aliyun_last_code(const cs_aliyun *c);
 cs_rc cs_aliyun_call(cs_aliyun *c, const char *action, const cs_kv *params, json_t **out);
 
 /* Every CERT entry of ListUserCertificateOrder (all pages), or orders for CPACK/BUY. */
-cs_rc cs_aliyun_list(cs_aliyun *c, const char *order_type, const char *status,
-                     const char *keyword, json_t **entries);
+cs_rc cs_aliyun_list(cs_aliyun *c, const char *order_type, const char *status, const char *keyword,
+                     json_t **entries);
 
 /* A JSON integer or numeric string as text ("" if absent): ids exceed 2^53. */
 void cs_json_id(json_t *v, char *buf, size_t size);

@@ -34,7 +34,7 @@ char *cs_percent_encode(const char *s);
 char *cs_canonical_query(const cs_kv *params);
 
 typedef struct {
-    char *canonical;      /* v3: the canonical request; v1: the canonicalized query */
+    char *canonical; /* v3: the canonical request; v1: the canonicalized query */
     char *string_to_sign;
     char *signature;      /* v3: lower hex; v1: base64 */
     char *signed_headers; /* v3 only */

@@ -29,7 +29,7 @@ typedef struct {
     size_t len;
     int transport_error; /* no HTTP answer: refused, timeout, TLS, ... */
     int timed_out;
-    char error[256];     /* curl's reason when transport_error */
+    char error[256]; /* curl's reason when transport_error */
 } cs_http_response;
 
 /* Perform the request; CS_OK whenever an HTTP answer came back (any status). */

@@ -24,10 +24,9 @@ struct cs_aliyun {
 };
 
 /* Regions with their own endpoint (reference §1); others use the central one. */
-static const char *const regional[] = {"cn-hongkong",    "ap-northeast-1", "ap-southeast-1",
-                                       "ap-southeast-2", "ap-southeast-3", "ap-southeast-5",
-                                       "eu-central-1",   "ap-south-1",     "me-east-1",
-                                       NULL};
+static const char *const regional[] = {
+    "cn-hongkong",    "ap-northeast-1", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3",
+    "ap-southeast-5", "eu-central-1",   "ap-south-1",     "me-east-1",      NULL};
 
 cs_rc cs_aliyun_new(const cs_aliyun_opts *o, cs_aliyun **out)
 {
@@ -93,9 +92,15 @@ void cs_aliyun_free(cs_aliyun *c)
     free(c);
 }
 
-const char *cs_aliyun_endpoint(const cs_aliyun *c) { return c->endpoint; }
+const char *cs_aliyun_endpoint(const cs_aliyun *c)
+{
+    return c->endpoint;
+}
 
-const char *cs_aliyun_last_code(const cs_aliyun *c) { return c->last_code; }
+const char *cs_aliyun_last_code(const cs_aliyun *c)
+{
+    return c->last_code;
+}
 
 void cs_json_id(json_t *v, char *buf, size_t size)
 {
@@ -263,8 +268,7 @@ static cs_rc attempt(cs_aliyun *c, const char *action, const cs_kv *params, json
     if (resp.transport_error) {
         *retry = 1;
         rc = cs_error_set(CS_EPROVIDER, "%s: cannot reach %s: %s%s", action, c->endpoint,
-                          resp.error,
-                          resp.timed_out ? " (timed out)" : "");
+                          resp.error, resp.timed_out ? " (timed out)" : "");
         cs_http_response_clear(&resp);
         return rc;
     }
@@ -286,9 +290,8 @@ static cs_rc attempt(cs_aliyun *c, const char *action, const cs_kv *params, json
 
         snprintf(c->last_code, sizeof(c->last_code), "%s", code);
         *retry = retryable_code(code) || resp.status >= 500;
-        rc = cs_error_set(CS_EPROVIDER, "%s at %s failed: %s: %s (HTTP %ld, RequestId %s)",
-                          action, c->endpoint, code, msg ? msg : "", resp.status,
-                          rid ? rid : "none");
+        rc = cs_error_set(CS_EPROVIDER, "%s at %s failed: %s: %s (HTTP %ld, RequestId %s)", action,
+                          c->endpoint, code, msg ? msg : "", resp.status, rid ? rid : "none");
         json_decref(j);
         cs_http_response_clear(&resp);
         return rc;
@@ -331,8 +334,8 @@ cs_rc cs_aliyun_call(cs_aliyun *c, const char *action, const cs_kv *params, json
     return rc;
 }
 
-cs_rc cs_aliyun_list(cs_aliyun *c, const char *order_type, const char *status,
-                     const char *keyword, json_t **entries)
+cs_rc cs_aliyun_list(cs_aliyun *c, const char *order_type, const char *status, const char *keyword,
+                     json_t **entries)
 {
     json_t *all = json_array(), *page, *list;
     long long total;

@@ -52,7 +52,10 @@ static int env_true(const char *name)
     return v && (strcmp(v, "true") == 0 || strcmp(v, "1") == 0);
 }
 
-static const char *home(void) { return getenv("HOME") ? getenv("HOME") : "/root"; }
+static const char *home(void)
+{
+    return getenv("HOME") ? getenv("HOME") : "/root";
+}
 
 /* ---- INI files: ~/.alibabacloud/credentials and certsync's own file ---- */
 
@@ -95,9 +98,8 @@ static cs_rc from_ini(const char *path, const char *section, cs_aliyun_cred *out
     else if (r > 0)
         rc = cs_error_set(CS_ECONFIG, "%s:%d: syntax error in the credentials file", path, r);
     else if (c.type && strcmp(c.type, "access_key") != 0 && strcmp(c.type, "sts") != 0)
-        rc = cs_error_set(CS_ECONFIG,
-                          "%s: [%s] type = %s is not supported; use access_key or sts", path,
-                          section, c.type);
+        rc = cs_error_set(CS_ECONFIG, "%s: [%s] type = %s is not supported; use access_key or sts",
+                          path, section, c.type);
     else if (!c.id || !c.secret)
         rc = cs_error_set(CS_ECONFIG, "%s: access_key_id and access_key_secret are needed", path);
     else

@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-void cs_kv_init(cs_kv *kv) { memset(kv, 0, sizeof(*kv)); }
+void cs_kv_init(cs_kv *kv)
+{
+    memset(kv, 0, sizeof(*kv));
+}
 
 cs_rc cs_kv_set(cs_kv *kv, const char *name, const char *value)
 {

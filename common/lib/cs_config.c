@@ -192,8 +192,8 @@ static void provider_key(parse_ctx *p, cs_provider_conf *pv, const char *key, co
         dup_value(p, &pv->region, value);
     } else if (strcmp(key, "credentials") == 0) {
         if (strcmp(value, "default") != 0 && value[0] != '/')
-            fail(p, "[%s] credentials: '%s' is neither 'default' nor an absolute path",
-                 p->section, value);
+            fail(p, "[%s] credentials: '%s' is neither 'default' nor an absolute path", p->section,
+                 value);
         else
             dup_value(p, &pv->credentials, value);
     } else if (strcmp(key, "endpoint") == 0) {
@@ -316,8 +316,8 @@ static void cert_key(parse_ctx *p, cs_cert_conf *cc, const char *key, const char
             free(cc->on_change);
             cc->on_change = joined;
         } else if (value[0] != '/') {
-            fail(p, "[%s] on-change: '%s' must start with the program's absolute path",
-                 p->section, value);
+            fail(p, "[%s] on-change: '%s' must start with the program's absolute path", p->section,
+                 value);
         } else {
             dup_value(p, &cc->on_change, value);
         }

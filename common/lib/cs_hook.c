@@ -46,8 +46,7 @@ cs_rc cs_argv_split(const char *cmd, char ***argv)
         if (quote) {
             free(word);
             cs_strv_free(v);
-            return cs_error_set(CS_EINVAL, "the command '%s' has an unclosed %c quote", cmd,
-                                quote);
+            return cs_error_set(CS_EINVAL, "the command '%s' has an unclosed %c quote", cmd, quote);
         }
         v[n] = strndup(word, w);
         n++;
@@ -109,15 +108,15 @@ cs_rc cs_hook_run(const char *cmd, const char *name, unsigned version, const cha
         if (waited >= timeout_s * 20) {
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
-            rc = cs_error_set(CS_ERR, "[cert %s] on-change: '%s' did not finish within %d s",
-                              name, argv[0], timeout_s);
+            rc = cs_error_set(CS_ERR, "[cert %s] on-change: '%s' did not finish within %d s", name,
+                              argv[0], timeout_s);
             goto done;
         }
         usleep(50000);
     }
     if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
-        rc = cs_error_set(CS_ERR, "[cert %s] on-change: '%s' exited with status %d", name,
-                          argv[0], WEXITSTATUS(status));
+        rc = cs_error_set(CS_ERR, "[cert %s] on-change: '%s' exited with status %d", name, argv[0],
+                          WEXITSTATUS(status));
     else if (WIFSIGNALED(status))
         rc = cs_error_set(CS_ERR, "[cert %s] on-change: '%s' was killed by signal %d", name,
                           argv[0], WTERMSIG(status));

@@ -10,7 +10,10 @@
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 
-static void init_curl(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+static void init_curl(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
 
 static size_t on_data(char *data, size_t size, size_t n, void *user)
 {

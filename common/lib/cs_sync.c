@@ -148,8 +148,7 @@ cs_rc cs_sync_client(cs_sync_session *sess, const cs_provider_conf *pv, cs_aliyu
 
     if (i == CS_MAX_PROVIDERS)
         return cs_error_set(CS_ECONFIG, "too many providers (at most %d)", CS_MAX_PROVIDERS);
-    if (sess->p[i].client == NULL &&
-        cs_aliyun_from_provider(pv, &sess->p[i].client) != CS_OK)
+    if (sess->p[i].client == NULL && cs_aliyun_from_provider(pv, &sess->p[i].client) != CS_OK)
         return cs_error_prefix("[provider %s]", pv->name);
     *out = sess->p[i].client;
     return CS_OK;

@@ -339,3 +339,42 @@ def test_aliyun_sign_prints_the_reference_vectors(tmp_path):
                  "--param", "ShowSize=50")
     assert r.stdout.splitlines()[-1] == \
         "d6ed77ee32f5fc631f3220115c818c40fba0efea6c75523e8071ed96ad89ad4e"
+
+
+def test_apply_with_contact_details_uses_create_certificate_request(cas, emu, webroot):
+    root, _ = webroot
+    cas.write("")
+    emu.ctl("clear", requests="1")
+    r = cas.cli("apply", "--domain", "dv.test", "--validate", "file", "--username", "Ops",
+                "--phone", "13800000000", "--email", "ops@example.com", "--webroot", root,
+                "--wait", "--into", "dv", "--poll", "1", "--json")
+    lines = [json.loads(l) for l in r.stdout.splitlines()]
+    assert lines[0]["status"] == "pending verification" and lines[0]["ValidateType"] == "FILE"
+    assert lines[-1]["status"] == "issued" and "PrivateKey" not in lines[-1]
+    assert "dv: installed v1" in r.stderr
+    assert "CreateCertificateRequest" in emu.actions()
+
+
+def test_json_outputs_of_fetch_and_upload(cas, emu, chain, tmp_path):
+    cid = emu.ctl("add-cert", domain="j.test")["CertificateId"]
+    cas.write("")
+    out = json.loads(cas.cli("fetch", str(cid), "--into", "j", "--json").stdout)
+    assert out == {"certificate": str(cid), "name": "j", "version": 1}
+    out = json.loads(cas.cli("upload", "up", "--cert", chain.fullchain, "--key", chain.key,
+                             "--json").stdout)
+    assert out["name"] == "up" and int(out["certificate"]) > 0
+
+
+def test_a_skewed_clock_and_an_unknown_key_are_refused_clearly(cas, emu, tmp_path):
+    cid = emu.ctl("add-cert", domain="c.test")["CertificateId"]
+    cas.write(f"[cert c]\nprovider = ali\ncert-id = {cid}\n")
+    emu.ctl("clock", offset=3600)             # the service's clock is an hour ahead
+    r = cas.cli("sync", check=False)
+    assert r.returncode == 1 and "InvalidTimeStamp.Expired" in r.stderr
+    emu.ctl("clock", offset=0)
+    other = tmp_path / "other.cred"
+    other.write_text("access_key_id = LTAIunknown\naccess_key_secret = whatever\n")
+    other.chmod(0o600)
+    cas.conf.write_text(cas.conf.read_text().replace(str(tmp_path / "cas.cred"), str(other)))
+    r = cas.cli("sync", check=False)
+    assert r.returncode == 1 and "InvalidAccessKeyId.NotFound" in r.stderr

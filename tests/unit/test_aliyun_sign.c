@@ -52,9 +52,9 @@ static void v1_post_upload_with_unicode_and_reserved_characters(void **state)
     cs_kv_set(&p, "Key", "a b*c~d");
     cs_kv_set(&p, "Name", "my cert \xe4\xb8\xad");
     assert_int_equal(cs_sign_v1("POST", &p, "testsecret", &s), CS_OK);
-    assert_non_null(strstr(
-        s.canonical,
-        "Cert=-----BEGIN%20CERTIFICATE-----%0AMIIB%2B%2F%3D%0A-----END%20CERTIFICATE-----"));
+    assert_non_null(
+        strstr(s.canonical,
+               "Cert=-----BEGIN%20CERTIFICATE-----%0AMIIB%2B%2F%3D%0A-----END%20CERTIFICATE-----"));
     assert_non_null(strstr(s.canonical, "Key=a%20b%2Ac~d"));
     assert_non_null(strstr(s.canonical, "Name=my%20cert%20%E4%B8%AD"));
     assert_string_equal(s.signature, "UpLTLNB/SDJb36JpvubpASx4agw=");
@@ -87,8 +87,8 @@ static void v3_list_with_query(void **state)
     cs_kv_set(&q, "CurrentPage", "1");
     cs_kv_set(&q, "OrderType", "CERT");
     v3_headers(&h, "ListUserCertificateOrder", EMPTY_SHA256);
-    assert_int_equal(
-        cs_sign_v3("POST", &q, &h, "YourAccessKeyId", "YourAccessKeySecret", &s), CS_OK);
+    assert_int_equal(cs_sign_v3("POST", &q, &h, "YourAccessKeyId", "YourAccessKeySecret", &s),
+                     CS_OK);
     cs_sha256_hex(s.canonical, strlen(s.canonical), hash);
     assert_string_equal(hash, "f040c7d17a15a526d11ae12863fe065ca4b729fb8c6c18649650d3727fbf9ffc");
     assert_string_equal(s.signature,
@@ -115,8 +115,8 @@ static void v3_with_sts_token(void **state)
     v3_headers(&h, "GetUserCertificateDetail", EMPTY_SHA256);
     cs_kv_set(&h, "x-acs-accesskey-id", "YourAccessKeyId");
     cs_kv_set(&h, "x-acs-security-token", "STSTOKEN");
-    assert_int_equal(
-        cs_sign_v3("POST", &q, &h, "YourAccessKeyId", "YourAccessKeySecret", &s), CS_OK);
+    assert_int_equal(cs_sign_v3("POST", &q, &h, "YourAccessKeyId", "YourAccessKeySecret", &s),
+                     CS_OK);
     assert_string_equal(s.signed_headers, "host;x-acs-accesskey-id;x-acs-action;"
                                           "x-acs-content-sha256;x-acs-date;x-acs-security-token;"
                                           "x-acs-signature-nonce;x-acs-version");
@@ -140,8 +140,8 @@ static void v3_with_a_form_body(void **state)
     cs_kv_init(&q);
     v3_headers(&h, "GetUserCertificateDetail", body_hash);
     cs_kv_set(&h, "content-type", "application/x-www-form-urlencoded");
-    assert_int_equal(
-        cs_sign_v3("POST", &q, &h, "YourAccessKeyId", "YourAccessKeySecret", &s), CS_OK);
+    assert_int_equal(cs_sign_v3("POST", &q, &h, "YourAccessKeyId", "YourAccessKeySecret", &s),
+                     CS_OK);
     assert_int_equal(strncmp(s.signed_headers, "content-type;host;x-acs-", 24), 0);
     assert_non_null(strstr(s.canonical, "POST\n/\n\ncontent-type:"));
     assert_string_equal(s.signature,

@@ -34,9 +34,10 @@ static void the_command_gets_the_version_and_its_exit_status_counts(void **state
     const char *script = cs_test_path(d, "hook.sh");
     (void)state;
 
-    cs_test_write_text(script, "#!/bin/sh\n"
-                               "echo \"$1|$CERTSYNC_NAME|$CERTSYNC_VERSION|$CERTSYNC_DIR\" > \"$2\"\n"
-                               "exit $3\n");
+    cs_test_write_text(script,
+                       "#!/bin/sh\n"
+                       "echo \"$1|$CERTSYNC_NAME|$CERTSYNC_VERSION|$CERTSYNC_DIR\" > \"$2\"\n"
+                       "exit $3\n");
     chmod(script, 0755);
     snprintf(cmd, sizeof(cmd), "%s 'an arg' %s 0", script, cs_test_path(d, "out"));
     assert_int_equal(cs_hook_run(cmd, "shop", 7, "/store/certs/shop/v7", "/c.conf", 10), CS_OK);
@@ -71,7 +72,8 @@ static void a_long_command_continues_on_indented_lines(void **state)
                                                   "on-change = /bin/false\n");
     assert_int_equal(cs_config_load(cs_test_path(d, "c.conf"), &c), CS_ECONFIG);
     assert_non_null(strstr(cs_error_last(), ":4: [cert a] on-change: given twice"));
-    cs_test_write_text(cs_test_path(d, "c.conf"), "[cert a]\ndomain = a.test\non-change = reload\n");
+    cs_test_write_text(cs_test_path(d, "c.conf"),
+                       "[cert a]\ndomain = a.test\non-change = reload\n");
     assert_int_equal(cs_config_load(cs_test_path(d, "c.conf"), &c), CS_ECONFIG);
     assert_non_null(strstr(cs_error_last(), "absolute path"));
     free(d);
