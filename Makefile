@@ -100,6 +100,7 @@ bench: deps
 	$(MAKE) --no-print-directory cli tomcat $(BENCH_BINS)
 	@bash bench/convert
 	@/usr/bin/python3 bench/tomcat
+	@/usr/bin/python3 bench/sync
 
 format:
 	clang-format -i common/include/*.h common/lib/*.c common/cli/*.c tests/unit/*.c bench/*.c \

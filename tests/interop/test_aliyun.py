@@ -378,3 +378,14 @@ def test_a_skewed_clock_and_an_unknown_key_are_refused_clearly(cas, emu, tmp_pat
     cas.conf.write_text(cas.conf.read_text().replace(str(tmp_path / "cas.cred"), str(other)))
     r = cas.cli("sync", check=False)
     assert r.returncode == 1 and "InvalidAccessKeyId.NotFound" in r.stderr
+
+
+def test_many_unchanged_certificates_cost_the_list_pages_only(cas, emu):
+    ids = [emu.ctl("add-cert", domain=f"p{i}.test", key="ec")["CertificateId"] for i in range(60)]
+    cas.write("".join(f"[cert c{i}]\nprovider = ali\ncert-id = {cid}\n" for i, cid in
+                      enumerate(ids)))
+    r = cas.cli("sync")
+    assert r.stdout.count(": installed v1") == 60
+    emu.ctl("clear", requests="1")
+    assert cas.cli("sync").stdout.count(": unchanged") == 60
+    assert emu.actions() == ["ListUserCertificateOrder"] * 2     # 60 entries = 2 pages of 50
