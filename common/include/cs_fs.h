@@ -19,6 +19,12 @@ cs_rc cs_fs_read(const char *path, size_t max, char **data, size_t *len);
 /* Write a file atomically with the given mode (temp, fsync, rename, fsync dir). */
 cs_rc cs_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
+/*
+ * The same, atomic (readers see old or new) but not fsynced: for state that
+ * may be lost in a crash without harm (the last sync's result).
+ */
+cs_rc cs_fs_replace(const char *path, const void *data, size_t len, mode_t mode);
+
 /* Create path (not atomically) with mode, write all of data and fsync it. */
 cs_rc cs_fs_write_new(const char *path, const void *data, size_t len, mode_t mode);
 

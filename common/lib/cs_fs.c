@@ -117,6 +117,46 @@ cs_rc cs_fs_sync_dir(const char *dir)
     return CS_OK;
 }
 
+static cs_rc write_plain(const char *path, const void *data, size_t len, mode_t mode)
+{
+    const char *p = data;
+    ssize_t n;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+
+    if (fd < 0)
+        return cs_error_set(CS_EIO, "cannot create '%s': %s", path, strerror(errno));
+    while (len > 0) {
+        n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            close(fd);
+            return cs_error_set(CS_EIO, "cannot write '%s': %s", path, strerror(errno));
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    if (fchmod(fd, mode) < 0 || close(fd) < 0)
+        return cs_error_set(CS_EIO, "cannot finish '%s': %s", path, strerror(errno));
+    return CS_OK;
+}
+
+cs_rc cs_fs_replace(const char *path, const void *data, size_t len, mode_t mode)
+{
+    char tmp[4096];
+    cs_rc rc;
+
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", path, (long)getpid()) >= (int)sizeof(tmp))
+        return cs_error_set(CS_EINVAL, "path '%s' is too long", path);
+    unlink(tmp);
+    rc = write_plain(tmp, data, len, mode);
+    if (rc == CS_OK && rename(tmp, path) < 0)
+        rc = cs_error_set(CS_EIO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+    if (rc != CS_OK)
+        unlink(tmp);
+    return rc;
+}
+
 cs_rc cs_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
     char tmp[4096], dir[4096];

@@ -471,7 +471,8 @@ cs_rc cs_store_record_sync(cs_store *s, const char *name, cs_sync_result result,
     json_decref(j);
     if (text == NULL)
         return cs_error_set(CS_ENOMEM, "out of memory");
-    rc = cs_fs_write_atomic(path, text, strlen(text), 0644);
+    /* losing the last result in a crash is harmless: no fsync per certificate */
+    rc = cs_fs_replace(path, text, strlen(text), 0644);
     free(text);
     if (rc == CS_OK)
         own(s, path);
