@@ -101,6 +101,7 @@ bench: deps
 	@bash bench/convert
 	@/usr/bin/python3 bench/tomcat
 	@/usr/bin/python3 bench/sync
+	@/usr/bin/python3 bench/apache
 
 format:
 	clang-format -i common/include/*.h common/lib/*.c common/cli/*.c tests/unit/*.c bench/*.c \

@@ -870,22 +870,10 @@ static FILE *human;
 
 static int write_challenge(ctx *x, const char *domain, const char *content, const char *webroot)
 {
-    char dir[4096], path[4200];
+    char path[4200];
     cs_rc rc;
 
-    if (!cs_name_valid(domain) || strchr(domain, '/')) {
-        fprintf(stderr, "certsync apply: '%s' is not a domain name\n", domain);
-        return 0;
-    }
-    rc = cs_store_area(x->s, "challenges", dir, sizeof(dir));
-    if (rc == CS_OK) {
-        snprintf(path, sizeof(path), "%s/%s/pki-validation", dir, domain);
-        rc = cs_fs_mkdirs(path, 0755);
-    }
-    if (rc == CS_OK) {
-        strncat(path, "/fileauth.txt", sizeof(path) - strlen(path) - 1);
-        rc = cs_fs_write_atomic(path, content, strlen(content), 0644);
-    }
+    rc = cs_store_write_challenge(x->s, domain, "pki-validation", "fileauth.txt", content);
     if (rc == CS_OK && webroot) {
         snprintf(path, sizeof(path), "%s/.well-known/pki-validation", webroot);
         rc = cs_fs_mkdirs(path, 0755);

@@ -10,8 +10,9 @@
  * A version is written into a temp directory, fsynced, renamed into place,
  * read back and validated, and only then does `current` move. A reader
  * resolves `current` once and sees one whole version. Server modules notice
- * a change by an lstat() of cs_store_current_link(): its inode changes on
- * every switch.
+ * a change by an lstat() of cs_store_current_link(): every switch puts a new
+ * link there, so compare st_ino together with st_ctim (a file system may give
+ * a freed inode number to the next link, so the inode alone can come back).
  */
 #ifndef CS_STORE_H
 #define CS_STORE_H
@@ -109,6 +110,15 @@ const char *cs_sync_result_name(cs_sync_result r);
  */
 cs_rc cs_store_lock(cs_store *s, const char *name, int timeout_s, int *token);
 void cs_store_unlock(cs_store *s, int token);
+
+/*
+ * The FILE validation content (kind "pki-validation", file "fileauth.txt")
+ * or an ACME http-01 token (kind "acme-challenge", file TOKEN) for domain,
+ * at <store>/challenges/<domain>/<kind>/<file>, readable by the store's owner
+ * (the server workers that answer it).
+ */
+cs_rc cs_store_write_challenge(cs_store *s, const char *domain, const char *kind,
+                               const char *file, const char *content);
 
 /* <store>/<sub> created 0700 (e.g. "local-ca", "challenges"). */
 cs_rc cs_store_area(cs_store *s, const char *sub, char *buf, size_t size);

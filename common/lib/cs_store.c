@@ -120,6 +120,40 @@ cs_rc cs_store_area(cs_store *s, const char *sub, char *buf, size_t size)
     return CS_OK;
 }
 
+static int safe_component(const char *s)
+{
+    return s[0] && s[0] != '.' && strchr(s, '/') == NULL && strlen(s) <= 255;
+}
+
+cs_rc cs_store_write_challenge(cs_store *s, const char *domain, const char *kind,
+                               const char *file, const char *content)
+{
+    char area[PATH_SZ], dir[PATH_SZ], path[PATH_SZ];
+    cs_rc rc;
+
+    if (!safe_component(domain) || !safe_component(kind) || !safe_component(file))
+        return cs_error_set(CS_EINVAL, "'%s/%s/%s' is not a challenge name", domain, kind, file);
+    if (cs_store_area(s, "challenges", area, sizeof(area)) != CS_OK)
+        return cs_error_code();
+    if ((size_t)snprintf(dir, sizeof(dir), "%s/%s/%s", area, domain, kind) >= sizeof(dir) ||
+        (size_t)snprintf(path, sizeof(path), "%s/%s", dir, file) >= sizeof(path))
+        return cs_error_set(CS_EINVAL, "challenge path too long");
+    rc = cs_fs_mkdirs(dir, 0755);
+    if (rc == CS_OK)
+        rc = cs_fs_write_atomic(path, content, strlen(content), 0644);
+    if (rc != CS_OK)
+        return rc;
+    /* the umask may have narrowed what mkdir made; workers must read it */
+    own(s, path);
+    chmod(dir, 0755);
+    own(s, dir);
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", area, domain) < sizeof(path)) {
+        chmod(path, 0755);
+        own(s, path);
+    }
+    return CS_OK;
+}
+
 cs_rc cs_store_current_link(const cs_store *s, const char *name, char *buf, size_t size)
 {
     char dir[PATH_SZ];

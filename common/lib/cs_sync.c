@@ -36,19 +36,22 @@ cs_rc cs_store_open_config(const cs_config *c, cs_store **out)
 {
     cs_store_opts o = {c->keep, (uid_t)-1, (gid_t)-1};
 
-    if (c->owner) {
-        struct passwd *pw = getpwnam(c->owner);
+    char buf[16384];
 
-        if (pw == NULL)
+    /* the _r forms: server modules call this from their own threads */
+    if (c->owner) {
+        struct passwd pwd, *pw = NULL;
+
+        if (getpwnam_r(c->owner, &pwd, buf, sizeof(buf), &pw) != 0 || pw == NULL)
             return cs_error_set(CS_ECONFIG, "%s: [store] owner: no user '%s' on this machine",
                                 c->path, c->owner);
         o.uid = pw->pw_uid;
         o.gid = pw->pw_gid;
     }
     if (c->group) {
-        struct group *gr = getgrnam(c->group);
+        struct group grp, *gr = NULL;
 
-        if (gr == NULL)
+        if (getgrnam_r(c->group, &grp, buf, sizeof(buf), &gr) != 0 || gr == NULL)
             return cs_error_set(CS_ECONFIG, "%s: [store] group: no group '%s' on this machine",
                                 c->path, c->group);
         o.gid = gr->gr_gid;

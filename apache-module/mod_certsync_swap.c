@@ -1,0 +1,488 @@
+/*
+ * mod_certsync: the version each process serves, swapped with no restart.
+ *
+ * mod_ssl hands us each vhost's SSL_CTX (ssl_init_server); we install a
+ * certificate callback there. The callback gives every handshake the
+ * process's current version: parsed objects (leaf, chain, key) behind a
+ * reference-counted pointer, swapped under a lock. A watcher thread per
+ * process notices a change of <store>/certs/<name>/current (inotify, and an
+ * lstat once a second in case inotify misses it), parses the new version
+ * once, validates it and swaps it in. A version that fails validation is
+ * logged and shown in status; the one served stays.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "apr_strings.h"
+#include "apr_thread_proc.h"
+#include "httpd.h"
+#include "http_log.h"
+#include "http_main.h"
+
+#include "cs_bundle.h"
+#include "cs_crypt.h"
+#include "cs_fs.h"
+
+#include "mod_certsync.h"
+
+APLOG_USE_MODULE(certsync);
+
+#define FALLBACK_DAYS 30
+
+/* ---- served objects ---- */
+
+static certsync_served *served_new(const cs_bundle *b, unsigned version)
+{
+    certsync_served *o = calloc(1, sizeof(*o));
+    STACK_OF(X509) *issuers = cs_bundle_issuers(b);
+
+    if (o == NULL)
+        return NULL;
+    o->refs = 1;
+    o->leaf = cs_bundle_leaf(b);
+    X509_up_ref(o->leaf);
+    o->key = cs_bundle_key(b);
+    EVP_PKEY_up_ref(o->key);
+    o->chain = issuers ? X509_chain_up_ref(issuers) : sk_X509_new_null();
+    o->version = version;
+    o->not_after = cs_bundle_not_after(b);
+    o->since = time(NULL);
+    cs_bundle_fingerprint(b, o->fingerprint);
+    return o;
+}
+
+certsync_served *certsync_served_acquire(certsync_slot *slot)
+{
+    certsync_served *o;
+
+    pthread_rwlock_rdlock(&slot->lock);
+    o = slot->cur;
+    if (o)
+        __atomic_add_fetch(&o->refs, 1, __ATOMIC_RELAXED);
+    pthread_rwlock_unlock(&slot->lock);
+    return o;
+}
+
+void certsync_served_release(certsync_served *o)
+{
+    if (o == NULL || __atomic_sub_fetch(&o->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    X509_free(o->leaf);
+    sk_X509_pop_free(o->chain, X509_free);
+    EVP_PKEY_free(o->key);
+    free(o);
+}
+
+static void slot_install(certsync_slot *slot, certsync_served *o)
+{
+    certsync_served *old;
+
+    pthread_rwlock_wrlock(&slot->lock);
+    old = slot->cur;
+    slot->cur = o;
+    slot->rejected_version = 0; /* a rejection is history once something newer is served */
+    slot->rejected_reason[0] = '\0';
+    __atomic_store_n(&slot->serving_fallback, o->version == 0, __ATOMIC_RELEASE);
+    pthread_rwlock_unlock(&slot->lock);
+    /* handshakes that still hold the old one keep it until they are done */
+    certsync_served_release(old);
+}
+
+static void slot_reject(certsync_slot *slot, unsigned version, const char *why)
+{
+    pthread_rwlock_wrlock(&slot->lock);
+    slot->rejected_version = version;
+    snprintf(slot->rejected_reason, sizeof(slot->rejected_reason), "%s", why);
+    slot->rejected_at = time(NULL);
+    pthread_rwlock_unlock(&slot->lock);
+}
+
+/*
+ * The certificate callback: runs once per full handshake, after mod_ssl has
+ * picked the vhost's SSL_CTX by SNI. Copies the cached objects into the SSL
+ * (up-refs, no parsing). Clearing first drops what mod_ssl loaded at start,
+ * so that an old certificate of another key type is never offered.
+ */
+int certsync_cert_cb(SSL *ssl, void *arg)
+{
+    certsync_slot *slot = arg;
+    certsync_served *o = certsync_served_acquire(slot);
+    unsigned version;
+    int ok;
+
+    if (o == NULL)
+        return 1; /* nothing parsed: keep what mod_ssl configured */
+    SSL_certs_clear(ssl);
+    ok = SSL_use_certificate(ssl, o->leaf) == 1 && SSL_use_PrivateKey(ssl, o->key) == 1 &&
+         SSL_set1_chain(ssl, o->chain) == 1;
+    version = o->version;
+    certsync_served_release(o);
+    if (!ok)
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, ap_server_conf,
+                     "certsync: '%s': cannot set v%u on a TLS connection: %s", slot->name, version,
+                     cs_error_openssl());
+    return ok;
+}
+
+/* ---- loading a version ---- */
+
+static void link_stamp(const char *link, certsync_link_stamp *st)
+{
+    struct stat sb;
+
+    memset(st, 0, sizeof(*st));
+    if (lstat(link, &sb) == 0) {
+        st->ino = sb.st_ino;
+        st->ctime = sb.st_ctim;
+    }
+}
+
+/* 1 when `current` is not what the slot last looked at (and remember it). */
+int certsync_link_changed(certsync_slot *slot)
+{
+    certsync_link_stamp st;
+
+    link_stamp(slot->link, &st);
+    if (st.ino == slot->seen.ino && st.ctime.tv_sec == slot->seen.ctime.tv_sec &&
+        st.ctime.tv_nsec == slot->seen.ctime.tv_nsec)
+        return 0;
+    slot->seen = st;
+    return 1;
+}
+
+/*
+ * Parse version (0: current) of the slot. strict: it must also validate
+ * (chain, validity window, configured names); otherwise validation problems
+ * are only reported in *warn.
+ */
+static cs_rc load_version(certsync_mod *m, certsync_slot *slot, unsigned *version, int strict,
+                          certsync_served **out, char *why, size_t size, char *warn, size_t wsize)
+{
+    char origin[160];
+    cs_bundle *b;
+    cs_rc rc;
+
+    *out = NULL;
+    if (*version == 0 && cs_store_current(m->store, slot->name, version) != CS_OK) {
+        snprintf(why, size, "%s", cs_error_last());
+        return cs_error_code();
+    }
+    if (cs_store_load(m->store, slot->name, *version, &b) != CS_OK) {
+        snprintf(why, size, "v%u does not load: %s", *version, cs_error_last());
+        return cs_error_code();
+    }
+    snprintf(origin, sizeof(origin), "v%u of '%s'", *version, slot->name);
+    rc = cs_bundle_validate(b, (const char *const *)slot->cc->domains, slot->cc->n_domains,
+                            time(NULL), origin);
+    if (rc != CS_OK) {
+        if (strict) {
+            snprintf(why, size, "%s", cs_error_last());
+            cs_bundle_free(b);
+            return rc;
+        }
+        if (warn)
+            snprintf(warn, wsize, "%s", cs_error_last());
+    }
+    *out = served_new(b, *version);
+    cs_bundle_free(b);
+    if (*out == NULL) {
+        snprintf(why, size, "out of memory");
+        return CS_ENOMEM;
+    }
+    return CS_OK;
+}
+
+int certsync_version_loads(certsync_slot *slot, unsigned *version, char *why, size_t size)
+{
+    certsync_served *o;
+
+    *version = 0;
+    if (load_version(certsync_g, slot, version, 1, &o, why, size, NULL, 0) != CS_OK)
+        return 0;
+    certsync_served_release(o);
+    return 1;
+}
+
+/* ---- the self-signed fallback ---- */
+
+static cs_rc write_fallback(certsync_slot *slot)
+{
+    cs_cert_spec spec = {0};
+    char cn[128], *pem = NULL;
+    EVP_PKEY *key = NULL;
+    X509 *x = NULL;
+    cs_bundle *b = NULL;
+    size_t len;
+    time_t now = time(NULL);
+    cs_rc rc;
+
+    snprintf(cn, sizeof(cn), "certsync fallback for %s", slot->name);
+    spec.common_name = cn;
+    spec.names = (const char *const *)slot->cc->domains;
+    spec.n_names = slot->cc->n_domains;
+    spec.not_before = now - 3600;
+    spec.not_after = now + FALLBACK_DAYS * 86400L;
+    rc = cs_key_generate(CS_KEY_EC256, &key);
+    if (rc == CS_OK)
+        rc = cs_cert_issue(&spec, key, NULL, key, &x);
+    if (rc == CS_OK)
+        rc = cs_bundle_new(&b, x, NULL, key);
+    /* key first: a cert file without its key would be unusable */
+    if (rc == CS_OK && (rc = cs_bundle_pem_key(b, &pem, &len)) == CS_OK) {
+        rc = cs_fs_write_atomic(slot->fallback_key, pem, len, 0600);
+        OPENSSL_cleanse(pem, len);
+        free(pem);
+    }
+    if (rc == CS_OK && (rc = cs_bundle_pem_leaf(b, &pem, &len)) == CS_OK) {
+        rc = cs_fs_write_atomic(slot->fallback_cert, pem, len, 0644);
+        free(pem);
+    }
+    cs_bundle_free(b);
+    X509_free(x);
+    EVP_PKEY_free(key);
+    return rc;
+}
+
+/* <store>/fallback/<name>/{cert,privkey}.pem, made again when it nears its end. */
+static apr_status_t prepare_fallback(certsync_mod *m, certsync_slot *slot, apr_pool_t *p,
+                                     certsync_served **out)
+{
+    char area[4096];
+    const char *dir;
+    cs_bundle *b = NULL;
+
+    if (cs_store_area(m->store, "fallback", area, sizeof(area)) != CS_OK)
+        goto fail;
+    dir = apr_pstrcat(p, area, "/", slot->name, NULL);
+    if (cs_fs_mkdirs(dir, 0700) != CS_OK)
+        goto fail;
+    slot->fallback_cert = apr_pstrcat(p, dir, "/cert.pem", NULL);
+    slot->fallback_key = apr_pstrcat(p, dir, "/privkey.pem", NULL);
+    if (cs_bundle_load_files(&b, slot->fallback_cert, slot->fallback_key, NULL, NULL) != CS_OK ||
+        cs_bundle_not_after(b) < time(NULL) + 86400) {
+        cs_bundle_free(b);
+        b = NULL;
+        if (write_fallback(slot) != CS_OK ||
+            cs_bundle_load_files(&b, slot->fallback_cert, slot->fallback_key, NULL, NULL) != CS_OK)
+            goto fail;
+    }
+    *out = served_new(b, 0);
+    cs_bundle_free(b);
+    return *out ? APR_SUCCESS : APR_ENOMEM;
+fail:
+    ap_log_error(APLOG_MARK, APLOG_EMERG, 0, m->s,
+                 "certsync: '%s': cannot make the self-signed fallback certificate: %s", slot->name,
+                 cs_error_last());
+    return APR_EGENERAL;
+}
+
+/*
+ * At start, in the parent: what the slot serves until the store changes.
+ * The current version if it loads (validation problems are logged: mod_ssl
+ * would serve an expired file too); else the fallback, with the reason.
+ */
+apr_status_t certsync_slot_prepare(certsync_mod *m, certsync_slot *slot, apr_pool_t *p)
+{
+    char why[1024] = "", warn[1024] = "";
+    certsync_served *o = NULL;
+    unsigned version = 0;
+
+    if (pthread_rwlock_init(&slot->lock, NULL) != 0)
+        return APR_EGENERAL;
+    slot->watch = -1;
+    link_stamp(slot->link, &slot->seen);
+    if (load_version(m, slot, &version, 0, &o, why, sizeof(why), warn, sizeof(warn)) == CS_OK) {
+        if (warn[0])
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, m->s,
+                         "certsync: '%s': serving v%u although it does not validate: %s",
+                         slot->name, version, warn);
+        slot_install(slot, o);
+        return APR_SUCCESS;
+    }
+    slot->start_reason = apr_pstrdup(p, why);
+    if (prepare_fallback(m, slot, p, &o) != APR_SUCCESS)
+        return APR_EGENERAL;
+    slot_install(slot, o);
+    return APR_SUCCESS;
+}
+
+/*
+ * In a child: when `current` changed, parse the new version once and serve
+ * it if it validates. Called by the watcher thread only (and once by
+ * child_init before any connection is accepted).
+ */
+void certsync_slot_check(server_rec *s, certsync_slot *slot)
+{
+    char why[1024], which[16] = "?", was[32];
+    certsync_served *o, *cur;
+    unsigned version = 0, served;
+
+    if (!certsync_link_changed(slot))
+        return;
+    if (slot->seen.ino == 0)
+        return; /* no current (yet, or removed by hand): keep serving what we have */
+    cur = certsync_served_acquire(slot);
+    served = cur ? cur->version : 0;
+    certsync_served_release(cur);
+    if (cs_store_current(certsync_g->store, slot->name, &version) == CS_OK && version == served)
+        return;
+    version = 0;
+    if (load_version(certsync_g, slot, &version, 1, &o, why, sizeof(why), NULL, 0) != CS_OK) {
+        if (version)
+            snprintf(which, sizeof(which), "v%u", version);
+        if (served)
+            snprintf(was, sizeof(was), "v%u", served);
+        else
+            snprintf(was, sizeof(was), "the self-signed fallback");
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                     "certsync: '%s': not serving the new current version %s: %s; still serving "
+                     "%s",
+                     slot->name, which, why, was);
+        slot_reject(slot, version, why);
+        return;
+    }
+    slot_install(slot, o);
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                 "certsync: '%s': now serving v%u (sha256 %s) in process %ld, no restart",
+                 slot->name, version, o->fingerprint, (long)getpid());
+}
+
+/* ---- the watcher thread ---- */
+
+typedef struct {
+    server_rec *s;
+    apr_thread_t *thread;
+    int inotify_fd, wake_fd;
+    int stop;
+} watcher;
+
+static void watch_dirs(watcher *w)
+{
+    const uint32_t mask =
+        IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
+    int i;
+
+    if (w->inotify_fd < 0)
+        return;
+    for (i = 0; i < certsync_g->slots->nelts; i++) {
+        certsync_slot *slot = APR_ARRAY_IDX(certsync_g->slots, i, certsync_slot *);
+
+        if (slot->watch < 0) /* retried every second until the directory exists */
+            slot->watch = inotify_add_watch(w->inotify_fd, slot->dir, mask);
+    }
+}
+
+static void drain_events(watcher *w)
+{
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    const struct inotify_event *ev;
+    ssize_t n;
+    char *q;
+    int i;
+
+    while ((n = read(w->inotify_fd, buf, sizeof(buf))) > 0) {
+        for (q = buf; q < buf + n; q += sizeof(*ev) + ev->len) {
+            ev = (const struct inotify_event *)q;
+            if (!(ev->mask & IN_IGNORED))
+                continue;
+            for (i = 0; i < certsync_g->slots->nelts; i++) {
+                certsync_slot *slot = APR_ARRAY_IDX(certsync_g->slots, i, certsync_slot *);
+
+                if (slot->watch == ev->wd)
+                    slot->watch = -1;
+            }
+        }
+    }
+}
+
+static void *APR_THREAD_FUNC watch_main(apr_thread_t *thread, void *data)
+{
+    watcher *w = data;
+    struct pollfd fds[2];
+    uint64_t v;
+    int i;
+
+    while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
+        watch_dirs(w);
+        fds[0].fd = w->wake_fd;
+        fds[0].events = POLLIN;
+        fds[1].fd = w->inotify_fd;
+        fds[1].events = POLLIN;
+        /* an event wakes us at once; without one, look anyway once a second */
+        if (poll(fds, w->inotify_fd >= 0 ? 2 : 1, 1000) > 0) {
+            if (fds[0].revents && read(w->wake_fd, &v, sizeof(v)) < 0)
+                continue;
+            if (w->inotify_fd >= 0 && fds[1].revents)
+                drain_events(w);
+        }
+        if (__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE))
+            break;
+        for (i = 0; i < certsync_g->slots->nelts; i++)
+            certsync_slot_check(w->s, APR_ARRAY_IDX(certsync_g->slots, i, certsync_slot *));
+    }
+    apr_thread_exit(thread, APR_SUCCESS);
+    return NULL;
+}
+
+static apr_status_t watch_stop(void *data)
+{
+    watcher *w = data;
+    uint64_t one = 1;
+    apr_status_t rv;
+
+    __atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);
+    if (write(w->wake_fd, &one, sizeof(one)) < 0)
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, errno, w->s, "certsync: waking the watcher");
+    apr_thread_join(&rv, w->thread);
+    if (w->inotify_fd >= 0)
+        close(w->inotify_fd);
+    close(w->wake_fd);
+    return APR_SUCCESS;
+}
+
+/* child_init: catch up with the store before the first connection, then watch it. */
+apr_status_t certsync_watch_start(apr_pool_t *pchild, server_rec *s)
+{
+    watcher *w;
+    apr_status_t rv;
+    int i;
+
+    for (i = 0; i < certsync_g->slots->nelts; i++) {
+        certsync_slot *slot = APR_ARRAY_IDX(certsync_g->slots, i, certsync_slot *);
+
+        /* the children run unprivileged: a store they cannot read hides every change */
+        if (access(slot->dir, R_OK | X_OK) != 0 && errno != ENOENT)
+            ap_log_error(APLOG_MARK, APLOG_ERR, errno, s,
+                         "certsync: '%s': this process (uid %ld) cannot read %s, so it will "
+                         "not see new versions; give the store to the server's user "
+                         "([store] owner = ... in %s, then certsync sync or import)",
+                         slot->name, (long)geteuid(), slot->dir, certsync_g->config_path);
+        certsync_slot_check(s, slot);
+    }
+    w = apr_pcalloc(pchild, sizeof(*w));
+    w->s = s;
+    w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (w->wake_fd < 0)
+        return errno;
+    w->inotify_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    if (w->inotify_fd < 0)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s,
+                     "certsync: no inotify; a new version is noticed within a second instead");
+    rv = apr_thread_create(&w->thread, NULL, watch_main, w, pchild);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
+                     "certsync: cannot start the watcher thread; new versions are not served "
+                     "until a restart");
+        if (w->inotify_fd >= 0)
+            close(w->inotify_fd);
+        close(w->wake_fd);
+        return rv;
+    }
+    apr_pool_pre_cleanup_register(pchild, w, watch_stop);
+    return APR_SUCCESS;
+}
