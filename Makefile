@@ -93,7 +93,7 @@ test: deps
 	$(MAKE) --no-print-directory test-interop
 
 demo: deps
-	$(MAKE) --no-print-directory cli tomcat
+	$(MAKE) --no-print-directory cli tomcat modules
 	@bash build/demo.sh $(abspath $(O)/certsync) $(abspath $(TOMCAT_BIN))
 
 bench: deps

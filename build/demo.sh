@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
 # The demo on the embedded default: the local CA issues a certificate into a store,
 # rotates it, and rolls it back, shown by `certsync status` at each step.
-# Then Debian's real Tomcat serves it and picks up a new version with no restart.
+# Then Debian's real nginx, Apache and Tomcat serve it and pick up a new version with no
+# restart.
 # Usage: build/demo.sh PATH-TO-certsync [PATH-TO-certsync-tomcat]
 set -euo pipefail
 certsync=${1:-out/certsync}
 certsync_tomcat=${2:-out/certsync-tomcat}
 demo=${CERTSYNC_DEMO_DIR:-$(mktemp -d /tmp/certsync-demo.XXXXXX)}
 mkdir -p "$demo"
+# the servers' workers (www-data) read the store: traversable, and the store theirs
+chmod 755 "$demo"
+owner=
+id www-data >/dev/null 2>&1 && owner="owner = www-data"
 conf=$demo/certsync.conf
 cat > "$conf" <<CONF
 [store]
 path = $demo/store
+$owner
 
 [provider local]
 type = local-ca
@@ -48,6 +54,11 @@ fi
 step "rollback: v1 is current again"
 show "$certsync" --config "$conf" rollback demo
 show "$certsync" --config "$conf" status demo
+if [ -x /usr/sbin/nginx ] && [ -x /usr/sbin/apache2 ] && [ -f "$(dirname "$certsync")/ngx_http_certsync_module.so" ] \
+    && [ -f "$(dirname "$certsync")/mod_certsync.so" ]; then
+    step "nginx and Apache serve 'demo' by name; a rotation reaches both with no reload"
+    CERTSYNC=$certsync /usr/bin/python3 "$(dirname "$0")/demo-servers.py" "$conf" "$certsync"
+fi
 if [ -x /usr/share/tomcat10/bin/catalina.sh ] && [ -x "$certsync_tomcat" ]; then
     step "Tomcat: certsync-tomcat writes the keystore, Tomcat serves it, a new version is hot-reloaded"
     /usr/bin/python3 "$(dirname "$0")/demo-tomcat.py" "$conf" "$certsync" "$certsync_tomcat"
