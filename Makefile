@@ -102,6 +102,7 @@ bench: deps
 	@/usr/bin/python3 bench/tomcat
 	@/usr/bin/python3 bench/sync
 	@/usr/bin/python3 bench/apache
+	@/usr/bin/python3 bench/nginx
 
 format:
 	clang-format -i common/include/*.h common/lib/*.c common/cli/*.c tests/unit/*.c bench/*.c \

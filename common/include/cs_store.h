@@ -25,6 +25,7 @@
 #include "cs_error.h"
 #include "cs_pkcs12.h"
 
+/* A handle is for one thread at a time (it keeps the nested lock's state). */
 typedef struct cs_store cs_store;
 
 typedef struct {

@@ -104,7 +104,19 @@ cs_rc cs_hook_run(const char *cmd, const char *name, unsigned version, const cha
                           name, argv[0], strerror(err));
         goto done;
     }
-    for (waited = 0; waitpid(pid, &status, WNOHANG) == 0; waited++) {
+    for (waited = 0;; waited++) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+
+        if (r == pid)
+            break;
+        if (r < 0) {
+            /* the host process (an nginx worker) reaped it itself: the exit status is gone */
+            if (errno == ECHILD)
+                goto done;
+            rc = cs_error_set(CS_ERR, "[cert %s] on-change: cannot wait for '%s': %s", name,
+                              argv[0], strerror(errno));
+            goto done;
+        }
         if (waited >= timeout_s * 20) {
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);

@@ -125,8 +125,8 @@ static int safe_component(const char *s)
     return s[0] && s[0] != '.' && strchr(s, '/') == NULL && strlen(s) <= 255;
 }
 
-cs_rc cs_store_write_challenge(cs_store *s, const char *domain, const char *kind,
-                               const char *file, const char *content)
+cs_rc cs_store_write_challenge(cs_store *s, const char *domain, const char *kind, const char *file,
+                               const char *content)
 {
     char area[PATH_SZ], dir[PATH_SZ], path[PATH_SZ];
     cs_rc rc;
