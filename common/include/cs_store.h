@@ -6,6 +6,8 @@
  *   <store>/certs/<name>/current    symlink to v<N>, switched by rename(2)
  *   <store>/certs/<name>/state.json last sync result and error, for status
  *   <store>/certs/<name>/.lock      writers hold an exclusive flock on it
+ *   <store>/certs/<name>/apache.conf, nginx.conf   include snippets naming the
+ *                                   stable current/fullchain.pem and privkey.pem
  *
  * A version is written into a temp directory, fsynced, renamed into place,
  * read back and validated, and only then does `current` move. A reader

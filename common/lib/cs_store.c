@@ -567,6 +567,38 @@ static cs_rc switch_current(const char *cdir, unsigned version)
     return cs_fs_sync_dir(cdir);
 }
 
+/*
+ * Include snippets for servers that load no certsync module: they name the
+ * stable `current` paths, so they are written once and never change.
+ */
+static void write_include(cs_store *s, const char *cdir, const char *file, const char *text)
+{
+    char path[PATH_SZ];
+
+    if (cs_fs_join(path, sizeof(path), cdir, file) == CS_OK && access(path, F_OK) != 0 &&
+        cs_fs_write_atomic(path, text, strlen(text), 0644) == CS_OK)
+        own(s, path);
+    cs_error_clear();
+}
+
+static void write_includes(cs_store *s, const char *cdir)
+{
+    char text[2 * PATH_SZ + 256];
+
+    snprintf(text, sizeof(text),
+             "# certsync: the current version of this certificate; Include it in a "
+             "<VirtualHost>\nSSLCertificateFile %s/current/fullchain.pem\n"
+             "SSLCertificateKeyFile %s/current/privkey.pem\n",
+             cdir, cdir);
+    write_include(s, cdir, "apache.conf", text);
+    snprintf(text, sizeof(text),
+             "# certsync: the current version of this certificate; include it in a "
+             "server {}\nssl_certificate %s/current/fullchain.pem;\n"
+             "ssl_certificate_key %s/current/privkey.pem;\n",
+             cdir, cdir);
+    write_include(s, cdir, "nginx.conf", text);
+}
+
 /* Drop the oldest versions beyond keep; the current one always stays. */
 static void prune(cs_store *s, const char *name, const char *cdir, unsigned current)
 {
@@ -681,6 +713,7 @@ cs_rc cs_store_install(cs_store *s, const char *name, const cs_bundle *b, const 
         return rc;
     }
     (void)cur;
+    write_includes(s, cdir);
     prune(s, name, cdir, next);
     cs_store_unlock(s, lock);
     if (version)

@@ -283,8 +283,9 @@ Listen 127.0.0.1:{http_port}
 
 
 def test_plain_mod_ssl_vhost_on_the_stable_paths_with_an_on_change_graceful():
-    """A server that loads no module: SSLCertificateFile on `current`, and certsync's
-    on-change runs `apache2 -k graceful` after each change of current."""
+    """A server that loads no module: it includes the snippet the store generates
+    (SSLCertificateFile on `current`), and certsync's on-change runs `apache2 -k graceful`
+    after each change of current."""
     root = workdir()
     try:
         store, conf = root / "store", root / "certsync.conf"
@@ -311,10 +312,11 @@ Listen 127.0.0.1:{port} https
 <VirtualHost 127.0.0.1:{port}>
     ServerName shop.example.com
     SSLEngine on
-    SSLCertificateFile {current}/fullchain.pem
-    SSLCertificateKeyFile {current}/privkey.pem
+    Include {store}/certs/plain/apache.conf
 </VirtualHost>
 """
+        assert f"SSLCertificateFile {current}/fullchain.pem" in \
+            (store / "certs" / "plain" / "apache.conf").read_text()
         with Apache(root, body, load_certsync=False) as ap:
             assert served_sha256(port) == a.sha256()
             generation = ap.generation()

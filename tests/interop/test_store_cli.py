@@ -59,6 +59,10 @@ def test_the_local_ca_issues_rotates_and_rolls_back(conf):
     assert "Entry type: PrivateKeyEntry" in listing and "Certificate chain length: 2" in listing
     meta = json.loads((cur / "meta.json").read_text())
     assert meta["fingerprint_sha256"] == v1 and meta["provider"] == "local-ca"
+    # include snippets for servers without a module, on the stable paths
+    d = store / "certs" / "shop"
+    assert f"ssl_certificate {d}/current/fullchain.pem;" in (d / "nginx.conf").read_text()
+    assert f"SSLCertificateKeyFile {d}/current/privkey.pem" in (d / "apache.conf").read_text()
 
     r = certsync("--config", path, "sync")
     assert "shop: unchanged (v1 is good for" in r.stdout
