@@ -406,31 +406,13 @@ int cmd_fetch(int argc, char **argv)
         return rc;
     rc = EXIT_FAILURE;
     if (domain) {
-        json_t *certs, *e, *best = NULL;
-        size_t i;
+        json_t *certs, *best;
 
         if (cs_aliyun_list(x.client, "CERT", NULL, NULL, &certs) != CS_OK) {
             cli_fail("fetch");
             goto done;
         }
-        json_array_foreach(certs, i, e)
-        {
-            char names[4096];
-
-            snprintf(names, sizeof(names), ",%s,%s,", jstr(e, "CommonName"), jstr(e, "Sans"));
-            if (json_is_true(json_object_get(e, "Expired")))
-                continue;
-            /* exact name in the list; wildcards are matched by the sync, not here */
-            {
-                char want[300];
-
-                snprintf(want, sizeof(want), ",%s,", domain);
-                if (strcasestr(names, want) == NULL)
-                    continue;
-            }
-            if (best == NULL || strcmp(jstr(e, "EndDate"), jstr(best, "EndDate")) > 0)
-                best = e;
-        }
+        best = cs_aliyun_pick(certs, NULL, &domain, 1);
         if (best)
             cs_json_id(json_object_get(best, "CertificateId"), id, sizeof(id));
         json_decref(certs);

@@ -46,6 +46,14 @@ cs_rc cs_aliyun_call(cs_aliyun *c, const char *action, const cs_kv *params, json
 cs_rc cs_aliyun_list(cs_aliyun *c, const char *order_type, const char *status, const char *keyword,
                      json_t **entries);
 
+/*
+ * From ListUserCertificateOrder CERT entries: the one with cert_id, or (cert_id
+ * NULL) the newest unexpired one whose names cover every domain (a wildcard
+ * covers one label). NULL if none; the entry belongs to certs.
+ */
+json_t *cs_aliyun_pick(json_t *certs, const char *cert_id, const char *const *domains,
+                       size_t n_domains);
+
 /* A JSON integer or numeric string as text ("" if absent): ids exceed 2^53. */
 void cs_json_id(json_t *v, char *buf, size_t size);
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -373,4 +374,78 @@ cs_rc cs_aliyun_list(cs_aliyun *c, const char *order_type, const char *status, c
     }
     *entries = all;
     return CS_OK;
+}
+
+/* Does the certificate name pattern (maybe "*.x") cover the configured name? */
+static int covers(const char *pattern, const char *name)
+{
+    const char *dot;
+
+    if (strcasecmp(pattern, name) == 0)
+        return 1;
+    if (strncmp(pattern, "*.", 2) != 0 || strncmp(name, "*.", 2) == 0)
+        return 0;
+    dot = strchr(name, '.');
+    return dot && dot != name && strcasecmp(dot + 1, pattern + 2) == 0;
+}
+
+static int entry_covers(json_t *e, const char *const *domains, size_t n_domains)
+{
+    char names[4096];
+    size_t i;
+
+    snprintf(names, sizeof(names), "%s,%s",
+             json_string_value(json_object_get(e, "CommonName")) ?: "",
+             json_string_value(json_object_get(e, "Sans")) ?: "");
+    for (i = 0; i < n_domains; i++) {
+        char copy[4096], *tok, *save = NULL;
+        int ok = 0;
+
+        snprintf(copy, sizeof(copy), "%s", names);
+        for (tok = strtok_r(copy, ", ", &save); tok && !ok; tok = strtok_r(NULL, ", ", &save))
+            ok = covers(tok, domains[i]);
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+json_t *cs_aliyun_pick(json_t *certs, const char *cert_id, const char *const *domains,
+                       size_t n_domains)
+{
+    json_t *e, *best = NULL;
+    char id[32], today[16];
+    time_t now = time(NULL);
+    struct tm tm;
+    size_t i;
+
+    gmtime_r(&now, &tm);
+    strftime(today, sizeof(today), "%Y-%m-%d", &tm);
+    json_array_foreach(certs, i, e)
+    {
+        const char *end = json_string_value(json_object_get(e, "EndDate")) ?: "";
+
+        cs_json_id(json_object_get(e, "CertificateId"), id, sizeof(id));
+        if (cert_id) {
+            if (strcmp(id, cert_id) == 0)
+                return e;
+            continue;
+        }
+        if (json_is_true(json_object_get(e, "Expired")) || strcmp(end, today) < 0 ||
+            !entry_covers(e, domains, n_domains))
+            continue;
+        if (best == NULL) {
+            best = e;
+            continue;
+        }
+        {
+            const char *bend = json_string_value(json_object_get(best, "EndDate")) ?: "";
+            int c = strcmp(end, bend);
+
+            if (c > 0 || (c == 0 && json_integer_value(json_object_get(e, "CertificateId")) >
+                                        json_integer_value(json_object_get(best, "CertificateId"))))
+                best = e;
+        }
+    }
+    return best;
 }

@@ -172,80 +172,6 @@ static cs_rc cert_list(cs_sync_session *sess, const cs_provider_conf *pv, cs_ali
     return CS_OK;
 }
 
-/* Does the certificate name pattern (maybe "*.x") cover the configured name? */
-static int covers(const char *pattern, const char *name)
-{
-    const char *dot;
-
-    if (strcasecmp(pattern, name) == 0)
-        return 1;
-    if (strncmp(pattern, "*.", 2) != 0 || strncmp(name, "*.", 2) == 0)
-        return 0;
-    dot = strchr(name, '.');
-    return dot && dot != name && strcasecmp(dot + 1, pattern + 2) == 0;
-}
-
-static int entry_covers(json_t *e, const cs_cert_conf *cc)
-{
-    char names[4096];
-    size_t i;
-
-    snprintf(names, sizeof(names), "%s,%s",
-             json_string_value(json_object_get(e, "CommonName")) ?: "",
-             json_string_value(json_object_get(e, "Sans")) ?: "");
-    for (i = 0; i < cc->n_domains; i++) {
-        char copy[4096], *tok, *save = NULL;
-        int ok = 0;
-
-        snprintf(copy, sizeof(copy), "%s", names);
-        for (tok = strtok_r(copy, ", ", &save); tok && !ok; tok = strtok_r(NULL, ", ", &save))
-            ok = covers(tok, cc->domains[i]);
-        if (!ok)
-            return 0;
-    }
-    return 1;
-}
-
-/* By cert-id, or the newest unexpired certificate covering every configured name. */
-static json_t *pick(json_t *certs, const cs_cert_conf *cc)
-{
-    json_t *e, *best = NULL;
-    char id[32], today[16];
-    time_t now = time(NULL);
-    struct tm tm;
-    size_t i;
-
-    gmtime_r(&now, &tm);
-    strftime(today, sizeof(today), "%Y-%m-%d", &tm);
-    json_array_foreach(certs, i, e)
-    {
-        const char *end = json_string_value(json_object_get(e, "EndDate")) ?: "";
-
-        cs_json_id(json_object_get(e, "CertificateId"), id, sizeof(id));
-        if (cc->cert_id) {
-            if (strcmp(id, cc->cert_id) == 0)
-                return e;
-            continue;
-        }
-        if (json_is_true(json_object_get(e, "Expired")) || strcmp(end, today) < 0 ||
-            !entry_covers(e, cc))
-            continue;
-        if (best == NULL) {
-            best = e;
-            continue;
-        }
-        {
-            const char *bend = json_string_value(json_object_get(best, "EndDate")) ?: "";
-            int c = strcmp(end, bend);
-
-            if (c > 0 || (c == 0 && json_integer_value(json_object_get(e, "CertificateId")) >
-                                        json_integer_value(json_object_get(best, "CertificateId"))))
-                best = e;
-        }
-    }
-    return best;
-}
-
 /* The current version is this service certificate already (list fields only). */
 static int is_current(cs_store *s, const cs_cert_conf *cc, const char *id, json_t *e, unsigned *v)
 {
@@ -307,12 +233,12 @@ static cs_rc obtain_aliyun(cs_sync_session *sess, cs_store *s, const cs_cert_con
                            cs_sync_outcome *out, cs_bundle **b, char *remote_id, size_t size)
 {
     cs_aliyun *client;
-    json_t *certs, *e;
+    json_t *certs = NULL, *e;
     unsigned v = 0;
 
-    if (cert_list(sess, cc->provider, &client, &certs) != CS_OK)
-        return cs_error_code();
-    e = pick(certs, cc);
+    if (cert_list(sess, cc->provider, &client, &certs) != CS_OK || certs == NULL)
+        return cs_error_code() != CS_OK ? cs_error_code() : CS_EPROVIDER;
+    e = cs_aliyun_pick(certs, cc->cert_id, (const char *const *)cc->domains, cc->n_domains);
     if (e == NULL) {
         if (cc->cert_id)
             return cs_error_set(CS_ENOTFOUND,

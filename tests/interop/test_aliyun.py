@@ -389,3 +389,15 @@ def test_many_unchanged_certificates_cost_the_list_pages_only(cas, emu):
     emu.ctl("clear", requests="1")
     assert cas.cli("sync").stdout.count(": unchanged") == 60
     assert emu.actions() == ["ListUserCertificateOrder"] * 2     # 60 entries = 2 pages of 50
+
+
+def test_fetch_by_domain_follows_the_same_name_rules_as_the_sync(cas, emu, tmp_path):
+    old = emu.ctl("add-cert", domain="*.wc.test", days=20)["CertificateId"]
+    new = emu.ctl("renew", cert_id=old)["CertificateId"]
+    cas.write("")
+    out = json.loads(cas.cli("fetch", "--domain", "shop.wc.test", "--layout", "nginx", "--out",
+                             tmp_path / "wc", "--json").stdout)
+    assert out["certificate"] == str(new)          # the newest, through the wildcard
+    r = cas.cli("fetch", "--domain", "a.b.wc.test", "--layout", "nginx", "--out",
+                tmp_path / "no", check=False)
+    assert r.returncode == 1 and "no issued, unexpired certificate for a.b.wc.test" in r.stderr
