@@ -68,7 +68,8 @@ static const char help[] =
     "  --force                write and reload even if the keystore already holds the current\n"
     "                         version\n"
     "  --wait-for-cert SECONDS  wait for a first version (systemd ExecStartPre before Tomcat)\n"
-    "  --print-config         print the <SSLHostConfig> element for server.xml and exit\n"
+    "  --print-config         print the <SSLHostConfig> element for server.xml and exit (the\n"
+    "                         password file it names is generated first if it is missing)\n"
     "  --config FILE          certsync.conf (default $CERTSYNC_CONFIG, else " CS_DEFAULT_CONFIG
     ")\n"
     "\n"
