@@ -25,6 +25,7 @@ typedef enum {
     CS_ELOCKED = -8,   /* another writer holds the store lock */
     CS_ENOMEM = -9,
     CS_EPROVIDER = -10, /* the certificate provider failed */
+    CS_EPERM = -11,     /* a store entry is not what the store wrote (symlink, owner, type) */
 } cs_rc;
 
 /* The message of the last failure in this thread ("" when there is none). */

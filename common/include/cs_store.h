@@ -32,14 +32,33 @@ typedef struct cs_store cs_store;
 
 typedef struct {
     unsigned keep; /* versions kept (current included); 0 means 3 */
-    uid_t uid;     /* owner of what is written, (uid_t)-1 to leave it */
-    gid_t gid;
+    uid_t uid;     /* [store] owner: the store must belong to it, (uid_t)-1: any */
+    gid_t gid;     /* group given to what workers read, (gid_t)-1 to leave it */
 } cs_store_opts;
 
-/* Open (and create, 0700) the store at path. */
+/*
+ * Trust boundary. The store belongs to one user, the one that syncs (the
+ * owner of the store directory). Only that user writes it: any other one,
+ * root included, gets CS_EPERM from every call that writes. Every entry is
+ * reached from the store's directory descriptor with openat(O_NOFOLLOW) and
+ * must be a directory or regular file of that user (no symlink but `current`,
+ * which is read, never followed; no FIFO; directories not writable by group
+ * or others), so a web server's worker user can plant nothing that makes
+ * a process of ours touch a file outside the store. Directories are 0750 and
+ * what servers serve 0640, with the store's group ((gid)); PFX, JKS, their
+ * passwords and the local CA stay 0600/0700.
+ */
+
+/* Largest store file read (a certificate chain, a key, meta.json). */
+#define CS_STORE_MAX_FILE (1024 * 1024)
+
+/* Open (and create, 0750) the store at path. */
 cs_rc cs_store_open(const char *path, const cs_store_opts *opts, cs_store **out);
 void cs_store_free(cs_store *s);
 const char *cs_store_path(const cs_store *s);
+
+/* The store's user: everything in it must belong to it. */
+uid_t cs_store_owner(const cs_store *s);
 
 typedef struct {
     const char *provider;     /* "local-ca", "aliyun-cas", "import" */
@@ -117,13 +136,24 @@ void cs_store_unlock(cs_store *s, int token);
 /*
  * The FILE validation content (kind "pki-validation", file "fileauth.txt")
  * or an ACME http-01 token (kind "acme-challenge", file TOKEN) for domain,
- * at <store>/challenges/<domain>/<kind>/<file>, readable by the store's owner
- * (the server workers that answer it).
+ * at <store>/challenges/<domain>/<kind>/<file> (domain lower-cased), readable
+ * by the store's group (the server workers that answer it).
  */
-cs_rc cs_store_write_challenge(cs_store *s, const char *domain, const char *kind,
-                               const char *file, const char *content);
+cs_rc cs_store_write_challenge(cs_store *s, const char *domain, const char *kind, const char *file,
+                               const char *content);
 
-/* <store>/<sub> created 0700 (e.g. "local-ca", "challenges"). */
+/*
+ * The one host-name rule of validation answers, shared by the writer and the
+ * servers: 1-253 characters, labels of 1-63 of [a-z0-9-] (lower case: the
+ * servers lower-case the Host header, and so does the writer).
+ */
+int cs_challenge_host_valid(const char *host);
+
+/* Read a validation answer written by cs_store_write_challenge (no symlink, no FIFO). */
+cs_rc cs_store_read_challenge(cs_store *s, const char *host, const char *kind, const char *file,
+                              size_t max, char **data, size_t *len);
+
+/* <store>/<sub> created 0700, private to the store's user (e.g. "local-ca"). */
 cs_rc cs_store_area(cs_store *s, const char *sub, char *buf, size_t size);
 
 #endif

@@ -2,8 +2,11 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <ctype.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,15 +21,19 @@
 
 struct cs_store {
     char *path;
+    int root_fd;        /* the store directory, opened once and verified */
+    uid_t owner;        /* the store's user: everything read must belong to it */
+    gid_t gid;          /* group of what workers read, (gid_t)-1 to leave it */
     char lock_name[72]; /* the lock this handle holds, taken again by nesting */
     int lock_fd;
     int lock_depth;
     unsigned keep;
-    uid_t uid;
-    gid_t gid;
 };
 
 #define PATH_SZ 4096
+#define DIR_MODE 0750     /* directories on the way to what workers serve */
+#define SERVED_MODE 0640  /* certificates and keys workers serve: group-readable */
+#define PRIVATE_MODE 0600 /* PFX, JKS and their passwords, the lock */
 
 static cs_rc check_name(const char *name)
 {
@@ -47,52 +54,107 @@ static cs_rc cert_dir(const cs_store *s, const char *name, char *buf, size_t siz
     return CS_OK;
 }
 
-static void own(const cs_store *s, const char *path)
+/*
+ * Only the store's user writes it: a root process never writes into a tree
+ * that another user (a web server's workers) can change under it.
+ */
+static cs_rc writable(const cs_store *s)
 {
-    if (s->uid != (uid_t)-1 && geteuid() == 0)
-        (void)lchown(path, s->uid, s->gid);
+    char buf[1024];
+    struct passwd pwd, *pw = NULL;
+
+    if (geteuid() == s->owner)
+        return CS_OK;
+    getpwuid_r(s->owner, &pwd, buf, sizeof(buf), &pw);
+    return cs_error_set(CS_EPERM,
+                        "the store '%s' belongs to %s (uid %ld) and only that user writes it; "
+                        "run certsync as that user, set [store] owner = %s so that root "
+                        "drops to it, or give the store to this user",
+                        s->path, pw ? pw->pw_name : "another user", (long)s->owner,
+                        pw ? pw->pw_name : "USER");
 }
 
-/* chown a freshly written tree so that server workers can read it without root */
-static void own_tree(const cs_store *s, const char *dir)
+/* certs/<name>, verified; created (writers only) when create is set. */
+static cs_rc cert_open(const cs_store *s, const char *name, int create, int *fd)
 {
-    char child[PATH_SZ];
-    struct dirent *de;
-    DIR *d;
+    int certs;
+    cs_rc rc;
 
-    if (s->uid == (uid_t)-1 || geteuid() != 0)
-        return;
-    own(s, dir);
-    d = opendir(dir);
-    if (d == NULL)
-        return;
-    while ((de = readdir(d)) != NULL)
-        if (de->d_name[0] != '.' && cs_fs_join(child, sizeof(child), dir, de->d_name) == CS_OK)
-            own(s, child);
-    closedir(d);
+    if (check_name(name) != CS_OK || (create && writable(s) != CS_OK))
+        return cs_error_code();
+    rc = create ? cs_fs_dir_makeat(s->root_fd, "certs", DIR_MODE, s->gid, s->owner, &certs)
+                : cs_fs_dir_openat(s->root_fd, "certs", s->owner, &certs);
+    if (rc == CS_OK) {
+        rc = create ? cs_fs_dir_makeat(certs, name, DIR_MODE, s->gid, s->owner, fd)
+                    : cs_fs_dir_openat(certs, name, s->owner, fd);
+        close(certs);
+    }
+    if (rc == CS_ENOTFOUND)
+        return cs_error_set(CS_ENOTFOUND, "'%s' has no current version in the store '%s'", name,
+                            s->path);
+    if (rc != CS_OK)
+        return cs_error_prefix("store '%s/certs/%s'", s->path, name);
+    return CS_OK;
+}
+
+/* Create the store directory; a new one goes to the configured owner. */
+static cs_rc create_root(const char *path, const cs_store_opts *opts)
+{
+    int fd;
+
+    if (mkdir(path, DIR_MODE) < 0) {
+        if (errno == EEXIST)
+            return CS_OK;
+        if (errno != ENOENT || cs_fs_mkdirs(path, DIR_MODE) != CS_OK)
+            return cs_error_set(CS_EIO, "cannot create the store '%s': %s", path, strerror(errno));
+    }
+    if (cs_fs_dir_open(path, geteuid(), &fd) != CS_OK)
+        return cs_error_code();
+    if (opts && opts->uid != (uid_t)-1 && geteuid() == 0 && fchown(fd, opts->uid, opts->gid) < 0) {
+        close(fd);
+        return cs_error_set(CS_EIO, "cannot give the store '%s' to uid %ld: %s", path,
+                            (long)opts->uid, strerror(errno));
+    }
+    close(fd);
+    return CS_OK;
 }
 
 cs_rc cs_store_open(const char *path, const cs_store_opts *opts, cs_store **out)
 {
-    char sub[PATH_SZ];
+    struct stat st;
     cs_store *s;
+    int fd;
 
     if (path == NULL || path[0] != '/')
         return cs_error_set(CS_EINVAL, "the store path '%s' must be absolute",
                             path ? path : "(none)");
-    if (cs_fs_mkdirs(path, 0700) != CS_OK || cs_fs_join(sub, sizeof(sub), path, "certs") != CS_OK ||
-        cs_fs_mkdirs(sub, 0700) != CS_OK)
+    if (create_root(path, opts) != CS_OK || cs_fs_dir_open(path, (uid_t)-1, &fd) != CS_OK)
         return cs_error_prefix("opening the store");
+    fstat(fd, &st);
+    if (opts && opts->uid != (uid_t)-1 && st.st_uid != opts->uid) {
+        close(fd);
+        return cs_error_set(CS_EPERM,
+                            "the store '%s' belongs to uid %ld, but [store] owner names uid %ld; "
+                            "chown -R the store, or change owner",
+                            path, (long)st.st_uid, (long)opts->uid);
+    }
     s = calloc(1, sizeof(*s));
-    if (s == NULL)
+    if (s == NULL || (s->path = strdup(path)) == NULL) {
+        free(s);
+        close(fd);
         return cs_error_set(CS_ENOMEM, "out of memory");
-    s->path = strdup(path);
+    }
+    s->root_fd = fd;
+    s->owner = st.st_uid;
+    s->gid = opts ? opts->gid : (gid_t)-1;
     s->lock_fd = -1;
     s->keep = opts && opts->keep ? opts->keep : 3;
-    s->uid = opts ? opts->uid : (uid_t)-1;
-    s->gid = opts ? opts->gid : (gid_t)-1;
-    own(s, path);
-    own(s, sub);
+    /* the writer keeps the top of the store traversable by the workers' group */
+    if (geteuid() == s->owner) {
+        if (s->gid != (gid_t)-1)
+            (void)fchown(fd, (uid_t)-1, s->gid);
+        (void)fchmod(fd, DIR_MODE);
+    }
     *out = s;
     return CS_OK;
 }
@@ -103,6 +165,8 @@ void cs_store_free(cs_store *s)
         return;
     if (s->lock_fd >= 0)
         close(s->lock_fd);
+    if (s->root_fd >= 0)
+        close(s->root_fd);
     free(s->path);
     free(s);
 }
@@ -112,11 +176,21 @@ const char *cs_store_path(const cs_store *s)
     return s->path;
 }
 
+uid_t cs_store_owner(const cs_store *s)
+{
+    return s->owner;
+}
+
 cs_rc cs_store_area(cs_store *s, const char *sub, char *buf, size_t size)
 {
-    if (cs_fs_join(buf, size, s->path, sub) != CS_OK || cs_fs_mkdirs(buf, 0700) != CS_OK)
+    int fd;
+
+    if (writable(s) != CS_OK || cs_fs_join(buf, size, s->path, sub) != CS_OK)
         return cs_error_code();
-    own(s, buf);
+    /* private to the store's user: the local CA's keys never reach a worker */
+    if (cs_fs_dir_makeat(s->root_fd, sub, 0700, (gid_t)-1, s->owner, &fd) != CS_OK)
+        return cs_error_prefix("store '%s'", s->path);
+    close(fd);
     return CS_OK;
 }
 
@@ -125,33 +199,91 @@ static int safe_component(const char *s)
     return s[0] && s[0] != '.' && strchr(s, '/') == NULL && strlen(s) <= 255;
 }
 
+int cs_challenge_host_valid(const char *host)
+{
+    size_t i, n = strlen(host), label = 0;
+
+    if (n == 0 || n > 253)
+        return 0;
+    for (i = 0; i < n; i++) {
+        char ch = host[i];
+
+        if (ch == '.') {
+            if (label == 0 || host[i - 1] == '-')
+                return 0;
+            label = 0;
+            continue;
+        }
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-') ||
+            (ch == '-' && label == 0) || ++label > 63)
+            return 0;
+    }
+    return label > 0 && host[n - 1] != '-';
+}
+
+/* challenges/<host>/<kind>, host lower-cased into lc; created by writers. */
+static cs_rc challenge_dir(cs_store *s, const char *host, const char *kind, int create, char *lc,
+                           int *fd)
+{
+    int a = -1, b = -1;
+    size_t i;
+    cs_rc rc;
+
+    for (i = 0; host[i] && i < 254; i++)
+        lc[i] = (char)tolower((unsigned char)host[i]);
+    lc[i] = '\0';
+    if (!cs_challenge_host_valid(lc) || !safe_component(kind))
+        return cs_error_set(CS_EINVAL, "'%s' (%s) is not a host name of a validation answer", host,
+                            kind);
+    if (create && writable(s) != CS_OK)
+        return cs_error_code();
+    rc = create ? cs_fs_dir_makeat(s->root_fd, "challenges", DIR_MODE, s->gid, s->owner, &a)
+                : cs_fs_dir_openat(s->root_fd, "challenges", s->owner, &a);
+    if (rc == CS_OK)
+        rc = create ? cs_fs_dir_makeat(a, lc, DIR_MODE, s->gid, s->owner, &b)
+                    : cs_fs_dir_openat(a, lc, s->owner, &b);
+    if (rc == CS_OK)
+        rc = create ? cs_fs_dir_makeat(b, kind, DIR_MODE, s->gid, s->owner, fd)
+                    : cs_fs_dir_openat(b, kind, s->owner, fd);
+    if (a >= 0)
+        close(a);
+    if (b >= 0)
+        close(b);
+    if (rc != CS_OK && rc != CS_ENOTFOUND)
+        return cs_error_prefix("store '%s/challenges'", s->path);
+    return rc;
+}
+
 cs_rc cs_store_write_challenge(cs_store *s, const char *domain, const char *kind, const char *file,
                                const char *content)
 {
-    char area[PATH_SZ], dir[PATH_SZ], path[PATH_SZ];
+    char lc[256];
+    int fd;
     cs_rc rc;
 
-    if (!safe_component(domain) || !safe_component(kind) || !safe_component(file))
-        return cs_error_set(CS_EINVAL, "'%s/%s/%s' is not a challenge name", domain, kind, file);
-    if (cs_store_area(s, "challenges", area, sizeof(area)) != CS_OK)
+    if (!safe_component(file))
+        return cs_error_set(CS_EINVAL, "'%s' is not a challenge file name", file);
+    if (challenge_dir(s, domain, kind, 1, lc, &fd) != CS_OK)
         return cs_error_code();
-    if ((size_t)snprintf(dir, sizeof(dir), "%s/%s/%s", area, domain, kind) >= sizeof(dir) ||
-        (size_t)snprintf(path, sizeof(path), "%s/%s", dir, file) >= sizeof(path))
-        return cs_error_set(CS_EINVAL, "challenge path too long");
-    rc = cs_fs_mkdirs(dir, 0755);
-    if (rc == CS_OK)
-        rc = cs_fs_write_atomic(path, content, strlen(content), 0644);
-    if (rc != CS_OK)
-        return rc;
-    /* the umask may have narrowed what mkdir made; workers must read it */
-    own(s, path);
-    chmod(dir, 0755);
-    own(s, dir);
-    if ((size_t)snprintf(path, sizeof(path), "%s/%s", area, domain) < sizeof(path)) {
-        chmod(path, 0755);
-        own(s, path);
-    }
-    return CS_OK;
+    rc = cs_fs_write_at(fd, file, content, strlen(content), SERVED_MODE, s->gid, CS_FS_SYNC);
+    close(fd);
+    return rc;
+}
+
+cs_rc cs_store_read_challenge(cs_store *s, const char *host, const char *kind, const char *file,
+                              size_t max, char **data, size_t *len)
+{
+    char lc[256];
+    int fd;
+    cs_rc rc;
+
+    if (!safe_component(file))
+        return cs_error_set(CS_EINVAL, "'%s' is not a challenge file name", file);
+    if (challenge_dir(s, host, kind, 0, lc, &fd) != CS_OK)
+        return cs_error_code();
+    rc = cs_fs_read_at(fd, file, max, s->owner, data, len);
+    close(fd);
+    return rc;
 }
 
 cs_rc cs_store_current_link(const cs_store *s, const char *name, char *buf, size_t size)
@@ -177,24 +309,36 @@ static int parse_version(const char *entry, unsigned *v)
     return 1;
 }
 
-cs_rc cs_store_current(cs_store *s, const char *name, unsigned *version)
+/* Which version `current` names: the link is read, never followed. */
+static cs_rc read_current(const cs_store *s, int cfd, const char *name, unsigned *version)
 {
-    char link[PATH_SZ], target[64];
-    ssize_t n;
+    char target[64];
+    ssize_t n = readlinkat(cfd, "current", target, sizeof(target) - 1);
 
-    if (cs_store_current_link(s, name, link, sizeof(link)) != CS_OK)
-        return cs_error_code();
-    n = readlink(link, target, sizeof(target) - 1);
     if (n < 0) {
         if (errno == ENOENT)
             return cs_error_set(CS_ENOTFOUND, "'%s' has no current version in the store '%s'", name,
                                 s->path);
-        return cs_error_set(CS_EIO, "cannot read '%s': %s", link, strerror(errno));
+        return cs_error_set(CS_EIO, "cannot read '%s/certs/%s/current': %s", s->path, name,
+                            strerror(errno));
     }
     target[n] = '\0';
     if (!parse_version(target, version))
-        return cs_error_set(CS_EIO, "'%s' points to '%s', which is not a version", link, target);
+        return cs_error_set(CS_EIO, "'%s/certs/%s/current' points to '%s', which is not a version",
+                            s->path, name, target);
     return CS_OK;
+}
+
+cs_rc cs_store_current(cs_store *s, const char *name, unsigned *version)
+{
+    int cfd;
+    cs_rc rc;
+
+    if (cert_open(s, name, 0, &cfd) != CS_OK)
+        return cs_error_code();
+    rc = read_current(s, cfd, name, version);
+    close(cfd);
+    return rc;
 }
 
 static int cmp_unsigned(const void *a, const void *b)
@@ -204,22 +348,23 @@ static int cmp_unsigned(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-cs_rc cs_store_versions(cs_store *s, const char *name, unsigned **versions, size_t *n)
+/* The version numbers in the certificate directory cfd, ascending. */
+static cs_rc list_versions(int cfd, unsigned **versions, size_t *n)
 {
-    char dir[PATH_SZ];
     struct dirent *de;
     unsigned *v = NULL, x;
     size_t count = 0, cap = 0;
-    DIR *d;
+    int fd = dup(cfd);
+    DIR *d = fd < 0 ? NULL : fdopendir(fd); /* a dup shares the offset: rewound below */
 
     *versions = NULL;
     *n = 0;
-    if (cert_dir(s, name, dir, sizeof(dir)) != CS_OK)
-        return cs_error_code();
-    d = opendir(dir);
-    if (d == NULL)
-        return errno == ENOENT ? CS_OK
-                               : cs_error_set(CS_EIO, "cannot list '%s': %s", dir, strerror(errno));
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return cs_error_set(CS_EIO, "cannot list a certificate directory: %s", strerror(errno));
+    }
+    rewinddir(d);
     while ((de = readdir(d)) != NULL) {
         if (!parse_version(de->d_name, &x))
             continue;
@@ -243,6 +388,21 @@ cs_rc cs_store_versions(cs_store *s, const char *name, unsigned **versions, size
     return CS_OK;
 }
 
+cs_rc cs_store_versions(cs_store *s, const char *name, unsigned **versions, size_t *n)
+{
+    int cfd;
+    cs_rc rc;
+
+    *versions = NULL;
+    *n = 0;
+    rc = cert_open(s, name, 0, &cfd);
+    if (rc != CS_OK)
+        return rc == CS_ENOTFOUND ? (cs_error_clear(), CS_OK) : rc;
+    rc = list_versions(cfd, versions, n);
+    close(cfd);
+    return rc;
+}
+
 cs_rc cs_store_version_dir(cs_store *s, const char *name, unsigned version, char *buf, size_t size)
 {
     char dir[PATH_SZ];
@@ -256,23 +416,71 @@ cs_rc cs_store_version_dir(cs_store *s, const char *name, unsigned version, char
     return CS_OK;
 }
 
+/* Open version (0: current) of the certificate directory cfd, verified. */
+static cs_rc version_open(const cs_store *s, int cfd, const char *name, unsigned *version, int *fd)
+{
+    char entry[32];
+
+    if (*version == 0 && read_current(s, cfd, name, version) != CS_OK)
+        return cs_error_code();
+    snprintf(entry, sizeof(entry), "v%u", *version);
+    if (cs_fs_dir_openat(cfd, entry, s->owner, fd) != CS_OK)
+        return cs_error_prefix("store '%s/certs/%s'", s->path, name);
+    return CS_OK;
+}
+
+/* Read a file of a version (0: current) with every check of the store. */
+static cs_rc version_read(cs_store *s, const char *name, unsigned *version, const char *file,
+                          size_t max, char **data, size_t *len)
+{
+    int cfd, vfd;
+    cs_rc rc;
+
+    if (cert_open(s, name, 0, &cfd) != CS_OK)
+        return cs_error_code();
+    rc = version_open(s, cfd, name, version, &vfd);
+    close(cfd);
+    if (rc != CS_OK)
+        return rc;
+    rc = cs_fs_read_at(vfd, file, max, s->owner, data, len);
+    close(vfd);
+    if (rc != CS_OK)
+        return cs_error_prefix("store '%s/certs/%s/v%u'", s->path, name, *version);
+    return CS_OK;
+}
+
+static void free_secret(char *data, size_t len)
+{
+    if (data) {
+        OPENSSL_cleanse(data, len);
+        free(data);
+    }
+}
+
 cs_rc cs_store_load(cs_store *s, const char *name, unsigned version, cs_bundle **out)
 {
-    char dir[PATH_SZ], cert[PATH_SZ], key[PATH_SZ];
+    char *certs = NULL, *key = NULL, origin[PATH_SZ];
+    size_t clen = 0, klen = 0;
+    cs_rc rc;
 
-    if (cs_store_version_dir(s, name, version, dir, sizeof(dir)) != CS_OK ||
-        cs_fs_join(cert, sizeof(cert), dir, "fullchain.pem") != CS_OK ||
-        cs_fs_join(key, sizeof(key), dir, "privkey.pem") != CS_OK)
-        return cs_error_code();
-    return cs_bundle_load_files(out, cert, key, NULL, NULL);
+    rc = version_read(s, name, &version, "fullchain.pem", CS_STORE_MAX_FILE, &certs, &clen);
+    if (rc == CS_OK)
+        rc = version_read(s, name, &version, "privkey.pem", CS_STORE_MAX_FILE, &key, &klen);
+    if (rc == CS_OK) {
+        snprintf(origin, sizeof(origin), "'%s/certs/%s/v%u'", s->path, name, version);
+        rc = cs_bundle_load_pem(out, certs, clen, key, klen, origin);
+    }
+    free(certs);
+    free_secret(key, klen);
+    return rc;
 }
 
 /* ---- locking ---- */
 
 cs_rc cs_store_lock(cs_store *s, const char *name, int timeout_s, int *fd)
 {
-    char dir[PATH_SZ], path[PATH_SZ];
-    int f, waited;
+    struct stat st;
+    int f, cfd, waited;
 
     /* a sync holds the lock across its decision and the install it makes */
     if (s->lock_depth > 0 && strcmp(s->lock_name, name) == 0) {
@@ -280,21 +488,27 @@ cs_rc cs_store_lock(cs_store *s, const char *name, int timeout_s, int *fd)
         *fd = -2;
         return CS_OK;
     }
-    if (cert_dir(s, name, dir, sizeof(dir)) != CS_OK || cs_fs_mkdirs(dir, 0700) != CS_OK ||
-        cs_fs_join(path, sizeof(path), dir, ".lock") != CS_OK)
+    if (cert_open(s, name, 1, &cfd) != CS_OK)
         return cs_error_code();
-    own(s, dir);
-    f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    f = openat(cfd, ".lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, PRIVATE_MODE);
+    close(cfd);
     if (f < 0)
-        return cs_error_set(CS_EIO, "cannot open the lock '%s': %s", path, strerror(errno));
-    own(s, path);
+        return cs_error_set(CS_EIO, "cannot open the lock '%s/certs/%s/.lock': %s", s->path, name,
+                            strerror(errno));
+    if (fstat(f, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != s->owner) {
+        close(f);
+        return cs_error_set(CS_EPERM,
+                            "'%s/certs/%s/.lock' is not a regular file of the store's user: "
+                            "refused; remove it",
+                            s->path, name);
+    }
     for (waited = 0; flock(f, LOCK_EX | LOCK_NB) < 0; waited++) {
         if (errno != EWOULDBLOCK || waited >= timeout_s * 10) {
             close(f);
             return cs_error_set(CS_ELOCKED,
-                                "another certsync process holds the lock '%s'; try again when "
-                                "it has finished",
-                                path);
+                                "another certsync process holds the lock '%s/certs/%s/.lock'; "
+                                "try again when it has finished",
+                                s->path, name);
         }
         usleep(100000);
     }
@@ -343,10 +557,10 @@ static time_t parse_iso(const char *s)
     return timegm(&tm);
 }
 
-static cs_rc write_meta(const char *dir, const char *name, unsigned version, const cs_bundle *b,
-                        const cs_install_opts *o)
+static cs_rc write_meta(const cs_store *s, int dir, const char *name, unsigned version,
+                        const cs_bundle *b, const cs_install_opts *o)
 {
-    char fp[65], serial[80], t[32], path[PATH_SZ];
+    char fp[65], serial[80], t[32];
     json_t *j = json_object(), *names = json_array(), *formats = json_array();
     char **have;
     size_t n, i;
@@ -382,9 +596,7 @@ static cs_rc write_meta(const char *dir, const char *name, unsigned version, con
     json_decref(j);
     if (text == NULL)
         return cs_error_set(CS_ENOMEM, "out of memory");
-    rc = cs_fs_join(path, sizeof(path), dir, "meta.json");
-    if (rc == CS_OK)
-        rc = cs_fs_write_new(path, text, strlen(text), 0644);
+    rc = cs_fs_write_at(dir, "meta.json", text, strlen(text), SERVED_MODE, s->gid, CS_FS_SYNC);
     free(text);
     return rc;
 }
@@ -396,20 +608,19 @@ static void copy_str(char *dst, size_t size, json_t *v)
 
 cs_rc cs_store_info(cs_store *s, const char *name, unsigned version, cs_cert_info *info)
 {
-    char dir[PATH_SZ], path[PATH_SZ];
     json_error_t jerr;
     json_t *j, *names, *v;
-    size_t i;
+    size_t i, len;
+    char *text;
 
     memset(info, 0, sizeof(*info));
-    if (version == 0 && cs_store_current(s, name, &version) != CS_OK)
+    if (version_read(s, name, &version, "meta.json", CS_STORE_MAX_FILE, &text, &len) != CS_OK)
         return cs_error_code();
-    if (cs_store_version_dir(s, name, version, dir, sizeof(dir)) != CS_OK ||
-        cs_fs_join(path, sizeof(path), dir, "meta.json") != CS_OK)
-        return cs_error_code();
-    j = json_load_file(path, 0, &jerr);
+    j = json_loadb(text, len, 0, &jerr);
+    free(text);
     if (j == NULL)
-        return cs_error_set(CS_EIO, "cannot read '%s': %s (line %d)", path, jerr.text, jerr.line);
+        return cs_error_set(CS_EIO, "cannot read '%s/certs/%s/v%u/meta.json': %s (line %d)",
+                            s->path, name, version, jerr.text, jerr.line);
     info->version = version;
     copy_str(info->fingerprint, sizeof(info->fingerprint),
              json_object_get(j, "fingerprint_sha256"));
@@ -454,17 +665,29 @@ const char *cs_sync_result_name(cs_sync_result r)
 
 cs_rc cs_store_sync_state(cs_store *s, const char *name, cs_sync_state *st)
 {
-    char dir[PATH_SZ], path[PATH_SZ];
     const char *r;
     json_t *j;
+    char *text;
+    size_t len;
+    int cfd;
+    cs_rc rc;
 
     memset(st, 0, sizeof(*st));
-    if (cert_dir(s, name, dir, sizeof(dir)) != CS_OK ||
-        cs_fs_join(path, sizeof(path), dir, "state.json") != CS_OK)
-        return cs_error_code();
-    j = json_load_file(path, 0, NULL);
-    if (j == NULL)
+    rc = cert_open(s, name, 0, &cfd);
+    if (rc == CS_OK) {
+        rc = cs_fs_read_at(cfd, "state.json", CS_STORE_MAX_FILE, s->owner, &text, &len);
+        close(cfd);
+    }
+    if (rc == CS_ENOTFOUND) {
+        cs_error_clear();
         return CS_OK; /* never synced */
+    }
+    if (rc != CS_OK)
+        return cs_error_prefix("store '%s/certs/%s/state.json'", s->path, name);
+    j = json_loadb(text, len, 0, NULL);
+    free(text);
+    if (j == NULL)
+        return CS_OK; /* a torn or foreign file: as if never synced */
     r = json_string_value(json_object_get(j, "result"));
     st->result = r == NULL                     ? CS_SYNC_NONE
                  : strcmp(r, "installed") == 0 ? CS_SYNC_INSTALLED
@@ -480,14 +703,14 @@ cs_rc cs_store_sync_state(cs_store *s, const char *name, cs_sync_state *st)
 
 cs_rc cs_store_record_sync(cs_store *s, const char *name, cs_sync_result result, const char *error)
 {
-    char dir[PATH_SZ], path[PATH_SZ], t[32];
+    char t[32];
     cs_sync_state old;
     json_t *j;
     char *text;
+    int cfd;
     cs_rc rc;
 
-    if (cert_dir(s, name, dir, sizeof(dir)) != CS_OK || cs_fs_mkdirs(dir, 0700) != CS_OK ||
-        cs_fs_join(path, sizeof(path), dir, "state.json") != CS_OK)
+    if (cert_open(s, name, 1, &cfd) != CS_OK)
         return cs_error_code();
     cs_store_sync_state(s, name, &old);
     j = json_object();
@@ -503,110 +726,122 @@ cs_rc cs_store_record_sync(cs_store *s, const char *name, cs_sync_result result,
     json_object_set_new(j, "error", error ? json_string(error) : json_null());
     text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(j);
-    if (text == NULL)
-        return cs_error_set(CS_ENOMEM, "out of memory");
-    /* losing the last result in a crash is harmless: no fsync per certificate */
-    rc = cs_fs_replace(path, text, strlen(text), 0644);
+    /* losing the last result in a crash is harmless: no fsync per certificate;
+       group-readable: the modules' status pages show it (no secret is in it) */
+    rc = text ? cs_fs_write_at(cfd, "state.json", text, strlen(text), SERVED_MODE, s->gid, 0)
+              : cs_error_set(CS_ENOMEM, "out of memory");
     free(text);
-    if (rc == CS_OK)
-        own(s, path);
+    close(cfd);
     return rc;
 }
 
 /* ---- install ---- */
 
 /* Left by a writer that died: temp version dirs and temp links. */
-static void remove_leftovers(const char *dir)
+static void remove_leftovers(int cfd)
 {
-    char path[PATH_SZ];
     struct dirent *de;
-    DIR *d = opendir(dir);
+    int fd = dup(cfd);
+    DIR *d = fd < 0 ? NULL : fdopendir(fd); /* a dup shares the offset: rewound below */
 
-    if (d == NULL)
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
         return;
+    }
+    rewinddir(d);
     while ((de = readdir(d)) != NULL)
         if (strncmp(de->d_name, ".tmp-", 5) == 0 || strncmp(de->d_name, "current.tmp", 11) == 0)
-            if (cs_fs_join(path, sizeof(path), dir, de->d_name) == CS_OK)
-                cs_fs_remove_tree(path);
+            cs_fs_remove_at(cfd, de->d_name);
     closedir(d);
+    cs_error_clear();
 }
 
 /* The PFX or JKS password: configured file, else the current version's, else new. */
 static cs_rc pick_password(cs_store *s, const char *name, const char *file, const char *configured,
                            char **out)
 {
-    char dir[PATH_SZ], path[PATH_SZ];
+    unsigned cur = 0;
+    char *data;
+    size_t len, n;
 
     if (configured)
         return cs_password_read(configured, out);
-    if (cs_store_version_dir(s, name, 0, dir, sizeof(dir)) == CS_OK &&
-        cs_fs_join(path, sizeof(path), dir, file) == CS_OK && access(path, R_OK) == 0 &&
-        cs_password_read(path, out) == CS_OK)
-        return CS_OK;
+    /* read as every store file is: a planted symlink never leaks another file */
+    if (version_read(s, name, &cur, file, 4096, &data, &len) == CS_OK) {
+        n = strcspn(data, "\r\n");
+        if (n > 0) {
+            OPENSSL_cleanse(data + n, len - n);
+            data[n] = '\0';
+            *out = data;
+            return CS_OK;
+        }
+        free_secret(data, len);
+    }
     cs_error_clear();
     return cs_password_generate(out);
 }
 
-static cs_rc switch_current(const char *cdir, unsigned version)
+static cs_rc switch_current(int cfd, unsigned version)
 {
-    char tmp[PATH_SZ], link[PATH_SZ], target[32];
+    char tmp[64], target[32];
 
     snprintf(target, sizeof(target), "v%u", version);
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s/current.tmp-%ld", cdir, (long)getpid()) >=
-            sizeof(tmp) ||
-        cs_fs_join(link, sizeof(link), cdir, "current") != CS_OK)
-        return cs_error_set(CS_EINVAL, "store path too long");
-    unlink(tmp);
-    if (symlink(target, tmp) < 0)
-        return cs_error_set(CS_EIO, "cannot create '%s': %s", tmp, strerror(errno));
+    snprintf(tmp, sizeof(tmp), "current.tmp-%ld", (long)getpid());
+    unlinkat(cfd, tmp, 0);
+    if (symlinkat(target, cfd, tmp) < 0)
+        return cs_error_set(CS_EIO, "cannot create the link '%s': %s", tmp, strerror(errno));
     /* rename(2) replaces the link in one step: readers see old or new */
-    if (rename(tmp, link) < 0) {
-        unlink(tmp);
-        return cs_error_set(CS_EIO, "cannot switch '%s': %s", link, strerror(errno));
+    if (renameat(cfd, tmp, cfd, "current") < 0) {
+        unlinkat(cfd, tmp, 0);
+        return cs_error_set(CS_EIO, "cannot switch 'current' to %s: %s", target, strerror(errno));
     }
-    return cs_fs_sync_dir(cdir);
+    if (fsync(cfd) < 0 && errno != EINVAL)
+        return cs_error_set(CS_EIO, "cannot fsync a certificate directory: %s", strerror(errno));
+    return CS_OK;
 }
 
 /*
  * Include snippets for servers that load no certsync module: they name the
- * stable `current` paths, so they are written once and never change.
+ * stable `current` paths, so they are written once and never change. A
+ * root-started server reads them as configuration, so they are written only
+ * into a store that root owns: never where a worker user could edit them.
  */
-static void write_include(cs_store *s, const char *cdir, const char *file, const char *text)
+static void write_include(cs_store *s, int cfd, const char *file, const char *text)
 {
-    char path[PATH_SZ];
-
-    if (cs_fs_join(path, sizeof(path), cdir, file) == CS_OK && access(path, F_OK) != 0 &&
-        cs_fs_write_atomic(path, text, strlen(text), 0644) == CS_OK)
-        own(s, path);
+    if (faccessat(cfd, file, F_OK, AT_SYMLINK_NOFOLLOW) != 0)
+        cs_fs_write_at(cfd, file, text, strlen(text), SERVED_MODE, s->gid, CS_FS_SYNC);
     cs_error_clear();
 }
 
-static void write_includes(cs_store *s, const char *cdir)
+static void write_includes(cs_store *s, int cfd, const char *cdir)
 {
     char text[2 * PATH_SZ + 256];
 
+    if (s->owner != 0)
+        return;
     snprintf(text, sizeof(text),
              "# certsync: the current version of this certificate; Include it in a "
              "<VirtualHost>\nSSLCertificateFile %s/current/fullchain.pem\n"
              "SSLCertificateKeyFile %s/current/privkey.pem\n",
              cdir, cdir);
-    write_include(s, cdir, "apache.conf", text);
+    write_include(s, cfd, "apache.conf", text);
     snprintf(text, sizeof(text),
              "# certsync: the current version of this certificate; include it in a "
              "server {}\nssl_certificate %s/current/fullchain.pem;\n"
              "ssl_certificate_key %s/current/privkey.pem;\n",
              cdir, cdir);
-    write_include(s, cdir, "nginx.conf", text);
+    write_include(s, cfd, "nginx.conf", text);
 }
 
 /* Drop the oldest versions beyond keep; the current one always stays. */
-static void prune(cs_store *s, const char *name, const char *cdir, unsigned current)
+static void prune(cs_store *s, int cfd, unsigned current)
 {
     unsigned *v;
     size_t n, i, kept = 0;
-    char path[PATH_SZ];
+    char entry[32];
 
-    if (cs_store_versions(s, name, &v, &n) != CS_OK)
+    if (list_versions(cfd, &v, &n) != CS_OK)
         return;
     for (i = n; i-- > 0;) {
         if (v[i] == current || kept + 1 < s->keep) {
@@ -614,15 +849,49 @@ static void prune(cs_store *s, const char *name, const char *cdir, unsigned curr
                 kept++;
             continue;
         }
-        if ((size_t)snprintf(path, sizeof(path), "%s/v%u", cdir, v[i]) < sizeof(path))
-            cs_fs_remove_tree(path);
+        snprintf(entry, sizeof(entry), "v%u", v[i]);
+        cs_fs_remove_at(cfd, entry);
     }
     free(v);
     cs_error_clear();
 }
 
-static cs_rc write_version(cs_store *s, const char *name, const char *tmp, unsigned version,
-                           const cs_bundle *b, const cs_install_opts *o)
+/* PFX, JKS and their passwords stay private; what a server serves is group-readable. */
+static int private_file(const char *file)
+{
+    size_t n = strlen(file);
+
+    return (n > 4 && (strcmp(file + n - 4, ".pfx") == 0 || strcmp(file + n - 4, ".jks") == 0)) ||
+           (n > 13 && strcmp(file + n - 13, "-password.txt") == 0);
+}
+
+static cs_rc set_modes(const cs_store *s, int vfd)
+{
+    struct dirent *de;
+    int fd = dup(vfd);
+    DIR *d = fd < 0 ? NULL : fdopendir(fd); /* a dup shares the offset: rewound below */
+    cs_rc rc = CS_OK;
+
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return cs_error_set(CS_EIO, "cannot list a new version: %s", strerror(errno));
+    }
+    rewinddir(d);
+    while (rc == CS_OK && (de = readdir(d)) != NULL)
+        if (de->d_name[0] != '.')
+            rc = private_file(de->d_name)
+                     ? cs_fs_set_mode_at(vfd, de->d_name, PRIVATE_MODE, (gid_t)-1)
+                     : cs_fs_set_mode_at(vfd, de->d_name, SERVED_MODE, s->gid);
+    closedir(d);
+    if (rc == CS_OK && ((s->gid != (gid_t)-1 && fchown(vfd, (uid_t)-1, s->gid) < 0) ||
+                        fchmod(vfd, DIR_MODE) < 0 || fsync(vfd) < 0))
+        rc = cs_error_set(CS_EIO, "cannot finish a new version: %s", strerror(errno));
+    return rc;
+}
+
+static cs_rc write_version(cs_store *s, const char *name, const char *tmp, int tfd,
+                           unsigned version, const cs_bundle *b, const cs_install_opts *o)
 {
     char *pfx_pw = NULL, *jks_pw = NULL;
     cs_output_opts out = {0};
@@ -637,12 +906,13 @@ static cs_rc write_version(cs_store *s, const char *name, const char *tmp, unsig
         rc = pick_password(s, name, "jks-password.txt", o->password_file, &jks_pw);
     out.pfx_password = pfx_pw;
     out.jks_password = jks_pw;
+    /* tmp is a directory this process just made in a verified one: only we write it */
     if (rc == CS_OK)
         rc = cs_output_write(tmp, b, CS_FMT_PEM | CS_FMT_NGINX | CS_FMT_APACHE | o->formats, &out);
     if (rc == CS_OK)
-        rc = write_meta(tmp, name, version, b, o);
+        rc = write_meta(s, tfd, name, version, b, o);
     if (rc == CS_OK)
-        rc = cs_fs_sync_dir(tmp);
+        rc = set_modes(s, tfd);
     cs_password_free(pfx_pw);
     cs_password_free(jks_pw);
     return rc;
@@ -663,13 +933,54 @@ static cs_rc verify_written(cs_store *s, const char *name, unsigned version,
     return rc;
 }
 
+static unsigned next_version(int cfd)
+{
+    unsigned *v, next = 1;
+    size_t n;
+
+    if (list_versions(cfd, &v, &n) == CS_OK && n > 0)
+        next = v[n - 1] + 1;
+    if (n > 0)
+        free(v);
+    cs_error_clear();
+    return next;
+}
+
+/* Write version next as tmp, then rename it into place (lock held). */
+static cs_rc add_version(cs_store *s, const char *name, int cfd, unsigned next, const cs_bundle *b,
+                         const cs_install_opts *o)
+{
+    char tmp[64], final[32], tpath[PATH_SZ];
+    int tfd;
+    cs_rc rc;
+
+    snprintf(tmp, sizeof(tmp), ".tmp-v%u-%ld", next, (long)getpid());
+    snprintf(final, sizeof(final), "v%u", next);
+    if ((size_t)snprintf(tpath, sizeof(tpath), "%s/certs/%s/%s", s->path, name, tmp) >=
+        sizeof(tpath))
+        return cs_error_set(CS_EINVAL, "store path too long");
+    if (mkdirat(cfd, tmp, 0700) < 0)
+        return cs_error_set(CS_EIO, "cannot create '%s': %s", tpath, strerror(errno));
+    rc = cs_fs_dir_openat(cfd, tmp, s->owner, &tfd);
+    if (rc == CS_OK) {
+        rc = write_version(s, name, tpath, tfd, next, b, o);
+        close(tfd);
+    }
+    if (rc == CS_OK && renameat(cfd, tmp, cfd, final) < 0)
+        rc = cs_error_set(CS_EIO, "cannot rename '%s' to v%u: %s", tpath, next, strerror(errno));
+    if (rc == CS_OK && fsync(cfd) < 0 && errno != EINVAL)
+        rc = cs_error_set(CS_EIO, "cannot fsync '%s/certs/%s': %s", s->path, name, strerror(errno));
+    if (rc != CS_OK)
+        cs_fs_remove_at(cfd, tmp);
+    return rc;
+}
+
 cs_rc cs_store_install(cs_store *s, const char *name, const cs_bundle *b, const cs_install_opts *o,
                        unsigned *version)
 {
-    char cdir[PATH_SZ], tmp[PATH_SZ], final[PATH_SZ], origin[200];
-    unsigned *v, next = 1, cur = 0;
-    size_t n;
-    int lock;
+    char cdir[PATH_SZ], origin[200];
+    unsigned next;
+    int lock, cfd;
     cs_rc rc;
 
     snprintf(origin, sizeof(origin), "new version of '%s'", name);
@@ -679,43 +990,29 @@ cs_rc cs_store_install(cs_store *s, const char *name, const cs_bundle *b, const 
         return cs_error_code();
     if (cs_store_lock(s, name, 60, &lock) != CS_OK)
         return cs_error_code();
-    remove_leftovers(cdir);
-    rc = cs_store_versions(s, name, &v, &n);
-    if (rc == CS_OK) {
-        if (n > 0)
-            next = v[n - 1] + 1;
-        free(v);
-    }
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.tmp-v%u-%ld", cdir, next, (long)getpid()) >=
-            sizeof(tmp) ||
-        (size_t)snprintf(final, sizeof(final), "%s/v%u", cdir, next) >= sizeof(final))
-        rc = cs_error_set(CS_EINVAL, "store path too long");
-    if (rc == CS_OK && mkdir(tmp, 0700) < 0)
-        rc = cs_error_set(CS_EIO, "cannot create '%s': %s", tmp, strerror(errno));
-    if (rc == CS_OK)
-        rc = write_version(s, name, tmp, next, b, o);
-    if (rc == CS_OK) {
-        own_tree(s, tmp);
-        if (rename(tmp, final) < 0)
-            rc =
-                cs_error_set(CS_EIO, "cannot rename '%s' to '%s': %s", tmp, final, strerror(errno));
-        else
-            rc = cs_fs_sync_dir(cdir);
-    }
-    if (rc == CS_OK && (rc = verify_written(s, name, next, o)) != CS_OK)
-        cs_fs_remove_tree(final);
-    if (rc == CS_OK)
-        rc = switch_current(cdir, next);
-    if (rc != CS_OK) {
-        cs_error_prefix("installing a new version of '%s' (current left as it was)", name);
-        cs_fs_remove_tree(tmp);
+    if (cert_open(s, name, 1, &cfd) != CS_OK) {
         cs_store_unlock(s, lock);
-        return rc;
+        return cs_error_code();
     }
-    (void)cur;
-    write_includes(s, cdir);
-    prune(s, name, cdir, next);
+    remove_leftovers(cfd);
+    next = next_version(cfd);
+    rc = add_version(s, name, cfd, next, b, o);
+    if (rc == CS_OK && (rc = verify_written(s, name, next, o)) != CS_OK) {
+        char final[32];
+
+        snprintf(final, sizeof(final), "v%u", next);
+        cs_fs_remove_at(cfd, final);
+    }
+    if (rc == CS_OK)
+        rc = switch_current(cfd, next);
+    if (rc == CS_OK) {
+        write_includes(s, cfd, cdir);
+        prune(s, cfd, next);
+    }
+    close(cfd);
     cs_store_unlock(s, lock);
+    if (rc != CS_OK)
+        return cs_error_prefix("installing a new version of '%s' (current left as it was)", name);
     if (version)
         *version = next;
     return CS_OK;
@@ -723,19 +1020,23 @@ cs_rc cs_store_install(cs_store *s, const char *name, const cs_bundle *b, const 
 
 cs_rc cs_store_rollback(cs_store *s, const char *name, unsigned *version)
 {
-    char cdir[PATH_SZ], reason[1024] = "";
+    char reason[1024] = "";
     unsigned cur, *v;
     size_t n, i;
-    int lock;
+    int lock, cfd;
     cs_rc rc;
 
-    if (cert_dir(s, name, cdir, sizeof(cdir)) != CS_OK ||
-        cs_store_lock(s, name, 60, &lock) != CS_OK)
+    if (cs_store_lock(s, name, 60, &lock) != CS_OK)
         return cs_error_code();
-    rc = cs_store_current(s, name, &cur);
+    if (cert_open(s, name, 1, &cfd) != CS_OK) {
+        cs_store_unlock(s, lock);
+        return cs_error_code();
+    }
+    rc = read_current(s, cfd, name, &cur);
     if (rc == CS_OK)
-        rc = cs_store_versions(s, name, &v, &n);
+        rc = list_versions(cfd, &v, &n);
     if (rc != CS_OK) {
+        close(cfd);
         cs_store_unlock(s, lock);
         return rc;
     }
@@ -757,12 +1058,13 @@ cs_rc cs_store_rollback(cs_store *s, const char *name, unsigned *version)
             snprintf(reason, sizeof(reason), "v%u: %s", v[i], cs_error_last());
             continue;
         }
-        rc = switch_current(cdir, v[i]);
+        rc = switch_current(cfd, v[i]);
         if (rc == CS_OK && version)
             *version = v[i];
         break;
     }
     free(v);
+    close(cfd);
     cs_store_unlock(s, lock);
     if (rc == CS_ENOTFOUND && reason[0])
         cs_error_set(CS_ENOTFOUND, "no older version of '%s' is usable; the last one tried: %s",

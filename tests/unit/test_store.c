@@ -61,10 +61,10 @@ static void a_version_is_complete_private_and_current(void **state)
     assert_int_equal(cs_store_version_dir(s, "shop", 0, dir, sizeof(dir)), CS_OK);
     for (int i = 0; files[i]; i++)
         assert_int_equal(access(cs_test_path(dir, files[i]), R_OK), 0);
-    assert_int_equal(mode_of(dir), 0700);
-    assert_int_equal(mode_of(root), 0700);
-    assert_int_equal(mode_of(cs_test_path(dir, "privkey.pem")), 0600);
-    assert_int_equal(mode_of(cs_test_path(dir, "shop.key")), 0600);
+    assert_int_equal(mode_of(dir), 0750);
+    assert_int_equal(mode_of(root), 0750);
+    assert_int_equal(mode_of(cs_test_path(dir, "privkey.pem")), 0640);
+    assert_int_equal(mode_of(cs_test_path(dir, "shop.key")), 0640);
     /* metadata */
     assert_int_equal(cs_store_info(s, "shop", 0, &info), CS_OK);
     cs_bundle_fingerprint(c.bundle, fp);
