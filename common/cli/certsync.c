@@ -18,6 +18,7 @@
 #include "cs_config.h"
 #include "cs_fs.h"
 #include "cs_output.h"
+#include "cs_owner.h"
 #include "cs_password.h"
 #include "cs_store.h"
 #include "cs_sync.h"
@@ -58,7 +59,8 @@ int cli_open_all(const char *cmd, cs_config **c, cs_store **s)
 {
     if (cs_config_load(cli_config_file(), c) != CS_OK)
         return cli_fail(cmd);
-    if (cs_store_open_config(*c, s) != CS_OK) {
+    /* a store the workers own is worked on with their rights only */
+    if (cs_owner_become(*c) != CS_OK || cs_store_open_config(*c, s) != CS_OK) {
         cs_config_free(*c);
         return cli_fail(cmd);
     }

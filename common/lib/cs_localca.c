@@ -102,7 +102,7 @@ cs_rc cs_localca_ensure(cs_store *s, long ca_lifetime)
     if (cs_store_area(s, "local-ca", dir, sizeof(dir)) != CS_OK ||
         cs_fs_join(path, sizeof(path), dir, ".lock") != CS_OK)
         return cs_error_code();
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
     if (fd < 0 || flock(fd, LOCK_EX) < 0) {
         if (fd >= 0)
             close(fd);

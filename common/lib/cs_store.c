@@ -58,20 +58,35 @@ static cs_rc cert_dir(const cs_store *s, const char *name, char *buf, size_t siz
  * Only the store's user writes it: a root process never writes into a tree
  * that another user (a web server's workers) can change under it.
  */
+static const char *user_name(uid_t uid, char *buf, size_t size)
+{
+    struct passwd pwd, *pw = NULL;
+    char tmp[1024];
+
+    getpwuid_r(uid, &pwd, tmp, sizeof(tmp), &pw);
+    if (pw)
+        snprintf(buf, size, "%s", pw->pw_name);
+    else
+        snprintf(buf, size, "%ld", (long)uid);
+    return buf;
+}
+
+static cs_rc not_ours(const char *path, uid_t owner)
+{
+    char who[256], me[256];
+
+    user_name(owner, who, sizeof(who));
+    user_name(geteuid(), me, sizeof(me));
+    return cs_error_set(CS_EPERM,
+                        "the store '%s' belongs to %s (uid %ld), and only the store's user writes "
+                        "it, not %s: set [store] owner = %s so that root drops to that user, or "
+                        "give the store back (chown -R %s '%s')",
+                        path, who, (long)owner, me, who, me, path);
+}
+
 static cs_rc writable(const cs_store *s)
 {
-    char buf[1024];
-    struct passwd pwd, *pw = NULL;
-
-    if (geteuid() == s->owner)
-        return CS_OK;
-    getpwuid_r(s->owner, &pwd, buf, sizeof(buf), &pw);
-    return cs_error_set(CS_EPERM,
-                        "the store '%s' belongs to %s (uid %ld) and only that user writes it; "
-                        "run certsync as that user, set [store] owner = %s so that root "
-                        "drops to it, or give the store to this user",
-                        s->path, pw ? pw->pw_name : "another user", (long)s->owner,
-                        pw ? pw->pw_name : "USER");
+    return geteuid() == s->owner ? CS_OK : not_ours(s->path, s->owner);
 }
 
 /* certs/<name>, verified; created (writers only) when create is set. */
@@ -133,10 +148,7 @@ cs_rc cs_store_open(const char *path, const cs_store_opts *opts, cs_store **out)
     fstat(fd, &st);
     if (opts && opts->uid != (uid_t)-1 && st.st_uid != opts->uid) {
         close(fd);
-        return cs_error_set(CS_EPERM,
-                            "the store '%s' belongs to uid %ld, but [store] owner names uid %ld; "
-                            "chown -R the store, or change owner",
-                            path, (long)st.st_uid, (long)opts->uid);
+        return not_ours(path, st.st_uid);
     }
     s = calloc(1, sizeof(*s));
     if (s == NULL || (s->path = strdup(path)) == NULL) {

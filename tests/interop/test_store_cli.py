@@ -49,11 +49,14 @@ def test_the_local_ca_issues_rotates_and_rolls_back(conf):
     cur = store / "certs" / "shop" / "current"
     run("openssl", "verify", "-CAfile", store / "local-ca" / "root.pem", "-untrusted",
         cur / "chain.pem", "-verify_hostname", "www.shop.example.com", cur / "cert.pem")
-    for f in ["privkey.pem", "shop.key", "shop.pfx", "pfx-password.txt", "shop.jks",
-              "jks-password.txt"]:
+    # what servers serve: their group reads it; the PFX, JKS and passwords stay private
+    for f in ["privkey.pem", "shop.key"]:
+        assert stat.S_IMODE((cur / f).stat().st_mode) == 0o640, f
+    for f in ["shop.pfx", "pfx-password.txt", "shop.jks", "jks-password.txt"]:
         assert stat.S_IMODE((cur / f).stat().st_mode) == 0o600, f
     assert stat.S_IMODE((store / "local-ca" / "root.key").stat().st_mode) == 0o600
-    assert stat.S_IMODE((store / "certs" / "shop").stat().st_mode) == 0o700
+    assert stat.S_IMODE((store / "local-ca").stat().st_mode) == 0o700
+    assert stat.S_IMODE((store / "certs" / "shop").stat().st_mode) == 0o750
     listing = run(keytool(), "-list", "-v", "-keystore", cur / "shop.jks", "-storetype", "JKS",
                   "-storepass:file", cur / "jks-password.txt").stdout
     assert "Entry type: PrivateKeyEntry" in listing and "Certificate chain length: 2" in listing

@@ -1,0 +1,199 @@
+"""Trust boundary of the store: the web server's worker user (www-data) is assumed
+compromised. Each test stages an attack as that user, then runs the root side (the
+CLI as root) and asserts that nothing happened outside the store."""
+import os
+import pwd
+import shutil
+import stat
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from conftest import certsync
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="stages attacks as www-data: needs root")
+
+WWW = pwd.getpwnam("www-data")
+
+
+def as_www(*args, check=False):
+    """Run a command as the worker user, as a compromised worker would."""
+    return subprocess.run(["runuser", "-u", "www-data", "--", *map(str, args)],
+                          capture_output=True, text=True, check=check, timeout=30)
+
+
+@pytest.fixture
+def base():
+    # under /tmp with 0755: www-data must be able to reach a store it owns
+    d = Path(tempfile.mkdtemp(prefix="certsync-trust-"))
+    d.chmod(0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def write_conf(base, model):
+    store = base / "store"
+    conf = base / "certsync.conf"
+    conf.write_text(f"""[store]
+path = {store}
+{model}
+
+[provider local]
+type = local-ca
+
+[cert shop]
+provider = local
+domain = shop.example.com
+formats = pem pfx
+""")
+    return conf, store
+
+
+def root_only(base):
+    """A directory and a secret only root may touch: what the attacker is after."""
+    secret_dir = base / "root-only"
+    secret_dir.mkdir(mode=0o700)
+    secret = secret_dir / "secret.txt"
+    secret.write_text("root's secret\n")
+    secret.chmod(0o600)
+    return secret_dir, secret
+
+
+def sync(conf, *extra):
+    return certsync("--config", conf, "sync", *extra, check=False, timeout=60)
+
+
+def tree(d):
+    return sorted((str(p.relative_to(d)), p.stat().st_mode, p.stat().st_uid)
+                  for p in Path(d).rglob("*"))
+
+
+# ---- the recommended model: root owns the store, workers read through a group ----
+
+def test_group_model_workers_read_what_they_serve_and_nothing_else(base):
+    conf, store = write_conf(base, "group = www-data")
+    r = sync(conf)
+    assert r.returncode == 0, r.stderr
+    cur = store / "certs" / "shop" / "current"
+    # what nginx and Apache serve: readable by the worker, not writable
+    assert as_www("cat", cur / "fullchain.pem").returncode == 0
+    assert as_www("cat", cur / "privkey.pem").returncode == 0
+    for private in (cur / "pfx-password.txt", cur / "shop.pfx", store / "local-ca" / "root.key",
+                    store / "local-ca" / "issuer.key"):
+        assert as_www("cat", private).returncode != 0, private
+    # nothing in the store is writable by the worker: it can plant nothing
+    for d in (store, store / "certs", store / "certs" / "shop", store / "local-ca"):
+        r = as_www("touch", d / "planted")
+        assert r.returncode != 0 and not (d / "planted").exists(), d
+    # item 8: the local CA's trust anchor cannot be replaced by the worker
+    assert as_www("cp", "/dev/null", store / "local-ca" / "root.pem").returncode != 0
+    assert stat.S_IMODE((store / "local-ca").stat().st_mode) == 0o700
+    assert (store / "local-ca").stat().st_uid == 0
+    # item 1: the include snippet that Apache's root parent reads is root's alone
+    inc = store / "certs" / "shop" / "apache.conf"
+    assert inc.stat().st_uid == 0 and not inc.stat().st_mode & 0o022
+    assert as_www("sh", "-c", f"echo 'Define X' >> {inc}").returncode != 0
+
+
+def test_a_store_owned_by_the_worker_is_refused_to_root_without_owner(base):
+    """A store left to www-data (the old advice) is not written by root: a root sync
+    would otherwise follow whatever the worker planted."""
+    conf, store = write_conf(base, "group = www-data")
+    assert sync(conf).returncode == 0
+    subprocess.run(["chown", "-R", "www-data:www-data", store], check=True)
+    before = tree(store)
+    r = sync(conf, "--force")
+    assert r.returncode == 1
+    assert "belongs to www-data" in r.stderr and "owner = www-data" in r.stderr
+    assert tree(store) == before
+
+
+# ---- the in-server sync model: the worker owns the store, root drops to it ----
+
+def owner_store(base):
+    conf, store = write_conf(base, "owner = www-data")
+    r = sync(conf)
+    assert r.returncode == 0, r.stderr
+    assert (store / "certs" / "shop" / "current" / "fullchain.pem").stat().st_uid == WWW.pw_uid
+    # no configuration snippet where the worker could edit it
+    assert not (store / "certs" / "shop" / "apache.conf").exists()
+    return conf, store
+
+
+def test_item1_symlinked_certificate_dir_writes_nothing_elsewhere(base):
+    conf, store = owner_store(base)
+    target = base / "conf-enabled"  # stands for Apache's conf-enabled
+    target.mkdir(mode=0o755)
+    before = tree(target)
+    shop = store / "certs" / "shop"
+    assert as_www("mv", shop, store / "certs" / "shop.old").returncode == 0
+    assert as_www("ln", "-s", target, shop).returncode == 0
+    r = sync(conf, "--force")
+    assert r.returncode == 1
+    assert "symbolic link" in r.stderr and "shop" in r.stderr
+    assert tree(target) == before  # no apache.conf, state.json, .lock, vN, key
+
+
+def test_item2_password_symlink_does_not_copy_a_root_file(base):
+    conf, store = owner_store(base)
+    _, secret = root_only(base)
+    cur = store / "certs" / "shop" / "current"
+    assert as_www("rm", cur / "pfx-password.txt").returncode == 0
+    assert as_www("ln", "-s", secret, cur / "pfx-password.txt").returncode == 0
+    r = sync(conf, "--force")
+    assert r.returncode == 0, r.stderr
+    new = (store / "certs" / "shop" / "current" / "pfx-password.txt").read_text()
+    assert "root's secret" not in new and len(new.strip()) == 32
+
+
+def test_item4_tree_removal_never_follows_a_swapped_symlink(base):
+    conf, store = owner_store(base)
+    secret_dir, secret = root_only(base)
+    (secret_dir / "sub").mkdir()
+    (secret_dir / "sub" / "file").write_text("x")
+    shop = store / "certs" / "shop"
+    # a leftover temp version (as a crashed writer leaves) that is in fact a symlink
+    assert as_www("ln", "-s", secret_dir, shop / ".tmp-v9-1").returncode == 0
+    assert as_www("mkdir", shop / ".tmp-v8-1").returncode == 0
+    assert as_www("ln", "-s", secret_dir, shop / ".tmp-v8-1" / "link").returncode == 0
+    r = sync(conf, "--force")
+    assert r.returncode == 0, r.stderr
+    assert secret.read_text() == "root's secret\n"
+    assert (secret_dir / "sub" / "file").exists()
+    assert not (shop / ".tmp-v9-1").is_symlink() and not (shop / ".tmp-v8-1").exists()
+
+
+def test_item6_a_fifo_in_the_store_hangs_nothing(base):
+    conf, store = owner_store(base)
+    shop = store / "certs" / "shop"
+    cur = shop / "current"
+    for f in (cur / "fullchain.pem", shop / "state.json"):
+        assert as_www("rm", "-f", f).returncode == 0
+        assert as_www("mkfifo", f).returncode == 0
+    # each of these would block forever on open(2) of a FIFO
+    certsync("--config", conf, "status", check=False, timeout=20)
+    r = sync(conf)
+    assert r.returncode == 0, r.stderr  # the version that does not load is replaced
+    assert "installed v2" in r.stdout
+    assert stat.S_ISREG((shop / "current" / "fullchain.pem").lstat().st_mode)
+
+
+def test_item7_lock_symlink_creates_nothing(base):
+    conf, store = owner_store(base)
+    secret_dir, _ = root_only(base)
+    nologin = secret_dir / "nologin"  # stands for /etc/nologin
+    lock = store / "certs" / "shop" / ".lock"
+    assert as_www("rm", "-f", lock).returncode == 0
+    assert as_www("ln", "-s", nologin, lock).returncode == 0
+    r = sync(conf, "--force")
+    assert r.returncode == 1 and ".lock" in r.stderr
+    assert not nologin.exists()
+
+
+def test_item8_local_ca_is_private_in_every_model(base):
+    conf, store = owner_store(base)
+    assert stat.S_IMODE((store / "local-ca").stat().st_mode) == 0o700
+    for f in ("root.key", "issuer.key"):
+        assert stat.S_IMODE((store / "local-ca" / f).stat().st_mode) == 0o600
