@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,13 +223,26 @@ cs_rc cs_fs_remove_tree(const char *path)
 
 /* ---- store files, relative to verified directory descriptors ---- */
 
+static const char *user_name(uid_t uid, char *buf, size_t size)
+{
+    struct passwd pwd, *pw = NULL;
+    char tmp[1024];
+
+    getpwuid_r(uid, &pwd, tmp, sizeof(tmp), &pw);
+    snprintf(buf, size, "%s", pw ? pw->pw_name : "?");
+    return buf;
+}
+
 static cs_rc check_owner(const struct stat *st, const char *name, uid_t owner)
 {
+    char a[256], b[256];
+
     if (owner != (uid_t)-1 && st->st_uid != owner)
         return cs_error_set(CS_EPERM,
-                            "'%s' belongs to uid %ld, not to the store's user (uid %ld): "
+                            "'%s' belongs to %s (uid %ld), not to the store's user %s (uid %ld): "
                             "refused; remove it, or chown it if it is yours",
-                            name, (long)st->st_uid, (long)owner);
+                            name, user_name(st->st_uid, a, sizeof(a)), (long)st->st_uid,
+                            user_name(owner, b, sizeof(b)), (long)owner);
     return CS_OK;
 }
 

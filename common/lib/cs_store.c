@@ -262,7 +262,7 @@ static cs_rc challenge_dir(cs_store *s, const char *host, const char *kind, int 
     if (b >= 0)
         close(b);
     if (rc != CS_OK && rc != CS_ENOTFOUND)
-        return cs_error_prefix("store '%s/challenges'", s->path);
+        return cs_error_prefix("store '%s'", s->path);
     return rc;
 }
 

@@ -197,3 +197,40 @@ def test_item8_local_ca_is_private_in_every_model(base):
     assert stat.S_IMODE((store / "local-ca").stat().st_mode) == 0o700
     for f in ("root.key", "issuer.key"):
         assert stat.S_IMODE((store / "local-ca" / f).stat().st_mode) == 0o600
+
+
+# ---- item 3: the validation answer that `apply` writes ----
+
+from test_aliyun import cas, emu, emu_module, webroot  # noqa: E402,F401  (fixtures)
+
+
+def test_item3_apply_never_chmods_through_a_planted_challenge_dir(cas, emu, webroot, base):
+    """An older store left challenges/ to www-data, which swapped a host's directory
+    for a symlink to a root-only one: apply refuses it and changes nothing there."""
+    secret_dir, secret = root_only(base)
+    cas.write("[cert site]\nprovider = ali\ndomain = site.test\n")
+    chal = cas.store / "challenges"
+    chal.mkdir(parents=True)
+    os.chown(chal, WWW.pw_uid, WWW.pw_gid)
+    os.symlink(secret_dir, chal / "site.test")
+    os.lchown(chal / "site.test", WWW.pw_uid, WWW.pw_gid)
+    r = cas.cli("apply", "--domain", "Site.Test", "--validate", "file", check=False)
+    assert r.returncode == 1
+    assert "challenges" in r.stderr and "www-data" in r.stderr
+    assert stat.S_IMODE(secret_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert sorted(p.name for p in secret_dir.iterdir()) == ["secret.txt"]
+
+
+def test_item3_apply_writes_the_answer_for_the_workers_group_only(cas, emu, webroot):
+    root, _ = webroot
+    cas.write("[cert site]\nprovider = ali\ndomain = site.test\n")
+    conf = cas.conf.read_text().replace("[store]\n", "[store]\ngroup = www-data\n", 1)
+    cas.conf.write_text(conf)
+    r = cas.cli("apply", "--domain", "Site.Test", "--validate", "file", "--webroot", root)
+    assert r.returncode == 0, r.stderr
+    answer = cas.store / "challenges" / "site.test" / "pki-validation" / "fileauth.txt"
+    st = answer.stat()
+    assert st.st_uid == 0 and st.st_gid == WWW.pw_gid and stat.S_IMODE(st.st_mode) == 0o640
+    for d in (answer.parent, answer.parent.parent, cas.store / "challenges"):
+        assert stat.S_IMODE(d.stat().st_mode) == 0o750 and d.stat().st_uid == 0
