@@ -9,10 +9,10 @@ certsync=${1:-out/certsync}
 certsync_tomcat=${2:-out/certsync-tomcat}
 demo=${CERTSYNC_DEMO_DIR:-$(mktemp -d /tmp/certsync-demo.XXXXXX)}
 mkdir -p "$demo"
-# the servers' workers (www-data) read the store: traversable, and the store theirs
+# the servers' workers (www-data) read the store through its group: traversable
 chmod 755 "$demo"
 owner=
-id www-data >/dev/null 2>&1 && owner="owner = www-data"
+id www-data >/dev/null 2>&1 && owner="group = www-data"
 conf=$demo/certsync.conf
 cat > "$conf" <<CONF
 [store]
