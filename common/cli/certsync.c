@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -623,6 +625,15 @@ static const char main_help[] =
     "else " CS_DEFAULT_CONFIG ".\n"
     "Exit codes: 0 success, 1 failure, 2 usage error.\n";
 
+/* A core file would hold private keys and the AccessKey secret: none is written. */
+static void no_core_dumps(void)
+{
+    struct rlimit zero = {0, 0};
+
+    prctl(PR_SET_DUMPABLE, 0);
+    setrlimit(RLIMIT_CORE, &zero);
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
@@ -648,6 +659,7 @@ int main(int argc, char **argv)
                 {NULL, NULL}};
     int i = 1, k;
 
+    no_core_dumps();
     umask(077);
     while (i < argc && argv[i][0] == '-') {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {

@@ -2,12 +2,14 @@
 change nothing."""
 import json
 import os
+import shutil
 import stat
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from conftest import Chain, certsync, keytool, run
+from conftest import CERTSYNC, Chain, certsync, keytool, run
 
 
 def status(conf, name=None):
@@ -208,3 +210,33 @@ def test_on_change_runs_after_each_change_of_current(tmp_path):
     assert "v3 is current, but [cert web] on-change" in r.stderr and "status 4" in r.stderr
     st = json.loads(certsync("--config", conf, "status", "--json").stdout)[0]
     assert st["version"] == 3 and "status 4" in st["last_error"]
+
+
+def test_certsync_leaves_no_core_and_its_memory_to_no_one(tmp_path):
+    """A core file (or a same-user process reading /proc) would get the AccessKey secret:
+    certsync sets its core limit to 0 and makes itself non-dumpable. The on-change command
+    it starts looks at its parent, as any process of the same user could."""
+    d = Path(tempfile.mkdtemp(prefix="certsync-dump-"))
+    d.chmod(0o755)
+    seen = d / "seen"
+    hook = d / "hook"
+    hook.write_text("#!/bin/sh\n"
+                    f"grep 'Max core file size' /proc/$PPID/limits > {seen}\n"
+                    f"if cat /proc/$PPID/environ >/dev/null 2>&1; then echo environ readable >> {seen}\n"
+                    f"else echo environ unreadable >> {seen}; fi\n")
+    hook.chmod(0o755)
+    conf = d / "c.conf"
+    conf.write_text(f"[store]\npath = {d}/store\n[cert web]\ndomain = web.test\non-change = {hook}\n")
+    # as another user than root, whom /proc permissions do not stop
+    drop = (["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+            if os.geteuid() == 0 else [])
+    if drop:
+        os.chown(d, 65534, 65534)
+    try:
+        run(*drop, CERTSYNC, "--config", conf, "sync",
+            env={**os.environ, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "dump-me"})
+        lines = seen.read_text().splitlines()
+        assert lines[0].split()[4:6] == ["0", "0"], lines   # soft and hard limit
+        assert lines[1] == "environ unreadable"
+    finally:
+        shutil.rmtree(d)
