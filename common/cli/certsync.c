@@ -562,7 +562,8 @@ static int cmd_rollback(int argc, char **argv)
     unsigned from = 0, to;
     cs_config *c;
     cs_store *s;
-    int opt, rc;
+    int opt, rc, lock;
+    cs_rc r;
 
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
@@ -580,14 +581,23 @@ static int cmd_rollback(int argc, char **argv)
         return cli_usage_error("rollback", "give exactly one certificate NAME");
     if ((rc = cli_open_all("rollback", &c, &s)) != EXIT_SUCCESS)
         return rc;
-    cs_store_current(s, argv[optind], &from);
-    if (cs_store_rollback(s, argv[optind], &to) == CS_OK) {
+    /* "was" is what the rollback replaced: read under the lock it takes (the lock nests) */
+    if (cs_store_lock(s, argv[optind], 60, &lock) != CS_OK) {
+        rc = cli_fail("rollback");
+        goto done;
+    }
+    if (cs_store_current(s, argv[optind], &from) != CS_OK)
+        from = 0;
+    r = cs_store_rollback(s, argv[optind], &to);
+    cs_store_unlock(s, lock);
+    if (r == CS_OK) {
         printf("%s: current is now v%u (was v%u)\n", argv[optind], to, from);
         if (cs_sync_notify(c, s, cs_config_cert(c, argv[optind]), to) != CS_OK)
             rc = cli_fail("rollback");
     } else {
         rc = cli_fail("rollback");
     }
+done:
     cs_store_free(s);
     cs_config_free(c);
     return rc;

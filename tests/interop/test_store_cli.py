@@ -240,3 +240,83 @@ def test_certsync_leaves_no_core_and_its_memory_to_no_one(tmp_path):
         assert lines[1] == "environ unreadable"
     finally:
         shutil.rmtree(d)
+
+
+@pytest.fixture
+def small_disk():
+    """A 200 KiB tmpfs (root only), so that the disk really fills up."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    d = Path(tempfile.mkdtemp(prefix="certsync-full-"))
+    run("mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", d)
+    try:
+        yield d
+    finally:
+        run("umount", d)
+        d.rmdir()
+
+
+def fill(d, leave=0):
+    """Fill d up, then free `leave` bytes."""
+    if leave:
+        (d / "reserve").write_bytes(b"r" * leave)
+    try:
+        with open(d / "filler", "ab") as f:
+            while True:
+                f.write(b"f" * 1024)
+                f.flush()
+    except OSError:
+        pass
+    if leave:
+        (d / "reserve").unlink()
+
+
+def test_a_full_disk_fails_the_sync_and_says_so(small_disk, tmp_path):
+    conf = tmp_path / "c.conf"
+    conf.write_text(f"[store]\npath = {small_disk}/store\n[cert web]\ndomain = web.test\n"
+                    "formats = pem pfx jks\n")
+    certsync("--config", conf, "sync")
+    before = snapshot(small_disk / "store", "web")
+    fill(small_disk, leave=4096)          # room for state.json, not for a version
+    r = certsync("--config", conf, "sync", "--force", check=False)
+    assert r.returncode == 1
+    assert "web: failed: " in r.stderr and "No space left on device" in r.stderr
+    st = status(conf, "web")["web"]
+    assert st["version"] == 1 and st["last_sync"] == "failed"
+    assert "No space left on device" in st["last_error"]
+    assert snapshot(small_disk / "store", "web") == before
+
+    # no room even for state.json: status cannot show it, so the run says that too
+    fill(small_disk)
+    r = certsync("--config", conf, "sync", "--force", check=False)
+    assert r.returncode == 1
+    assert "status cannot show this failure" in r.stderr, r.stderr
+    assert snapshot(small_disk / "store", "web") == before
+
+
+def test_rollback_reports_the_version_it_replaced_when_another_writer_went_first(conf):
+    """rollback waits for the certificate's lock; what it says it replaced is what was
+    current once it held the lock, not what it saw before waiting."""
+    import fcntl
+    import subprocess
+    import time
+    path, store = conf
+    for _ in range(3):
+        certsync("--config", path, "sync", "demo", "--force")
+    d = store / "certs" / "demo"
+
+    def point_current_at(v):
+        (d / "current.new").symlink_to(v)
+        os.rename(d / "current.new", d / "current")
+
+    point_current_at("v2")
+    with open(d / ".lock", "a") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)           # a writer is installing
+        p = subprocess.Popen([CERTSYNC, "--config", path, "rollback", "demo"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        point_current_at("v3")                   # ... and makes its version current
+        fcntl.flock(lk, fcntl.LOCK_UN)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 0, err
+    assert out == "demo: current is now v2 (was v3)\n"
