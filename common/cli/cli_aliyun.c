@@ -2,6 +2,7 @@
  * certsync CLI: the certificate service's lifecycle (aliyun-cas): list, show,
  * fetch, upload, delete, apply, withdraw, revoke, renew, quota, aliyun sign.
  */
+#include <ctype.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -837,8 +838,9 @@ static const char apply_help[] =
     "digicert-free-1-free) and print exactly what must be published for the domain\n"
     "validation: the DNS record, or the file's URL path and content. For FILE validation the\n"
     "content is also put into the store's challenge area\n"
-    "(<store>/challenges/DOMAIN/pki-validation/fileauth.txt), where the certsync server\n"
-    "modules answer it, and into DIR/.well-known/pki-validation/fileauth.txt with --webroot.\n"
+    "(<store>/challenges/DOMAIN/pki-validation/fileauth.txt, DOMAIN lower-cased), where the\n"
+    "certsync server modules answer it, and into DIR/.well-known/pki-validation/fileauth.txt\n"
+    "with --webroot.\n"
     "  --wait       poll the order (every --poll seconds, default 10) until it is issued,\n"
     "               then install it into --into NAME (default: the [cert] whose domain list\n"
     "               holds DOMAIN); fails when the review fails or after --timeout (3600 s)\n"
@@ -852,10 +854,15 @@ static FILE *human;
 
 static int write_challenge(ctx *x, const char *domain, const char *content, const char *webroot)
 {
-    char path[4200];
+    char path[4200], host[256];
+    size_t i;
     cs_rc rc;
 
-    rc = cs_store_write_challenge(x->s, domain, "pki-validation", "fileauth.txt", content);
+    /* servers look the challenge up by the Host they received, lower-cased */
+    for (i = 0; domain[i] && i < sizeof(host) - 1; i++)
+        host[i] = (char)tolower((unsigned char)domain[i]);
+    host[i] = '\0';
+    rc = cs_store_write_challenge(x->s, host, "pki-validation", "fileauth.txt", content);
     if (rc == CS_OK && webroot) {
         snprintf(path, sizeof(path), "%s/.well-known/pki-validation", webroot);
         rc = cs_fs_mkdirs(path, 0755);

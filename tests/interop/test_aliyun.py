@@ -401,3 +401,17 @@ def test_fetch_by_domain_follows_the_same_name_rules_as_the_sync(cas, emu, tmp_p
     r = cas.cli("fetch", "--domain", "a.b.wc.test", "--layout", "nginx", "--out",
                 tmp_path / "no", check=False)
     assert r.returncode == 1 and "no issued, unexpired certificate for a.b.wc.test" in r.stderr
+
+
+# ---- security audit (issue 9): the CLI facing what the service sends ----------------------
+
+
+def test_apply_for_a_mixed_case_domain_puts_the_challenge_where_servers_look(cas, emu):
+    """Servers lower-case the Host before they look for the validation file."""
+    cas.write("")
+    r = cas.cli("apply", "--domain", "Mixed.Example.test", "--validate", "file")
+    assert "publish this file for Mixed.Example.test" in r.stdout
+    challenges = cas.store / "challenges"
+    assert [p.name for p in challenges.iterdir()] == ["mixed.example.test"]
+    token = (challenges / "mixed.example.test/pki-validation/fileauth.txt").read_text().strip()
+    assert token and token in r.stdout
