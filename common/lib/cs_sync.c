@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cs_aliyun.h"
+#include "cs_escape.h"
 #include "cs_hook.h"
 #include "cs_localca.h"
 
@@ -306,7 +307,8 @@ static void failed(cs_store *s, const cs_cert_conf *cc, cs_rc rc, cs_sync_outcom
 {
     char msg[2048];
 
-    snprintf(msg, sizeof(msg), "%s", cs_error_last());
+    /* it may quote the service or a certificate: no control character reaches a log or status */
+    cs_escape(cs_error_last(), msg, sizeof(msg));
     out->result = CS_SYNC_FAILED;
     if (cs_store_current(s, cc->name, &out->version) != CS_OK)
         out->version = 0;
@@ -334,7 +336,7 @@ static cs_rc notify_unlocked(const cs_config *c, cs_store *s, const cs_cert_conf
 
     if (rc == CS_OK)
         return CS_OK;
-    snprintf(msg, sizeof(msg), "%s", cs_error_last());
+    cs_escape(cs_error_last(), msg, sizeof(msg));
     if (cs_store_lock(s, cc->name, 60, &lock) == CS_OK) {
         cs_store_record_sync(s, cc->name, CS_SYNC_INSTALLED, msg);
         cs_store_unlock(s, lock);
