@@ -11,14 +11,18 @@
  * nothing written, 2 usage error, 3 keystore written but the reload failed.
  */
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <openssl/pkcs12.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,7 +58,8 @@ static const char help[] =
     "  --keystore PATH        the keystore Tomcat loads; written atomically (temp file, fsync,\n"
     "                         rename), the previous one kept as PATH.bak; owner and mode of an\n"
     "                         existing file are kept (create it once as Tomcat needs it, e.g.\n"
-    "                         root:tomcat 0640), a new one is 0600\n"
+    "                         root:tomcat 0640), a new one is 0600; PATH.tmp-PID files\n"
+    "                         a killed run left are removed\n"
     "  --type jks|pkcs12      keystore format (full chain, lower-case alias in JKS)\n"
     "  --profile P            PKCS#12 profile: modern (default) or legacy (old Java)\n"
     "  --alias ALIAS          key alias (default: NAME)\n"
@@ -238,6 +243,58 @@ static void keystore_holds(const options *o, const char *pw, char fp[65])
     free(data);
 out:
     cs_error_clear();
+}
+
+/* NAME is PREFIX followed by digits only (a process id). */
+static long tmp_pid(const char *name, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    const char *p = name + n;
+    char *end;
+    long pid;
+
+    if (strncmp(name, prefix, n) != 0 || *p < '0' || *p > '9')
+        return -1;
+    pid = strtol(p, &end, 10);
+    return *end == '\0' && pid > 0 ? pid : -1;
+}
+
+/*
+ * A run killed mid-write leaves KEYSTORE.tmp-PID (or KEYSTORE.bak.tmp-PID)
+ * holding the key: remove those of dead processes, if they are our regular
+ * files (never through a symlink).
+ */
+static void remove_stale_temps(const char *keystore)
+{
+    char dir[4200], tmp[4200], bak[4200], *slash;
+    const char *base = keystore;
+    struct dirent *e;
+    DIR *d;
+
+    snprintf(dir, sizeof(dir), "%s", keystore);
+    if ((slash = strrchr(dir, '/')) != NULL) {
+        *(slash == dir ? slash + 1 : slash) = '\0';
+        base = strrchr(keystore, '/') + 1;
+    }
+    snprintf(tmp, sizeof(tmp), "%s.tmp-", base);
+    snprintf(bak, sizeof(bak), "%s.bak.tmp-", base);
+    if ((d = opendir(slash ? dir : ".")) == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        long pid = tmp_pid(e->d_name, tmp);
+        struct stat st;
+
+        if (pid < 0)
+            pid = tmp_pid(e->d_name, bak);
+        if (pid < 0 || (kill((pid_t)pid, 0) == 0 || errno == EPERM) ||
+            fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+            st.st_uid != geteuid())
+            continue;
+        if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+            fprintf(stderr, "certsync-tomcat: removed '%.*s%s', left by a run that was killed\n",
+                    (int)(base - keystore), keystore, e->d_name);
+    }
+    closedir(d);
 }
 
 /* temp file, fsync, PATH -> PATH.bak, temp -> PATH, fsync dir */
@@ -445,6 +502,15 @@ static int wait_for_cert(cs_store *s, const options *o)
     return 1;
 }
 
+/* A core file would hold private keys and the AccessKey secret: none is written. */
+static void no_core_dumps(void)
+{
+    struct rlimit zero = {0, 0};
+
+    prctl(PR_SET_DUMPABLE, 0);
+    setrlimit(RLIMIT_CORE, &zero);
+}
+
 int main(int argc, char **argv)
 {
     char *pw = NULL, *user = NULL, *pass = NULL, pwpath[4200], held[65], fp[65], line[1024];
@@ -458,6 +524,7 @@ int main(int argc, char **argv)
     int rc = EXIT_FAILURE;
     cs_rc r;
 
+    no_core_dumps();
     umask(077);
     if ((rc = parse_args(argc, argv, &o)) != 0)
         return rc;
@@ -476,6 +543,7 @@ int main(int argc, char **argv)
         rc = 0;
         goto done;
     }
+    remove_stale_temps(o.keystore);
     if (!o.jks && !ascii_only(pw)) {
         fprintf(stderr,
                 "certsync-tomcat: the password in '%s' has non-ASCII characters, and Java 17 "

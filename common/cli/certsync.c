@@ -10,12 +10,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cs_bundle.h"
 #include "cs_config.h"
+#include "cs_escape.h"
 #include "cs_fs.h"
 #include "cs_output.h"
 #include "cs_owner.h"
@@ -40,9 +43,20 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
     return EXIT_USAGE;
 }
 
+const char *cli_safe(const char *s)
+{
+    static char *ring[16];
+    static unsigned next;
+    char **slot = &ring[next++ % 16];
+
+    free(*slot);
+    *slot = cs_escape_dup(s);
+    return *slot ? *slot : "(out of memory)";
+}
+
 int cli_fail(const char *cmd)
 {
-    fprintf(stderr, "certsync %s: %s\n", cmd, cs_error_last());
+    fprintf(stderr, "certsync %s: %s\n", cmd, cli_safe(cs_error_last()));
     return EXIT_FAILURE;
 }
 
@@ -93,7 +107,9 @@ static const char convert_help[] =
     "  nginx    a directory: NAME.pem (certificate + chain), NAME.key\n"
     "  apache   a directory: NAME_public.crt, NAME_chain.crt, NAME.key\n"
     "  tomcat   a directory: NAME.pfx, pfx-password.txt      (iis: the same)\n"
-    "NAME is --alias, or else the certificate's first DNS name.\n"
+    "NAME is --alias, or else the certificate's first DNS name (a leading '*' becomes '_');\n"
+    "a NAME that is not a plain file name ([A-Za-z0-9._-], at most 64, no leading '.', no\n"
+    "'..') is replaced by \"cert\".\n"
     "\n"
     "Options:\n"
     "  --profile modern|legacy  PKCS#12 encryption: modern (AES-256-CBC, PBKDF2, SHA-256 MAC;\n"
@@ -125,6 +141,7 @@ static int cmd_convert(int argc, char **argv)
                *pwfile = NULL, *kpwfile = NULL, *passin = NULL;
     cs_p12_profile profile = CS_P12_MODERN;
     char *password = NULL, *kpassword = NULL, pwpath[4200], name[256];
+    const char *file_name;
     int opt, generated = 0, rc = EXIT_FAILURE;
     unsigned fmt;
     cs_bundle *b = NULL;
@@ -192,6 +209,8 @@ static int cmd_convert(int argc, char **argv)
         if (name[0] == '*')
             name[0] = '_'; /* the console names wildcard files this way too */
     }
+    /* the name comes from the certificate: it must not lead out of --out */
+    file_name = cs_safe_file_name(name, 0, "cert");
     if (fmt & (CS_FMT_PFX | CS_FMT_JKS)) {
         if (pwfile) {
             if (cs_password_read(pwfile, &password) != CS_OK)
@@ -220,12 +239,12 @@ static int cmd_convert(int argc, char **argv)
                isjks                      ? "JKS"
                : profile == CS_P12_MODERN ? "PKCS#12 modern"
                                           : "PKCS#12 legacy",
-               name);
+               cli_safe(name));
         if (generated)
             printf("; password in %s (0600)", pwpath);
         printf("\n");
     } else {
-        cs_output_opts o = {name, name, profile, password, NULL, NULL};
+        cs_output_opts o = {file_name, name, profile, password, NULL, NULL};
 
         if (cs_fs_mkdirs(out, 0700) != CS_OK || cs_output_write(out, b, fmt, &o) != CS_OK)
             goto done;
@@ -386,13 +405,13 @@ static int cmd_sync(int argc, char **argv)
             continue;
         if (cs_sync_cert(sess, s, cc, force, &out) != CS_OK) {
             if (out.result == CS_SYNC_INSTALLED)
-                printf("%s: installed v%u (%s)\n", cc->name, out.version, out.reason);
-            fprintf(stderr, "%s: failed: %s\n", cc->name, cs_error_last());
+                printf("%s: installed v%u (%s)\n", cc->name, out.version, cli_safe(out.reason));
+            fprintf(stderr, "%s: failed: %s\n", cc->name, cli_safe(cs_error_last()));
             failed++;
         } else if (out.result == CS_SYNC_INSTALLED) {
-            printf("%s: installed v%u (%s)\n", cc->name, out.version, out.reason);
+            printf("%s: installed v%u (%s)\n", cc->name, out.version, cli_safe(out.reason));
         } else {
-            printf("%s: unchanged (%s)\n", cc->name, out.reason);
+            printf("%s: unchanged (%s)\n", cc->name, cli_safe(out.reason));
         }
     }
     cs_sync_session_free(sess);
@@ -467,20 +486,22 @@ static void status_text(json_t *j)
                (long long)json_integer_value(json_object_get(j, "version")));
         printf("  sha256       %s\n", json_string_value(json_object_get(j, "fingerprint_sha256")));
         printf("  names       ");
-        json_array_foreach(names, i, v) printf(" %s", json_string_value(v));
+        json_array_foreach(names, i, v) printf(" %s", cli_safe(json_string_value(v)));
         printf("\n  not after    %s (%lld days left)\n",
                json_string_value(json_object_get(j, "not_after")),
                (long long)json_integer_value(json_object_get(j, "days_left")));
         printf("  provider     %s\n", json_string_value(json_object_get(j, "provider")));
     } else {
-        printf("  current      none: %s\n", json_string_value(json_object_get(j, "error_current")));
+        printf("  current      none: %s\n",
+               cli_safe(json_string_value(json_object_get(j, "error_current"))));
     }
     printf("  last sync    %s", json_string_value(json_object_get(j, "last_sync")));
     if (json_object_get(j, "last_sync_at"))
         printf(" at %s", json_string_value(json_object_get(j, "last_sync_at")));
     printf("\n");
     if (json_is_string(json_object_get(j, "last_error")))
-        printf("  last error   %s\n", json_string_value(json_object_get(j, "last_error")));
+        printf("  last error   %s\n",
+               cli_safe(json_string_value(json_object_get(j, "last_error"))));
 }
 
 static int cmd_status(int argc, char **argv)
@@ -562,7 +583,8 @@ static int cmd_rollback(int argc, char **argv)
     unsigned from = 0, to;
     cs_config *c;
     cs_store *s;
-    int opt, rc;
+    int opt, rc, lock;
+    cs_rc r;
 
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
@@ -580,14 +602,23 @@ static int cmd_rollback(int argc, char **argv)
         return cli_usage_error("rollback", "give exactly one certificate NAME");
     if ((rc = cli_open_all("rollback", &c, &s)) != EXIT_SUCCESS)
         return rc;
-    cs_store_current(s, argv[optind], &from);
-    if (cs_store_rollback(s, argv[optind], &to) == CS_OK) {
+    /* "was" is what the rollback replaced: read under the lock it takes (the lock nests) */
+    if (cs_store_lock(s, argv[optind], 60, &lock) != CS_OK) {
+        rc = cli_fail("rollback");
+        goto done;
+    }
+    if (cs_store_current(s, argv[optind], &from) != CS_OK)
+        from = 0;
+    r = cs_store_rollback(s, argv[optind], &to);
+    cs_store_unlock(s, lock);
+    if (r == CS_OK) {
         printf("%s: current is now v%u (was v%u)\n", argv[optind], to, from);
         if (cs_sync_notify(c, s, cs_config_cert(c, argv[optind]), to) != CS_OK)
             rc = cli_fail("rollback");
     } else {
         rc = cli_fail("rollback");
     }
+done:
     cs_store_free(s);
     cs_config_free(c);
     return rc;
@@ -625,6 +656,15 @@ static const char main_help[] =
     "else " CS_DEFAULT_CONFIG ".\n"
     "Exit codes: 0 success, 1 failure, 2 usage error.\n";
 
+/* A core file would hold private keys and the AccessKey secret: none is written. */
+static void no_core_dumps(void)
+{
+    struct rlimit zero = {0, 0};
+
+    prctl(PR_SET_DUMPABLE, 0);
+    setrlimit(RLIMIT_CORE, &zero);
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
@@ -650,6 +690,7 @@ int main(int argc, char **argv)
                 {NULL, NULL}};
     int i = 1, k;
 
+    no_core_dumps();
     umask(077);
     while (i < argc && argv[i][0] == '-') {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {

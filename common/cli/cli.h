@@ -14,6 +14,12 @@ int cli_fail(const char *cmd);
 const char *cli_config_file(void);
 int cli_open_all(const char *cmd, cs_config **c, cs_store **s);
 
+/*
+ * s (text from the service, a certificate or an error quoting them) with its
+ * control characters escaped, for printing; valid until 16 more calls.
+ */
+const char *cli_safe(const char *s);
+
 /* The aliyun-cas lifecycle commands (cli_aliyun.c). */
 int cmd_list(int argc, char **argv);
 int cmd_show(int argc, char **argv);

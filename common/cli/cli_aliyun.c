@@ -2,6 +2,7 @@
  * certsync CLI: the certificate service's lifecycle (aliyun-cas): list, show,
  * fetch, upload, delete, apply, withdraw, revoke, renew, quota, aliyun sign.
  */
+#include <ctype.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -93,6 +94,28 @@ static const char *jstr(json_t *o, const char *k)
     const char *v = json_string_value(json_object_get(o, k));
 
     return v ? v : "";
+}
+
+/* A service string for a person's eyes: its control characters escaped. */
+static const char *jtxt(json_t *o, const char *k)
+{
+    return cli_safe(jstr(o, k));
+}
+
+/* A JSON string of s; bytes that are not UTF-8 are shown escaped. */
+static json_t *jtext(const char *s)
+{
+    json_t *j = json_string(s);
+
+    return j ? j : json_string(cli_safe(s));
+}
+
+/* fetch and upload --json: one object on one line, built (and escaped) by jansson */
+static void print_one(json_t *j)
+{
+    json_dumpf(j, stdout, JSON_PRESERVE_ORDER);
+    printf("\n");
+    json_decref(j);
 }
 
 static int digits(const char *s)
@@ -212,9 +235,9 @@ int cmd_list(int argc, char **argv)
         json_array_foreach(certs, i, e)
         {
             cs_json_id(json_object_get(e, "CertificateId"), id, sizeof(id));
-            printf("%-20s %-24s %-11s %-14s %s%s%s\n", id, jstr(e, "Name"), jstr(e, "EndDate"),
-                   jstr(e, "status"), jstr(e, "CommonName"), *jstr(e, "Sans") ? " " : "",
-                   jstr(e, "Sans"));
+            printf("%-20s %-24s %-11s %-14s %s%s%s\n", cli_safe(id), jtxt(e, "Name"),
+                   jtxt(e, "EndDate"), jtxt(e, "status"), jtxt(e, "CommonName"),
+                   *jstr(e, "Sans") ? " " : "", jtxt(e, "Sans"));
         }
         printf("\n%-20s %-28s %-22s %-20s %s\n", "ORDER", "DOMAIN", "PRODUCT", "STATUS",
                "CERTIFICATE");
@@ -224,8 +247,8 @@ int cmd_list(int argc, char **argv)
 
             cs_json_id(json_object_get(e, "OrderId"), id, sizeof(id));
             cs_json_id(json_object_get(e, "CertificateId"), cid, sizeof(cid));
-            printf("%-20s %-28s %-22s %-20s %s\n", id, jstr(e, "Domain"), jstr(e, "ProductCode"),
-                   jstr(e, "status"), cid);
+            printf("%-20s %-28s %-22s %-20s %s\n", cli_safe(id), jtxt(e, "Domain"),
+                   jtxt(e, "ProductCode"), jtxt(e, "status"), cli_safe(cid));
         }
     }
     rc = EXIT_SUCCESS;
@@ -295,10 +318,10 @@ int cmd_show(int argc, char **argv)
             cs_json_id(json_object_get(d, "Id"), id, sizeof(id));
             printf("certificate  %s\nname         %s\ncommon name  %s\nnames        %s\n"
                    "valid        %s .. %s%s\nissuer       %s\nserial       %s\nsha256       %s\n",
-                   id, jstr(d, "Name"), jstr(d, "Common"), jstr(d, "Sans"), jstr(d, "StartDate"),
-                   jstr(d, "EndDate"),
+                   cli_safe(id), jtxt(d, "Name"), jtxt(d, "Common"), jtxt(d, "Sans"),
+                   jtxt(d, "StartDate"), jtxt(d, "EndDate"),
                    json_is_true(json_object_get(d, "Expired")) ? " (expired)" : "",
-                   jstr(d, "Issuer"), jstr(d, "SerialNo"), jstr(d, "Sha2"));
+                   jtxt(d, "Issuer"), jtxt(d, "SerialNo"), jtxt(d, "Sha2"));
         }
         json_decref(d);
         rc = EXIT_SUCCESS;
@@ -322,9 +345,11 @@ static const char fetch_help[] =
     "  --layout L --out DIR  write it as the console's download zip lays it out for a server:\n"
     "                   nginx, apache, tomcat, iis (NAME.pfx + pfx-password.txt) or jks\n"
     "                   (NAME.jks + jks-password.txt); NAME is the certificate's id\n"
+    "                   (\"cert\" if the service's id is not digits only)\n"
     "  --json           print what was done as one JSON object\n";
 
-static int write_layout(const char *layout, const char *dir, const char *name, cs_bundle *b)
+static int write_layout(const char *layout, const char *dir, const char *id, const char *name,
+                        cs_bundle *b)
 {
     unsigned fmt;
     char *pw = NULL;
@@ -343,10 +368,11 @@ static int write_layout(const char *layout, const char *dir, const char *name, c
     if (rc != CS_OK)
         return cli_fail("fetch");
     if (one_json)
-        printf("{\"certificate\": \"%s\", \"layout\": \"%s\", \"out\": \"%s\"}\n", name, layout,
-               dir);
+        print_one(json_pack("{s:o, s:s, s:o, s:o}", "certificate", jtext(id), "layout", layout,
+                            "out", jtext(dir), "files", jtext(name)));
     else
-        printf("wrote the %s layout of certificate %s into %s\n", layout, name, dir);
+        printf("wrote the %s layout of certificate %s into %s (files %s.*)\n", layout, cli_safe(id),
+               cli_safe(dir), name);
     return EXIT_SUCCESS;
 }
 
@@ -434,7 +460,7 @@ int cmd_fetch(int argc, char **argv)
         fprintf(stderr,
                 "certsync fetch: %s: the service holds no private key for it (its CSR was made "
                 "elsewhere); use `certsync import` with your key\n",
-                origin);
+                cli_safe(origin));
         goto done;
     }
     if (cs_bundle_load_pem(&b, jstr(d, "Cert"), strlen(jstr(d, "Cert")), jstr(d, "Key"),
@@ -444,7 +470,8 @@ int cmd_fetch(int argc, char **argv)
         goto done;
     }
     if (layout) {
-        rc = write_layout(layout, out, id, b);
+        /* the id came from the service: digits only may name a file */
+        rc = write_layout(layout, out, id, cs_safe_file_name(id, 1, "cert"), b);
     } else {
         const cs_cert_conf *cc = cs_config_cert(x.c, into);
         cs_install_opts o = cs_install_opts_for(cc, "aliyun-cas", id);
@@ -455,9 +482,10 @@ int cmd_fetch(int argc, char **argv)
             goto done;
         }
         if (one_json)
-            printf("{\"certificate\": \"%s\", \"name\": \"%s\", \"version\": %u}\n", id, into, v);
+            print_one(json_pack("{s:o, s:s, s:i}", "certificate", jtext(id), "name", into,
+                                "version", (int)v));
         else
-            printf("%s: installed v%u (certificate %s)\n", into, v, id);
+            printf("%s: installed v%u (certificate %s)\n", into, v, cli_safe(id));
         rc = cs_sync_notify(x.c, x.s, cc, v) == CS_OK ? EXIT_SUCCESS : cli_fail("fetch");
     }
 done:
@@ -587,9 +615,9 @@ int cmd_upload(int argc, char **argv)
     }
     if (upload_once(&x, name, b, id, sizeof(id))) {
         if (one_json)
-            printf("{\"certificate\": \"%s\", \"name\": \"%s\"}\n", id, name);
+            print_one(json_pack("{s:o, s:o}", "certificate", jtext(id), "name", jtext(name)));
         else
-            printf("uploaded %s as certificate %s\n", name, id);
+            printf("uploaded %s as certificate %s\n", cli_safe(name), cli_safe(id));
         rc = EXIT_SUCCESS;
     } else if (!name_exists_error(x.client)) {
         cli_fail("upload");
@@ -615,9 +643,11 @@ int cmd_upload(int argc, char **argv)
             goto done;
         }
         if (one_json)
-            printf("{\"certificate\": \"%s\", \"name\": \"%s\", \"replaced\": true}\n", id, fresh);
+            print_one(json_pack("{s:o, s:o, s:b}", "certificate", jtext(id), "name", jtext(fresh),
+                                "replaced", 1));
         else
-            printf("uploaded %s as certificate %s (name %s)\n", name, id, fresh);
+            printf("uploaded %s as certificate %s (name %s)\n", cli_safe(name), cli_safe(id),
+                   cli_safe(fresh));
         rc = EXIT_SUCCESS;
         json_array_foreach(certs, i, e)
         {
@@ -631,7 +661,7 @@ int cmd_upload(int argc, char **argv)
             cs_kv_set(&q, "CertId", old);
             if (call(&x, "DeleteUserCertificate", &q, &r)) {
                 fprintf(one_json ? stderr : stdout, "deleted the old certificate %s (name %s)\n",
-                        old, name);
+                        cli_safe(old), cli_safe(name));
                 json_decref(r);
             } else {
                 rc = EXIT_FAILURE;
@@ -707,9 +737,9 @@ static int simple(int argc, char **argv, const char *cmd, const char *help, cons
 
             cs_json_id(json_object_get(r, "OrderId"), nid, sizeof(nid));
             printf("%s: done (%s %s, RequestId %s)", cmd, param, argv[optind],
-                   jstr(r, "RequestId"));
+                   jtxt(r, "RequestId"));
             if (nid[0])
-                printf("; the new order is %s", nid);
+                printf("; the new order is %s", cli_safe(nid));
             printf("\n");
         }
         json_decref(r);
@@ -837,8 +867,9 @@ static const char apply_help[] =
     "digicert-free-1-free) and print exactly what must be published for the domain\n"
     "validation: the DNS record, or the file's URL path and content. For FILE validation the\n"
     "content is also put into the store's challenge area\n"
-    "(<store>/challenges/DOMAIN/pki-validation/fileauth.txt), where the certsync server\n"
-    "modules answer it, and into DIR/.well-known/pki-validation/fileauth.txt with --webroot.\n"
+    "(<store>/challenges/DOMAIN/pki-validation/fileauth.txt, DOMAIN lower-cased), where the\n"
+    "certsync server modules answer it, and into DIR/.well-known/pki-validation/fileauth.txt\n"
+    "with --webroot.\n"
     "  --wait       poll the order (every --poll seconds, default 10) until it is issued,\n"
     "               then install it into --into NAME (default: the [cert] whose domain list\n"
     "               holds DOMAIN); fails when the review fails or after --timeout (3600 s)\n"
@@ -852,10 +883,15 @@ static FILE *human;
 
 static int write_challenge(ctx *x, const char *domain, const char *content, const char *webroot)
 {
-    char path[4200];
+    char path[4200], host[256];
+    size_t i;
     cs_rc rc;
 
-    rc = cs_store_write_challenge(x->s, domain, "pki-validation", "fileauth.txt", content);
+    /* servers look the challenge up by the Host they received, lower-cased */
+    for (i = 0; domain[i] && i < sizeof(host) - 1; i++)
+        host[i] = (char)tolower((unsigned char)domain[i]);
+    host[i] = '\0';
+    rc = cs_store_write_challenge(x->s, host, "pki-validation", "fileauth.txt", content);
     if (rc == CS_OK && webroot) {
         snprintf(path, sizeof(path), "%s/.well-known/pki-validation", webroot);
         rc = cs_fs_mkdirs(path, 0755);
@@ -906,7 +942,7 @@ static int install_issued(ctx *x, json_t *st, const char *order, const char *int
     o = cs_install_opts_for(cc, "aliyun-cas", id[0] ? id : NULL);
     if (cs_bundle_load_pem(&b, cert, strlen(cert), key, strlen(key), origin) == CS_OK &&
         cs_store_install(x->s, into, b, &o, &v) == CS_OK) {
-        fprintf(human, "%s: installed v%u (certificate %s)\n", into, v, id);
+        fprintf(human, "%s: installed v%u (certificate %s)\n", into, v, cli_safe(id));
         ok = cs_sync_notify(x->c, x->s, cc, v) == CS_OK || !cli_fail("apply");
     } else {
         cli_fail("apply");
@@ -1043,6 +1079,12 @@ int cmd_apply(int argc, char **argv)
             goto done;
         cs_json_id(json_object_get(r, "OrderId"), order, sizeof(order));
         json_decref(r);
+        if (!digits(order)) {
+            fprintf(stderr,
+                    "certsync apply: the service answered the order id '%s', not a number\n",
+                    cli_safe(order));
+            goto done;
+        }
         fprintf(human, "applied for %s: order %s (%s)\n", domain, order, product);
     }
     for (start = time(NULL);;) {
@@ -1068,10 +1110,10 @@ int cmd_apply(int argc, char **argv)
             published = 1;
             if (strcmp(jstr(st, "ValidateType"), "DNS") == 0) {
                 fprintf(human, "publish this DNS record for %s:\n  %s  %s  %s\n", domain,
-                        jstr(st, "RecordDomain"), jstr(st, "RecordType"), jstr(st, "RecordValue"));
+                        jtxt(st, "RecordDomain"), jtxt(st, "RecordType"), jtxt(st, "RecordValue"));
             } else {
                 fprintf(human, "publish this file for %s:\n  URL path  %s\n  content   %s\n",
-                        domain, jstr(st, "Uri"), jstr(st, "Content"));
+                        domain, jtxt(st, "Uri"), jtxt(st, "Content"));
                 if (!write_challenge(&x, domain, jstr(st, "Content"), webroot))
                     goto done;
                 fprintf(human,
@@ -1081,9 +1123,9 @@ int cmd_apply(int argc, char **argv)
             char id[32];
 
             cs_json_id(json_object_get(st, "CertId"), id, sizeof(id));
-            fprintf(human, "order %s is issued: certificate %s\n", order, id);
+            fprintf(human, "order %s is issued: certificate %s\n", order, cli_safe(id));
             if (!into) {
-                fprintf(human, "install it with `certsync fetch %s --into NAME`\n", id);
+                fprintf(human, "install it with `certsync fetch %s --into NAME`\n", cli_safe(id));
                 rc = EXIT_SUCCESS;
             } else {
                 rc = install_issued(&x, st, order, into) ? EXIT_SUCCESS : EXIT_FAILURE;
@@ -1100,7 +1142,7 @@ int cmd_apply(int argc, char **argv)
             fprintf(human,
                     "order %s is %s; run `certsync apply --domain %s --order %s --wait` to wait "
                     "for it\n",
-                    order, status_words(type), domain, order);
+                    order, cli_safe(status_words(type)), domain, order);
             rc = EXIT_SUCCESS;
             goto done;
         }
@@ -1108,7 +1150,7 @@ int cmd_apply(int argc, char **argv)
             fprintf(stderr,
                     "certsync apply: order %s is still %s after %ld s; run `certsync "
                     "apply --domain %s --order %s --wait` to go on waiting\n",
-                    order, status_words(type), timeout_s, domain, order);
+                    order, cli_safe(status_words(type)), timeout_s, domain, order);
             goto done;
         }
         sleep((unsigned)poll_s);

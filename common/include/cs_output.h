@@ -37,7 +37,19 @@ typedef struct {
     const char *jks_key_password; /* NULL: same as the store password */
 } cs_output_opts;
 
-/* Write the formats into the existing directory dir (each file atomically). */
+/*
+ * A file name taken from data (a service's certificate id, a certificate's
+ * DNS name) must stay one file in the output directory. An id (id != 0) is
+ * digits only; a name is [A-Za-z0-9._-], at most 64 characters, with no
+ * leading dot and no "..". Returns s when it qualifies, else fallback (the
+ * certificate's configured name, or a fixed one such as "cert").
+ */
+const char *cs_safe_file_name(const char *s, int id, const char *fallback);
+
+/*
+ * Write the formats into the existing directory dir (each file atomically).
+ * o->name must be a plain file name (no '/', no leading dot).
+ */
 cs_rc cs_output_write(const char *dir, const cs_bundle *b, unsigned formats,
                       const cs_output_opts *o);
 

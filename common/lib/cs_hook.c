@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,8 +12,6 @@
 #include <unistd.h>
 
 #include "cs_bundle.h"
-
-extern char **environ;
 
 cs_rc cs_argv_split(const char *cmd, char ***argv)
 {
@@ -60,23 +59,48 @@ cs_rc cs_argv_split(const char *cmd, char ***argv)
     return CS_OK;
 }
 
+/* What a hook may see of ours: never the credentials. */
+#define CS_HOOK_PATH "/usr/sbin:/usr/bin:/sbin:/bin"
+
+static const char *const hook_passed[] = {"LANG", "LC_ALL", "TZ", NULL};
+
+static int env_add(char **env, size_t *n, const char *fmt, ...)
+{
+    va_list ap;
+    int r;
+
+    va_start(ap, fmt);
+    r = vasprintf(&env[*n], fmt, ap);
+    va_end(ap);
+    if (r < 0) {
+        env[*n] = NULL;
+        return -1;
+    }
+    (*n)++;
+    return 0;
+}
+
+/*
+ * A minimal environment: PATH (the caller's, else a safe default), LANG,
+ * LC_ALL and TZ when set, and the CERTSYNC_* variables of this version.
+ */
 static char **hook_env(const char *name, unsigned version, const char *dir, const char *config)
 {
+    const char *path = getenv("PATH");
+    char **env = calloc(9, sizeof(char *));
     size_t n = 0, i;
-    char **env;
+    int bad;
 
-    while (environ[n])
-        n++;
-    env = calloc(n + 5, sizeof(char *));
     if (env == NULL)
         return NULL;
-    for (i = 0; i < n; i++)
-        env[i] = strdup(environ[i]);
-    if (asprintf(&env[n++], "CERTSYNC_NAME=%s", name) < 0 ||
-        asprintf(&env[n++], "CERTSYNC_VERSION=%u", version) < 0 ||
-        asprintf(&env[n++], "CERTSYNC_DIR=%s", dir) < 0 ||
-        asprintf(&env[n++], "CERTSYNC_CONFIG=%s", config ? config : "") < 0) {
-        env[n - 1] = NULL;
+    bad = env_add(env, &n, "PATH=%s", path && *path ? path : CS_HOOK_PATH);
+    for (i = 0; hook_passed[i] && !bad; i++)
+        if (getenv(hook_passed[i]))
+            bad = env_add(env, &n, "%s=%s", hook_passed[i], getenv(hook_passed[i]));
+    if (bad || env_add(env, &n, "CERTSYNC_NAME=%s", name) ||
+        env_add(env, &n, "CERTSYNC_VERSION=%u", version) ||
+        env_add(env, &n, "CERTSYNC_DIR=%s", dir) ||
+        env_add(env, &n, "CERTSYNC_CONFIG=%s", config ? config : "")) {
         cs_strv_free(env);
         return NULL;
     }

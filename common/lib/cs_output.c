@@ -30,6 +30,23 @@ cs_rc cs_format_parse(const char *s, unsigned *bit)
     return CS_OK;
 }
 
+const char *cs_safe_file_name(const char *s, int id, const char *fallback)
+{
+    size_t i, n = s ? strlen(s) : 0;
+
+    if (n == 0 || n > 64 || s[0] == '.' || strstr(s, "..") != NULL)
+        return fallback;
+    for (i = 0; i < n; i++) {
+        char c = s[i];
+        int digit = c >= '0' && c <= '9';
+        int letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+
+        if (id ? !digit : !(digit || letter || (c && strchr("._-", c))))
+            return fallback;
+    }
+    return s;
+}
+
 static cs_rc put(const char *dir, const char *file, const void *data, size_t len, mode_t mode)
 {
     char path[4096];
@@ -98,6 +115,11 @@ cs_rc cs_output_write(const char *dir, const cs_bundle *b, unsigned formats,
     const char *alias = o->alias ? o->alias : o->name;
     cs_rc rc;
 
+    if (o->name == NULL || o->name[0] == '\0' || o->name[0] == '.' || strchr(o->name, '/'))
+        return cs_error_set(CS_EINVAL,
+                            "'%s' cannot name a file in %s: a file name may not start with '.' "
+                            "or hold '/'",
+                            o->name ? o->name : "", dir);
     rc = cs_bundle_pem_leaf(b, &leaf, &leaf_len);
     if (rc == CS_OK)
         rc = cs_bundle_pem_issuers(b, &chain, &chain_len);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cs_aliyun.h"
+#include "cs_escape.h"
 #include "cs_hook.h"
 #include "cs_localca.h"
 
@@ -301,6 +302,48 @@ static cs_rc unchanged(cs_store *s, const cs_cert_conf *cc, cs_sync_outcome *out
     return rc;
 }
 
+/* Record a failed sync with its error, whatever failed; the error stays set. */
+static void failed(cs_store *s, const cs_cert_conf *cc, cs_rc rc, cs_sync_outcome *out)
+{
+    char msg[2048];
+
+    /* it may quote the service or a certificate: no control character reaches a log or status */
+    cs_escape(cs_error_last(), msg, sizeof(msg));
+    out->result = CS_SYNC_FAILED;
+    if (cs_store_current(s, cc->name, &out->version) != CS_OK)
+        out->version = 0;
+    if (cs_store_record_sync(s, cc->name, CS_SYNC_FAILED, msg) != CS_OK) {
+        char why[1024];
+
+        snprintf(why, sizeof(why), "%s", cs_error_last());
+        cs_error_set(rc, "%s; status cannot show this failure: %s", msg, why);
+        return;
+    }
+    cs_error_set(rc, "%s", msg);
+}
+
+/*
+ * on-change runs without the certificate's lock (it may take minutes, and an
+ * import or a server's sync must not wait for it); its failure is recorded
+ * under the lock again.
+ */
+static cs_rc notify_unlocked(const cs_config *c, cs_store *s, const cs_cert_conf *cc,
+                             unsigned version)
+{
+    char msg[2048];
+    int lock;
+    cs_rc rc = cs_sync_notify(c, s, cc, version);
+
+    if (rc == CS_OK)
+        return CS_OK;
+    cs_escape(cs_error_last(), msg, sizeof(msg));
+    if (cs_store_lock(s, cc->name, 60, &lock) == CS_OK) {
+        cs_store_record_sync(s, cc->name, CS_SYNC_INSTALLED, msg);
+        cs_store_unlock(s, lock);
+    }
+    return cs_error_set(rc, "%s", msg);
+}
+
 cs_rc cs_sync_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, int force,
                    cs_sync_outcome *out)
 {
@@ -315,9 +358,10 @@ cs_rc cs_sync_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, i
     memset(out, 0, sizeof(*out));
     if (sess == NULL && (sess = own = cs_sync_session_new(NULL)) == NULL)
         return cs_error_set(CS_ENOMEM, "out of memory");
-    if (cs_store_lock(s, cc->name, 60, &lock) != CS_OK) {
+    if ((rc = cs_store_lock(s, cc->name, 60, &lock)) != CS_OK) {
+        failed(s, cc, rc, out);
         cs_sync_session_free(own);
-        return cs_error_code();
+        return rc;
     }
     if (cc->provider && cc->provider->type == CS_PROVIDER_ALIYUN_CAS) {
         provider = "aliyun-cas";
@@ -339,18 +383,16 @@ cs_rc cs_sync_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, i
     cs_bundle_free(b);
     if (rc == CS_OK) {
         out->result = CS_SYNC_INSTALLED;
-        rc = cs_sync_notify(sess->c, s, cc, out->version);
-        cs_store_record_sync(s, cc->name, CS_SYNC_INSTALLED, rc == CS_OK ? NULL : cs_error_last());
+        if (cs_store_record_sync(s, cc->name, CS_SYNC_INSTALLED, NULL) != CS_OK)
+            rc = cs_error_prefix("v%u is current, but status cannot show it", out->version);
+        cs_store_unlock(s, lock);
+        /* the servers must hear of the new version either way */
+        if (notify_unlocked(sess->c, s, cc, out->version) != CS_OK)
+            rc = cs_error_code();
     } else {
-        char msg[2048];
-
-        snprintf(msg, sizeof(msg), "%s", cs_error_last());
-        out->result = CS_SYNC_FAILED;
-        cs_store_current(s, cc->name, &out->version);
-        cs_store_record_sync(s, cc->name, CS_SYNC_FAILED, msg);
-        cs_error_set(rc, "%s", msg);
+        failed(s, cc, rc, out);
+        cs_store_unlock(s, lock);
     }
-    cs_store_unlock(s, lock);
     cs_sync_session_free(own);
     return rc;
 }

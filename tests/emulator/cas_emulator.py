@@ -567,6 +567,7 @@ class Emulator:
             self.req_seq = 0
             self.nonces = {}
             self.client_tokens = {}
+            self.forged_ids = {}  # cert id -> the string the lists show instead
 
     # ---------------------------------------------------------------- logging
     def log(self, msg):
@@ -1114,6 +1115,11 @@ class Emulator:
                     o.cert_pem = pem
                     o.cert_nb_ms, o.cert_na_ms = ms(nvb(c.leaf)), ms(nva(c.leaf))
             return {"ok": True, "CertificateId": c.id, "NotAfter": ms(nva(c.leaf))}
+        if what == "forge-id":
+            with self.lock:
+                c = cert_of()
+                self.forged_ids[c.id] = p.get("as", "")
+            return {"ok": True, "CertificateId": c.id, "shown_as": self.forged_ids[c.id]}
         if what in ("validate-dns", "fail-order"):
             with self.lock:
                 o = self.orders.get(need_int("order_id"))
@@ -1299,8 +1305,8 @@ def act_list(emu, p):
                 if keyword and not any(keyword in s.lower() for s in (
                         c.name, f["common"], f["sans"], str(c.id), c.instance_id)):
                     continue
-                rows.append({"CertificateId": c.id, "Name": c.name, "CommonName": f["common"],
-                             "Sans": f["sans"], "Issuer": f["issuer"], "Fingerprint": f["fingerprint"],
+                rows.append({"CertificateId": emu.forged_ids.get(c.id, c.id), "Name": c.name,
+                             "CommonName": f["common"], "Sans": f["sans"], "Issuer": f["issuer"], "Fingerprint": f["fingerprint"],
                              "SerialNo": f["serial"], "Sha2": f["sha2"], "StartDate": f["start"],
                              "EndDate": f["end"], "Expired": st == "EXPIRED", "Upload": c.upload,
                              "OrgName": f["org"], "Country": f["country"], "Province": f["province"],
@@ -1354,7 +1360,8 @@ def order_list_status(emu, o):
 
 
 def act_detail(emu, p):
-    cid = p_int(p, "CertId", required=True)
+    forged = {v: k for k, v in emu.forged_ids.items()}
+    cid = forged.get(p.get("CertId")) or p_int(p, "CertId", required=True)
     cert_filter = p_bool(p, "CertFilter")
     with emu.lock:
         c = emu.certs.get(cid)

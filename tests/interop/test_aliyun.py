@@ -401,3 +401,89 @@ def test_fetch_by_domain_follows_the_same_name_rules_as_the_sync(cas, emu, tmp_p
     r = cas.cli("fetch", "--domain", "a.b.wc.test", "--layout", "nginx", "--out",
                 tmp_path / "no", check=False)
     assert r.returncode == 1 and "no issued, unexpired certificate for a.b.wc.test" in r.stderr
+
+
+# ---- security audit (issue 9): the CLI facing what the service sends ----------------------
+
+
+def test_apply_for_a_mixed_case_domain_puts_the_challenge_where_servers_look(cas, emu):
+    """Servers lower-case the Host before they look for the validation file."""
+    cas.write("")
+    r = cas.cli("apply", "--domain", "Mixed.Example.test", "--validate", "file")
+    assert "publish this file for Mixed.Example.test" in r.stdout
+    challenges = cas.store / "challenges"
+    assert [p.name for p in challenges.iterdir()] == ["mixed.example.test"]
+    token = (challenges / "mixed.example.test/pki-validation/fileauth.txt").read_text().strip()
+    assert token and token in r.stdout
+
+
+def files_under(d):
+    return sorted(str(p.relative_to(d)) for p in Path(d).rglob("*") if p.is_file())
+
+
+def test_fetch_names_no_file_after_a_certificate_id_that_is_not_a_number(cas, emu, tmp_path):
+    """A hostile service answers the id "../../../PWN": the layout stays inside --out."""
+    cid = emu.ctl("add-cert", domain="pwn.test")["CertificateId"]
+    emu.ctl("forge-id", cert_id=cid, **{"as": "../../../PWN"})
+    cas.write("")
+    top = tmp_path / "t"
+    out = top / "a" / "b" / "out"
+    expect = {"nginx": ["cert.key", "cert.pem"],
+              "apache": ["cert.key", "cert_chain.crt", "cert_public.crt"],
+              "tomcat": ["cert.pfx", "pfx-password.txt"],
+              "jks": ["cert.jks", "jks-password.txt"]}
+    for layout, files in expect.items():
+        r = cas.cli("fetch", "--domain", "pwn.test", "--layout", layout, "--out", out / layout)
+        assert "certificate ../../../PWN" in r.stdout and "(files cert.*)" in r.stdout
+        assert files_under(out / layout) == files
+    assert files_under(top) == sorted(f"a/b/out/{l}/{f}" for l, fs in expect.items() for f in fs)
+    assert not list(tmp_path.rglob("*PWN*"))
+
+
+def test_fetch_and_upload_json_stays_json_whatever_the_service_says(cas, emu, chain, tmp_path):
+    cid = emu.ctl("add-cert", domain="inj.test")["CertificateId"]
+    evil = '1", "layout": "x"}, {"o": "{\\'  # ids are kept to 31 bytes
+    emu.ctl("forge-id", cert_id=cid, **{"as": evil})
+    cas.write("")
+    r = cas.cli("fetch", "--domain", "inj.test", "--layout", "nginx", "--out", tmp_path / "o",
+                "--json")
+    out = json.loads(r.stdout)
+    assert out == {"certificate": evil, "layout": "nginx", "out": str(tmp_path / "o"),
+                   "files": "cert"}
+    r = cas.cli("fetch", "--domain", "inj.test", "--into", "inj", "--json")
+    assert json.loads(r.stdout) == {"certificate": evil, "name": "inj", "version": 1}
+    name = 'up"}{"x'
+    out = json.loads(cas.cli("upload", name, "--cert", chain.fullchain, "--key", chain.key,
+                             "--json").stdout)
+    assert out["name"] == name and int(out["certificate"]) > 0
+
+
+FORGED = "\n[installed] shop v9\x1b[2J\x1b]0;owned\x07"
+
+
+def assert_inert(text):
+    """What a terminal would obey or a reader would take for a line of ours."""
+    assert "\x1b" not in text and "\x07" not in text, repr(text)
+    assert not any(l.startswith("[installed]") for l in text.splitlines()), repr(text)
+
+
+def test_control_characters_from_the_service_reach_no_terminal_and_no_state(cas, emu):
+    cid = emu.ctl("add-cert", domain="ctl.test", name="n" + FORGED)["CertificateId"]
+    evil = emu.ctl("add-cert", domain="ok.test,evil" + FORGED.lower().replace("]0;", "]0x")
+                   + ".test")["CertificateId"]
+    cas.write(f"[cert shop]\nprovider = ali\ncert-id = {evil}\ndomain = other.test\n")
+    for args in (["list"], ["show", str(cid)], ["show", str(evil)]):
+        r = cas.cli(*args)
+        assert_inert(r.stdout + r.stderr)
+    assert "n\\x0a[installed] shop v9\\x1b[2J" in cas.cli("list").stdout
+
+    # the sync's error quotes the names of the certificate the service sent
+    r = cas.cli("sync", check=False)
+    assert r.returncode == 1 and "does not cover the name 'other.test'" in r.stderr
+    assert_inert(r.stdout + r.stderr)
+    assert "evil\\x0a[installed] shop v9\\x1b[2j" in r.stderr
+    state = json.loads((cas.store / "certs" / "shop" / "state.json").read_text())
+    assert_inert(json.dumps(state, ensure_ascii=False).replace("\\n", "\n"))
+    assert_inert(str(state))
+    assert "\n" not in cas.status("shop")["last_error"]
+    assert_inert(cas.cli("status").stdout)

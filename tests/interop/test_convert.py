@@ -154,3 +154,37 @@ def test_usage_errors_exit_2_and_help_exits_0():
     assert r.returncode == 2 and "unknown command 'frobnicate'" in r.stderr
     r = certsync("convert", "--cert", "a", "--key", "b", "--out", "c", "--format", "zip", check=False)
     assert r.returncode == 2 and "unknown format 'zip'" in r.stderr
+
+
+@pytest.mark.parametrize("fmt,files", [
+    ("nginx", ["cert.key", "cert.pem"]),
+    ("apache", ["cert.key", "cert_chain.crt", "cert_public.crt"]),
+    ("tomcat", ["cert.pfx", "pfx-password.txt"]),
+])
+def test_a_certificate_named_to_escape_out_writes_only_into_out(tmp_path, fmt, files):
+    """The files are named after the leaf's first DNS name: DNS:../../../X must not make
+    them land outside --out."""
+    c = Chain(tmp_path / "pki", names=("x.example.com",), tag="t")
+    # the same key, re-issued with a first DNS name that climbs out
+    ext = tmp_path / "evil.ext"
+    ext.write_text("subjectAltName=DNS:../../../X,DNS:x.example.com\n")
+    run("openssl", "req", "-new", "-key", c.key, "-subj", "/CN=x.example.com", "-out",
+        tmp_path / "evil.csr")
+    run("openssl", "x509", "-req", "-in", tmp_path / "evil.csr", "-CA", c.inter, "-CAkey",
+        c.inter_key, "-CAcreateserial", "-days", "30", "-extfile", ext, "-out", c.leaf)
+    assert "DNS:../../../X" in run("openssl", "x509", "-in", c.leaf, "-noout", "-ext",
+                                   "subjectAltName").stdout
+    top = tmp_path / "t"
+    out = top / "a" / "b" / "out"
+    r = certsync("convert", "--cert", c.leaf, "--key", c.key, "--chain", c.inter,
+                 "--format", fmt, "--out", out)
+    assert f"wrote {fmt} layout into {out}" in r.stdout
+    assert sorted(p.name for p in out.iterdir()) == files
+    assert sorted(str(p.relative_to(top)) for p in top.rglob("*") if p.is_file()) == \
+        [f"a/b/out/{f}" for f in files]
+    assert not list(tmp_path.rglob("X*")) and not list(tmp_path.rglob("*X.*"))
+    # a plain name still names the files, as the console does
+    ok = Chain(tmp_path / "pki2", names=("*.shop.example.com",), tag="w")
+    certsync("convert", "--cert", ok.leaf, "--key", ok.key, "--chain", ok.inter,
+             "--format", fmt, "--out", tmp_path / "ok")
+    assert any(p.name.startswith("_.shop.example.com") for p in (tmp_path / "ok").iterdir())

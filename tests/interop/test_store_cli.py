@@ -2,12 +2,14 @@
 change nothing."""
 import json
 import os
+import shutil
 import stat
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from conftest import Chain, certsync, keytool, run
+from conftest import CERTSYNC, Chain, certsync, keytool, run
 
 
 def status(conf, name=None):
@@ -211,3 +213,113 @@ def test_on_change_runs_after_each_change_of_current(tmp_path):
     assert "v3 is current, but [cert web] on-change" in r.stderr and "status 4" in r.stderr
     st = json.loads(certsync("--config", conf, "status", "--json").stdout)[0]
     assert st["version"] == 3 and "status 4" in st["last_error"]
+
+
+def test_certsync_leaves_no_core_and_its_memory_to_no_one(tmp_path):
+    """A core file (or a same-user process reading /proc) would get the AccessKey secret:
+    certsync sets its core limit to 0 and makes itself non-dumpable. The on-change command
+    it starts looks at its parent, as any process of the same user could."""
+    d = Path(tempfile.mkdtemp(prefix="certsync-dump-"))
+    d.chmod(0o755)
+    seen = d / "seen"
+    hook = d / "hook"
+    hook.write_text("#!/bin/sh\n"
+                    f"grep 'Max core file size' /proc/$PPID/limits > {seen}\n"
+                    f"if cat /proc/$PPID/environ >/dev/null 2>&1; then echo environ readable >> {seen}\n"
+                    f"else echo environ unreadable >> {seen}; fi\n")
+    hook.chmod(0o755)
+    conf = d / "c.conf"
+    conf.write_text(f"[store]\npath = {d}/store\n[cert web]\ndomain = web.test\non-change = {hook}\n")
+    # as another user than root, whom /proc permissions do not stop
+    drop = (["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+            if os.geteuid() == 0 else [])
+    if drop:
+        os.chown(d, 65534, 65534)
+    try:
+        run(*drop, CERTSYNC, "--config", conf, "sync",
+            env={**os.environ, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "dump-me"})
+        lines = seen.read_text().splitlines()
+        assert lines[0].split()[4:6] == ["0", "0"], lines   # soft and hard limit
+        assert lines[1] == "environ unreadable"
+    finally:
+        shutil.rmtree(d)
+
+
+@pytest.fixture
+def small_disk():
+    """A 200 KiB tmpfs (root only), so that the disk really fills up."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    d = Path(tempfile.mkdtemp(prefix="certsync-full-"))
+    run("mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", d)
+    try:
+        yield d
+    finally:
+        run("umount", d)
+        d.rmdir()
+
+
+def fill(d, leave=0):
+    """Fill d up, then free `leave` bytes."""
+    if leave:
+        (d / "reserve").write_bytes(b"r" * leave)
+    try:
+        with open(d / "filler", "ab") as f:
+            while True:
+                f.write(b"f" * 1024)
+                f.flush()
+    except OSError:
+        pass
+    if leave:
+        (d / "reserve").unlink()
+
+
+def test_a_full_disk_fails_the_sync_and_says_so(small_disk, tmp_path):
+    conf = tmp_path / "c.conf"
+    conf.write_text(f"[store]\npath = {small_disk}/store\n[cert web]\ndomain = web.test\n"
+                    "formats = pem pfx jks\n")
+    certsync("--config", conf, "sync")
+    before = snapshot(small_disk / "store", "web")
+    fill(small_disk, leave=4096)          # room for state.json, not for a version
+    r = certsync("--config", conf, "sync", "--force", check=False)
+    assert r.returncode == 1
+    assert "web: failed: " in r.stderr and "No space left on device" in r.stderr
+    st = status(conf, "web")["web"]
+    assert st["version"] == 1 and st["last_sync"] == "failed"
+    assert "No space left on device" in st["last_error"]
+    assert snapshot(small_disk / "store", "web") == before
+
+    # no room even for state.json: status cannot show it, so the run says that too
+    fill(small_disk)
+    r = certsync("--config", conf, "sync", "--force", check=False)
+    assert r.returncode == 1
+    assert "status cannot show this failure" in r.stderr, r.stderr
+    assert snapshot(small_disk / "store", "web") == before
+
+
+def test_rollback_reports_the_version_it_replaced_when_another_writer_went_first(conf):
+    """rollback waits for the certificate's lock; what it says it replaced is what was
+    current once it held the lock, not what it saw before waiting."""
+    import fcntl
+    import subprocess
+    import time
+    path, store = conf
+    for _ in range(3):
+        certsync("--config", path, "sync", "demo", "--force")
+    d = store / "certs" / "demo"
+
+    def point_current_at(v):
+        (d / "current.new").symlink_to(v)
+        os.rename(d / "current.new", d / "current")
+
+    point_current_at("v2")
+    with open(d / ".lock", "a") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)           # a writer is installing
+        p = subprocess.Popen([CERTSYNC, "--config", path, "rollback", "demo"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        point_current_at("v3")                   # ... and makes its version current
+        fcntl.flock(lk, fcntl.LOCK_UN)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 0, err
+    assert out == "demo: current is now v2 (was v3)\n"

@@ -2,6 +2,7 @@
 Tomcat serves, and a new version reaches it through the Manager with no restart."""
 import os
 import stat
+import subprocess
 import time
 from pathlib import Path
 
@@ -167,3 +168,50 @@ def test_wait_for_cert_and_usage(tmp_path):
     r = run(TOMCAT_HELPER, "--cert", "app", check=False)
     assert r.returncode == 2 and "--keystore and --type are required" in r.stderr
     assert run(TOMCAT_HELPER, "--help").stdout.startswith("Usage: certsync-tomcat")
+
+
+def dead_pid():
+    p = subprocess.Popen(["/bin/true"])
+    p.wait()
+    return p.pid
+
+
+def test_a_killed_run_leaves_no_key_copy_behind(tmp_path, site):
+    """A run killed between writing KEYSTORE.tmp-PID and the rename leaves a copy of the key
+    beside the keystore; the next run removes it (only ours, only dead runs', no symlinks)."""
+    conf, _ = site
+    ks = tmp_path / "app.p12"
+    stale = tmp_path / f"app.p12.tmp-{dead_pid()}"
+    stale_bak = tmp_path / f"app.p12.bak.tmp-{dead_pid()}"
+    live = tmp_path / f"app.p12.tmp-{os.getpid()}"          # a run still writing
+    target = tmp_path / "elsewhere"
+    link = tmp_path / f"app.p12.tmp-{dead_pid()}1"
+    other = tmp_path / "app.p12.tmp-12x"
+    for f in (stale, stale_bak, live, target, other):
+        f.write_text("a key\n")
+    link.symlink_to(target)
+    r = helper(conf, "--keystore", ks, "--type", "pkcs12")
+    assert "app: wrote v1" in r.stdout
+    assert not stale.exists() and not stale_bak.exists()
+    assert f"removed '{stale}', left by a run that was killed" in r.stderr
+    assert live.exists() and other.exists() and link.is_symlink() and target.exists()
+    assert sorted(p.name for p in tmp_path.glob("app.p12*")) == sorted(
+        ["app.p12", "app.p12.password", live.name, link.name, other.name])
+
+
+def test_the_helper_writes_no_core_file(tmp_path, site):
+    """It holds the keystore password and the key: no core file may carry them."""
+    conf, _ = site
+    p = subprocess.Popen([TOMCAT_HELPER, "--config", conf, "--cert", "later", "--keystore",
+                          tmp_path / "later.p12", "--type", "pkcs12", "--wait-for-cert", "30"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(0.5)  # past exec and main()'s first lines: it waits for the certificate
+        assert p.poll() is None, p.communicate()
+        line = [l for l in Path(f"/proc/{p.pid}/limits").read_text().splitlines()
+                if l.startswith("Max core file size")][0]
+        assert p.poll() is None
+        assert line.split()[4:6] == ["0", "0"], line
+    finally:
+        p.kill()
+        p.wait()

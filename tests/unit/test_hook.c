@@ -79,12 +79,61 @@ static void a_long_command_continues_on_indented_lines(void **state)
     free(d);
 }
 
+static char *hook_env_seen(const char *d)
+{
+    char cmd[4096], *out = NULL;
+    const char *script = cs_test_path(d, "env.sh");
+
+    cs_test_write_text(script, "#!/bin/sh\n/usr/bin/env > \"$1\"\n");
+    chmod(script, 0755);
+    snprintf(cmd, sizeof(cmd), "%s %s", script, cs_test_path(d, "env.out"));
+    assert_int_equal(cs_hook_run(cmd, "shop", 3, "/store/certs/shop/v3", "/c.conf", 10), CS_OK);
+    assert_int_equal(cs_fs_read(cs_test_path(d, "env.out"), 65536, &out, NULL), CS_OK);
+    return out;
+}
+
+static void the_command_sees_no_credentials_only_a_minimal_environment(void **state)
+{
+    char *d = cs_test_tmpdir("hook"), *env, *old_path = strdup(getenv("PATH"));
+    (void)state;
+
+    setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "s3cr3t-hook-test", 1);
+    setenv("ALIBABA_CLOUD_SECURITY_TOKEN", "sts-hook-token", 1);
+    setenv("HOME", "/root-of-the-caller", 1);
+    setenv("TZ", "Asia/Shanghai", 1);
+    setenv("PATH", "/opt/caller/bin:/usr/bin:/bin", 1);
+    env = hook_env_seen(d);
+    assert_null(strstr(env, "s3cr3t-hook-test"));
+    assert_null(strstr(env, "sts-hook-token"));
+    assert_null(strstr(env, "ALIBABA_CLOUD"));
+    assert_null(strstr(env, "HOME="));
+    assert_non_null(strstr(env, "PATH=/opt/caller/bin:/usr/bin:/bin\n"));
+    assert_non_null(strstr(env, "TZ=Asia/Shanghai\n"));
+    assert_non_null(strstr(env, "CERTSYNC_NAME=shop\n"));
+    assert_non_null(strstr(env, "CERTSYNC_VERSION=3\n"));
+    assert_non_null(strstr(env, "CERTSYNC_DIR=/store/certs/shop/v3\n"));
+    assert_non_null(strstr(env, "CERTSYNC_CONFIG=/c.conf\n"));
+    free(env);
+    /* without a PATH of the caller's: the safe default */
+    unsetenv("PATH");
+    env = hook_env_seen(d);
+    setenv("PATH", old_path, 1);
+    assert_non_null(strstr(env, "PATH=/usr/sbin:/usr/bin:/sbin:/bin\n"));
+    free(env);
+    unsetenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET");
+    unsetenv("ALIBABA_CLOUD_SECURITY_TOKEN");
+    unsetenv("TZ");
+    free(old_path);
+    free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(words_and_quotes_split_like_a_shell_would_not_interpret),
         cmocka_unit_test(the_command_gets_the_version_and_its_exit_status_counts),
         cmocka_unit_test(a_long_command_continues_on_indented_lines),
+        cmocka_unit_test(the_command_sees_no_credentials_only_a_minimal_environment),
     };
 
     return cmocka_run_group_tests_name("hook", tests, NULL, NULL);

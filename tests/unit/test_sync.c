@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -135,12 +136,50 @@ static void a_provider_failure_is_recorded_and_changes_nothing(void **state)
     teardown_env(&e);
 }
 
+static void the_lock_is_free_while_on_change_runs(void **state)
+{
+    env e;
+    char certs[4096], *marker;
+    cs_store *other;
+    cs_sync_outcome out;
+    int token, status, i;
+    pid_t pid;
+    (void)state;
+
+    e.dir = cs_test_tmpdir("sync");
+    marker = strdup(cs_test_path(e.dir, "hook-started"));
+    cs_test_write_text(cs_test_path(e.dir, "slow.sh"), "#!/bin/sh\n: > \"$1\"\nsleep 3\n");
+    chmod(cs_test_path(e.dir, "slow.sh"), 0755);
+    snprintf(certs, sizeof(certs), "[cert web]\ndomain = web.test\non-change = %s %s\n",
+             cs_test_path(e.dir, "slow.sh"), marker);
+    free(e.dir);
+    setup_env(&e, certs);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(cs_sync_cert(cs_sync_session_new(e.c), e.s, &e.c->certs[0], 0, &out) == CS_OK ? 0
+                                                                                            : 1);
+    for (i = 0; i < 200 && access(marker, F_OK) != 0; i++)
+        usleep(50000);
+    assert_int_equal(access(marker, F_OK), 0);
+    /* an import (another process, its own handle) gets the lock while the hook sleeps */
+    assert_int_equal(cs_store_open_config(e.c, &other), CS_OK);
+    assert_int_equal(cs_store_lock(other, "web", 1, &token), CS_OK);
+    cs_store_unlock(other, token);
+    cs_store_free(other);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    free(marker);
+    teardown_env(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(the_first_sync_issues_and_the_next_changes_nothing),
         cmocka_unit_test(renew_before_force_and_changed_names_issue_again),
         cmocka_unit_test(a_provider_failure_is_recorded_and_changes_nothing),
+        cmocka_unit_test(the_lock_is_free_while_on_change_runs),
     };
 
     return cmocka_run_group_tests_name("sync", tests, NULL, NULL);
