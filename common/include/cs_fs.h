@@ -78,6 +78,12 @@ enum {
 cs_rc cs_fs_write_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
                      gid_t gid, int flags);
 
+/*
+ * Rewrite the existing regular file name of dirfd in place (not atomic): for
+ * small state when a full disk leaves no room for a temp copy.
+ */
+cs_rc cs_fs_overwrite_at(int dirfd, const char *name, const void *data, size_t len, uid_t owner);
+
 /* Set mode and group of the entry name of dirfd, without following a symlink. */
 cs_rc cs_fs_set_mode_at(int dirfd, const char *name, mode_t mode, gid_t gid);
 

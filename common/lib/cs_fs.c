@@ -406,6 +406,23 @@ cs_rc cs_fs_write_at(int dirfd, const char *name, const void *data, size_t len, 
     return CS_OK;
 }
 
+cs_rc cs_fs_overwrite_at(int dirfd, const char *name, const void *data, size_t len, uid_t owner)
+{
+    struct stat st;
+    int fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    cs_rc rc = CS_OK;
+
+    if (fd < 0)
+        return open_error(name, errno, "file");
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+        rc = cs_error_set(CS_EPERM, "'%s' is not a regular file: refused", name);
+    else if ((rc = check_owner(&st, name, owner)) == CS_OK &&
+             (ftruncate(fd, 0) < 0 || pwrite(fd, data, len, 0) != (ssize_t)len))
+        rc = cs_error_set(CS_EIO, "cannot rewrite '%s': %s", name, strerror(errno));
+    close(fd);
+    return rc;
+}
+
 cs_rc cs_fs_set_mode_at(int dirfd, const char *name, mode_t mode, gid_t gid)
 {
     struct stat st;

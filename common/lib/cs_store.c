@@ -742,6 +742,10 @@ cs_rc cs_store_record_sync(cs_store *s, const char *name, cs_sync_result result,
        group-readable: the modules' status pages show it (no secret is in it) */
     rc = text ? cs_fs_write_at(cfd, "state.json", text, strlen(text), SERVED_MODE, s->gid, 0)
               : cs_error_set(CS_ENOMEM, "out of memory");
+    /* a full disk has no room for a temp copy, but the old file's blocks fit the new one */
+    if (rc == CS_EIO &&
+        cs_fs_overwrite_at(cfd, "state.json", text, strlen(text), s->owner) == CS_OK)
+        rc = CS_OK;
     free(text);
     close(cfd);
     return rc;
