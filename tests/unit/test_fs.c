@@ -34,6 +34,7 @@ static void a_planted_symlink_is_never_followed(void **state)
     assert_int_equal(cs_fs_dir_openat(dfd, "v1", (uid_t)-1, &fd), CS_EPERM);
     assert_int_equal(cs_fs_set_mode_at(dfd, "privkey.pem", 0644, (gid_t)-1), CS_EPERM);
     close(dfd);
+    free(d);
 }
 
 static void a_fifo_is_refused_at_once(void **state)
@@ -49,6 +50,7 @@ static void a_fifo_is_refused_at_once(void **state)
     assert_non_null(strstr(cs_error_last(), "not a regular file"));
     assert_int_equal(cs_fs_read(cs_test_path(d, "fullchain.pem"), 1024, &data, NULL), CS_EIO);
     close(dfd);
+    free(d);
 }
 
 static void a_file_of_another_user_or_a_writable_dir_is_refused(void **state)
@@ -68,6 +70,7 @@ static void a_file_of_another_user_or_a_writable_dir_is_refused(void **state)
     assert_int_equal(cs_fs_dir_openat(dfd, "open", (uid_t)-1, &fd), CS_EPERM);
     assert_non_null(strstr(cs_error_last(), "writable by its group or by others"));
     close(dfd);
+    free(d);
 }
 
 static void tree_removal_deletes_links_not_their_targets(void **state)
@@ -90,6 +93,8 @@ static void tree_removal_deletes_links_not_their_targets(void **state)
     assert_int_equal(lstat(cs_test_path(d, ".tmp-v2-1"), &st), -1);
     assert_int_equal(lstat(cs_test_path(d, ".tmp-v3-1"), &st), -1);
     assert_int_equal(stat(cs_test_path(keep, "file"), &st), 0);
+    free(d);
+    free(keep);
 }
 
 static void write_at_replaces_whole_with_the_mode_asked(void **state)
@@ -117,6 +122,7 @@ static void write_at_replaces_whole_with_the_mode_asked(void **state)
     assert_string_equal(data, "target");
     free(data);
     close(dfd);
+    free(d);
 }
 
 int main(void)
