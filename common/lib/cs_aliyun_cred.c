@@ -231,8 +231,13 @@ static cs_rc from_cli_profile(const char *imds, cs_aliyun_cred *out)
             found = p;
     }
     if (found == NULL) {
+        /* want may point into j: the message is made before j goes */
+        rc = cs_error_set(CS_ECONFIG,
+                          "%s has no profile '%s'; name one of its profiles in \"current\" or "
+                          "ALIBABA_CLOUD_PROFILE",
+                          path, want ? want : "(no \"current\")");
         json_decref(j);
-        return cs_error_set(CS_ECONFIG, "%s has no profile '%s'", path, want ? want : "(current)");
+        return rc;
     }
     mode = json_string_value(json_object_get(found, "mode")) ?: "AK";
     snprintf(src, sizeof(src), "aliyun CLI profile '%.40s' (%.90s)", want, path);

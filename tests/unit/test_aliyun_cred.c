@@ -84,6 +84,25 @@ static void then_the_aliyun_cli_profile(void **state)
     assert_non_null(strstr(cs_error_last(), "RamRoleArn"));
 }
 
+static void a_current_profile_that_is_missing_is_named(void **state)
+{
+    char dir[4096];
+    cs_aliyun_cred c;
+    (void)state;
+
+    snprintf(dir, sizeof(dir), "%s/.aliyun", home);
+    cs_fs_mkdirs(dir, 0700);
+    /* the name lives only in the parsed file: the error must not read it after the free */
+    cs_test_write_text(cs_test_path(dir, "config.json"),
+                       "{\"current\":\"prod-profile-that-was-removed\",\"profiles\":["
+                       "{\"name\":\"AK\",\"mode\":\"AK\",\"access_key_id\":\"akid\","
+                       "\"access_key_secret\":\"aksecret\"}]}");
+    assert_int_equal(cs_aliyun_cred_resolve("default", NULL, &c), CS_ECONFIG);
+    assert_non_null(strstr(cs_error_last(), "has no profile 'prod-profile-that-was-removed'"));
+    assert_non_null(strstr(cs_error_last(), "config.json"));
+    assert_null(strstr(cs_error_last(), "aksecret"));
+}
+
 static void then_the_credentials_file(void **state)
 {
     char dir[4096];
@@ -151,6 +170,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(environment_comes_first, setup, teardown),
         cmocka_unit_test_setup_teardown(then_the_aliyun_cli_profile, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_current_profile_that_is_missing_is_named, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(then_the_credentials_file, setup, teardown),
         cmocka_unit_test_setup_teardown(nothing_found_says_every_way_to_give_them, setup, teardown),
         cmocka_unit_test_setup_teardown(a_named_file_must_be_private, setup, teardown),
