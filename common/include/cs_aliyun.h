@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "cs_aliyun_sign.h"
+#include "cs_bundle.h"
 #include "cs_config.h"
 #include "cs_error.h"
 
@@ -25,6 +26,7 @@ typedef struct {
     const char *endpoint;     /* https://host[:port]; NULL: from region */
     const char *region;       /* default cn-hangzhou */
     const char *ca_file;      /* CA bundle for a private endpoint */
+    const char *trust_file;   /* roots fetched certificates must chain to; NULL: system */
     const char *credentials;  /* "default" or a file */
     const char *metadata_url; /* instance metadata service base URL */
     int signature_v1;
@@ -36,6 +38,14 @@ cs_rc cs_aliyun_new(const cs_aliyun_opts *o, cs_aliyun **out);
 cs_rc cs_aliyun_from_provider(const cs_provider_conf *pv, cs_aliyun **out);
 void cs_aliyun_free(cs_aliyun *c);
 const char *cs_aliyun_endpoint(const cs_aliyun *c);
+
+/*
+ * A certificate fetched from the service is installed only if its chain leads
+ * to a trusted root (trust-file, else the system's): an account may hold
+ * self-signed or foreign uploads that `domain =` would otherwise pick. The
+ * bundle is validated (key, links, dates) first.
+ */
+cs_rc cs_aliyun_verify_trust(const cs_aliyun *c, const cs_bundle *b, const char *origin);
 
 /* The service's error of the last failed call ("" when it was not a service error). */
 const char *cs_aliyun_last_code(const cs_aliyun *c);

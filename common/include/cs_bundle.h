@@ -50,7 +50,8 @@ cs_rc cs_bundle_validate(const cs_bundle *b, const char *const *names, size_t n_
 
 /*
  * Verify that leaf and issuers chain to a trusted root for TLS server use:
- * the PEM roots in ca_file, or the system's store when ca_file is NULL. For
+ * the PEM roots in ca_file, or the system's store when ca_file is NULL (dates
+ * are not checked here: cs_bundle_validate does). For
  * certificates picked from a service; an operator's own import is not checked.
  */
 cs_rc cs_bundle_verify_trust(const cs_bundle *b, const char *ca_file, const char *origin);

@@ -15,6 +15,7 @@ struct cs_aliyun {
     char *endpoint; /* https://host[:port] */
     char *host;     /* host[:port] as sent in Host */
     char *ca_file;
+    char *trust_file;
     char *credentials;
     char *metadata_url;
     int v1;
@@ -56,6 +57,7 @@ cs_rc cs_aliyun_new(const cs_aliyun_opts *o, cs_aliyun **out)
     c->endpoint = strdup(url);
     c->host = strdup(url + 8);
     c->ca_file = o->ca_file ? strdup(o->ca_file) : NULL;
+    c->trust_file = o->trust_file ? strdup(o->trust_file) : NULL;
     c->credentials = strdup(o->credentials ? o->credentials : "default");
     c->metadata_url = o->metadata_url ? strdup(o->metadata_url) : NULL;
     c->v1 = o->signature_v1;
@@ -72,6 +74,7 @@ cs_rc cs_aliyun_from_provider(const cs_provider_conf *pv, cs_aliyun **out)
     o.endpoint = pv->endpoint;
     o.region = pv->region;
     o.ca_file = pv->ca_file;
+    o.trust_file = pv->trust_file;
     o.credentials = pv->credentials;
     o.metadata_url = pv->metadata_endpoint;
     o.signature_v1 = pv->signature_version && strcmp(pv->signature_version, "v1") == 0;
@@ -88,6 +91,7 @@ void cs_aliyun_free(cs_aliyun *c)
     free(c->endpoint);
     free(c->host);
     free(c->ca_file);
+    free(c->trust_file);
     free(c->credentials);
     free(c->metadata_url);
     free(c);
@@ -96,6 +100,14 @@ void cs_aliyun_free(cs_aliyun *c)
 const char *cs_aliyun_endpoint(const cs_aliyun *c)
 {
     return c->endpoint;
+}
+
+cs_rc cs_aliyun_verify_trust(const cs_aliyun *c, const cs_bundle *b, const char *origin)
+{
+    /* key, links and dates first: their messages say more than "not trusted" */
+    if (cs_bundle_validate(b, NULL, 0, time(NULL), origin) != CS_OK)
+        return cs_error_code();
+    return cs_bundle_verify_trust(b, c->trust_file, origin);
 }
 
 const char *cs_aliyun_last_code(const cs_aliyun *c)

@@ -99,6 +99,7 @@ def cas(tmp_path, emu):
             self.conf.write_text(
                 f"[store]\npath = {self.store}\n\n[provider ali]\ntype = aliyun-cas\n"
                 f"endpoint = https://127.0.0.1:{emu.port}\nca-file = {emu.ca}\n"
+                f"trust-file = {emu.ca}\n"
                 f"credentials = {cred}\ntimeout = 2s\nretries = 1\n{provider_extra}\n{certs}")
 
         def cli(self, *args, check=True, env=None):
@@ -401,3 +402,42 @@ def test_fetch_by_domain_follows_the_same_name_rules_as_the_sync(cas, emu, tmp_p
     r = cas.cli("fetch", "--domain", "a.b.wc.test", "--layout", "nginx", "--out",
                 tmp_path / "no", check=False)
     assert r.returncode == 1 and "no issued, unexpired certificate for a.b.wc.test" in r.stderr
+
+
+def self_signed(d: Path, name: str):
+    d.mkdir(parents=True, exist_ok=True)
+    run("openssl", "req", "-x509", "-nodes", "-newkey", "ec", "-pkeyopt",
+        "ec_paramgen_curve:P-256", "-keyout", d / "self.key", "-out", d / "self.pem",
+        "-subj", f"/CN={name}", "-days", "365", "-addext", f"subjectAltName=DNS:{name}")
+    return d / "self.pem", d / "self.key"
+
+
+@pytest.mark.parametrize("kind", ["self-signed", "another CA"])
+def test_a_service_certificate_that_no_trusted_root_issued_is_refused(cas, emu, chain, tmp_path,
+                                                                      kind):
+    good = emu.ctl("add-cert", domain="shop.example.com", days=20)["CertificateId"]
+    cas.write("[cert shop]\nprovider = ali\ndomain = shop.example.com\n")
+    cas.cli("sync")
+    assert cas.served("shop") == sha2(emu, good)
+    # someone uploads a certificate for the name that lasts longer: `domain =` picks it
+    cert, key = self_signed(tmp_path / "ss", "shop.example.com") if kind == "self-signed" \
+        else (chain.fullchain, chain.key)
+    r = cas.cli("upload", "foreign", "--cert", cert, "--key", key)
+    bad = r.stdout.split("certificate ")[1].split()[0]
+    r = cas.cli("sync", check=False)
+    assert r.returncode == 1
+    assert f"certificate {bad} from GetUserCertificateDetail" in r.stderr, r.stderr
+    assert "the chain is not trusted" in r.stderr and f"trust-file {emu.ca}" in r.stderr
+    if kind == "self-signed":
+        assert "self-signed certificate" in r.stderr
+    assert cas.served("shop") == sha2(emu, good)
+    st = cas.status("shop")
+    assert st["version"] == 1 and "not trusted" in st["last_error"]
+    # fetch --into installs nothing untrusted either
+    r = cas.cli("fetch", bad, "--into", "shop", check=False)
+    assert r.returncode == 1 and "not trusted" in r.stderr
+    assert cas.served("shop") == sha2(emu, good)
+    # without trust-file, the system's roots: the emulator's CA is not among them
+    cas.conf.write_text(cas.conf.read_text().replace(f"trust-file = {emu.ca}\n", ""))
+    r = cas.cli("sync", "--force", check=False)
+    assert r.returncode == 1 and "against the system's trusted roots" in r.stderr
