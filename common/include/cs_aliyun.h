@@ -64,6 +64,12 @@ cs_rc cs_aliyun_list(cs_aliyun *c, const char *order_type, const char *status, c
 json_t *cs_aliyun_pick(json_t *certs, const char *cert_id, const char *const *domains,
                        size_t n_domains);
 
+/*
+ * Parse an answer. An integer beyond 64 bits (in a field certsync may not even
+ * read) is taken as a real instead of failing the whole answer; ids stay exact.
+ */
+json_t *cs_json_parse(const char *text, size_t len);
+
 /* A JSON integer or numeric string as text ("" if absent): ids exceed 2^53. */
 void cs_json_id(json_t *v, char *buf, size_t size);
 

@@ -1,5 +1,7 @@
 #include "cs_aliyun.h"
 
+#include <errno.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +24,7 @@ struct cs_aliyun {
     long timeout_ms;
     int retries;
     cs_aliyun_cred cred;
+    size_t answer_bytes; /* size of the last answer */
     char last_code[128];
 };
 
@@ -123,6 +126,74 @@ void cs_json_id(json_t *v, char *buf, size_t size)
         snprintf(buf, size, "%s", json_string_value(v));
     else
         buf[0] = '\0';
+}
+
+static int overflows(const char *digits, size_t n)
+{
+    char num[32];
+
+    if (n < 19)
+        return 0;
+    snprintf(num, sizeof(num), "%.*s", (int)(n < 31 ? n : 31), digits);
+    errno = 0;
+    return strtoll(num, NULL, 10) && errno == ERANGE;
+}
+
+/*
+ * Copy of text where every integer literal outside strings that overflows
+ * 64 bits gets "e0" appended, so that jansson reads it as a real.
+ */
+static char *reals_for_huge_integers(const char *text, size_t len, size_t *out_len)
+{
+    char *out = malloc(len + len / 2 + 3), *o = out;
+    size_t i = 0, j;
+    int in_str = 0;
+
+    if (out == NULL)
+        return NULL;
+    while (i < len) {
+        char ch = text[i];
+
+        if (in_str || (ch != '-' && (ch < '0' || ch > '9'))) {
+            if (ch == '"')
+                in_str = !in_str;
+            else if (in_str && ch == '\\' && i + 1 < len)
+                *o++ = text[i++];
+            *o++ = text[i++];
+            continue;
+        }
+        for (j = i + 1; j < len && text[j] >= '0' && text[j] <= '9'; j++)
+            ;
+        memcpy(o, text + i, j - i);
+        o += j - i;
+        /* a fraction or an exponent makes a real already */
+        if ((j >= len || memchr(".eE", text[j], 3) == NULL) && overflows(text + i, j - i)) {
+            *o++ = 'e';
+            *o++ = '0';
+        }
+        i = j;
+    }
+    *out_len = (size_t)(o - out);
+    return out;
+}
+
+json_t *cs_json_parse(const char *text, size_t len)
+{
+    json_error_t err;
+    json_t *j = json_loadb(text, len, 0, &err);
+    char *copy;
+    size_t n;
+
+    /* one huge number the client never reads must not fail a whole answer */
+    if (j != NULL || json_error_code(&err) != json_error_numeric_overflow)
+        return j;
+    copy = reals_for_huge_integers(text, len, &n);
+    if (copy == NULL)
+        return NULL;
+    j = json_loadb(copy, n, 0, NULL);
+    OPENSSL_cleanse(copy, n);
+    free(copy);
+    return j;
 }
 
 /* STS credentials are fetched again five minutes before they expire. */
@@ -278,6 +349,16 @@ static cs_rc attempt(cs_aliyun *c, const char *action, const cs_kv *params, json
     }
     if (rc != CS_OK)
         return rc;
+    c->answer_bytes = resp.len;
+    if (resp.too_large) {
+        rc = cs_error_set(CS_EPROVIDER,
+                          "%s at %s: the answer is over %d MiB (HTTP %ld, RequestId %s); certsync "
+                          "reads no answer that large, report it to the service",
+                          action, c->endpoint, CS_HTTP_MAX_BODY >> 20, resp.status,
+                          resp.request_id[0] ? resp.request_id : "none");
+        cs_http_response_clear(&resp);
+        return rc;
+    }
     if (resp.transport_error) {
         *retry = 1;
         rc = cs_error_set(CS_EPROVIDER, "%s: cannot reach %s: %s%s", action, c->endpoint,
@@ -285,7 +366,7 @@ static cs_rc attempt(cs_aliyun *c, const char *action, const cs_kv *params, json
         cs_http_response_clear(&resp);
         return rc;
     }
-    j = json_loadb(resp.body, resp.len, 0, NULL);
+    j = cs_json_parse(resp.body, resp.len);
     if (!json_is_object(j)) {
         *retry = 1;
         rc = cs_error_set(CS_EPROVIDER,
@@ -347,38 +428,68 @@ cs_rc cs_aliyun_call(cs_aliyun *c, const char *action, const cs_kv *params, json
     return rc;
 }
 
+/*
+ * A hostile or broken service could page forever: the list stops at a short
+ * page, and more than CS_LIST_MAX entries or CS_LIST_MAX_BYTES of answers is
+ * an error (a real account holds far fewer certificates).
+ */
+#define CS_LIST_PAGE 50
+#define CS_LIST_MAX 10000
+#define CS_LIST_MAX_BYTES (32 * 1024 * 1024)
+
+static cs_rc list_page(cs_aliyun *c, const char *order_type, const char *status,
+                       const char *keyword, int p, json_t **page)
+{
+    char num[32], size[16];
+    cs_kv q;
+    cs_rc rc;
+
+    cs_kv_init(&q);
+    snprintf(num, sizeof(num), "%d", p);
+    snprintf(size, sizeof(size), "%d", CS_LIST_PAGE);
+    cs_kv_set(&q, "CurrentPage", num);
+    cs_kv_set(&q, "ShowSize", size);
+    cs_kv_set(&q, "OrderType", order_type);
+    if (status)
+        cs_kv_set(&q, "Status", status);
+    if (keyword)
+        cs_kv_set(&q, "Keyword", keyword);
+    rc = cs_aliyun_call(c, "ListUserCertificateOrder", &q, page);
+    cs_kv_clear(&q);
+    return rc;
+}
+
 cs_rc cs_aliyun_list(cs_aliyun *c, const char *order_type, const char *status, const char *keyword,
                      json_t **entries)
 {
     json_t *all = json_array(), *page, *list;
+    size_t got, bytes = 0;
     long long total;
-    char num[32];
     int p;
-    cs_kv q;
     cs_rc rc = CS_OK;
 
-    for (p = 1; p < 10000; p++) {
-        cs_kv_init(&q);
-        snprintf(num, sizeof(num), "%d", p);
-        cs_kv_set(&q, "CurrentPage", num);
-        cs_kv_set(&q, "ShowSize", "50");
-        cs_kv_set(&q, "OrderType", order_type);
-        if (status)
-            cs_kv_set(&q, "Status", status);
-        if (keyword)
-            cs_kv_set(&q, "Keyword", keyword);
-        rc = cs_aliyun_call(c, "ListUserCertificateOrder", &q, &page);
-        cs_kv_clear(&q);
+    for (p = 1;; p++) {
+        rc = list_page(c, order_type, status, keyword, p, &page);
         if (rc != CS_OK)
             break;
+        bytes += c->answer_bytes;
         list = json_object_get(page, "CertificateOrderList");
+        got = json_array_size(list);
         json_array_extend(all, list);
         total = json_integer_value(json_object_get(page, "TotalCount"));
-        if (json_array_size(list) == 0 || (long long)json_array_size(all) >= total) {
-            json_decref(page);
+        json_decref(page);
+        if (json_array_size(all) > CS_LIST_MAX || bytes > CS_LIST_MAX_BYTES) {
+            rc = cs_error_set(CS_EPROVIDER,
+                              "ListUserCertificateOrder at %s: the list holds more than %d "
+                              "entries or %d MiB (%zu entries, %zu KiB read by page %d, "
+                              "TotalCount %lld); certsync stops there. Delete unused "
+                              "certificates, or check that the endpoint is the service",
+                              c->endpoint, CS_LIST_MAX, CS_LIST_MAX_BYTES >> 20,
+                              json_array_size(all), bytes >> 10, p, total);
             break;
         }
-        json_decref(page);
+        if (got < CS_LIST_PAGE || (long long)json_array_size(all) >= total)
+            break;
     }
     if (rc != CS_OK) {
         json_decref(all);
@@ -388,37 +499,45 @@ cs_rc cs_aliyun_list(cs_aliyun *c, const char *order_type, const char *status, c
     return CS_OK;
 }
 
-/* Does the certificate name pattern (maybe "*.x") cover the configured name? */
-static int covers(const char *pattern, const char *name)
+/* Does the certificate name pattern (maybe "*.x"), plen bytes, cover the configured name? */
+static int covers(const char *pattern, size_t plen, const char *name)
 {
     const char *dot;
 
-    if (strcasecmp(pattern, name) == 0)
+    if (plen == strlen(name) && strncasecmp(pattern, name, plen) == 0)
         return 1;
-    if (strncmp(pattern, "*.", 2) != 0 || strncmp(name, "*.", 2) == 0)
+    if (plen < 3 || strncmp(pattern, "*.", 2) != 0 || strncmp(name, "*.", 2) == 0)
         return 0;
     dot = strchr(name, '.');
-    return dot && dot != name && strcasecmp(dot + 1, pattern + 2) == 0;
+    return dot && dot != name && strlen(dot + 1) == plen - 2 &&
+           strncasecmp(dot + 1, pattern + 2, plen - 2) == 0;
+}
+
+/* Does a name of the comma or space separated list cover name? Lists may be long (SANs). */
+static int list_covers(const char *list, const char *name)
+{
+    const char *p = list ? list : "";
+    size_t n;
+
+    while (*p) {
+        p += strspn(p, ", ");
+        n = strcspn(p, ", ");
+        if (n > 0 && covers(p, n, name))
+            return 1;
+        p += n;
+    }
+    return 0;
 }
 
 static int entry_covers(json_t *e, const char *const *domains, size_t n_domains)
 {
-    char names[4096];
+    const char *cn = json_string_value(json_object_get(e, "CommonName"));
+    const char *sans = json_string_value(json_object_get(e, "Sans"));
     size_t i;
 
-    snprintf(names, sizeof(names), "%s,%s",
-             json_string_value(json_object_get(e, "CommonName")) ?: "",
-             json_string_value(json_object_get(e, "Sans")) ?: "");
-    for (i = 0; i < n_domains; i++) {
-        char copy[4096], *tok, *save = NULL;
-        int ok = 0;
-
-        snprintf(copy, sizeof(copy), "%s", names);
-        for (tok = strtok_r(copy, ", ", &save); tok && !ok; tok = strtok_r(NULL, ", ", &save))
-            ok = covers(tok, domains[i]);
-        if (!ok)
+    for (i = 0; i < n_domains; i++)
+        if (!list_covers(cn, domains[i]) && !list_covers(sans, domains[i]))
             return 0;
-    }
     return 1;
 }
 

@@ -135,9 +135,11 @@ static cs_rc imds_get(const char *url, const char *token, const char *method, ch
     cs_kv_clear(&h);
     if (rc != CS_OK)
         return rc;
-    if (resp.transport_error || resp.status != 200) {
+    if (resp.transport_error || resp.too_large || resp.status != 200) {
         rc = cs_error_set(CS_ENOTFOUND, "the instance metadata service at %s %s", url,
-                          resp.transport_error ? resp.error : "did not answer 200");
+                          resp.transport_error ? resp.error
+                          : resp.too_large     ? "answered more than 8 MiB"
+                                               : "did not answer 200");
         cs_http_response_clear(&resp);
         return rc;
     }

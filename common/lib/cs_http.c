@@ -5,8 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CS_HTTP_MAX_BODY (8 * 1024 * 1024)
+#include <strings.h>
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 
@@ -21,8 +20,10 @@ static size_t on_data(char *data, size_t size, size_t n, void *user)
     size_t add = size * n;
     char *nb;
 
-    if (r->len + add > CS_HTTP_MAX_BODY)
+    if (r->len + add > CS_HTTP_MAX_BODY) {
+        r->too_large = 1;
         return 0; /* aborts the transfer */
+    }
     nb = realloc(r->body, r->len + add + 1);
     if (nb == NULL)
         return 0;
@@ -31,6 +32,21 @@ static size_t on_data(char *data, size_t size, size_t n, void *user)
     r->len += add;
     r->body[r->len] = '\0';
     return add;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *user)
+{
+    static const char name[] = "x-acs-request-id:";
+    cs_http_response *r = user;
+    size_t len = size * n, skip = sizeof(name) - 1;
+
+    if (len > skip && strncasecmp(data, name, skip) == 0) {
+        while (skip < len && data[skip] == ' ')
+            skip++;
+        snprintf(r->request_id, sizeof(r->request_id), "%.*s", (int)(len - skip), data + skip);
+        r->request_id[strcspn(r->request_id, "\r\n")] = '\0';
+    }
+    return len;
 }
 
 cs_rc cs_http_perform(const cs_http_request *req, cs_http_response *resp)
@@ -66,6 +82,8 @@ cs_rc cs_http_perform(const cs_http_request *req, cs_http_response *resp)
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, resp);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, resp);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
@@ -79,6 +97,15 @@ cs_rc cs_http_perform(const cs_http_request *req, cs_http_response *resp)
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
     curl_easy_cleanup(curl);
     curl_slist_free_all(hdrs);
+    if (resp->too_large) {
+        /* what was read is of no use, and may hold part of a key */
+        if (resp->body)
+            memset(resp->body, 0, resp->len);
+        free(resp->body);
+        resp->body = NULL;
+        resp->len = 0;
+        return CS_OK;
+    }
     if (cc != CURLE_OK) {
         resp->transport_error = 1;
         resp->timed_out = cc == CURLE_OPERATION_TIMEDOUT;

@@ -441,3 +441,57 @@ def test_a_service_certificate_that_no_trusted_root_issued_is_refused(cas, emu, 
     cas.conf.write_text(cas.conf.read_text().replace(f"trust-file = {emu.ca}\n", ""))
     r = cas.cli("sync", "--force", check=False)
     assert r.returncode == 1 and "against the system's trusted roots" in r.stderr
+
+
+def test_a_list_that_never_ends_stops_the_sync_with_a_clear_error(cas, emu):
+    cid = emu.ctl("add-cert", domain="e.test")["CertificateId"]
+    cas.write(f"[cert e]\nprovider = ali\ncert-id = {cid}\n")
+    emu.ctl("clear", requests="1")
+    emu.ctl("fault", action="ListUserCertificateOrder", kind="endless", count=0)
+    t0 = time.monotonic()
+    r = cas.cli("sync", check=False)
+    took = time.monotonic() - t0
+    assert r.returncode == 1
+    assert "e: failed: ListUserCertificateOrder at https://127.0.0.1:" in r.stderr, r.stderr
+    assert "the list holds more than 10000 entries" in r.stderr
+    assert "(10050 entries" in r.stderr and "TotalCount 1000000000000" in r.stderr
+    calls = emu.actions().count("ListUserCertificateOrder")
+    assert calls == 201, calls                 # 10,000 entries in pages of 50, and one more
+    assert took < 120
+    assert "the list holds more than" in cas.status("e")["last_error"]
+
+
+def test_a_short_page_ends_the_list_whatever_total_count_says(cas, emu):
+    cid = emu.ctl("add-cert", domain="h.test")["CertificateId"]
+    cas.write(f"[cert h]\nprovider = ali\ncert-id = {cid}\n")
+    emu.ctl("clear", requests="1")
+    emu.ctl("fault", action="ListUserCertificateOrder", kind="hugetotal", count=0)
+    assert "h: installed v1" in cas.cli("sync").stdout
+    assert emu.actions() == ["ListUserCertificateOrder", "GetUserCertificateDetail"]
+
+
+def test_an_integer_past_64_bits_in_an_answer_is_harmless(cas, emu):
+    cid = emu.ctl("add-cert", domain="b.test")["CertificateId"]
+    cas.write(f"[cert b]\nprovider = ali\ncert-id = {cid}\n")
+    for action in ("ListUserCertificateOrder", "GetUserCertificateDetail"):
+        emu.ctl("fault", action=action, kind="bigint", count=0)
+    r = cas.cli("sync")
+    assert f"b: installed v1 (new: certificate {cid} of the service)" in r.stdout
+    assert json.loads((cas.store / "certs/b/current/meta.json").read_text())["remote_id"] \
+        == str(cid)
+    assert any(q.get("fault") == "bigint" for q in emu.ctl("requests")["requests"])
+
+
+def test_an_answer_over_8_mib_is_named_with_its_action_and_request_id(cas, emu):
+    cid = emu.ctl("add-cert", domain="o.test")["CertificateId"]
+    cas.write(f"[cert o]\nprovider = ali\ncert-id = {cid}\n")
+    emu.ctl("clear", requests="1")
+    emu.ctl("fault", action="GetUserCertificateDetail", kind="oversize", count=0)
+    r = cas.cli("sync", check=False)
+    assert r.returncode == 1
+    rid = [q for q in emu.ctl("requests")["requests"]
+           if q["action"] == "GetUserCertificateDetail"][0]["request_id"]
+    assert f"GetUserCertificateDetail at https://127.0.0.1:{emu.port}: the answer is over 8 MiB " \
+           f"(HTTP 200, RequestId {rid})" in r.stderr, r.stderr
+    assert "Failure writing output" not in r.stderr
+    assert emu.actions().count("GetUserCertificateDetail") == 1     # not retried
