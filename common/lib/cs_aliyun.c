@@ -224,37 +224,71 @@ static void now_iso(char out[32])
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-#define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+/*
+ * v3 actions whose parameters go in a form body rather than the URL, which
+ * proxies and servers log: a private key, contact details.
+ */
+static const char *const form_actions[] = {"UploadUserCertificate", "CreateCertificateRequest",
+                                           NULL};
 
-/* v3: everything in the query, empty body, as the official SDK sends it. */
-static cs_rc build_v3(cs_aliyun *c, const char *action, const cs_kv *params, cs_kv *headers,
-                      char **url)
+static int in_form_body(const char *action)
 {
-    char date[32], n[33], *q;
-    cs_signature sig;
+    size_t i;
 
+    for (i = 0; form_actions[i]; i++)
+        if (strcmp(action, form_actions[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * v3: the parameters in the query as the official SDK sends them, or in a
+ * form body (its SHA-256 and content-type signed) for form_actions.
+ */
+static cs_rc build_v3(cs_aliyun *c, const char *action, const cs_kv *params, cs_kv *headers,
+                      char **url, char **body)
+{
+    char date[32], n[33], hash[65], *q;
+    cs_signature sig;
+    cs_kv none;
+    int form = in_form_body(action) && params->n > 0;
+
+    q = cs_canonical_query(params);
+    if (q == NULL)
+        return cs_error_set(CS_ENOMEM, "out of memory");
     now_iso(date);
     nonce(n);
+    cs_sha256_hex(form ? q : "", form ? strlen(q) : 0, hash);
+    cs_kv_init(&none);
     cs_kv_set(headers, "host", c->host);
+    if (form)
+        cs_kv_set(headers, "content-type", "application/x-www-form-urlencoded");
     cs_kv_set(headers, "x-acs-action", action);
     cs_kv_set(headers, "x-acs-version", CS_CAS_VERSION);
     cs_kv_set(headers, "x-acs-date", date);
     cs_kv_set(headers, "x-acs-signature-nonce", n);
-    cs_kv_set(headers, "x-acs-content-sha256", EMPTY_SHA256);
+    cs_kv_set(headers, "x-acs-content-sha256", hash);
     if (c->cred.token) {
         cs_kv_set(headers, "x-acs-accesskey-id", c->cred.id);
         cs_kv_set(headers, "x-acs-security-token", c->cred.token);
     }
-    if (cs_sign_v3("POST", params, headers, c->cred.id, c->cred.secret, &sig) != CS_OK)
+    if (cs_sign_v3("POST", form ? &none : params, headers, c->cred.id, c->cred.secret, &sig) !=
+        CS_OK) {
+        OPENSSL_cleanse(q, strlen(q));
+        free(q);
         return cs_error_code();
+    }
     cs_kv_set(headers, "Authorization", sig.authorization);
     cs_signature_clear(&sig);
-    q = cs_canonical_query(params);
-    if (q == NULL || asprintf(url, "%s/%s%s", c->endpoint, q[0] ? "?" : "", q) < 0) {
+    if (asprintf(url, "%s/%s%s", c->endpoint, q[0] && !form ? "?" : "", form ? "" : q) < 0) {
+        OPENSSL_cleanse(q, strlen(q));
         free(q);
         return cs_error_set(CS_ENOMEM, "out of memory");
     }
-    free(q);
+    if (form)
+        *body = q;
+    else
+        free(q);
     return CS_OK;
 }
 
@@ -324,7 +358,7 @@ static cs_rc attempt(cs_aliyun *c, const char *action, const cs_kv *params, json
         rc = build_v1(c, action, params, &headers, &body);
         url = strdup(c->endpoint);
     } else {
-        rc = build_v3(c, action, params, &headers, &url);
+        rc = build_v3(c, action, params, &headers, &url, &body);
     }
     if (rc != CS_OK) {
         cs_kv_clear(&headers);

@@ -53,6 +53,7 @@ cs_rc cs_http_perform(const cs_http_request *req, cs_http_response *resp)
 {
     struct curl_slist *hdrs = NULL;
     char errbuf[CURL_ERROR_SIZE] = "", line[8192];
+    int has_type = 0;
     CURLcode cc;
     CURL *curl;
     size_t i;
@@ -65,11 +66,14 @@ cs_rc cs_http_perform(const cs_http_request *req, cs_http_response *resp)
     for (i = 0; req->headers && i < req->headers->n; i++) {
         snprintf(line, sizeof(line), "%s: %s", req->headers->names[i], req->headers->values[i]);
         hdrs = curl_slist_append(hdrs, line);
+        has_type |= strcasecmp(req->headers->names[i], "content-type") == 0;
     }
     memset(line, 0, sizeof(line));
-    /* curl adds these by itself otherwise */
+    /* curl adds these by itself otherwise (a form Content-Type on any POST, unsigned) */
     hdrs = curl_slist_append(hdrs, "Expect:");
     hdrs = curl_slist_append(hdrs, "Accept:");
+    if (!has_type)
+        hdrs = curl_slist_append(hdrs, "Content-Type:");
     curl_easy_setopt(curl, CURLOPT_URL, req->url);
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
     if (req->body) {

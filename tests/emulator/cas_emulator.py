@@ -683,6 +683,9 @@ class Emulator:
         info = {"method": method, "path": split.path, "action": None, "sig": None,
                 "access_key_id": None, "sts": False, "auth": "n/a", "status": None,
                 "code": None, "fault": None,
+                # where the parameters came from: names in the URL, the body's type
+                "query_names": sorted({k for k, _ in query_pairs}),
+                "content_type": headers.get("content-type"),
                 "params": {k: (params[k] if k in LOGGABLE_PARAMS else "<%d chars>" % len(params[k]))
                            for k in params if k not in ("Signature", "SecurityToken", "AccessKeyId")}}
         xml = False

@@ -495,3 +495,24 @@ def test_an_answer_over_8_mib_is_named_with_its_action_and_request_id(cas, emu):
            f"(HTTP 200, RequestId {rid})" in r.stderr, r.stderr
     assert "Failure writing output" not in r.stderr
     assert emu.actions().count("GetUserCertificateDetail") == 1     # not retried
+
+
+@pytest.mark.parametrize("version", ["v3", "v1"])
+def test_an_upload_sends_the_private_key_in_a_signed_body_never_in_the_url(cas, emu, chain,
+                                                                           version):
+    cas.write("", f"signature-version = {version}\n")
+    emu.ctl("clear", requests="1")
+    r = cas.cli("upload", "body", "--cert", chain.fullchain, "--key", chain.key)
+    assert "uploaded" in r.stdout or "certificate" in r.stdout
+    cas.cli("list")
+    reqs = emu.ctl("requests")["requests"]
+    up = [q for q in reqs if q["action"] == "UploadUserCertificate"]
+    assert len(up) == 1 and up[0]["auth"] == "ok" and up[0]["status"] == 200, up
+    assert up[0]["query_names"] == [], up[0]            # nothing in the URL
+    assert up[0]["params"]["Key"].endswith(" chars>")   # the key arrived, in the body
+    assert up[0]["content_type"] == "application/x-www-form-urlencoded"
+    if version == "v3":
+        # a call without a body carries no (unsigned) Content-Type at all
+        lists = [q for q in reqs if q["action"] == "ListUserCertificateOrder"]
+        assert lists and all(q["content_type"] is None for q in lists), lists
+        assert "OrderType" in lists[0]["query_names"]
