@@ -21,6 +21,11 @@ typedef struct {
     long connect_timeout_ms;
     long timeout_ms;
     int allow_http;
+    /*
+     * 1: honour http_proxy/https_proxy/no_proxy of the environment, except for a
+     * loopback host; 0: never use a proxy (the metadata service, local peers).
+     */
+    int env_proxy;
 } cs_http_request;
 
 /* Answers are read into memory up to this size; a larger one is cut off and reported. */

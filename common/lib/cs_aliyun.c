@@ -372,6 +372,7 @@ static cs_rc attempt(cs_aliyun *c, const char *action, const cs_kv *params, json
     req.body = body;
     req.body_len = body ? strlen(body) : 0;
     req.ca_file = c->ca_file;
+    req.env_proxy = 1;
     req.connect_timeout_ms = c->timeout_ms < 10000 ? c->timeout_ms : 10000;
     req.timeout_ms = c->timeout_ms;
     rc = cs_http_perform(&req, &resp);

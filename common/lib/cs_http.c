@@ -49,6 +49,26 @@ static size_t on_header(char *data, size_t size, size_t n, void *user)
     return len;
 }
 
+/* 127.0.0.0/8, ::1, localhost: a proxy could only leak what goes there. */
+static int loopback_url(const char *url)
+{
+    CURLU *u = curl_url();
+    char *host = NULL;
+    int r = 1; /* when in doubt, no proxy */
+
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+        size_t n = strlen(host);
+
+        r = strncmp(host, "127.", 4) == 0 || strcmp(host, "[::1]") == 0 ||
+            strcasecmp(host, "localhost") == 0 ||
+            (n > 10 && strcasecmp(host + n - 10, ".localhost") == 0);
+    }
+    curl_free(host);
+    curl_url_cleanup(u);
+    return r;
+}
+
 cs_rc cs_http_perform(const cs_http_request *req, cs_http_response *resp)
 {
     struct curl_slist *hdrs = NULL;
@@ -97,6 +117,8 @@ cs_rc cs_http_perform(const cs_http_request *req, cs_http_response *resp)
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
     if (req->ca_file)
         curl_easy_setopt(curl, CURLOPT_CAINFO, req->ca_file);
+    if (!req->env_proxy || loopback_url(req->url))
+        curl_easy_setopt(curl, CURLOPT_PROXY, "");
     cc = curl_easy_perform(curl);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
     curl_easy_cleanup(curl);

@@ -516,3 +516,96 @@ def test_an_upload_sends_the_private_key_in_a_signed_body_never_in_the_url(cas, 
         lists = [q for q in reqs if q["action"] == "ListUserCertificateOrder"]
         assert lists and all(q["content_type"] is None for q in lists), lists
         assert "OrderType" in lists[0]["query_names"]
+
+
+class ProxyTrap:
+    """A listening socket posing as an HTTP proxy: records the first line of what reaches it."""
+
+    def __init__(self):
+        import socket
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.seen = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            conn.settimeout(5)
+            try:
+                self.seen.append(conn.recv(4096).split(b"\r\n")[0].decode("latin-1"))
+            except OSError:
+                self.seen.append("(connected)")
+            conn.close()
+
+    def env(self, **more):
+        e = dict(os.environ, **more)
+        for v in ("http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+            e[v] = self.url
+        for v in ("no_proxy", "NO_PROXY"):
+            e.pop(v, None)
+        return e
+
+
+def test_proxy_variables_reach_only_the_service_and_never_loopback_or_metadata(cas, emu,
+                                                                                 tmp_path):
+    trap = ProxyTrap()
+    cid = emu.ctl("add-cert", domain="px.test")["CertificateId"]
+    cas.write(f"[cert px]\nprovider = ali\ncert-id = {cid}\n")
+    # the STS credentials come from the metadata service (plain HTTP: a proxy would see them)
+    conf = cas.conf.read_text().replace(f"credentials = {tmp_path}/cas.cred",
+                                        "credentials = default")
+    cas.conf.write_text(conf.replace("[provider ali]\n", "[provider ali]\nmetadata-endpoint = "
+                                     f"http://127.0.0.1:{emu.metadata_port}\n"))
+    env = trap.env(HOME=str(tmp_path), ALIBABA_CLOUD_ECS_METADATA_DISABLED="false")
+    r = cas.cli("sync", env=env)
+    assert "px: installed v1" in r.stdout
+    assert any(q.get("sts") for q in emu.ctl("requests")["requests"])
+    assert trap.seen == [], trap.seen
+    # a service endpoint that is not loopback goes through the environment's proxy
+    cas.conf.write_text(cas.conf.read_text().replace(f"https://127.0.0.1:{emu.port}",
+                                                     "https://cas.proxy-check.test"))
+    r = cas.cli("sync", "--force", env=env, check=False)
+    assert r.returncode == 1
+    assert trap.seen and trap.seen[0] == "CONNECT cas.proxy-check.test:443 HTTP/1.1", trap.seen
+
+
+def test_certsync_tomcat_sends_manager_credentials_past_any_proxy(conf, tmp_path):
+    path, store = conf
+    certsync("--config", path, "sync", "shop")
+    trap = ProxyTrap()
+    hits = []
+
+    class Manager(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append((self.path, self.headers.get("Authorization", "")))
+            body = b"OK - Reloaded TLS configuration for all TLS virtual hosts\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Manager)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    creds = tmp_path / "manager.cred"
+    creds.write_text("deployer:manager-pass-not-for-proxies\n")
+    creds.chmod(0o600)
+    try:
+        r = run(os.environ.get("CERTSYNC_TOMCAT", ROOT / "out" / "certsync-tomcat"), "--config",
+                path, "--cert", "shop", "--keystore", tmp_path / "shop.jks", "--type", "jks",
+                "--reload-url", f"http://127.0.0.1:{srv.server_address[1]}/manager/text/sslReload",
+                "--manager-credentials", creds, env=trap.env(), check=False)
+    finally:
+        srv.shutdown()
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert hits and hits[0][0].startswith("/manager/text/sslReload")
+    assert hits[0][1].startswith("Basic ")
+    assert trap.seen == [], trap.seen
