@@ -143,10 +143,15 @@ static int overflows(const char *digits, size_t n)
  * Copy of text where every integer literal outside strings that overflows
  * 64 bits gets "e0" appended, so that jansson reads it as a real.
  */
+static int num_char(char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch != '\0' && strchr(".eE+-", ch) != NULL);
+}
+
 static char *reals_for_huge_integers(const char *text, size_t len, size_t *out_len)
 {
     char *out = malloc(len + len / 2 + 3), *o = out;
-    size_t i = 0, j;
+    size_t i = 0, j, int_end;
     int in_str = 0;
 
     if (out == NULL)
@@ -162,12 +167,15 @@ static char *reals_for_huge_integers(const char *text, size_t len, size_t *out_l
             *o++ = text[i++];
             continue;
         }
+        /* a number, copied whole: its integer part, then any fraction or exponent */
         for (j = i + 1; j < len && text[j] >= '0' && text[j] <= '9'; j++)
             ;
+        int_end = j;
+        while (j < len && num_char(text[j]))
+            j++;
         memcpy(o, text + i, j - i);
         o += j - i;
-        /* a fraction or an exponent makes a real already */
-        if ((j >= len || memchr(".eE", text[j], 3) == NULL) && overflows(text + i, j - i)) {
+        if (j == int_end && overflows(text + i, j - i)) {
             *o++ = 'e';
             *o++ = '0';
         }
