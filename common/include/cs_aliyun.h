@@ -52,7 +52,11 @@ const char *cs_aliyun_last_code(const cs_aliyun *c);
 
 cs_rc cs_aliyun_call(cs_aliyun *c, const char *action, const cs_kv *params, json_t **out);
 
-/* Every CERT entry of ListUserCertificateOrder (all pages), or orders for CPACK/BUY. */
+/*
+ * Every CERT entry of ListUserCertificateOrder (all pages), or orders for
+ * CPACK/BUY. A short page ends the list; more than 10,000 entries or 32 MiB of
+ * answers is an error (a hostile or broken endpoint must not grow memory).
+ */
 cs_rc cs_aliyun_list(cs_aliyun *c, const char *order_type, const char *status, const char *keyword,
                      json_t **entries);
 
