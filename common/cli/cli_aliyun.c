@@ -465,7 +465,8 @@ int cmd_fetch(int argc, char **argv)
     }
     if (cs_bundle_load_pem(&b, jstr(d, "Cert"), strlen(jstr(d, "Cert")), jstr(d, "Key"),
                            strlen(jstr(d, "Key")), origin) != CS_OK ||
-        cs_bundle_validate(b, NULL, 0, time(NULL), origin) != CS_OK) {
+        cs_bundle_validate(b, NULL, 0, time(NULL), origin) != CS_OK ||
+        (!layout && cs_aliyun_verify_trust(x.client, b, origin) != CS_OK)) {
         cli_fail("fetch");
         goto done;
     }
@@ -941,6 +942,7 @@ static int install_issued(ctx *x, json_t *st, const char *order, const char *int
     snprintf(origin, sizeof(origin), "certificate of order %s (DescribeCertificateState)", order);
     o = cs_install_opts_for(cc, "aliyun-cas", id[0] ? id : NULL);
     if (cs_bundle_load_pem(&b, cert, strlen(cert), key, strlen(key), origin) == CS_OK &&
+        cs_aliyun_verify_trust(x->client, b, origin) == CS_OK &&
         cs_store_install(x->s, into, b, &o, &v) == CS_OK) {
         fprintf(human, "%s: installed v%u (certificate %s)\n", into, v, cli_safe(id));
         ok = cs_sync_notify(x->c, x->s, cc, v) == CS_OK || !cli_fail("apply");

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "cs_aliyun_sign.h"
+#include "cs_bundle.h"
 #include "cs_config.h"
 #include "cs_error.h"
 
@@ -25,6 +26,7 @@ typedef struct {
     const char *endpoint;     /* https://host[:port]; NULL: from region */
     const char *region;       /* default cn-hangzhou */
     const char *ca_file;      /* CA bundle for a private endpoint */
+    const char *trust_file;   /* roots fetched certificates must chain to; NULL: system */
     const char *credentials;  /* "default" or a file */
     const char *metadata_url; /* instance metadata service base URL */
     int signature_v1;
@@ -37,12 +39,24 @@ cs_rc cs_aliyun_from_provider(const cs_provider_conf *pv, cs_aliyun **out);
 void cs_aliyun_free(cs_aliyun *c);
 const char *cs_aliyun_endpoint(const cs_aliyun *c);
 
+/*
+ * A certificate fetched from the service is installed only if its chain leads
+ * to a trusted root (trust-file, else the system's): an account may hold
+ * self-signed or foreign uploads that `domain =` would otherwise pick. The
+ * bundle is validated (key, links, dates) first.
+ */
+cs_rc cs_aliyun_verify_trust(const cs_aliyun *c, const cs_bundle *b, const char *origin);
+
 /* The service's error of the last failed call ("" when it was not a service error). */
 const char *cs_aliyun_last_code(const cs_aliyun *c);
 
 cs_rc cs_aliyun_call(cs_aliyun *c, const char *action, const cs_kv *params, json_t **out);
 
-/* Every CERT entry of ListUserCertificateOrder (all pages), or orders for CPACK/BUY. */
+/*
+ * Every CERT entry of ListUserCertificateOrder (all pages), or orders for
+ * CPACK/BUY. A short page ends the list; more than 10,000 entries or 32 MiB of
+ * answers is an error (a hostile or broken endpoint must not grow memory).
+ */
 cs_rc cs_aliyun_list(cs_aliyun *c, const char *order_type, const char *status, const char *keyword,
                      json_t **entries);
 
@@ -53,6 +67,12 @@ cs_rc cs_aliyun_list(cs_aliyun *c, const char *order_type, const char *status, c
  */
 json_t *cs_aliyun_pick(json_t *certs, const char *cert_id, const char *const *domains,
                        size_t n_domains);
+
+/*
+ * Parse an answer. An integer beyond 64 bits (in a field certsync may not even
+ * read) is taken as a real instead of failing the whole answer; ids stay exact.
+ */
+json_t *cs_json_parse(const char *text, size_t len);
 
 /* A JSON integer or numeric string as text ("" if absent): ids exceed 2^53. */
 void cs_json_id(json_t *v, char *buf, size_t size);

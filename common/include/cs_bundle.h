@@ -39,13 +39,22 @@ cs_rc cs_bundle_new(cs_bundle **out, X509 *leaf, STACK_OF(X509) * issuers, EVP_P
 void cs_bundle_free(cs_bundle *b);
 
 /*
- * Validate: key matches leaf (done at load), issuers link with verified
+ * Validate: key matches leaf (done at load), at most 10 issuers (a longer
+ * chain, or an input over 64 KiB, is refused at load too), issuers link with verified
  * signatures, every certificate is inside its validity window at `now`, and
  * the leaf covers every name in names (SAN dNSName rules, one wildcard label).
  * origin names the source in the error sentence.
  */
 cs_rc cs_bundle_validate(const cs_bundle *b, const char *const *names, size_t n_names, time_t now,
                          const char *origin);
+
+/*
+ * Verify that leaf and issuers chain to a trusted root for TLS server use:
+ * the PEM roots in ca_file, or the system's store when ca_file is NULL (dates
+ * are not checked here: cs_bundle_validate does). For
+ * certificates picked from a service; an operator's own import is not checked.
+ */
+cs_rc cs_bundle_verify_trust(const cs_bundle *b, const char *ca_file, const char *origin);
 
 X509 *cs_bundle_leaf(const cs_bundle *b);
 STACK_OF(X509) * cs_bundle_issuers(const cs_bundle *b);

@@ -34,6 +34,7 @@ typedef struct {
     char *credentials;
     char *endpoint;
     char *ca_file;
+    char *trust_file; /* roots that issued certificates must chain to; NULL: the system's */
     char *signature_version;
     char *metadata_endpoint; /* ECS instance metadata base URL */
     long timeout;            /* seconds per request; 0: default 30 */

@@ -21,7 +21,15 @@ typedef struct {
     long connect_timeout_ms;
     long timeout_ms;
     int allow_http;
+    /*
+     * 1: honour http_proxy/https_proxy/no_proxy of the environment, except for a
+     * loopback host; 0: never use a proxy (the metadata service, local peers).
+     */
+    int env_proxy;
 } cs_http_request;
+
+/* Answers are read into memory up to this size; a larger one is cut off and reported. */
+#define CS_HTTP_MAX_BODY (8 * 1024 * 1024)
 
 typedef struct {
     long status;
@@ -29,7 +37,9 @@ typedef struct {
     size_t len;
     int transport_error; /* no HTTP answer: refused, timeout, TLS, ... */
     int timed_out;
-    char error[256]; /* curl's reason when transport_error */
+    int too_large;       /* the answer went past CS_HTTP_MAX_BODY; body is NULL */
+    char error[256];     /* curl's reason when transport_error */
+    char request_id[64]; /* the x-acs-request-id header, "" without one */
 } cs_http_response;
 
 /* Perform the request; CS_OK whenever an HTTP answer came back (any status). */

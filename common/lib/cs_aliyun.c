@@ -1,5 +1,7 @@
 #include "cs_aliyun.h"
 
+#include <errno.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,12 +17,14 @@ struct cs_aliyun {
     char *endpoint; /* https://host[:port] */
     char *host;     /* host[:port] as sent in Host */
     char *ca_file;
+    char *trust_file;
     char *credentials;
     char *metadata_url;
     int v1;
     long timeout_ms;
     int retries;
     cs_aliyun_cred cred;
+    size_t answer_bytes; /* size of the last answer */
     char last_code[128];
 };
 
@@ -56,6 +60,7 @@ cs_rc cs_aliyun_new(const cs_aliyun_opts *o, cs_aliyun **out)
     c->endpoint = strdup(url);
     c->host = strdup(url + 8);
     c->ca_file = o->ca_file ? strdup(o->ca_file) : NULL;
+    c->trust_file = o->trust_file ? strdup(o->trust_file) : NULL;
     c->credentials = strdup(o->credentials ? o->credentials : "default");
     c->metadata_url = o->metadata_url ? strdup(o->metadata_url) : NULL;
     c->v1 = o->signature_v1;
@@ -72,6 +77,7 @@ cs_rc cs_aliyun_from_provider(const cs_provider_conf *pv, cs_aliyun **out)
     o.endpoint = pv->endpoint;
     o.region = pv->region;
     o.ca_file = pv->ca_file;
+    o.trust_file = pv->trust_file;
     o.credentials = pv->credentials;
     o.metadata_url = pv->metadata_endpoint;
     o.signature_v1 = pv->signature_version && strcmp(pv->signature_version, "v1") == 0;
@@ -88,6 +94,7 @@ void cs_aliyun_free(cs_aliyun *c)
     free(c->endpoint);
     free(c->host);
     free(c->ca_file);
+    free(c->trust_file);
     free(c->credentials);
     free(c->metadata_url);
     free(c);
@@ -96,6 +103,14 @@ void cs_aliyun_free(cs_aliyun *c)
 const char *cs_aliyun_endpoint(const cs_aliyun *c)
 {
     return c->endpoint;
+}
+
+cs_rc cs_aliyun_verify_trust(const cs_aliyun *c, const cs_bundle *b, const char *origin)
+{
+    /* key, links and dates first: their messages say more than "not trusted" */
+    if (cs_bundle_validate(b, NULL, 0, time(NULL), origin) != CS_OK)
+        return cs_error_code();
+    return cs_bundle_verify_trust(b, c->trust_file, origin);
 }
 
 const char *cs_aliyun_last_code(const cs_aliyun *c)
@@ -111,6 +126,82 @@ void cs_json_id(json_t *v, char *buf, size_t size)
         snprintf(buf, size, "%s", json_string_value(v));
     else
         buf[0] = '\0';
+}
+
+static int overflows(const char *digits, size_t n)
+{
+    char num[32];
+
+    if (n < 19)
+        return 0;
+    snprintf(num, sizeof(num), "%.*s", (int)(n < 31 ? n : 31), digits);
+    errno = 0;
+    return strtoll(num, NULL, 10) && errno == ERANGE;
+}
+
+/*
+ * Copy of text where every integer literal outside strings that overflows
+ * 64 bits gets "e0" appended, so that jansson reads it as a real.
+ */
+static int num_char(char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch != '\0' && strchr(".eE+-", ch) != NULL);
+}
+
+static char *reals_for_huge_integers(const char *text, size_t len, size_t *out_len)
+{
+    char *out = malloc(len + len / 2 + 3), *o = out;
+    size_t i = 0, j, int_end;
+    int in_str = 0;
+
+    if (out == NULL)
+        return NULL;
+    while (i < len) {
+        char ch = text[i];
+
+        if (in_str || (ch != '-' && (ch < '0' || ch > '9'))) {
+            if (ch == '"')
+                in_str = !in_str;
+            else if (in_str && ch == '\\' && i + 1 < len)
+                *o++ = text[i++];
+            *o++ = text[i++];
+            continue;
+        }
+        /* a number, copied whole: its integer part, then any fraction or exponent */
+        for (j = i + 1; j < len && text[j] >= '0' && text[j] <= '9'; j++)
+            ;
+        int_end = j;
+        while (j < len && num_char(text[j]))
+            j++;
+        memcpy(o, text + i, j - i);
+        o += j - i;
+        if (j == int_end && overflows(text + i, j - i)) {
+            *o++ = 'e';
+            *o++ = '0';
+        }
+        i = j;
+    }
+    *out_len = (size_t)(o - out);
+    return out;
+}
+
+json_t *cs_json_parse(const char *text, size_t len)
+{
+    json_error_t err;
+    json_t *j = json_loadb(text, len, 0, &err);
+    char *copy;
+    size_t n;
+
+    /* one huge number the client never reads must not fail a whole answer */
+    if (j != NULL || json_error_code(&err) != json_error_numeric_overflow)
+        return j;
+    copy = reals_for_huge_integers(text, len, &n);
+    if (copy == NULL)
+        return NULL;
+    j = json_loadb(copy, n, 0, NULL);
+    OPENSSL_cleanse(copy, n);
+    free(copy);
+    return j;
 }
 
 /* STS credentials are fetched again five minutes before they expire. */
@@ -141,37 +232,71 @@ static void now_iso(char out[32])
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-#define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+/*
+ * v3 actions whose parameters go in a form body rather than the URL, which
+ * proxies and servers log: a private key, contact details.
+ */
+static const char *const form_actions[] = {"UploadUserCertificate", "CreateCertificateRequest",
+                                           NULL};
 
-/* v3: everything in the query, empty body, as the official SDK sends it. */
-static cs_rc build_v3(cs_aliyun *c, const char *action, const cs_kv *params, cs_kv *headers,
-                      char **url)
+static int in_form_body(const char *action)
 {
-    char date[32], n[33], *q;
-    cs_signature sig;
+    size_t i;
 
+    for (i = 0; form_actions[i]; i++)
+        if (strcmp(action, form_actions[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * v3: the parameters in the query as the official SDK sends them, or in a
+ * form body (its SHA-256 and content-type signed) for form_actions.
+ */
+static cs_rc build_v3(cs_aliyun *c, const char *action, const cs_kv *params, cs_kv *headers,
+                      char **url, char **body)
+{
+    char date[32], n[33], hash[65], *q;
+    cs_signature sig;
+    cs_kv none;
+    int form = in_form_body(action) && params->n > 0;
+
+    q = cs_canonical_query(params);
+    if (q == NULL)
+        return cs_error_set(CS_ENOMEM, "out of memory");
     now_iso(date);
     nonce(n);
+    cs_sha256_hex(form ? q : "", form ? strlen(q) : 0, hash);
+    cs_kv_init(&none);
     cs_kv_set(headers, "host", c->host);
+    if (form)
+        cs_kv_set(headers, "content-type", "application/x-www-form-urlencoded");
     cs_kv_set(headers, "x-acs-action", action);
     cs_kv_set(headers, "x-acs-version", CS_CAS_VERSION);
     cs_kv_set(headers, "x-acs-date", date);
     cs_kv_set(headers, "x-acs-signature-nonce", n);
-    cs_kv_set(headers, "x-acs-content-sha256", EMPTY_SHA256);
+    cs_kv_set(headers, "x-acs-content-sha256", hash);
     if (c->cred.token) {
         cs_kv_set(headers, "x-acs-accesskey-id", c->cred.id);
         cs_kv_set(headers, "x-acs-security-token", c->cred.token);
     }
-    if (cs_sign_v3("POST", params, headers, c->cred.id, c->cred.secret, &sig) != CS_OK)
+    if (cs_sign_v3("POST", form ? &none : params, headers, c->cred.id, c->cred.secret, &sig) !=
+        CS_OK) {
+        OPENSSL_cleanse(q, strlen(q));
+        free(q);
         return cs_error_code();
+    }
     cs_kv_set(headers, "Authorization", sig.authorization);
     cs_signature_clear(&sig);
-    q = cs_canonical_query(params);
-    if (q == NULL || asprintf(url, "%s/%s%s", c->endpoint, q[0] ? "?" : "", q) < 0) {
+    if (asprintf(url, "%s/%s%s", c->endpoint, q[0] && !form ? "?" : "", form ? "" : q) < 0) {
+        OPENSSL_cleanse(q, strlen(q));
         free(q);
         return cs_error_set(CS_ENOMEM, "out of memory");
     }
-    free(q);
+    if (form)
+        *body = q;
+    else
+        free(q);
     return CS_OK;
 }
 
@@ -241,7 +366,7 @@ static cs_rc attempt(cs_aliyun *c, const char *action, const cs_kv *params, json
         rc = build_v1(c, action, params, &headers, &body);
         url = strdup(c->endpoint);
     } else {
-        rc = build_v3(c, action, params, &headers, &url);
+        rc = build_v3(c, action, params, &headers, &url, &body);
     }
     if (rc != CS_OK) {
         cs_kv_clear(&headers);
@@ -255,6 +380,7 @@ static cs_rc attempt(cs_aliyun *c, const char *action, const cs_kv *params, json
     req.body = body;
     req.body_len = body ? strlen(body) : 0;
     req.ca_file = c->ca_file;
+    req.env_proxy = 1;
     req.connect_timeout_ms = c->timeout_ms < 10000 ? c->timeout_ms : 10000;
     req.timeout_ms = c->timeout_ms;
     rc = cs_http_perform(&req, &resp);
@@ -266,6 +392,16 @@ static cs_rc attempt(cs_aliyun *c, const char *action, const cs_kv *params, json
     }
     if (rc != CS_OK)
         return rc;
+    c->answer_bytes = resp.len;
+    if (resp.too_large) {
+        rc = cs_error_set(CS_EPROVIDER,
+                          "%s at %s: the answer is over %d MiB (HTTP %ld, RequestId %s); certsync "
+                          "reads no answer that large, report it to the service",
+                          action, c->endpoint, CS_HTTP_MAX_BODY >> 20, resp.status,
+                          resp.request_id[0] ? resp.request_id : "none");
+        cs_http_response_clear(&resp);
+        return rc;
+    }
     if (resp.transport_error) {
         *retry = 1;
         rc = cs_error_set(CS_EPROVIDER, "%s: cannot reach %s: %s%s", action, c->endpoint,
@@ -273,7 +409,7 @@ static cs_rc attempt(cs_aliyun *c, const char *action, const cs_kv *params, json
         cs_http_response_clear(&resp);
         return rc;
     }
-    j = json_loadb(resp.body, resp.len, 0, NULL);
+    j = cs_json_parse(resp.body, resp.len);
     if (!json_is_object(j)) {
         *retry = 1;
         rc = cs_error_set(CS_EPROVIDER,
@@ -335,38 +471,68 @@ cs_rc cs_aliyun_call(cs_aliyun *c, const char *action, const cs_kv *params, json
     return rc;
 }
 
+/*
+ * A hostile or broken service could page forever: the list stops at a short
+ * page, and more than CS_LIST_MAX entries or CS_LIST_MAX_BYTES of answers is
+ * an error (a real account holds far fewer certificates).
+ */
+#define CS_LIST_PAGE 50
+#define CS_LIST_MAX 10000
+#define CS_LIST_MAX_BYTES (32 * 1024 * 1024)
+
+static cs_rc list_page(cs_aliyun *c, const char *order_type, const char *status,
+                       const char *keyword, int p, json_t **page)
+{
+    char num[32], size[16];
+    cs_kv q;
+    cs_rc rc;
+
+    cs_kv_init(&q);
+    snprintf(num, sizeof(num), "%d", p);
+    snprintf(size, sizeof(size), "%d", CS_LIST_PAGE);
+    cs_kv_set(&q, "CurrentPage", num);
+    cs_kv_set(&q, "ShowSize", size);
+    cs_kv_set(&q, "OrderType", order_type);
+    if (status)
+        cs_kv_set(&q, "Status", status);
+    if (keyword)
+        cs_kv_set(&q, "Keyword", keyword);
+    rc = cs_aliyun_call(c, "ListUserCertificateOrder", &q, page);
+    cs_kv_clear(&q);
+    return rc;
+}
+
 cs_rc cs_aliyun_list(cs_aliyun *c, const char *order_type, const char *status, const char *keyword,
                      json_t **entries)
 {
     json_t *all = json_array(), *page, *list;
+    size_t got, bytes = 0;
     long long total;
-    char num[32];
     int p;
-    cs_kv q;
     cs_rc rc = CS_OK;
 
-    for (p = 1; p < 10000; p++) {
-        cs_kv_init(&q);
-        snprintf(num, sizeof(num), "%d", p);
-        cs_kv_set(&q, "CurrentPage", num);
-        cs_kv_set(&q, "ShowSize", "50");
-        cs_kv_set(&q, "OrderType", order_type);
-        if (status)
-            cs_kv_set(&q, "Status", status);
-        if (keyword)
-            cs_kv_set(&q, "Keyword", keyword);
-        rc = cs_aliyun_call(c, "ListUserCertificateOrder", &q, &page);
-        cs_kv_clear(&q);
+    for (p = 1;; p++) {
+        rc = list_page(c, order_type, status, keyword, p, &page);
         if (rc != CS_OK)
             break;
+        bytes += c->answer_bytes;
         list = json_object_get(page, "CertificateOrderList");
+        got = json_array_size(list);
         json_array_extend(all, list);
         total = json_integer_value(json_object_get(page, "TotalCount"));
-        if (json_array_size(list) == 0 || (long long)json_array_size(all) >= total) {
-            json_decref(page);
+        json_decref(page);
+        if (json_array_size(all) > CS_LIST_MAX || bytes > CS_LIST_MAX_BYTES) {
+            rc = cs_error_set(CS_EPROVIDER,
+                              "ListUserCertificateOrder at %s: the list holds more than %d "
+                              "entries or %d MiB (%zu entries, %zu KiB read by page %d, "
+                              "TotalCount %lld); certsync stops there. Delete unused "
+                              "certificates, or check that the endpoint is the service",
+                              c->endpoint, CS_LIST_MAX, CS_LIST_MAX_BYTES >> 20,
+                              json_array_size(all), bytes >> 10, p, total);
             break;
         }
-        json_decref(page);
+        if (got < CS_LIST_PAGE || (long long)json_array_size(all) >= total)
+            break;
     }
     if (rc != CS_OK) {
         json_decref(all);
@@ -376,37 +542,45 @@ cs_rc cs_aliyun_list(cs_aliyun *c, const char *order_type, const char *status, c
     return CS_OK;
 }
 
-/* Does the certificate name pattern (maybe "*.x") cover the configured name? */
-static int covers(const char *pattern, const char *name)
+/* Does the certificate name pattern (maybe "*.x"), plen bytes, cover the configured name? */
+static int covers(const char *pattern, size_t plen, const char *name)
 {
     const char *dot;
 
-    if (strcasecmp(pattern, name) == 0)
+    if (plen == strlen(name) && strncasecmp(pattern, name, plen) == 0)
         return 1;
-    if (strncmp(pattern, "*.", 2) != 0 || strncmp(name, "*.", 2) == 0)
+    if (plen < 3 || strncmp(pattern, "*.", 2) != 0 || strncmp(name, "*.", 2) == 0)
         return 0;
     dot = strchr(name, '.');
-    return dot && dot != name && strcasecmp(dot + 1, pattern + 2) == 0;
+    return dot && dot != name && strlen(dot + 1) == plen - 2 &&
+           strncasecmp(dot + 1, pattern + 2, plen - 2) == 0;
+}
+
+/* Does a name of the comma or space separated list cover name? Lists may be long (SANs). */
+static int list_covers(const char *list, const char *name)
+{
+    const char *p = list ? list : "";
+    size_t n;
+
+    while (*p) {
+        p += strspn(p, ", ");
+        n = strcspn(p, ", ");
+        if (n > 0 && covers(p, n, name))
+            return 1;
+        p += n;
+    }
+    return 0;
 }
 
 static int entry_covers(json_t *e, const char *const *domains, size_t n_domains)
 {
-    char names[4096];
+    const char *cn = json_string_value(json_object_get(e, "CommonName"));
+    const char *sans = json_string_value(json_object_get(e, "Sans"));
     size_t i;
 
-    snprintf(names, sizeof(names), "%s,%s",
-             json_string_value(json_object_get(e, "CommonName")) ?: "",
-             json_string_value(json_object_get(e, "Sans")) ?: "");
-    for (i = 0; i < n_domains; i++) {
-        char copy[4096], *tok, *save = NULL;
-        int ok = 0;
-
-        snprintf(copy, sizeof(copy), "%s", names);
-        for (tok = strtok_r(copy, ", ", &save); tok && !ok; tok = strtok_r(NULL, ", ", &save))
-            ok = covers(tok, domains[i]);
-        if (!ok)
+    for (i = 0; i < n_domains; i++)
+        if (!list_covers(cn, domains[i]) && !list_covers(sans, domains[i]))
             return 0;
-    }
     return 1;
 }
 

@@ -135,9 +135,11 @@ static cs_rc imds_get(const char *url, const char *token, const char *method, ch
     cs_kv_clear(&h);
     if (rc != CS_OK)
         return rc;
-    if (resp.transport_error || resp.status != 200) {
+    if (resp.transport_error || resp.too_large || resp.status != 200) {
         rc = cs_error_set(CS_ENOTFOUND, "the instance metadata service at %s %s", url,
-                          resp.transport_error ? resp.error : "did not answer 200");
+                          resp.transport_error ? resp.error
+                          : resp.too_large     ? "answered more than 8 MiB"
+                                               : "did not answer 200");
         cs_http_response_clear(&resp);
         return rc;
     }
@@ -231,8 +233,13 @@ static cs_rc from_cli_profile(const char *imds, cs_aliyun_cred *out)
             found = p;
     }
     if (found == NULL) {
+        /* want may point into j: the message is made before j goes */
+        rc = cs_error_set(CS_ECONFIG,
+                          "%s has no profile '%s'; name one of its profiles in \"current\" or "
+                          "ALIBABA_CLOUD_PROFILE",
+                          path, want ? want : "(no \"current\")");
         json_decref(j);
-        return cs_error_set(CS_ECONFIG, "%s has no profile '%s'", path, want ? want : "(current)");
+        return rc;
     }
     mode = json_string_value(json_object_get(found, "mode")) ?: "AK";
     snprintf(src, sizeof(src), "aliyun CLI profile '%.40s' (%.90s)", want, path);

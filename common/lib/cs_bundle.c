@@ -12,6 +12,9 @@
 #include "cs_password.h"
 
 #define CS_MAX_PEM_FILE (1024 * 1024)
+/* Real chains hold 1-3 issuers; a huge one costs every handshake and the loading event loop. */
+#define CS_MAX_ISSUERS 10
+#define CS_MAX_CHAIN_BYTES (64 * 1024)
 
 struct cs_bundle {
     X509 *leaf;
@@ -52,6 +55,15 @@ static size_t count_marker(const char *data, size_t len, const char *marker)
     return n;
 }
 
+static cs_rc too_long(size_t issuers, const char *origin)
+{
+    return cs_error_set(CS_EBADCERT,
+                        "%s: the chain holds %zu certificates besides the leaf; at most %d are "
+                        "accepted (a real chain has 1 to 3): give only the intermediates of "
+                        "this certificate",
+                        origin, issuers, CS_MAX_ISSUERS);
+}
+
 /* Append every certificate in data (PEM, or one DER) to out. */
 static cs_rc read_certs(const char *data, size_t len, STACK_OF(X509) * out, const char *origin)
 {
@@ -59,6 +71,12 @@ static cs_rc read_certs(const char *data, size_t len, STACK_OF(X509) * out, cons
     X509 *x;
     BIO *bio;
 
+    if (len > CS_MAX_CHAIN_BYTES)
+        return cs_error_set(CS_EBADCERT,
+                            "%s is %zu bytes; certificates and chains over %d KiB are refused "
+                            "(a real chain is a few KiB): give only the certificate and its "
+                            "intermediates",
+                            origin, len, CS_MAX_CHAIN_BYTES / 1024);
     if (!is_pem(data, len)) {
         const unsigned char *p = (const unsigned char *)data;
 
@@ -80,6 +98,8 @@ static cs_rc read_certs(const char *data, size_t len, STACK_OF(X509) * out, cons
                             "%s has no '-----BEGIN CERTIFICATE-----' block; is it a key or "
                             "a CSR instead of a certificate?",
                             origin);
+    if (want + (size_t)sk_X509_num(out) > CS_MAX_ISSUERS + 1)
+        return too_long(want + (size_t)sk_X509_num(out) - 1, origin);
     bio = BIO_new_mem_buf(data, (int)len);
     while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
         sk_X509_push(out, x);
@@ -432,6 +452,8 @@ cs_rc cs_bundle_validate(const cs_bundle *b, const char *const *names, size_t n_
                             "%s: the private key does not match the certificate; check that "
                             "the key file belongs to this certificate",
                             origin);
+    if (sk_X509_num(b->issuers) > CS_MAX_ISSUERS)
+        return too_long((size_t)sk_X509_num(b->issuers), origin);
     for (k = 0; k < sk_X509_num(b->issuers); k++) {
         parent = sk_X509_value(b->issuers, k);
         if (!issued_by(child, parent)) {
@@ -476,6 +498,69 @@ cs_rc cs_bundle_validate(const cs_bundle *b, const char *const *names, size_t n_
         }
     }
     return CS_OK;
+}
+
+static X509_STORE *trust_store(const char *ca_file, const char *origin)
+{
+    X509_STORE *st = X509_STORE_new();
+    int ok;
+
+    if (st == NULL) {
+        cs_error_set(CS_ENOMEM, "out of memory");
+        return NULL;
+    }
+    ok = ca_file ? X509_STORE_load_file(st, ca_file) : X509_STORE_set_default_paths(st);
+    if (!ok) {
+        X509_STORE_free(st);
+        if (ca_file)
+            cs_error_set(CS_ECONFIG,
+                         "%s: cannot read the trusted roots in trust-file '%s' (%s); give a "
+                         "PEM file of CA certificates",
+                         origin, ca_file, cs_error_openssl());
+        else
+            cs_error_set(CS_ECONFIG, "%s: cannot load the system's trusted roots (%s)", origin,
+                         cs_error_openssl());
+        return NULL;
+    }
+    return st;
+}
+
+cs_rc cs_bundle_verify_trust(const cs_bundle *b, const char *ca_file, const char *origin)
+{
+    X509_STORE *st = trust_store(ca_file, origin);
+    X509_STORE_CTX *ctx;
+    char subj[256];
+    int ok, err, depth;
+
+    if (st == NULL)
+        return cs_error_code();
+    ctx = X509_STORE_CTX_new();
+    if (ctx == NULL || !X509_STORE_CTX_init(ctx, st, b->leaf, b->issuers)) {
+        X509_STORE_CTX_free(ctx);
+        X509_STORE_free(st);
+        return cs_error_set(CS_ENOMEM, "out of memory");
+    }
+    X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER);
+    /* dates are cs_bundle_validate's job, with a clearer message */
+    X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_NO_CHECK_TIME);
+    ok = X509_verify_cert(ctx) == 1;
+    err = X509_STORE_CTX_get_error(ctx);
+    depth = X509_STORE_CTX_get_error_depth(ctx);
+    subject_str(X509_STORE_CTX_get_current_cert(ctx) ? X509_STORE_CTX_get_current_cert(ctx)
+                                                     : b->leaf,
+                subj, sizeof(subj));
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(st);
+    ERR_clear_error();
+    if (ok)
+        return CS_OK;
+    return cs_error_set(CS_EBADCERT,
+                        "%s: the chain is not trusted: %s (at depth %d, '%s') "
+                        "against %s%s; only certificates that chain to a trusted root are "
+                        "installed (set the provider's trust-file to the roots you trust)",
+                        origin, X509_verify_cert_error_string(err), depth, subj,
+                        ca_file ? "trust-file " : "the system's trusted roots",
+                        ca_file ? ca_file : "");
 }
 
 X509 *cs_bundle_leaf(const cs_bundle *b)
@@ -576,13 +661,16 @@ static cs_rc bio_to_str(BIO *bio, char **pem, size_t *len)
         BIO_free(bio);
         return cs_error_set(CS_ENOMEM, "out of memory");
     }
-    memcpy(out, p, (size_t)n);
+    /* an empty BIO (a bundle without a chain) has no buffer at all */
+    if (n > 0) {
+        memcpy(out, p, (size_t)n);
+        /* the buffer may have held a key */
+        OPENSSL_cleanse(p, (size_t)n);
+    }
     out[n] = '\0';
     *pem = out;
     if (len)
         *len = (size_t)n;
-    /* the buffer may have held a key */
-    OPENSSL_cleanse(p, (size_t)n);
     BIO_free(bio);
     return CS_OK;
 }

@@ -203,6 +203,11 @@ static void provider_key(parse_ctx *p, cs_provider_conf *pv, const char *key, co
             dup_value(p, &pv->endpoint, value);
     } else if (strcmp(key, "ca-file") == 0) {
         dup_value(p, &pv->ca_file, value);
+    } else if (strcmp(key, "trust-file") == 0) {
+        if (value[0] != '/')
+            fail(p, "[%s] trust-file: '%s' is not an absolute path", p->section, value);
+        else
+            dup_value(p, &pv->trust_file, value);
     } else if (strcmp(key, "signature-version") == 0) {
         if (strcmp(value, "v3") != 0 && strcmp(value, "v1") != 0)
             fail(p, "[%s] signature-version: '%s' is not v3 or v1", p->section, value);
@@ -227,7 +232,8 @@ static void provider_key(parse_ctx *p, cs_provider_conf *pv, const char *key, co
     } else {
         fail(p,
              "[%s]: unknown key '%s'; known keys: type, ca-lifetime (local-ca); region, "
-             "credentials, endpoint, ca-file, signature-version, metadata-endpoint, timeout, "
+             "credentials, endpoint, ca-file, trust-file, signature-version, metadata-endpoint, "
+             "timeout, "
              "retries (aliyun-cas)",
              p->section, key);
     }
@@ -564,6 +570,7 @@ void cs_config_free(cs_config *c)
         free(pv->credentials);
         free(pv->endpoint);
         free(pv->ca_file);
+        free(pv->trust_file);
         free(pv->signature_version);
         free(pv->metadata_endpoint);
     }

@@ -5,8 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CS_HTTP_MAX_BODY (8 * 1024 * 1024)
+#include <strings.h>
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 
@@ -21,8 +20,10 @@ static size_t on_data(char *data, size_t size, size_t n, void *user)
     size_t add = size * n;
     char *nb;
 
-    if (r->len + add > CS_HTTP_MAX_BODY)
+    if (r->len + add > CS_HTTP_MAX_BODY) {
+        r->too_large = 1;
         return 0; /* aborts the transfer */
+    }
     nb = realloc(r->body, r->len + add + 1);
     if (nb == NULL)
         return 0;
@@ -33,10 +34,46 @@ static size_t on_data(char *data, size_t size, size_t n, void *user)
     return add;
 }
 
+static size_t on_header(char *data, size_t size, size_t n, void *user)
+{
+    static const char name[] = "x-acs-request-id:";
+    cs_http_response *r = user;
+    size_t len = size * n, skip = sizeof(name) - 1;
+
+    if (len > skip && strncasecmp(data, name, skip) == 0) {
+        while (skip < len && data[skip] == ' ')
+            skip++;
+        snprintf(r->request_id, sizeof(r->request_id), "%.*s", (int)(len - skip), data + skip);
+        r->request_id[strcspn(r->request_id, "\r\n")] = '\0';
+    }
+    return len;
+}
+
+/* 127.0.0.0/8, ::1, localhost: a proxy could only leak what goes there. */
+static int loopback_url(const char *url)
+{
+    CURLU *u = curl_url();
+    char *host = NULL;
+    int r = 1; /* when in doubt, no proxy */
+
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+        size_t n = strlen(host);
+
+        r = strncmp(host, "127.", 4) == 0 || strcmp(host, "[::1]") == 0 ||
+            strcasecmp(host, "localhost") == 0 ||
+            (n > 10 && strcasecmp(host + n - 10, ".localhost") == 0);
+    }
+    curl_free(host);
+    curl_url_cleanup(u);
+    return r;
+}
+
 cs_rc cs_http_perform(const cs_http_request *req, cs_http_response *resp)
 {
     struct curl_slist *hdrs = NULL;
     char errbuf[CURL_ERROR_SIZE] = "", line[8192];
+    int has_type = 0;
     CURLcode cc;
     CURL *curl;
     size_t i;
@@ -49,11 +86,14 @@ cs_rc cs_http_perform(const cs_http_request *req, cs_http_response *resp)
     for (i = 0; req->headers && i < req->headers->n; i++) {
         snprintf(line, sizeof(line), "%s: %s", req->headers->names[i], req->headers->values[i]);
         hdrs = curl_slist_append(hdrs, line);
+        has_type |= strcasecmp(req->headers->names[i], "content-type") == 0;
     }
     memset(line, 0, sizeof(line));
-    /* curl adds these by itself otherwise */
+    /* curl adds these by itself otherwise (a form Content-Type on any POST, unsigned) */
     hdrs = curl_slist_append(hdrs, "Expect:");
     hdrs = curl_slist_append(hdrs, "Accept:");
+    if (!has_type)
+        hdrs = curl_slist_append(hdrs, "Content-Type:");
     curl_easy_setopt(curl, CURLOPT_URL, req->url);
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
     if (req->body) {
@@ -66,6 +106,8 @@ cs_rc cs_http_perform(const cs_http_request *req, cs_http_response *resp)
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, resp);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, resp);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
@@ -75,10 +117,21 @@ cs_rc cs_http_perform(const cs_http_request *req, cs_http_response *resp)
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
     if (req->ca_file)
         curl_easy_setopt(curl, CURLOPT_CAINFO, req->ca_file);
+    if (!req->env_proxy || loopback_url(req->url))
+        curl_easy_setopt(curl, CURLOPT_PROXY, "");
     cc = curl_easy_perform(curl);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
     curl_easy_cleanup(curl);
     curl_slist_free_all(hdrs);
+    if (resp->too_large) {
+        /* what was read is of no use, and may hold part of a key */
+        if (resp->body)
+            memset(resp->body, 0, resp->len);
+        free(resp->body);
+        resp->body = NULL;
+        resp->len = 0;
+        return CS_OK;
+    }
     if (cc != CURLE_OK) {
         resp->transport_error = 1;
         resp->timed_out = cc == CURLE_OPERATION_TIMEDOUT;

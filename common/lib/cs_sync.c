@@ -219,6 +219,10 @@ static cs_rc fetch_detail(cs_aliyun *client, const char *id, cs_bundle **b)
                           origin);
     else
         rc = cs_bundle_load_pem(b, cert, strlen(cert), key, strlen(key), origin);
+    if (rc == CS_OK && (rc = cs_aliyun_verify_trust(client, *b, origin)) != CS_OK) {
+        cs_bundle_free(*b);
+        *b = NULL;
+    }
     /* the answer held the private key */
     if (key)
         OPENSSL_cleanse((void *)key, strlen(key));

@@ -74,10 +74,13 @@ ORDER_ONLY_STATUSES = {"PAYED", "CHECKING", "CHECKED_FAIL", "NOTACTIVATED", "REV
 ORDER_TYPES = {"CPACK", "BUY", "UPLOAD", "CERT"}
 
 FAULT_KINDS = {"http500", "http503", "throttling", "delay", "truncated", "badjson",
-               "keymismatch", "expired", "badchain"}
+               "keymismatch", "expired", "badchain", "endless", "hugetotal", "bigint",
+               "oversize"}
 PRE_FAULTS = {"http500", "http503", "throttling", "delay"}
 CONTENT_FAULTS = {"keymismatch", "expired", "badchain"}
-WIRE_FAULTS = {"truncated", "badjson"}
+WIRE_FAULTS = {"truncated", "badjson", "bigint", "oversize"}
+LIST_FAULTS = {"endless", "hugetotal"}
+OVERSIZE_BYTES = 9 * 1024 * 1024
 
 # Request parameter values that may appear in the request log (never Cert/Key/secrets).
 LOGGABLE_PARAMS = {"CertId", "OrderId", "OrderType", "Status", "Keyword", "CurrentPage",
@@ -681,6 +684,9 @@ class Emulator:
         info = {"method": method, "path": split.path, "action": None, "sig": None,
                 "access_key_id": None, "sts": False, "auth": "n/a", "status": None,
                 "code": None, "fault": None,
+                # where the parameters came from: names in the URL, the body's type
+                "query_names": sorted({k for k, _ in query_pairs}),
+                "content_type": headers.get("content-type"),
                 "params": {k: (params[k] if k in LOGGABLE_PARAMS else "<%d chars>" % len(params[k]))
                            for k in params if k not in ("Signature", "SecurityToken", "AccessKeyId")}}
         xml = False
@@ -724,6 +730,10 @@ class Emulator:
                 info["fault"] = (info["fault"] + "," if info["fault"] else "") + f.kind
                 if f.kind == "truncated":
                     resp.body = resp.body[:len(resp.body) // 2]
+                elif f.kind == "bigint" and resp.body.endswith(b"}"):
+                    resp.body = resp.body[:-1] + b',"QuotaUsage":%d}' % (2 ** 70)
+                elif f.kind == "oversize" and resp.body.endswith(b"}"):
+                    resp.body = resp.body[:-1] + b',"Padding":"' + b"x" * OVERSIZE_BYTES + b'"}'
                 else:
                     resp.body = b"<html><body><h1>200 OK</h1>This is not JSON.</body></html>"
         resp.headers.append(("x-acs-request-id", rid))
@@ -911,10 +921,30 @@ class Emulator:
                 if hit is not None and time.time() - hit[0] < 86400:
                     return dict(hit[1])
         result = ACTIONS[action](self, params)
+        result = self._list_faults(action, params, result, info)
         if token and action in CLIENT_TOKEN_ACTIONS:
             with self.lock:
                 self.client_tokens[(action, token)] = (time.time(), dict(result))
         return self._content_faults(action, result, info)
+
+    def _list_faults(self, action, params, result, info):
+        """endless: every page is full of made-up entries; hugetotal: TotalCount 10^12."""
+        if action != "ListUserCertificateOrder":
+            return result
+        f = self.take_fault(action, LIST_FAULTS)
+        if f is None:
+            return result
+        info["fault"] = f.kind
+        result = dict(result, TotalCount=10 ** 12)
+        if f.kind == "endless":
+            page, size = result["CurrentPage"], result["ShowSize"]
+            day = cst_date(datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=60))
+            result["CertificateOrderList"] = [
+                {"CertificateId": 10 ** 15 + (page - 1) * size + i, "Name": "endless-%d" % i,
+                 "CommonName": "endless-%d-%d.test" % (page, i), "Sans": "endless.test",
+                 "EndDate": day, "Expired": False, "Upload": False}
+                for i in range(size)]
+        return result
 
     def _content_faults(self, action, result, info):
         if action == "GetUserCertificateDetail" and result.get("Cert"):

@@ -99,6 +99,7 @@ def cas(tmp_path, emu):
             self.conf.write_text(
                 f"[store]\npath = {self.store}\n\n[provider ali]\ntype = aliyun-cas\n"
                 f"endpoint = https://127.0.0.1:{emu.port}\nca-file = {emu.ca}\n"
+                f"trust-file = {emu.ca}\n"
                 f"credentials = {cred}\ntimeout = 2s\nretries = 1\n{provider_extra}\n{certs}")
 
         def cli(self, *args, check=True, env=None):
@@ -487,3 +488,209 @@ def test_control_characters_from_the_service_reach_no_terminal_and_no_state(cas,
     assert_inert(str(state))
     assert "\n" not in cas.status("shop")["last_error"]
     assert_inert(cas.cli("status").stdout)
+
+def self_signed(d: Path, name: str):
+    d.mkdir(parents=True, exist_ok=True)
+    run("openssl", "req", "-x509", "-nodes", "-newkey", "ec", "-pkeyopt",
+        "ec_paramgen_curve:P-256", "-keyout", d / "self.key", "-out", d / "self.pem",
+        "-subj", f"/CN={name}", "-days", "365", "-addext", f"subjectAltName=DNS:{name}")
+    return d / "self.pem", d / "self.key"
+
+
+@pytest.mark.parametrize("kind", ["self-signed", "another CA"])
+def test_a_service_certificate_that_no_trusted_root_issued_is_refused(cas, emu, chain, tmp_path,
+                                                                      kind):
+    good = emu.ctl("add-cert", domain="shop.example.com", days=20)["CertificateId"]
+    cas.write("[cert shop]\nprovider = ali\ndomain = shop.example.com\n")
+    cas.cli("sync")
+    assert cas.served("shop") == sha2(emu, good)
+    # someone uploads a certificate for the name that lasts longer: `domain =` picks it
+    cert, key = self_signed(tmp_path / "ss", "shop.example.com") if kind == "self-signed" \
+        else (chain.fullchain, chain.key)
+    r = cas.cli("upload", "foreign", "--cert", cert, "--key", key)
+    bad = r.stdout.split("certificate ")[1].split()[0]
+    r = cas.cli("sync", check=False)
+    assert r.returncode == 1
+    assert f"certificate {bad} from GetUserCertificateDetail" in r.stderr, r.stderr
+    assert "the chain is not trusted" in r.stderr and f"trust-file {emu.ca}" in r.stderr
+    if kind == "self-signed":
+        assert "self-signed certificate" in r.stderr
+    assert cas.served("shop") == sha2(emu, good)
+    st = cas.status("shop")
+    assert st["version"] == 1 and "not trusted" in st["last_error"]
+    # fetch --into installs nothing untrusted either
+    r = cas.cli("fetch", bad, "--into", "shop", check=False)
+    assert r.returncode == 1 and "not trusted" in r.stderr
+    assert cas.served("shop") == sha2(emu, good)
+    # without trust-file, the system's roots: the emulator's CA is not among them
+    cas.conf.write_text(cas.conf.read_text().replace(f"trust-file = {emu.ca}\n", ""))
+    r = cas.cli("sync", "--force", check=False)
+    assert r.returncode == 1 and "against the system's trusted roots" in r.stderr
+
+
+def test_a_list_that_never_ends_stops_the_sync_with_a_clear_error(cas, emu):
+    cid = emu.ctl("add-cert", domain="e.test")["CertificateId"]
+    cas.write(f"[cert e]\nprovider = ali\ncert-id = {cid}\n")
+    emu.ctl("clear", requests="1")
+    emu.ctl("fault", action="ListUserCertificateOrder", kind="endless", count=0)
+    t0 = time.monotonic()
+    r = cas.cli("sync", check=False)
+    took = time.monotonic() - t0
+    assert r.returncode == 1
+    assert "e: failed: ListUserCertificateOrder at https://127.0.0.1:" in r.stderr, r.stderr
+    assert "the list holds more than 10000 entries" in r.stderr
+    assert "(10050 entries" in r.stderr and "TotalCount 1000000000000" in r.stderr
+    calls = emu.actions().count("ListUserCertificateOrder")
+    assert calls == 201, calls                 # 10,000 entries in pages of 50, and one more
+    assert took < 120
+    assert "the list holds more than" in cas.status("e")["last_error"]
+
+
+def test_a_short_page_ends_the_list_whatever_total_count_says(cas, emu):
+    cid = emu.ctl("add-cert", domain="h.test")["CertificateId"]
+    cas.write(f"[cert h]\nprovider = ali\ncert-id = {cid}\n")
+    emu.ctl("clear", requests="1")
+    emu.ctl("fault", action="ListUserCertificateOrder", kind="hugetotal", count=0)
+    assert "h: installed v1" in cas.cli("sync").stdout
+    assert emu.actions() == ["ListUserCertificateOrder", "GetUserCertificateDetail"]
+
+
+def test_an_integer_past_64_bits_in_an_answer_is_harmless(cas, emu):
+    cid = emu.ctl("add-cert", domain="b.test")["CertificateId"]
+    cas.write(f"[cert b]\nprovider = ali\ncert-id = {cid}\n")
+    for action in ("ListUserCertificateOrder", "GetUserCertificateDetail"):
+        emu.ctl("fault", action=action, kind="bigint", count=0)
+    r = cas.cli("sync")
+    assert f"b: installed v1 (new: certificate {cid} of the service)" in r.stdout
+    assert json.loads((cas.store / "certs/b/current/meta.json").read_text())["remote_id"] \
+        == str(cid)
+    assert any(q.get("fault") == "bigint" for q in emu.ctl("requests")["requests"])
+
+
+def test_an_answer_over_8_mib_is_named_with_its_action_and_request_id(cas, emu):
+    cid = emu.ctl("add-cert", domain="o.test")["CertificateId"]
+    cas.write(f"[cert o]\nprovider = ali\ncert-id = {cid}\n")
+    emu.ctl("clear", requests="1")
+    emu.ctl("fault", action="GetUserCertificateDetail", kind="oversize", count=0)
+    r = cas.cli("sync", check=False)
+    assert r.returncode == 1
+    rid = [q for q in emu.ctl("requests")["requests"]
+           if q["action"] == "GetUserCertificateDetail"][0]["request_id"]
+    assert f"GetUserCertificateDetail at https://127.0.0.1:{emu.port}: the answer is over 8 MiB " \
+           f"(HTTP 200, RequestId {rid})" in r.stderr, r.stderr
+    assert "Failure writing output" not in r.stderr
+    assert emu.actions().count("GetUserCertificateDetail") == 1     # not retried
+
+
+@pytest.mark.parametrize("version", ["v3", "v1"])
+def test_an_upload_sends_the_private_key_in_a_signed_body_never_in_the_url(cas, emu, chain,
+                                                                           version):
+    cas.write("", f"signature-version = {version}\n")
+    emu.ctl("clear", requests="1")
+    r = cas.cli("upload", "body", "--cert", chain.fullchain, "--key", chain.key)
+    assert "uploaded" in r.stdout or "certificate" in r.stdout
+    cas.cli("list")
+    reqs = emu.ctl("requests")["requests"]
+    up = [q for q in reqs if q["action"] == "UploadUserCertificate"]
+    assert len(up) == 1 and up[0]["auth"] == "ok" and up[0]["status"] == 200, up
+    assert up[0]["query_names"] == [], up[0]            # nothing in the URL
+    assert up[0]["params"]["Key"].endswith(" chars>")   # the key arrived, in the body
+    assert up[0]["content_type"] == "application/x-www-form-urlencoded"
+    if version == "v3":
+        # a call without a body carries no (unsigned) Content-Type at all
+        lists = [q for q in reqs if q["action"] == "ListUserCertificateOrder"]
+        assert lists and all(q["content_type"] is None for q in lists), lists
+        assert "OrderType" in lists[0]["query_names"]
+
+
+class ProxyTrap:
+    """A listening socket posing as an HTTP proxy: records the first line of what reaches it."""
+
+    def __init__(self):
+        import socket
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.seen = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            conn.settimeout(5)
+            try:
+                self.seen.append(conn.recv(4096).split(b"\r\n")[0].decode("latin-1"))
+            except OSError:
+                self.seen.append("(connected)")
+            conn.close()
+
+    def env(self, **more):
+        e = dict(os.environ, **more)
+        for v in ("http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+            e[v] = self.url
+        for v in ("no_proxy", "NO_PROXY"):
+            e.pop(v, None)
+        return e
+
+
+def test_proxy_variables_reach_only_the_service_and_never_loopback_or_metadata(cas, emu,
+                                                                                 tmp_path):
+    trap = ProxyTrap()
+    cid = emu.ctl("add-cert", domain="px.test")["CertificateId"]
+    cas.write(f"[cert px]\nprovider = ali\ncert-id = {cid}\n")
+    # the STS credentials come from the metadata service (plain HTTP: a proxy would see them)
+    conf = cas.conf.read_text().replace(f"credentials = {tmp_path}/cas.cred",
+                                        "credentials = default")
+    cas.conf.write_text(conf.replace("[provider ali]\n", "[provider ali]\nmetadata-endpoint = "
+                                     f"http://127.0.0.1:{emu.metadata_port}\n"))
+    env = trap.env(HOME=str(tmp_path), ALIBABA_CLOUD_ECS_METADATA_DISABLED="false")
+    r = cas.cli("sync", env=env)
+    assert "px: installed v1" in r.stdout
+    assert any(q.get("sts") for q in emu.ctl("requests")["requests"])
+    assert trap.seen == [], trap.seen
+    # a service endpoint that is not loopback goes through the environment's proxy
+    cas.conf.write_text(cas.conf.read_text().replace(f"https://127.0.0.1:{emu.port}",
+                                                     "https://cas.proxy-check.test"))
+    r = cas.cli("sync", "--force", env=env, check=False)
+    assert r.returncode == 1
+    assert trap.seen and trap.seen[0] == "CONNECT cas.proxy-check.test:443 HTTP/1.1", trap.seen
+
+
+def test_certsync_tomcat_sends_manager_credentials_past_any_proxy(conf, tmp_path):
+    path, store = conf
+    certsync("--config", path, "sync", "shop")
+    trap = ProxyTrap()
+    hits = []
+
+    class Manager(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append((self.path, self.headers.get("Authorization", "")))
+            body = b"OK - Reloaded TLS configuration for all TLS virtual hosts\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Manager)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    creds = tmp_path / "manager.cred"
+    creds.write_text("deployer:manager-pass-not-for-proxies\n")
+    creds.chmod(0o600)
+    try:
+        r = run(os.environ.get("CERTSYNC_TOMCAT", ROOT / "out" / "certsync-tomcat"), "--config",
+                path, "--cert", "shop", "--keystore", tmp_path / "shop.jks", "--type", "jks",
+                "--reload-url", f"http://127.0.0.1:{srv.server_address[1]}/manager/text/sslReload",
+                "--manager-credentials", creds, env=trap.env(), check=False)
+    finally:
+        srv.shutdown()
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert hits and hits[0][0].startswith("/manager/text/sslReload")
+    assert hits[0][1].startswith("Basic ")
+    assert trap.seen == [], trap.seen

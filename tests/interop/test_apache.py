@@ -464,6 +464,7 @@ class EmulatedService:
 type = aliyun-cas
 endpoint = https://127.0.0.1:{self.emu.port}
 ca-file = {self.emu.ca}
+trust-file = {self.emu.ca}
 credentials = {cred}
 timeout = 2s
 

@@ -529,7 +529,8 @@ def cas_conf(tmp_path, emu, certs):
     cred.chmod(0o600)
     return write_conf(tmp_path, certs, extra=(
         f"[provider ali]\ntype = aliyun-cas\nendpoint = https://127.0.0.1:{emu.port}\n"
-        f"ca-file = {emu.ca}\ncredentials = {cred}\ntimeout = 2s\nretries = 1\n"))
+        f"ca-file = {emu.ca}\ntrust-file = {emu.ca}\ncredentials = {cred}\ntimeout = 2s\n"
+        "retries = 1\n"))
 
 
 SITE = """

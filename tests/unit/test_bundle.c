@@ -268,6 +268,182 @@ static void fingerprint_serial_and_names_describe_the_leaf(void **state)
     cs_test_chain_free(&c);
 }
 
+/* A chain of n intermediates under c's root, the leaf signed by the last one. */
+static void long_chain(cs_test_chain *c, int n, STACK_OF(X509) * issuers, EVP_PKEY **leaf_key,
+                       X509 **leaf)
+{
+    time_t now = time(NULL);
+    cs_cert_spec ca = {NULL, NULL, 0, 1, now - 86400, now + 86400 * 30};
+    cs_cert_spec ls = {names[0], names, 2, 0, now - 86400, now + 86400 * 30};
+    X509 *parent = c->root, *x;
+    EVP_PKEY *pkey = c->root_key, *k;
+
+    for (int i = 0; i < n; i++) {
+        char cn[64];
+
+        snprintf(cn, sizeof(cn), "certsync test CA level %d", i + 1);
+        ca.common_name = cn;
+        assert_int_equal(cs_key_generate(CS_KEY_EC256, &k), CS_OK);
+        assert_int_equal(cs_cert_issue(&ca, k, parent, pkey, &x), CS_OK);
+        sk_X509_insert(issuers, x, 0);
+        if (pkey != c->root_key)
+            EVP_PKEY_free(pkey);
+        parent = x;
+        pkey = k;
+    }
+    assert_int_equal(cs_key_generate(CS_KEY_EC256, leaf_key), CS_OK);
+    assert_int_equal(cs_cert_issue(&ls, *leaf_key, parent, pkey, leaf), CS_OK);
+    if (pkey != c->root_key)
+        EVP_PKEY_free(pkey);
+}
+
+static void a_chain_of_more_than_ten_issuers_is_refused(void **state)
+{
+    STACK_OF(X509) *issuers = sk_X509_new_null();
+    cs_test_chain c;
+    cs_bundle *b = NULL;
+    EVP_PKEY *key;
+    X509 *leaf;
+    char *d = cs_test_tmpdir("bundle");
+    (void)state;
+
+    cs_test_chain_make(&c, CS_KEY_EC256, names, 2, -1, 90);
+    long_chain(&c, 11, issuers, &key, &leaf);
+    /* as the service would hand it over: leaf + 11 intermediates, in order */
+    cs_test_write_certs(cs_test_path(d, "leaf.pem"), leaf, NULL);
+    cs_test_write_key(cs_test_path(d, "key.pem"), key);
+    {
+        FILE *f = fopen(cs_test_path(d, "chain.pem"), "w");
+
+        for (int i = 0; i < sk_X509_num(issuers); i++)
+            PEM_write_X509(f, sk_X509_value(issuers, i));
+        fclose(f);
+    }
+    expect_error(cs_bundle_load_files(&b, cs_test_path(d, "leaf.pem"), cs_test_path(d, "key.pem"),
+                                      cs_test_path(d, "chain.pem"), NULL),
+                 CS_EBADCERT, "the chain holds 11 certificates besides the leaf; at most 10");
+    assert_null(b);
+    /* built from objects, validation refuses it */
+    assert_int_equal(cs_bundle_new(&b, leaf, issuers, key), CS_OK);
+    expect_error(cs_bundle_validate(b, names, 2, time(NULL), "svc"), CS_EBADCERT,
+                 "svc: the chain holds 11 certificates");
+    cs_bundle_free(b);
+    /* ten still load */
+    X509_free(sk_X509_pop(issuers)); /* the topmost: level 1 */
+    assert_int_equal(cs_bundle_new(&b, leaf, issuers, key), CS_OK);
+    {
+        char *lp, *ip, *kp, *all;
+        size_t ll, il, kl;
+
+        assert_int_equal(cs_bundle_pem_leaf(b, &lp, &ll), CS_OK);
+        assert_int_equal(cs_bundle_pem_issuers(b, &ip, &il), CS_OK);
+        assert_int_equal(cs_bundle_pem_key(b, &kp, &kl), CS_OK);
+        cs_bundle_free(b);
+        all = malloc(ll + il + 1);
+        memcpy(all, lp, ll);
+        memcpy(all + ll, ip, il + 1);
+        if (cs_bundle_load_pem(&b, all, ll + il, kp, kl, "x") != CS_OK)
+            fail_msg("%s", cs_error_last());
+        assert_int_equal(sk_X509_num(cs_bundle_issuers(b)), 10);
+        assert_int_equal(cs_bundle_validate(b, names, 2, time(NULL), "svc"), CS_OK);
+        cs_bundle_free(b);
+        free(lp);
+        free(ip);
+        free(kp);
+        free(all);
+    }
+    sk_X509_pop_free(issuers, X509_free);
+    X509_free(leaf);
+    EVP_PKEY_free(key);
+    cs_test_chain_free(&c);
+    free(d);
+}
+
+static void an_input_over_64_kib_is_refused_before_parsing(void **state)
+{
+    cs_test_chain c;
+    cs_bundle *b = NULL;
+    char *leaf_pem, *key_pem, *big;
+    size_t n, klen;
+    (void)state;
+
+    cs_test_chain_make(&c, CS_KEY_EC256, names, 2, -1, 90);
+    assert_int_equal(cs_bundle_pem_leaf(c.bundle, &leaf_pem, &n), CS_OK);
+    assert_int_equal(cs_bundle_pem_key(c.bundle, &key_pem, &klen), CS_OK);
+    assert_int_equal(cs_bundle_load_pem(&b, leaf_pem, n, key_pem, klen, "svc"), CS_OK);
+    cs_bundle_free(b);
+    b = NULL;
+    /* PEM allows text around blocks: one certificate, padded past 64 KiB */
+    big = malloc(n + 70000 + 1);
+    memcpy(big, leaf_pem, n);
+    memset(big + n, '#', 70000);
+    big[n + 70000] = '\0';
+    expect_error(cs_bundle_load_pem(&b, big, n + 70000, key_pem, klen, "answer of X"), CS_EBADCERT,
+                 "answer of X is 70");
+    expect_error(cs_bundle_load_pem(&b, big, n + 70000, key_pem, klen, "answer of X"), CS_EBADCERT,
+                 "over 64 KiB are refused");
+    assert_null(b);
+    free(big);
+    free(leaf_pem);
+    free(key_pem);
+    cs_test_chain_free(&c);
+}
+
+static void a_bundle_without_a_chain_encodes_an_empty_chain(void **state)
+{
+    cs_test_chain c;
+    cs_bundle *b;
+    char *pem;
+    size_t len = 99;
+    (void)state;
+
+    cs_test_chain_make(&c, CS_KEY_EC256, names, 2, -1, 90);
+    assert_int_equal(cs_bundle_new(&b, c.leaf, NULL, c.leaf_key), CS_OK);
+    assert_int_equal(cs_bundle_pem_issuers(b, &pem, &len), CS_OK);
+    assert_int_equal(len, 0);
+    assert_string_equal(pem, "");
+    free(pem);
+    cs_bundle_free(b);
+    cs_test_chain_free(&c);
+}
+
+static void trust_is_checked_against_the_given_roots(void **state)
+{
+    cs_test_chain c, other;
+    char *d = cs_test_tmpdir("bundle");
+    time_t now = time(NULL);
+    cs_cert_spec self = {names[0], names, 2, 0, now - 86400, now + 86400 * 30};
+    cs_bundle *b;
+    X509 *x;
+    (void)state;
+
+    cs_test_chain_make(&c, CS_KEY_EC256, names, 2, -1, 90);
+    cs_test_chain_make(&other, CS_KEY_EC256, names, 2, -1, 90);
+    cs_test_write_certs(cs_test_path(d, "root.pem"), c.root, NULL);
+    assert_int_equal(cs_bundle_verify_trust(c.bundle, cs_test_path(d, "root.pem"), "cert 7"),
+                     CS_OK);
+    /* another CA with the same names: not trusted */
+    expect_error(
+        cs_bundle_verify_trust(other.bundle, cs_test_path(d, "root.pem"), "cert 8"), CS_EBADCERT,
+        "cert 8: the chain is not trusted: unable to get local issuer certificate (at depth 1, ");
+    /* the system's roots do not know a test CA */
+    expect_error(cs_bundle_verify_trust(c.bundle, NULL, "cert 7"), CS_EBADCERT,
+                 "against the system's trusted roots");
+    /* a self-signed leaf */
+    assert_int_equal(cs_cert_issue(&self, c.leaf_key, NULL, c.leaf_key, &x), CS_OK);
+    assert_int_equal(cs_bundle_new(&b, x, NULL, c.leaf_key), CS_OK);
+    expect_error(cs_bundle_verify_trust(b, cs_test_path(d, "root.pem"), "cert 9"), CS_EBADCERT,
+                 "self-signed certificate");
+    cs_bundle_free(b);
+    X509_free(x);
+    /* a trust-file that is not there */
+    expect_error(cs_bundle_verify_trust(c.bundle, cs_test_path(d, "none.pem"), "cert 7"),
+                 CS_ECONFIG, "trust-file");
+    cs_test_chain_free(&c);
+    cs_test_chain_free(&other);
+    free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -278,6 +454,10 @@ int main(void)
         cmocka_unit_test(validity_window_and_names_are_checked),
         cmocka_unit_test(weak_keys_are_refused),
         cmocka_unit_test(fingerprint_serial_and_names_describe_the_leaf),
+        cmocka_unit_test(a_chain_of_more_than_ten_issuers_is_refused),
+        cmocka_unit_test(an_input_over_64_kib_is_refused_before_parsing),
+        cmocka_unit_test(a_bundle_without_a_chain_encodes_an_empty_chain),
+        cmocka_unit_test(trust_is_checked_against_the_given_roots),
     };
 
     return cmocka_run_group_tests_name("bundle", tests, NULL, NULL);
