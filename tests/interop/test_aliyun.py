@@ -489,6 +489,7 @@ def test_control_characters_from_the_service_reach_no_terminal_and_no_state(cas,
     assert "\n" not in cas.status("shop")["last_error"]
     assert_inert(cas.cli("status").stdout)
 
+
 def self_signed(d: Path, name: str):
     d.mkdir(parents=True, exist_ok=True)
     run("openssl", "req", "-x509", "-nodes", "-newkey", "ec", "-pkeyopt",
