@@ -65,7 +65,7 @@ static int ctx_open(ctx *x, const char *cmd, const char *provider)
         return EXIT_FAILURE;
     }
     x->sess = cs_sync_session_new(x->c);
-    if (cs_sync_client(x->sess, x->pv, &x->client) != CS_OK) {
+    if (cs_aliyun_of_session(x->sess, x->pv, &x->client) != CS_OK) {
         cli_fail(cmd);
         ctx_free(x);
         return EXIT_FAILURE;

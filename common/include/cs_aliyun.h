@@ -35,6 +35,10 @@ typedef struct {
 } cs_aliyun_opts;
 
 cs_rc cs_aliyun_new(const cs_aliyun_opts *o, cs_aliyun **out);
+
+/* The client of an aliyun-cas provider in a sync session (made once, borrowed). */
+typedef struct cs_sync_session cs_sync_session;
+cs_rc cs_aliyun_of_session(cs_sync_session *sess, const cs_provider_conf *pv, cs_aliyun **out);
 cs_rc cs_aliyun_from_provider(const cs_provider_conf *pv, cs_aliyun **out);
 void cs_aliyun_free(cs_aliyun *c);
 const char *cs_aliyun_endpoint(const cs_aliyun *c);

@@ -6,7 +6,6 @@
 #ifndef CS_SYNC_H
 #define CS_SYNC_H
 
-#include "cs_aliyun.h"
 #include "cs_config.h"
 #include "cs_store.h"
 
@@ -33,9 +32,6 @@ void cs_sync_session_free(cs_sync_session *sess);
  */
 cs_rc cs_sync_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, int force,
                    cs_sync_outcome *out);
-
-/* The aliyun-cas client of a provider, made once per session. */
-cs_rc cs_sync_client(cs_sync_session *sess, const cs_provider_conf *pv, cs_aliyun **out);
 
 /*
  * Run cc's on-change command for version (no-op without one). Called after

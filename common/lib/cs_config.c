@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cs_output.h"
+#include "cs_provider.h"
 
 /* Parser state: inih calls us per key; the reader counts lines for errors. */
 typedef struct {
@@ -179,13 +180,13 @@ static void store_key(parse_ctx *p, const char *key, const char *value)
 static void provider_key(parse_ctx *p, cs_provider_conf *pv, const char *key, const char *value)
 {
     if (strcmp(key, "type") == 0) {
-        if (strcmp(value, "local-ca") == 0)
-            pv->type = CS_PROVIDER_LOCAL_CA;
-        else if (strcmp(value, "aliyun-cas") == 0)
-            pv->type = CS_PROVIDER_ALIYUN_CAS;
+        const cs_provider_ops *ops = cs_provider_named(value);
+
+        if (ops)
+            pv->type = ops->id;
         else
-            fail(p, "[%s] type: unknown provider type '%s'; use local-ca or aliyun-cas", p->section,
-                 value);
+            fail(p, "[%s] type: unknown provider type '%s'; known types: %s", p->section, value,
+                 cs_provider_types());
     } else if (strcmp(key, "ca-lifetime") == 0) {
         parse_duration_key(p, key, value, &pv->ca_lifetime);
     } else if (strcmp(key, "region") == 0) {

@@ -10,10 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cs_aliyun.h"
 #include "cs_escape.h"
 #include "cs_hook.h"
-#include "cs_localca.h"
+#include "cs_provider.h"
 
 cs_install_opts cs_install_opts_for(const cs_cert_conf *cc, const char *provider,
                                     const char *remote_id)
@@ -62,51 +61,15 @@ cs_rc cs_store_open_config(const cs_config *c, cs_store **out)
     return cs_store_open(c->store_path, &o, out);
 }
 
-/* Is a new certificate due? Sets reason either way. */
-static int due(cs_store *s, const cs_cert_conf *cc, int force, char *reason, size_t size)
-{
-    cs_bundle *b;
-    time_t now = time(NULL), end;
-    unsigned v;
-    int r = 0;
-
-    if (cs_store_current(s, cc->name, &v) != CS_OK) {
-        snprintf(reason, size, "no version yet");
-        return 1;
-    }
-    if (cs_store_load(s, cc->name, 0, &b) != CS_OK) {
-        snprintf(reason, size, "the current version v%u does not load: %s", v, cs_error_last());
-        return 1;
-    }
-    end = cs_bundle_not_after(b);
-    if (cs_bundle_validate(b, (const char *const *)cc->domains, cc->n_domains, now,
-                           "the current version") != CS_OK) {
-        snprintf(reason, size, "%s", cs_error_last());
-        r = 1;
-    } else if (end - now <= cc->renew_before) {
-        snprintf(reason, size, "v%u expires in %ld days, inside renew-before (%ld days)", v,
-                 (long)((end - now) / 86400), cc->renew_before / 86400);
-        r = 1;
-    } else if (force) {
-        snprintf(reason, size, "forced (v%u was still good for %ld days)", v,
-                 (long)((end - now) / 86400));
-        r = 1;
-    } else {
-        snprintf(reason, size, "v%u is good for %ld more days", v, (long)((end - now) / 86400));
-    }
-    cs_bundle_free(b);
-    cs_error_clear();
-    return r;
-}
-
 #define CS_MAX_PROVIDERS 32
 
+/* One sync run: each provider's state (a client, its list) is made once. */
 struct cs_sync_session {
     const cs_config *c;
     struct {
         const cs_provider_conf *pv;
-        cs_aliyun *client;
-        json_t *certs; /* ListUserCertificateOrder CERT entries, every page */
+        const cs_provider_ops *ops;
+        void *state;
     } p[CS_MAX_PROVIDERS];
     size_t n;
 };
@@ -126,155 +89,59 @@ void cs_sync_session_free(cs_sync_session *sess)
 
     if (sess == NULL)
         return;
-    for (i = 0; i < sess->n; i++) {
-        cs_aliyun_free(sess->p[i].client);
-        json_decref(sess->p[i].certs);
-    }
+    for (i = 0; i < sess->n; i++)
+        if (sess->p[i].ops->close)
+            sess->p[i].ops->close(sess->p[i].state);
     free(sess);
 }
 
-static size_t slot(cs_sync_session *sess, const cs_provider_conf *pv)
+/* The provider's slot in the session, opened on first use. */
+static cs_rc session_slot(cs_sync_session *sess, const cs_provider_conf *pv, size_t *slot)
 {
+    const cs_provider_ops *ops = cs_provider_ops_of(pv->type);
     size_t i;
 
     for (i = 0; i < sess->n; i++)
-        if (sess->p[i].pv == pv)
-            return i;
+        if (sess->p[i].pv == pv) {
+            *slot = i;
+            return CS_OK;
+        }
+    if (ops == NULL)
+        return cs_error_set(CS_ECONFIG, "[provider %s]: no such provider type", pv->name);
     if (sess->n == CS_MAX_PROVIDERS)
-        return CS_MAX_PROVIDERS;
-    sess->p[sess->n].pv = pv;
-    return sess->n++;
-}
-
-cs_rc cs_sync_client(cs_sync_session *sess, const cs_provider_conf *pv, cs_aliyun **out)
-{
-    size_t i = slot(sess, pv);
-
-    if (i == CS_MAX_PROVIDERS)
         return cs_error_set(CS_ECONFIG, "too many providers (at most %d)", CS_MAX_PROVIDERS);
-    if (sess->p[i].client == NULL && cs_aliyun_from_provider(pv, &sess->p[i].client) != CS_OK)
-        return cs_error_prefix("[provider %s]", pv->name);
-    *out = sess->p[i].client;
+    if (ops->open && ops->open(pv, &sess->p[sess->n].state) != CS_OK)
+        return cs_error_code();
+    sess->p[sess->n].pv = pv;
+    sess->p[sess->n].ops = ops;
+    *slot = sess->n++;
     return CS_OK;
 }
 
-static cs_rc cert_list(cs_sync_session *sess, const cs_provider_conf *pv, cs_aliyun **client,
-                       json_t **certs)
+cs_rc cs_sync_provider_state(cs_sync_session *sess, const cs_provider_conf *pv, void **state)
 {
     size_t i;
 
-    if (cs_sync_client(sess, pv, client) != CS_OK)
+    if (session_slot(sess, pv, &i) != CS_OK)
         return cs_error_code();
-    i = slot(sess, pv);
-    if (sess->p[i].certs == NULL &&
-        cs_aliyun_list(*client, "CERT", NULL, NULL, &sess->p[i].certs) != CS_OK)
-        return cs_error_code();
-    *certs = sess->p[i].certs;
+    *state = sess->p[i].state;
     return CS_OK;
 }
 
-/* The current version is this service certificate already (list fields only). */
-static int is_current(cs_store *s, const cs_cert_conf *cc, const char *id, json_t *e, unsigned *v)
+/* A [cert] without a provider is issued by the embedded local CA. */
+static const cs_provider_conf embedded = {.name = (char *)"(embedded local CA)",
+                                          .type = CS_PROVIDER_LOCAL_CA};
+
+static cs_rc obtain(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, int force,
+                    cs_bundle **b, cs_provider_result *res, const char **type)
 {
-    const char *sha2 = json_string_value(json_object_get(e, "Sha2"));
-    cs_cert_info info;
-    int same;
+    const cs_provider_conf *pv = cc->provider ? cc->provider : &embedded;
+    size_t i;
 
-    if (cs_store_info(s, cc->name, 0, &info) != CS_OK) {
-        cs_error_clear();
-        return 0;
-    }
-    same = strcmp(info.remote_id, id) == 0 && strcmp(info.provider, "aliyun-cas") == 0 &&
-           (sha2 == NULL || strcasecmp(sha2, info.fingerprint) == 0);
-    *v = info.version;
-    cs_cert_info_clear(&info);
-    return same;
-}
-
-static cs_rc fetch_detail(cs_aliyun *client, const char *id, cs_bundle **b)
-{
-    char origin[256];
-    json_t *d;
-    cs_kv q;
-    cs_rc rc;
-    const char *cert, *key, *rid;
-
-    cs_kv_init(&q);
-    cs_kv_set(&q, "CertId", id);
-    rc = cs_aliyun_call(client, "GetUserCertificateDetail", &q, &d);
-    cs_kv_clear(&q);
-    if (rc != CS_OK)
-        return rc;
-    cert = json_string_value(json_object_get(d, "Cert"));
-    key = json_string_value(json_object_get(d, "Key"));
-    rid = json_string_value(json_object_get(d, "RequestId"));
-    snprintf(origin, sizeof(origin), "certificate %s from GetUserCertificateDetail (RequestId %s)",
-             id, rid ? rid : "none");
-    if (cert == NULL || *cert == '\0')
-        rc = cs_error_set(CS_EPROVIDER, "%s: the answer has no certificate", origin);
-    else if (key == NULL || *key == '\0')
-        rc = cs_error_set(CS_EPROVIDER,
-                          "%s: the service holds no private key for it (its CSR was made "
-                          "elsewhere); install it with `certsync import` and your key",
-                          origin);
-    else
-        rc = cs_bundle_load_pem(b, cert, strlen(cert), key, strlen(key), origin);
-    if (rc == CS_OK && (rc = cs_aliyun_verify_trust(client, *b, origin)) != CS_OK) {
-        cs_bundle_free(*b);
-        *b = NULL;
-    }
-    /* the answer held the private key */
-    if (key)
-        OPENSSL_cleanse((void *)key, strlen(key));
-    json_decref(d);
-    return rc;
-}
-
-/*
- * aliyun-cas: the list says whether there is anything new; details only then.
- * CS_OK with *b NULL means the current version is already the service's one.
- */
-static cs_rc obtain_aliyun(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, int force,
-                           cs_sync_outcome *out, cs_bundle **b, char *remote_id, size_t size)
-{
-    cs_aliyun *client;
-    json_t *certs = NULL, *e;
-    unsigned v = 0;
-
-    if (cert_list(sess, cc->provider, &client, &certs) != CS_OK || certs == NULL)
-        return cs_error_code() != CS_OK ? cs_error_code() : CS_EPROVIDER;
-    e = cs_aliyun_pick(certs, cc->cert_id, (const char *const *)cc->domains, cc->n_domains);
-    if (e == NULL) {
-        if (cc->cert_id)
-            return cs_error_set(CS_ENOTFOUND,
-                                "[cert %s] cert-id %s is not among the certificates of the "
-                                "account at %s (deleted, or in another region?)",
-                                cc->name, cc->cert_id, cs_aliyun_endpoint(client));
-        return cs_error_set(CS_ENOTFOUND,
-                            "[cert %s] no issued, unexpired certificate at %s covers %s%s; apply "
-                            "for one with `certsync apply`",
-                            cc->name, cs_aliyun_endpoint(client), cc->domains[0],
-                            cc->n_domains > 1 ? " and the other configured names" : "");
-    }
-    cs_json_id(json_object_get(e, "CertificateId"), remote_id, size);
-    if (!force && is_current(s, cc, remote_id, e, &v)) {
-        snprintf(out->reason, sizeof(out->reason), "v%u is the service's certificate %s", v,
-                 remote_id);
-        return CS_OK; /* *b stays NULL: unchanged */
-    }
-    snprintf(out->reason, sizeof(out->reason), "%s certificate %s of the service",
-             force ? "forced: fetched" : "new:", remote_id);
-    return fetch_detail(client, remote_id, b);
-}
-
-static cs_rc obtain(cs_sync_session *sess, const cs_cert_conf *cc, cs_store *s, cs_bundle **b,
-                    const char **provider)
-{
-    const cs_provider_conf *pv = cc->provider;
-
-    (void)sess;
-    *provider = "local-ca";
-    return cs_localca_issue(s, cc, pv ? pv->ca_lifetime : 0, b);
+    if (session_slot(sess, pv, &i) != CS_OK)
+        return cs_error_code();
+    *type = sess->p[i].ops->type;
+    return sess->p[i].ops->obtain(sess->p[i].state, s, cc, force, b, res);
 }
 
 cs_rc cs_sync_notify(const cs_config *c, cs_store *s, const cs_cert_conf *cc, unsigned version)
@@ -352,10 +219,10 @@ cs_rc cs_sync_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, i
                    cs_sync_outcome *out)
 {
     cs_sync_session *own = NULL;
+    cs_provider_result res = {"", ""};
     cs_install_opts o = {0};
     cs_bundle *b = NULL;
-    const char *provider = NULL;
-    char remote_id[32] = "";
+    const char *type = NULL;
     int lock;
     cs_rc rc;
 
@@ -367,21 +234,14 @@ cs_rc cs_sync_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, i
         cs_sync_session_free(own);
         return rc;
     }
-    if (cc->provider && cc->provider->type == CS_PROVIDER_ALIYUN_CAS) {
-        provider = "aliyun-cas";
-        rc = obtain_aliyun(sess, s, cc, force, out, &b, remote_id, sizeof(remote_id));
-        if (rc == CS_OK && b == NULL) {
-            cs_sync_session_free(own);
-            return unchanged(s, cc, out, lock);
-        }
-    } else if (!due(s, cc, force, out->reason, sizeof(out->reason))) {
+    rc = obtain(sess, s, cc, force, &b, &res, &type);
+    snprintf(out->reason, sizeof(out->reason), "%s", res.reason);
+    if (rc == CS_OK && b == NULL) {
         cs_sync_session_free(own);
         return unchanged(s, cc, out, lock);
-    } else {
-        rc = obtain(sess, cc, s, &b, &provider);
     }
     if (rc == CS_OK) {
-        o = cs_install_opts_for(cc, provider, remote_id[0] ? remote_id : NULL);
+        o = cs_install_opts_for(cc, type, res.remote_id[0] ? res.remote_id : NULL);
         rc = cs_store_install(s, cc->name, b, &o, &out->version);
     }
     cs_bundle_free(b);

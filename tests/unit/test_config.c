@@ -105,7 +105,8 @@ static void errors_name_file_line_and_key(void **state)
     expect_config_error("[cert a]\ndomain = a.test\ndomain-x = 1\n", ":3:");
     expect_config_error("[provider p]\nregion = x\n",
                         ":2: [provider p]: the key 'type' is missing");
-    expect_config_error("[provider p]\ntype = acme2\n", "unknown provider type 'acme2'");
+    expect_config_error("[provider p]\ntype = acme2\n",
+                        "unknown provider type 'acme2'; known types: local-ca, aliyun-cas");
     expect_config_error("[cert a]\ndomain = a.test\nkey-type = dsa\n", "unknown key type 'dsa'");
     expect_config_error("[cert a]\ndomain = a.test\ncert-id = 12x\n", "cert-id: '12x'");
     expect_config_error("[cert a]\ndomain = bad_name!.test\n", "is not a DNS name");
