@@ -72,7 +72,7 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 class Nginx:
     def __init__(self, prefix, http_conf, ports=("tls", "http"), workers=2, main_conf="",
-                 module=MODULE, log_level="info"):
+                 module=MODULE, log_level="info", user="root"):
         self.prefix = Path(prefix)
         self.prefix.mkdir(parents=True, exist_ok=True)
         (self.prefix / "logs").mkdir(exist_ok=True)
@@ -91,7 +91,7 @@ class Nginx:
         # nginx clears its workers' environment: the certsync core's variables go through
         self.conf.write_text(f"""load_module {module};
 env ALIBABA_CLOUD_ECS_METADATA_DISABLED;
-user root;
+user {user};
 worker_processes {workers};
 pid {self.pid_file};
 error_log {self.error_log} {log_level};
