@@ -6,7 +6,9 @@ loaded. Nothing under /etc/nginx or /var/lib/nginx is used.
     with Nginx(tmp_path / "ngx", http_conf) as ngx:     # http_conf: the inside of http{}
         assert served_sha256(ngx.port("tls"), "shop.test") == ...
 
-`ports` are picked free before the config is written; refer to them in the http block
+Workers run as `user` (root by default; the trust tests run them as www-data, with the
+prefix and the store in a world-traversable directory). `ports` are picked free before the
+config is written; refer to them in the http block
 as {port_NAME}, e.g. "listen 127.0.0.1:{port_tls} ssl;".
 
 Needs: apt-get install nginx (and the module built: make modules).
