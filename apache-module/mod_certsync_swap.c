@@ -363,6 +363,11 @@ static apr_status_t prepare_files(certsync_mod *m, certsync_slot *slot, apr_pool
         rc = cs_error_code();
     } else {
         rc = b ? write_pair(fd, b, cert, key) : load_fallback(slot, fd, &fb);
+        if (rc == CS_OK && b == NULL) {
+            /* the key of a version no longer served does not linger */
+            cs_fs_remove_at(fd, "served.pem");
+            cs_fs_remove_at(fd, "served.key");
+        }
         close(fd);
     }
     if (rc != CS_OK) {

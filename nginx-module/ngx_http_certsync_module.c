@@ -2306,6 +2306,11 @@ ngx_http_certsync_cert_json(ngx_http_certsync_main_conf_t *mcf,
         json_object_set_new(c, "last_error", st.error[0]
                                              ? json_string(st.error)
                                              : json_null());
+
+    } else {
+        /* a state.json refused by the store (a symlink, a FIFO): say so */
+        json_object_set_new(c, "last_sync", json_string("unreadable"));
+        json_object_set_new(c, "last_error", json_string(cs_error_last()));
     }
 
     return c;

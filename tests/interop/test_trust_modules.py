@@ -4,6 +4,7 @@ it owns ([store] owner = www-data), then the root side runs (Apache's parent, ng
 master, `nginx -t`, a reload) and the test checks what a client is served and that nothing
 outside the store was touched: a key only root can read is never served, a FIFO hangs
 nothing, and the validation answer follows the writer's host rule."""
+import json
 import os
 import shutil
 import stat
@@ -295,7 +296,9 @@ def test_fifos_planted_in_the_store_hang_no_nginx_step(world):
         assert code == 404
         assert "'fileauth.txt' is not a regular file: refused" in ngx.log()
         code, body = curl(http, "/certsync/status", "localhost")
-        assert code == 200 and '"shop"' in body
+        shop = next(c for c in json.loads(body)["certificates"] if c["name"] == "shop")
+        assert (code, shop["last_sync"]) == (200, "unreadable")
+        assert "'state.json' is not a regular file: refused" in shop["last_error"]
         # a worker's swap watcher meets v2's FIFO: it keeps v1
         switch_to_v2(w)
         assert wait_until(lambda: "'fullchain.pem' is not a regular file" in ngx.log(),
@@ -325,7 +328,9 @@ def test_fifos_planted_in_the_store_hang_no_apache_step(world):
         code, _ = curl(http_port, "/.well-known/pki-validation/fileauth.txt", "shop.example.com")
         assert code == 404
         assert "'fileauth.txt' is not a regular file: refused" in ap.log()
-        assert ap.certsync_status()["certificates"][0]["name"] == "shop"
+        last = ap.certsync_status()["certificates"][0]["last_sync"]
+        assert last["result"] == "unreadable"
+        assert "'state.json' is not a regular file: refused" in last["error"]
         switch_to_v2(w)
 
         def refused():
