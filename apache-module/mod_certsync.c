@@ -31,7 +31,6 @@
 #include "mod_ssl.h"
 #include "mpm_common.h"
 
-#include "cs_fs.h"
 #include "cs_sync.h"
 
 #include "mod_certsync.h"
@@ -392,26 +391,21 @@ static int certsync_add_cert_files(server_rec *s, apr_pool_t *p, apr_array_heade
     if (certsync_g == NULL || slot == NULL)
         return DECLINED;
     sc->ssl_seen = 1;
-    if (slot->start_reason == NULL) {
-        if (cert_files->nelts > 0)
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
-                         "certsync: %s has SSLCertificateFile too; only '%s' is served",
-                         vhost_id(p, s), slot->name);
-        /* the stable paths: `current` is a symlink switched atomically */
-        APR_ARRAY_PUSH(cert_files, const char *) =
-            apr_pstrcat(p, slot->link, "/fullchain.pem", NULL);
-        APR_ARRAY_PUSH(key_files, const char *) = apr_pstrcat(p, slot->link, "/privkey.pem", NULL);
-        return DONE;
-    }
+    if (slot->start_reason == NULL && cert_files->nelts > 0)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "certsync: %s has SSLCertificateFile too; only '%s' is served", vhost_id(p, s),
+                     slot->name);
     /*
-     * No version yet. With mod_ssl the certificate callback will serve the
-     * first version as soon as it exists, so the fallback is handed as a
-     * regular certificate and this module answers 503 meanwhile (mod_ssl's
-     * own 503 for fallbacks would last until a restart).
+     * The parent's copies in the runtime directory, never a store path: the
+     * store is the workers' to read, and mod_ssl opens by path, as root.
+     * With no version yet and mod_ssl's SSL_CTX hook, the certificate
+     * callback will serve the first version as soon as it exists, so the
+     * fallback is handed as a regular certificate and this module answers
+     * 503 meanwhile (mod_ssl's own 503 for fallbacks lasts until a restart).
      */
-    if (certsync_g->hot_capable) {
-        APR_ARRAY_PUSH(cert_files, const char *) = slot->fallback_cert;
-        APR_ARRAY_PUSH(key_files, const char *) = slot->fallback_key;
+    if (slot->start_reason == NULL || certsync_g->hot_capable) {
+        APR_ARRAY_PUSH(cert_files, const char *) = slot->cert_file;
+        APR_ARRAY_PUSH(key_files, const char *) = slot->key_file;
         return DONE;
     }
     return DECLINED;
@@ -427,8 +421,8 @@ static int certsync_add_fallback_cert_files(server_rec *s, apr_pool_t *p,
     (void)p;
     if (certsync_g == NULL || sc->slot == NULL || sc->slot->start_reason == NULL)
         return DECLINED;
-    APR_ARRAY_PUSH(cert_files, const char *) = sc->slot->fallback_cert;
-    APR_ARRAY_PUSH(key_files, const char *) = sc->slot->fallback_key;
+    APR_ARRAY_PUSH(cert_files, const char *) = sc->slot->cert_file;
+    APR_ARRAY_PUSH(key_files, const char *) = sc->slot->key_file;
     return DONE;
 }
 
@@ -455,34 +449,40 @@ static int token_valid(const char *t)
 
 /*
  * /.well-known/pki-validation/fileauth.txt and /.well-known/acme-challenge/TOKEN
- * for the request's host, from <store>/challenges/<host>/. Declined when
- * there is no such file, so that a webroot can still answer.
+ * for the request's host (lower-cased, the writer's host rule), read through
+ * the store API (no symlink, no FIFO). Declined when there is no such file,
+ * so that a webroot can still answer.
  */
 static int answer_challenge(request_rec *r, certsync_mod *m)
 {
-    const char *path = r->parsed_uri.path, *host = r->hostname, *file;
+    const char *path = r->parsed_uri.path, *kind, *file;
     apr_bucket_brigade *bb;
-    char *data;
+    char *host, *data;
     size_t len;
 
-    if (strcmp(path, PKI_VALIDATION_PATH) == 0)
-        file = "pki-validation/fileauth.txt";
-    else if (strncmp(path, ACME_CHALLENGE_PREFIX, sizeof(ACME_CHALLENGE_PREFIX) - 1) == 0 &&
-             token_valid(path + sizeof(ACME_CHALLENGE_PREFIX) - 1))
-        file =
-            apr_pstrcat(r->pool, "acme-challenge/", path + sizeof(ACME_CHALLENGE_PREFIX) - 1, NULL);
-    else
-        return DECLINED;
-    if (r->method_number != M_GET || host == NULL || !cs_name_valid(host))
-        return DECLINED;
-    file = apr_pstrcat(r->pool, cs_store_path(m->store), "/challenges/", host, "/", file, NULL);
-    if (cs_fs_read(file, CHALLENGE_MAX, &data, &len) != CS_OK) {
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "certsync: no challenge answer: %s",
-                      cs_error_last());
+    if (strcmp(path, PKI_VALIDATION_PATH) == 0) {
+        kind = "pki-validation";
+        file = "fileauth.txt";
+    } else if (strncmp(path, ACME_CHALLENGE_PREFIX, sizeof(ACME_CHALLENGE_PREFIX) - 1) == 0 &&
+               token_valid(path + sizeof(ACME_CHALLENGE_PREFIX) - 1)) {
+        kind = "acme-challenge";
+        file = path + sizeof(ACME_CHALLENGE_PREFIX) - 1;
+    } else {
         return DECLINED;
     }
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "certsync: answering %s for %s from %s", path, host,
-                  file);
+    if (r->method_number != M_GET || r->hostname == NULL)
+        return DECLINED;
+    host = apr_pstrdup(r->pool, r->hostname);
+    ap_str_tolower(host);
+    if (!cs_challenge_host_valid(host))
+        return DECLINED;
+    if (cs_store_read_challenge(m->store, host, kind, file, CHALLENGE_MAX, &data, &len) != CS_OK) {
+        ap_log_rerror(APLOG_MARK, cs_error_code() == CS_ENOTFOUND ? APLOG_DEBUG : APLOG_WARNING, 0,
+                      r, "certsync: no %s answer for %s: %s", kind, host, cs_error_last());
+        return DECLINED;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "certsync: answering %s for %s from the store",
+                  path, host);
     r->status = HTTP_OK;
     ap_set_content_type(r, "text/plain");
     ap_set_content_length(r, len);

@@ -54,9 +54,10 @@ typedef struct {
 typedef struct {
     const char *name;
     const cs_cert_conf *cc;
-    const char *dir;  /* <store>/certs/<name> */
-    const char *link; /* <store>/certs/<name>/current */
-    const char *fallback_cert, *fallback_key;
+    const char *dir;                  /* <store>/certs/<name> */
+    const char *link;                 /* <store>/certs/<name>/current */
+    const char *runtime;              /* <runtime dir>/certsync/<name>, the parent's */
+    const char *cert_file, *key_file; /* what mod_ssl loads at start, in runtime */
     const char *start_reason;   /* why the fallback was served at start (NULL: a version was) */
     apr_array_header_t *vhosts; /* const char *, for status and logs */
 

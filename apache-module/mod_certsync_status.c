@@ -91,8 +91,9 @@ static json_t *last_sync_json(certsync_mod *m, const certsync_slot *slot)
 {
     cs_sync_state st;
 
+    /* a state.json refused by the store (a symlink, a FIFO): say so */
     if (cs_store_sync_state(m->store, slot->name, &st) != CS_OK)
-        return json_null();
+        return json_pack("{s:s,s:s}", "result", "unreadable", "error", cs_error_last());
     return json_pack("{s:s,s:o,s:o,s:o}", "result", cs_sync_result_name(st.result), "at",
                      jtime(st.at), "last_success", jtime(st.last_success), "error",
                      jtext(st.error));

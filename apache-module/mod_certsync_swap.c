@@ -23,10 +23,12 @@
 #include "httpd.h"
 #include "http_log.h"
 #include "http_main.h"
+#include "http_config.h"
 
 #include "cs_bundle.h"
 #include "cs_crypt.h"
 #include "cs_fs.h"
+#include "cs_store.h"
 
 #include "mod_certsync.h"
 
@@ -156,15 +158,14 @@ int certsync_link_changed(certsync_slot *slot)
 }
 
 /*
- * Parse version (0: current) of the slot. strict: it must also validate
- * (chain, validity window, configured names); otherwise validation problems
- * are only reported in *warn.
+ * Load version (0: current) of the slot through the store API. strict: it
+ * must also validate (chain, validity window, configured names); otherwise
+ * validation problems are only reported in *warn.
  */
-static cs_rc load_version(certsync_mod *m, certsync_slot *slot, unsigned *version, int strict,
-                          certsync_served **out, char *why, size_t size, char *warn, size_t wsize)
+static cs_rc load_bundle(certsync_mod *m, certsync_slot *slot, unsigned *version, int strict,
+                         cs_bundle **out, char *why, size_t size, char *warn, size_t wsize)
 {
     char origin[160];
-    cs_bundle *b;
     cs_rc rc;
 
     *out = NULL;
@@ -172,22 +173,33 @@ static cs_rc load_version(certsync_mod *m, certsync_slot *slot, unsigned *versio
         snprintf(why, size, "%s", cs_error_last());
         return cs_error_code();
     }
-    if (cs_store_load(m->store, slot->name, *version, &b) != CS_OK) {
+    if (cs_store_load(m->store, slot->name, *version, out) != CS_OK) {
         snprintf(why, size, "v%u does not load: %s", *version, cs_error_last());
         return cs_error_code();
     }
     snprintf(origin, sizeof(origin), "v%u of '%s'", *version, slot->name);
-    rc = cs_bundle_validate(b, (const char *const *)slot->cc->domains, slot->cc->n_domains,
+    rc = cs_bundle_validate(*out, (const char *const *)slot->cc->domains, slot->cc->n_domains,
                             time(NULL), origin);
-    if (rc != CS_OK) {
-        if (strict) {
-            snprintf(why, size, "%s", cs_error_last());
-            cs_bundle_free(b);
-            return rc;
-        }
-        if (warn)
-            snprintf(warn, wsize, "%s", cs_error_last());
+    if (rc != CS_OK && strict) {
+        snprintf(why, size, "%s", cs_error_last());
+        cs_bundle_free(*out);
+        *out = NULL;
+        return rc;
     }
+    if (rc != CS_OK && warn)
+        snprintf(warn, wsize, "%s", cs_error_last());
+    return CS_OK;
+}
+
+/* The same, parsed into what a process serves. */
+static cs_rc load_version(certsync_mod *m, certsync_slot *slot, unsigned *version, int strict,
+                          certsync_served **out, char *why, size_t size)
+{
+    cs_bundle *b;
+
+    *out = NULL;
+    if (load_bundle(m, slot, version, strict, &b, why, size, NULL, 0) != CS_OK)
+        return cs_error_code();
     *out = served_new(b, *version);
     cs_bundle_free(b);
     if (*out == NULL) {
@@ -199,25 +211,104 @@ static cs_rc load_version(certsync_mod *m, certsync_slot *slot, unsigned *versio
 
 int certsync_version_loads(certsync_slot *slot, unsigned *version, char *why, size_t size)
 {
-    certsync_served *o;
+    cs_bundle *b;
 
     *version = 0;
-    if (load_version(certsync_g, slot, version, 1, &o, why, size, NULL, 0) != CS_OK)
+    if (load_bundle(certsync_g, slot, version, 1, &b, why, size, NULL, 0) != CS_OK)
         return 0;
-    certsync_served_release(o);
+    cs_bundle_free(b);
     return 1;
 }
 
-/* ---- the self-signed fallback ---- */
+/* ---- what mod_ssl loads at start: files only the parent writes ---- */
 
-static cs_rc write_fallback(certsync_slot *slot)
+/*
+ * mod_ssl reads certificate files by path, as root. It is never handed a
+ * store path (the workers' user may plant a symlink or a FIFO there): the
+ * parent copies what it loaded through the store API, or the fallback, into
+ * <runtime dir>/certsync/<name>/, a directory of its own user, mode 0700.
+ */
+static cs_rc runtime_dir(certsync_slot *slot, apr_pool_t *p, int *fd)
+{
+    const char *top = ap_runtime_dir_relative(p, "");
+    int rfd, cfd;
+    cs_rc rc;
+
+    if (top == NULL)
+        return cs_error_set(CS_EINVAL, "no runtime directory (DefaultRuntimeDir)");
+    if (cs_fs_dir_open(top, geteuid(), &rfd) != CS_OK)
+        return cs_error_prefix("the runtime directory '%s' (DefaultRuntimeDir)", top);
+    rc = cs_fs_dir_makeat(rfd, "certsync", 0700, (gid_t)-1, geteuid(), &cfd);
+    close(rfd);
+    if (rc == CS_OK) {
+        rc = cs_fs_dir_makeat(cfd, slot->name, 0700, (gid_t)-1, geteuid(), fd);
+        close(cfd);
+    }
+    if (rc != CS_OK)
+        return cs_error_prefix("'%s/certsync/%s'", top, slot->name);
+    slot->runtime = apr_pstrcat(p, top, "/certsync/", slot->name, NULL);
+    return CS_OK;
+}
+
+/* Write b's chain and key as cert and key in dirfd (0600: mod_ssl reads them as root). */
+static cs_rc write_pair(int dirfd, const cs_bundle *b, const char *cert, const char *key)
+{
+    char *leaf = NULL, *issuers = NULL, *pem = NULL;
+    size_t leaf_len = 0, issuers_len = 0, len = 0;
+    cs_rc rc;
+
+    /* key first: a cert file without its key would be unusable */
+    rc = cs_bundle_pem_key(b, &pem, &len);
+    if (rc == CS_OK) {
+        rc = cs_fs_write_at(dirfd, key, pem, len, 0600, (gid_t)-1, CS_FS_SYNC);
+        OPENSSL_cleanse(pem, len);
+        free(pem);
+    }
+    if (rc == CS_OK && (rc = cs_bundle_pem_leaf(b, &leaf, &leaf_len)) == CS_OK &&
+        (rc = cs_bundle_pem_issuers(b, &issuers, &issuers_len)) == CS_OK) {
+        pem = malloc(leaf_len + issuers_len + 1);
+        if (pem == NULL) {
+            rc = cs_error_set(CS_ENOMEM, "out of memory");
+        } else {
+            memcpy(pem, leaf, leaf_len);
+            memcpy(pem + leaf_len, issuers, issuers_len);
+            rc = cs_fs_write_at(dirfd, cert, pem, leaf_len + issuers_len, 0600, (gid_t)-1,
+                                CS_FS_SYNC);
+            free(pem);
+        }
+    }
+    free(leaf);
+    free(issuers);
+    return rc;
+}
+
+/* Read the pair cert + key of dirfd (the parent's own files, no symlink, no FIFO). */
+static cs_rc read_pair(int dirfd, const char *origin, const char *cert, const char *key,
+                       cs_bundle **out)
+{
+    char *certs = NULL, *pem = NULL;
+    size_t clen = 0, klen = 0;
+    cs_rc rc;
+
+    rc = cs_fs_read_at(dirfd, cert, CS_STORE_MAX_FILE, geteuid(), &certs, &clen);
+    if (rc == CS_OK)
+        rc = cs_fs_read_at(dirfd, key, CS_STORE_MAX_FILE, geteuid(), &pem, &klen);
+    if (rc == CS_OK)
+        rc = cs_bundle_load_pem(out, certs, clen, pem, klen, origin);
+    free(certs);
+    if (pem) {
+        OPENSSL_cleanse(pem, klen);
+        free(pem);
+    }
+    return rc;
+}
+
+static cs_rc make_fallback(certsync_slot *slot, cs_bundle **out)
 {
     cs_cert_spec spec = {0};
-    char cn[128], *pem = NULL;
+    char cn[128];
     EVP_PKEY *key = NULL;
     X509 *x = NULL;
-    cs_bundle *b = NULL;
-    size_t len;
     time_t now = time(NULL);
     cs_rc rc;
 
@@ -231,54 +322,65 @@ static cs_rc write_fallback(certsync_slot *slot)
     if (rc == CS_OK)
         rc = cs_cert_issue(&spec, key, NULL, key, &x);
     if (rc == CS_OK)
-        rc = cs_bundle_new(&b, x, NULL, key);
-    /* key first: a cert file without its key would be unusable */
-    if (rc == CS_OK && (rc = cs_bundle_pem_key(b, &pem, &len)) == CS_OK) {
-        rc = cs_fs_write_atomic(slot->fallback_key, pem, len, 0600);
-        OPENSSL_cleanse(pem, len);
-        free(pem);
-    }
-    if (rc == CS_OK && (rc = cs_bundle_pem_leaf(b, &pem, &len)) == CS_OK) {
-        rc = cs_fs_write_atomic(slot->fallback_cert, pem, len, 0644);
-        free(pem);
-    }
-    cs_bundle_free(b);
+        rc = cs_bundle_new(out, x, NULL, key);
     X509_free(x);
     EVP_PKEY_free(key);
     return rc;
 }
 
-/* <store>/fallback/<name>/{cert,privkey}.pem, made again when it nears its end. */
-static apr_status_t prepare_fallback(certsync_mod *m, certsync_slot *slot, apr_pool_t *p,
-                                     certsync_served **out)
+/* fallback.pem + fallback.key of the runtime directory, made again when it nears its end. */
+static cs_rc load_fallback(certsync_slot *slot, int dirfd, cs_bundle **out)
 {
-    char area[4096];
-    const char *dir;
-    cs_bundle *b = NULL;
-
-    if (cs_store_area(m->store, "fallback", area, sizeof(area)) != CS_OK)
-        goto fail;
-    dir = apr_pstrcat(p, area, "/", slot->name, NULL);
-    if (cs_fs_mkdirs(dir, 0700) != CS_OK)
-        goto fail;
-    slot->fallback_cert = apr_pstrcat(p, dir, "/cert.pem", NULL);
-    slot->fallback_key = apr_pstrcat(p, dir, "/privkey.pem", NULL);
-    if (cs_bundle_load_files(&b, slot->fallback_cert, slot->fallback_key, NULL, NULL) != CS_OK ||
-        cs_bundle_not_after(b) < time(NULL) + 86400) {
-        cs_bundle_free(b);
-        b = NULL;
-        if (write_fallback(slot) != CS_OK ||
-            cs_bundle_load_files(&b, slot->fallback_cert, slot->fallback_key, NULL, NULL) != CS_OK)
-            goto fail;
+    *out = NULL;
+    if (read_pair(dirfd, "the fallback", "fallback.pem", "fallback.key", out) == CS_OK &&
+        cs_bundle_not_after(*out) > time(NULL) + 86400)
+        return CS_OK;
+    cs_bundle_free(*out);
+    *out = NULL;
+    if (make_fallback(slot, out) != CS_OK ||
+        write_pair(dirfd, *out, "fallback.pem", "fallback.key") != CS_OK) {
+        cs_bundle_free(*out);
+        *out = NULL;
+        return cs_error_code();
     }
-    *out = served_new(b, 0);
-    cs_bundle_free(b);
+    return CS_OK;
+}
+
+/*
+ * What the slot serves at start (*out) and the files mod_ssl loads for it:
+ * a copy of b, which the parent loaded through the store API, or with no b
+ * the fallback.
+ */
+static apr_status_t prepare_files(certsync_mod *m, certsync_slot *slot, apr_pool_t *p, cs_bundle *b,
+                                  unsigned version, certsync_served **out)
+{
+    const char *cert = b ? "served.pem" : "fallback.pem", *key = b ? "served.key" : "fallback.key";
+    cs_bundle *fb = NULL;
+    int fd;
+    cs_rc rc;
+
+    if (runtime_dir(slot, p, &fd) != CS_OK) {
+        rc = cs_error_code();
+    } else {
+        rc = b ? write_pair(fd, b, cert, key) : load_fallback(slot, fd, &fb);
+        if (rc == CS_OK && b == NULL) {
+            /* the key of a version no longer served does not linger */
+            cs_fs_remove_at(fd, "served.pem");
+            cs_fs_remove_at(fd, "served.key");
+        }
+        close(fd);
+    }
+    if (rc != CS_OK) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, m->s,
+                     "certsync: '%s': cannot write the %s for mod_ssl: %s", slot->name,
+                     b ? "certificate files" : "self-signed fallback certificate", cs_error_last());
+        return APR_EGENERAL;
+    }
+    slot->cert_file = apr_pstrcat(p, slot->runtime, "/", cert, NULL);
+    slot->key_file = apr_pstrcat(p, slot->runtime, "/", key, NULL);
+    *out = b ? served_new(b, version) : served_new(fb, 0);
+    cs_bundle_free(fb);
     return *out ? APR_SUCCESS : APR_ENOMEM;
-fail:
-    ap_log_error(APLOG_MARK, APLOG_EMERG, 0, m->s,
-                 "certsync: '%s': cannot make the self-signed fallback certificate: %s", slot->name,
-                 cs_error_last());
-    return APR_EGENERAL;
 }
 
 /*
@@ -290,25 +392,25 @@ apr_status_t certsync_slot_prepare(certsync_mod *m, certsync_slot *slot, apr_poo
 {
     char why[1024] = "", warn[1024] = "";
     certsync_served *o = NULL;
+    cs_bundle *b = NULL;
     unsigned version = 0;
+    apr_status_t rv;
 
     if (pthread_rwlock_init(&slot->lock, NULL) != 0)
         return APR_EGENERAL;
     slot->watch = -1;
     link_stamp(slot->link, &slot->seen);
-    if (load_version(m, slot, &version, 0, &o, why, sizeof(why), warn, sizeof(warn)) == CS_OK) {
-        if (warn[0])
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, m->s,
-                         "certsync: '%s': serving v%u although it does not validate: %s",
-                         slot->name, version, warn);
+    if (load_bundle(m, slot, &version, 0, &b, why, sizeof(why), warn, sizeof(warn)) != CS_OK)
+        slot->start_reason = apr_pstrdup(p, why);
+    else if (warn[0])
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, m->s,
+                     "certsync: '%s': serving v%u although it does not validate: %s", slot->name,
+                     version, warn);
+    rv = prepare_files(m, slot, p, b, version, &o);
+    cs_bundle_free(b);
+    if (rv == APR_SUCCESS)
         slot_install(slot, o);
-        return APR_SUCCESS;
-    }
-    slot->start_reason = apr_pstrdup(p, why);
-    if (prepare_fallback(m, slot, p, &o) != APR_SUCCESS)
-        return APR_EGENERAL;
-    slot_install(slot, o);
-    return APR_SUCCESS;
+    return rv;
 }
 
 /*
@@ -332,7 +434,7 @@ void certsync_slot_check(server_rec *s, certsync_slot *slot)
     if (cs_store_current(certsync_g->store, slot->name, &version) == CS_OK && version == served)
         return;
     version = 0;
-    if (load_version(certsync_g, slot, &version, 1, &o, why, sizeof(why), NULL, 0) != CS_OK) {
+    if (load_version(certsync_g, slot, &version, 1, &o, why, sizeof(why)) != CS_OK) {
         if (version)
             snprintf(which, sizeof(which), "v%u", version);
         if (served)
@@ -459,8 +561,9 @@ apr_status_t certsync_watch_start(apr_pool_t *pchild, server_rec *s)
         if (access(slot->dir, R_OK | X_OK) != 0 && errno != ENOENT)
             ap_log_error(APLOG_MARK, APLOG_ERR, errno, s,
                          "certsync: '%s': this process (uid %ld) cannot read %s, so it will "
-                         "not see new versions; give the store to the server's user "
-                         "([store] owner = ... in %s, then certsync sync or import)",
+                         "not see new versions; let the workers' group read the store "
+                         "([store] group = www-data, say, in %s, then certsync sync or "
+                         "import)",
                          slot->name, (long)geteuid(), slot->dir, certsync_g->config_path);
         certsync_slot_check(s, slot);
     }

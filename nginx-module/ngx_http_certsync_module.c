@@ -241,6 +241,7 @@ static void ngx_http_certsync_sync_done(ngx_event_t *ev);
 #endif
 
 static ngx_int_t ngx_http_certsync_validation_handler(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_certsync_token(ngx_str_t *t);
 static ngx_int_t ngx_http_certsync_status_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_certsync_send(ngx_http_request_t *r,
     ngx_uint_t status, const char *type, u_char *data, size_t len);
@@ -1962,20 +1963,20 @@ ngx_http_certsync_sync_done(ngx_event_t *ev)
 /*
  * GET /.well-known/pki-validation/fileauth.txt and
  * GET /.well-known/acme-challenge/TOKEN for the request's Host, from
- * <store>/challenges/<host>/, where `certsync apply` puts them. A small
- * file read, off the handshake path.
+ * <store>/challenges/<host>/, where `certsync apply` puts them: read
+ * through the store API (no symlink, no FIFO), under the writer's host
+ * rule. A small file read, off the handshake path.
  */
 static ngx_int_t
 ngx_http_certsync_validation_handler(ngx_http_request_t *r)
 {
-    u_char                         *p, *last, *path, *body, ch;
+    u_char                         *body;
+    char                           *data, *host, *file;
     size_t                          len;
-    ssize_t                         n;
-    ngx_fd_t                        fd;
-    ngx_str_t                       host, rest, sub;
+    ngx_str_t                       rest;
     ngx_int_t                       rc;
-    ngx_uint_t                      i;
-    ngx_file_info_t                 fi;
+    ngx_uint_t                      i, level;
+    const char                     *kind;
     ngx_http_certsync_srv_conf_t   *cscf;
     ngx_http_certsync_main_conf_t  *mcf;
 
@@ -2003,7 +2004,7 @@ ngx_http_certsync_validation_handler(ngx_http_request_t *r)
             return NGX_DECLINED;
         }
 
-        ngx_str_set(&sub, "pki-validation");
+        kind = "pki-validation";
 
     } else if (r->uri.len > acme.len
                && ngx_strncmp(r->uri.data, acme.data, acme.len) == 0)
@@ -2011,84 +2012,59 @@ ngx_http_certsync_validation_handler(ngx_http_request_t *r)
         rest.data = r->uri.data + acme.len;
         rest.len = r->uri.len - acme.len;
 
-        /* a token is base64url */
-        for (i = 0; i < rest.len; i++) {
-            ch = rest.data[i];
-
-            if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
-                  || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'))
-            {
-                return NGX_HTTP_NOT_FOUND;
-            }
+        if (!ngx_http_certsync_token(&rest)) {
+            return NGX_HTTP_NOT_FOUND;
         }
 
-        ngx_str_set(&sub, "acme-challenge");
+        kind = "acme-challenge";
 
     } else {
         return NGX_DECLINED;
     }
 
-    /* validated by nginx: lower case, no port, no "/" and no ".." */
-    host = r->headers_in.server;
+    /* nginx lower-cases the Host already; the rule is the writer's */
+    host = ngx_pnalloc(r->pool, r->headers_in.server.len + 1);
+    file = ngx_pnalloc(r->pool, rest.len + 1);
+    if (host == NULL || file == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    if (host.len == 0 || host.data[0] == '.') {
+    for (i = 0; i < r->headers_in.server.len; i++) {
+        host[i] = ngx_tolower(r->headers_in.server.data[i]);
+    }
+
+    host[i] = '\0';
+    ngx_cpystrn((u_char *) file, rest.data, rest.len + 1);
+
+    if (!cs_challenge_host_valid(host)) {
         return NGX_HTTP_NOT_FOUND;
     }
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_certsync_module);
 
-    len = ngx_strlen(cs_store_path(mcf->store)) + sizeof("/challenges/")
-          + host.len + 1 + sub.len + 1 + rest.len + 1;
-
-    path = ngx_pnalloc(r->pool, len);
-    if (path == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_snprintf(path, len, "%s/challenges/%V/%V/%V%Z",
-                 cs_store_path(mcf->store), &host, &sub, &rest);
-
-    fd = ngx_open_file(path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-
-    if (fd == NGX_INVALID_FILE) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, ngx_errno,
-                      "certsync: no validation file \"%s\"", path);
+    if (cs_store_read_challenge(mcf->store, host, kind, file,
+                                NGX_HTTP_CERTSYNC_MAX_FILE, &data, &len)
+        != CS_OK)
+    {
+        level = (cs_error_code() == CS_ENOTFOUND) ? NGX_LOG_INFO
+                                                  : NGX_LOG_ERR;
+        ngx_log_error(level, r->connection->log, 0,
+                      "certsync: no %s answer for \"%s\": %s", kind, host,
+                      cs_error_last());
         return NGX_HTTP_NOT_FOUND;
     }
 
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
-        || ngx_file_size(&fi) > NGX_HTTP_CERTSYNC_MAX_FILE)
-    {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
-                      "certsync: cannot serve the validation file \"%s\"",
-                      path);
-        ngx_close_file(fd);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    len = (size_t) ngx_file_size(&fi);
-
     body = ngx_pnalloc(r->pool, len + 1);
     if (body == NULL) {
-        ngx_close_file(fd);
+        free(data);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    for (p = body, last = body + len; p < last; p += n) {
-        n = ngx_read_fd(fd, p, last - p);
-
-        if (n <= 0) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
-                          "certsync: reading \"%s\" failed", path);
-            ngx_close_file(fd);
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
-
-    ngx_close_file(fd);
+    ngx_memcpy(body, data, len);
+    free(data);
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "certsync: answered %V for \"%V\"", &sub, &host);
+                  "certsync: answered %s for \"%s\"", kind, host);
 
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
@@ -2100,6 +2076,27 @@ ngx_http_certsync_validation_handler(ngx_http_request_t *r)
     ngx_http_finalize_request(r, rc);
 
     return NGX_DONE;
+}
+
+
+/* An ACME token is base64url. */
+static ngx_uint_t
+ngx_http_certsync_token(ngx_str_t *t)
+{
+    u_char      ch;
+    ngx_uint_t  i;
+
+    for (i = 0; i < t->len; i++) {
+        ch = t->data[i];
+
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+              || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'))
+        {
+            return 0;
+        }
+    }
+
+    return t->len > 0 && t->len <= 255;
 }
 
 
@@ -2309,6 +2306,11 @@ ngx_http_certsync_cert_json(ngx_http_certsync_main_conf_t *mcf,
         json_object_set_new(c, "last_error", st.error[0]
                                              ? json_string(st.error)
                                              : json_null());
+
+    } else {
+        /* a state.json refused by the store (a symlink, a FIFO): say so */
+        json_object_set_new(c, "last_sync", json_string("unreadable"));
+        json_object_set_new(c, "last_error", json_string(cs_error_last()));
     }
 
     return c;

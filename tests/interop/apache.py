@@ -3,8 +3,8 @@ by the test with its own ServerRoot and httpd.conf in a temp dir, on loopback po
 2 child processes of 8 threads each. Nothing under /etc/apache2 is used or touched.
 
 Workers run as www-data (Debian's apache2 refuses to run them as root), so the temp dir
-is world-traversable and the certsync store is given to www-data with
-`[store] owner = www-data` in certsync.conf.
+is world-traversable and the certsync store, written by root, is read by the workers
+through `[store] group = www-data` in certsync.conf.
 
     root = workdir()
     with Apache(root, body=f'''

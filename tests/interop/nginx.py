@@ -6,7 +6,9 @@ loaded. Nothing under /etc/nginx or /var/lib/nginx is used.
     with Nginx(tmp_path / "ngx", http_conf) as ngx:     # http_conf: the inside of http{}
         assert served_sha256(ngx.port("tls"), "shop.test") == ...
 
-`ports` are picked free before the config is written; refer to them in the http block
+Workers run as `user` (root by default; the trust tests run them as www-data, with the
+prefix and the store in a world-traversable directory). `ports` are picked free before the
+config is written; refer to them in the http block
 as {port_NAME}, e.g. "listen 127.0.0.1:{port_tls} ssl;".
 
 Needs: apt-get install nginx (and the module built: make modules).
@@ -72,7 +74,7 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 class Nginx:
     def __init__(self, prefix, http_conf, ports=("tls", "http"), workers=2, main_conf="",
-                 module=MODULE, log_level="info"):
+                 module=MODULE, log_level="info", user="root"):
         self.prefix = Path(prefix)
         self.prefix.mkdir(parents=True, exist_ok=True)
         (self.prefix / "logs").mkdir(exist_ok=True)
@@ -91,7 +93,7 @@ class Nginx:
         # nginx clears its workers' environment: the certsync core's variables go through
         self.conf.write_text(f"""load_module {module};
 env ALIBABA_CLOUD_ECS_METADATA_DISABLED;
-user root;
+user {user};
 worker_processes {workers};
 pid {self.pid_file};
 error_log {self.error_log} {log_level};
