@@ -20,50 +20,51 @@ cs_rc cs_fs_join(char *buf, size_t size, const char *a, const char *b)
     return CS_OK;
 }
 
-cs_rc cs_fs_read(const char *path, size_t max, char **data, size_t *len)
+/* Read the whole regular file fd (taken over and closed) into a NUL-terminated buffer. */
+static cs_rc read_whole(int fd, const char *name, size_t max, char **data, size_t *len)
 {
     struct stat st;
-    char *buf;
+    char *buf = NULL;
     size_t got = 0;
     ssize_t n;
-    int fd;
+    cs_rc rc = CS_OK;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0)
-        return cs_error_set(errno == ENOENT ? CS_ENOTFOUND : CS_EIO, "cannot open '%s': %s", path,
-                            strerror(errno));
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return cs_error_set(CS_EIO, "'%s' is not a regular file", path);
-    }
-    if ((size_t)st.st_size > max) {
-        close(fd);
-        return cs_error_set(CS_EINVAL, "'%s' is %lld bytes, more than the %zu allowed", path,
-                            (long long)st.st_size, max);
-    }
-    buf = malloc((size_t)st.st_size + 1);
-    if (buf == NULL) {
-        close(fd);
-        return cs_error_set(CS_ENOMEM, "out of memory reading '%s'", path);
-    }
-    while (got < (size_t)st.st_size) {
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+        rc = cs_error_set(CS_EIO, "'%s' is not a regular file", name);
+    else if ((size_t)st.st_size > max)
+        rc = cs_error_set(CS_EINVAL, "'%s' is %lld bytes, more than the %zu allowed", name,
+                          (long long)st.st_size, max);
+    else if ((buf = malloc((size_t)st.st_size + 1)) == NULL)
+        rc = cs_error_set(CS_ENOMEM, "out of memory reading '%s'", name);
+    while (rc == CS_OK && got < (size_t)st.st_size) {
         n = read(fd, buf + got, (size_t)st.st_size - got);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            break;
-        got += (size_t)n;
+            rc = cs_error_set(CS_EIO, "short read on '%s'", name);
+        else
+            got += (size_t)n;
     }
     close(fd);
-    if (got != (size_t)st.st_size) {
+    if (rc != CS_OK) {
         free(buf);
-        return cs_error_set(CS_EIO, "short read on '%s'", path);
+        return rc;
     }
     buf[got] = '\0';
     *data = buf;
     if (len)
         *len = got;
     return CS_OK;
+}
+
+cs_rc cs_fs_read(const char *path, size_t max, char **data, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+
+    if (fd < 0)
+        return cs_error_set(errno == ENOENT ? CS_ENOTFOUND : CS_EIO, "cannot open '%s': %s", path,
+                            strerror(errno));
+    return read_whole(fd, path, max, data, len);
 }
 
 static cs_rc write_all_sync(int fd, const char *path, const void *data, size_t len)
@@ -328,41 +329,11 @@ cs_rc cs_fs_open_at(int dirfd, const char *name, uid_t owner, int *fd)
 
 cs_rc cs_fs_read_at(int dirfd, const char *name, size_t max, uid_t owner, char **data, size_t *len)
 {
-    struct stat st;
-    char *buf;
-    size_t got = 0;
-    ssize_t n;
     int fd;
 
     if (cs_fs_open_at(dirfd, name, owner, &fd) != CS_OK)
         return cs_error_code();
-    if (fstat(fd, &st) < 0 || (size_t)st.st_size > max) {
-        close(fd);
-        return cs_error_set(CS_EINVAL, "'%s' is larger than the %zu bytes allowed", name, max);
-    }
-    buf = malloc((size_t)st.st_size + 1);
-    if (buf == NULL) {
-        close(fd);
-        return cs_error_set(CS_ENOMEM, "out of memory reading '%s'", name);
-    }
-    while (got < (size_t)st.st_size) {
-        n = read(fd, buf + got, (size_t)st.st_size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    close(fd);
-    if (got != (size_t)st.st_size) {
-        free(buf);
-        return cs_error_set(CS_EIO, "short read on '%s'", name);
-    }
-    buf[got] = '\0';
-    *data = buf;
-    if (len)
-        *len = got;
-    return CS_OK;
+    return read_whole(fd, name, max, data, len);
 }
 
 cs_rc cs_fs_write_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
