@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cs_aliyun_cred.h"
+#include "cs_aliyun_parse.h"
 #include "cs_http.h"
 
 struct cs_aliyun {
@@ -228,7 +229,6 @@ static cs_rc attempt(cs_aliyun *c, const char *action, const cs_kv *params, json
     cs_http_request req = {0};
     cs_http_response resp;
     char *url = NULL, *body = NULL;
-    json_t *j;
     cs_kv headers;
     cs_rc rc;
 
@@ -266,48 +266,10 @@ static cs_rc attempt(cs_aliyun *c, const char *action, const cs_kv *params, json
     }
     if (rc != CS_OK)
         return rc;
-    if (resp.transport_error) {
-        *retry = 1;
-        rc = cs_error_set(CS_EPROVIDER, "%s: cannot reach %s: %s%s", action, c->endpoint,
-                          resp.error, resp.timed_out ? " (timed out)" : "");
-        cs_http_response_clear(&resp);
-        return rc;
-    }
-    j = json_loadb(resp.body, resp.len, 0, NULL);
-    if (!json_is_object(j)) {
-        *retry = 1;
-        rc = cs_error_set(CS_EPROVIDER,
-                          "%s at %s: the answer (HTTP %ld, %zu bytes) is not a JSON object; it "
-                          "may have been cut off",
-                          action, c->endpoint, resp.status, resp.len);
-        json_decref(j);
-        cs_http_response_clear(&resp);
-        return rc;
-    }
-    if (json_is_string(json_object_get(j, "Code"))) {
-        const char *code = json_string_value(json_object_get(j, "Code"));
-        const char *msg = json_string_value(json_object_get(j, "Message"));
-        const char *rid = json_string_value(json_object_get(j, "RequestId"));
-
-        snprintf(c->last_code, sizeof(c->last_code), "%s", code);
-        *retry = retryable_code(code) || resp.status >= 500;
-        rc = cs_error_set(CS_EPROVIDER, "%s at %s failed: %s: %s (HTTP %ld, RequestId %s)", action,
-                          c->endpoint, code, msg ? msg : "", resp.status, rid ? rid : "none");
-        json_decref(j);
-        cs_http_response_clear(&resp);
-        return rc;
-    }
-    if (resp.status != 200) {
-        *retry = resp.status >= 500;
-        rc = cs_error_set(CS_EPROVIDER, "%s at %s failed: HTTP %ld without an error code", action,
-                          c->endpoint, resp.status);
-        json_decref(j);
-        cs_http_response_clear(&resp);
-        return rc;
-    }
+    rc = cs_aliyun_answer(action, c->endpoint, &resp, c->last_code, sizeof(c->last_code), out,
+                          retry);
     cs_http_response_clear(&resp);
-    *out = j;
-    return CS_OK;
+    return rc;
 }
 
 cs_rc cs_aliyun_call(cs_aliyun *c, const char *action, const cs_kv *params, json_t **out)
@@ -338,10 +300,9 @@ cs_rc cs_aliyun_call(cs_aliyun *c, const char *action, const cs_kv *params, json
 cs_rc cs_aliyun_list(cs_aliyun *c, const char *order_type, const char *status, const char *keyword,
                      json_t **entries)
 {
-    json_t *all = json_array(), *page, *list;
-    long long total;
+    json_t *all = json_array(), *page;
     char num[32];
-    int p;
+    int p, more;
     cs_kv q;
     cs_rc rc = CS_OK;
 
@@ -359,14 +320,10 @@ cs_rc cs_aliyun_list(cs_aliyun *c, const char *order_type, const char *status, c
         cs_kv_clear(&q);
         if (rc != CS_OK)
             break;
-        list = json_object_get(page, "CertificateOrderList");
-        json_array_extend(all, list);
-        total = json_integer_value(json_object_get(page, "TotalCount"));
-        if (json_array_size(list) == 0 || (long long)json_array_size(all) >= total) {
-            json_decref(page);
-            break;
-        }
+        more = cs_aliyun_list_page(page, all);
         json_decref(page);
+        if (!more)
+            break;
     }
     if (rc != CS_OK) {
         json_decref(all);
@@ -448,4 +405,57 @@ json_t *cs_aliyun_pick(json_t *certs, const char *cert_id, const char *const *do
         }
     }
     return best;
+}
+
+cs_rc cs_aliyun_answer(const char *action, const char *endpoint, const cs_http_response *resp,
+                       char *code_out, size_t code_size, json_t **out, int *retry)
+{
+    json_t *j;
+    cs_rc rc;
+
+    *retry = 0;
+    code_out[0] = '\0';
+    if (resp->transport_error) {
+        *retry = 1;
+        return cs_error_set(CS_EPROVIDER, "%s: cannot reach %s: %s%s", action, endpoint,
+                            resp->error, resp->timed_out ? " (timed out)" : "");
+    }
+    j = json_loadb(resp->body, resp->len, 0, NULL);
+    if (!json_is_object(j)) {
+        *retry = 1;
+        json_decref(j);
+        return cs_error_set(CS_EPROVIDER,
+                            "%s at %s: the answer (HTTP %ld, %zu bytes) is not a JSON object; it "
+                            "may have been cut off",
+                            action, endpoint, resp->status, resp->len);
+    }
+    if (json_is_string(json_object_get(j, "Code"))) {
+        const char *code = json_string_value(json_object_get(j, "Code"));
+        const char *msg = json_string_value(json_object_get(j, "Message"));
+        const char *rid = json_string_value(json_object_get(j, "RequestId"));
+
+        snprintf(code_out, code_size, "%s", code);
+        *retry = retryable_code(code) || resp->status >= 500;
+        rc = cs_error_set(CS_EPROVIDER, "%s at %s failed: %s: %s (HTTP %ld, RequestId %s)", action,
+                          endpoint, code, msg ? msg : "", resp->status, rid ? rid : "none");
+        json_decref(j);
+        return rc;
+    }
+    if (resp->status != 200) {
+        *retry = resp->status >= 500;
+        json_decref(j);
+        return cs_error_set(CS_EPROVIDER, "%s at %s failed: HTTP %ld without an error code", action,
+                            endpoint, resp->status);
+    }
+    *out = j;
+    return CS_OK;
+}
+
+int cs_aliyun_list_page(json_t *page, json_t *all)
+{
+    json_t *list = json_object_get(page, "CertificateOrderList");
+    long long total = json_integer_value(json_object_get(page, "TotalCount"));
+
+    json_array_extend(all, list);
+    return json_array_size(list) > 0 && (long long)json_array_size(all) < total;
 }
