@@ -576,13 +576,16 @@ static cs_rc bio_to_str(BIO *bio, char **pem, size_t *len)
         BIO_free(bio);
         return cs_error_set(CS_ENOMEM, "out of memory");
     }
-    memcpy(out, p, (size_t)n);
+    /* an empty BIO (a bundle without issuers) has no buffer: p is NULL */
+    if (n > 0)
+        memcpy(out, p, (size_t)n);
     out[n] = '\0';
     *pem = out;
     if (len)
         *len = (size_t)n;
     /* the buffer may have held a key */
-    OPENSSL_cleanse(p, (size_t)n);
+    if (n > 0)
+        OPENSSL_cleanse(p, (size_t)n);
     BIO_free(bio);
     return CS_OK;
 }
