@@ -231,8 +231,10 @@ static cs_rc from_cli_profile(const char *imds, cs_aliyun_cred *out)
             found = p;
     }
     if (found == NULL) {
+        /* want may point into j */
+        rc = cs_error_set(CS_ECONFIG, "%s has no profile '%s'", path, want ? want : "(current)");
         json_decref(j);
-        return cs_error_set(CS_ECONFIG, "%s has no profile '%s'", path, want ? want : "(current)");
+        return rc;
     }
     mode = json_string_value(json_object_get(found, "mode")) ?: "AK";
     snprintf(src, sizeof(src), "aliyun CLI profile '%.40s' (%.90s)", want, path);

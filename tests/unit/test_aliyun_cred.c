@@ -146,6 +146,22 @@ static void ids_past_two_to_the_53_stay_exact(void **state)
     json_decref(j);
 }
 
+/* Found by tests/fuzz (fuzz_cred): the name came from the freed JSON. */
+static void a_missing_current_profile_is_named(void **state)
+{
+    cs_aliyun_cred c;
+    char dir[4096];
+    (void)state;
+
+    snprintf(dir, sizeof(dir), "%s/.aliyun", home);
+    cs_fs_mkdirs(dir, 0700);
+    cs_test_write_text(cs_test_path(dir, "config.json"),
+                       "{\"current\":\"gone\",\"profiles\":[{\"name\":\"AK\",\"mode\":\"AK\","
+                       "\"access_key_id\":\"akid\",\"access_key_secret\":\"aksecret\"}]}");
+    assert_int_equal(cs_aliyun_cred_resolve("default", NULL, &c), CS_ECONFIG);
+    assert_non_null(strstr(cs_error_last(), "config.json has no profile 'gone'"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -155,6 +171,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(nothing_found_says_every_way_to_give_them, setup, teardown),
         cmocka_unit_test_setup_teardown(a_named_file_must_be_private, setup, teardown),
         cmocka_unit_test(ids_past_two_to_the_53_stay_exact),
+        cmocka_unit_test_setup_teardown(a_missing_current_profile_is_named, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("aliyun_cred", tests, NULL, NULL);
