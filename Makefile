@@ -4,6 +4,7 @@
 #   make test       install Debian packages if missing, build, run every test
 #   make demo       install, build, run the local-CA demo
 #   make bench      run the benchmarks (not tests)
+#   make fuzz       build the libFuzzer targets (clang) into out/fuzz/; make fuzz-run runs them
 #
 # Objects go to out/ (out/asan/ for the ASan + UBSan build of the unit tests).
 
@@ -67,6 +68,7 @@ $(O)/bench/bench_convert: $(O)/bench/bench_convert.o $(O)/libcertsync.a
 MODULE_ALL :=
 MODULE_TESTS :=
 -include nginx-module/module.mk apache-module/module.mk
+include tests/fuzz/fuzz.mk
 
 deps:
 	@bash build/install-deps.sh
@@ -90,6 +92,7 @@ test: deps
 	$(MAKE) --no-print-directory all
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-asan
+	$(MAKE) --no-print-directory fuzz-run
 	$(MAKE) --no-print-directory test-interop
 
 demo: deps
@@ -106,11 +109,11 @@ bench: deps
 
 format:
 	clang-format -i common/include/*.h common/lib/*.c common/cli/*.c tests/unit/*.c bench/*.c \
-	    tomcat-helper/*.c
+	    tomcat-helper/*.c tests/fuzz/*.[ch]
 
 format-check:
 	clang-format --dry-run -Werror common/include/*.h common/lib/*.c common/cli/*.c \
-	    tests/unit/*.c bench/*.c
+	    tests/unit/*.c bench/*.c tests/fuzz/*.[ch]
 
 clean:
 	rm -rf $(O) out

@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
     # build
     build-essential pkg-config clang-format
+    # fuzzing (make fuzz): clang and its libFuzzer + sanitizer runtimes
+    clang libclang-rt-14-dev
     # libcertsync
     libssl-dev libjansson-dev libinih-dev libcurl4-openssl-dev
     # tests

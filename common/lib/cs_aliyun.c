@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cs_aliyun_cred.h"
+#include "cs_aliyun_parse.h"
 #include "cs_http.h"
 
 struct cs_aliyun {
@@ -353,7 +354,6 @@ static cs_rc attempt(cs_aliyun *c, const char *action, const cs_kv *params, json
     cs_http_request req = {0};
     cs_http_response resp;
     char *url = NULL, *body = NULL;
-    json_t *j;
     cs_kv headers;
     cs_rc rc;
 
@@ -393,57 +393,10 @@ static cs_rc attempt(cs_aliyun *c, const char *action, const cs_kv *params, json
     if (rc != CS_OK)
         return rc;
     c->answer_bytes = resp.len;
-    if (resp.too_large) {
-        rc = cs_error_set(CS_EPROVIDER,
-                          "%s at %s: the answer is over %d MiB (HTTP %ld, RequestId %s); certsync "
-                          "reads no answer that large, report it to the service",
-                          action, c->endpoint, CS_HTTP_MAX_BODY >> 20, resp.status,
-                          resp.request_id[0] ? resp.request_id : "none");
-        cs_http_response_clear(&resp);
-        return rc;
-    }
-    if (resp.transport_error) {
-        *retry = 1;
-        rc = cs_error_set(CS_EPROVIDER, "%s: cannot reach %s: %s%s", action, c->endpoint,
-                          resp.error, resp.timed_out ? " (timed out)" : "");
-        cs_http_response_clear(&resp);
-        return rc;
-    }
-    j = cs_json_parse(resp.body, resp.len);
-    if (!json_is_object(j)) {
-        *retry = 1;
-        rc = cs_error_set(CS_EPROVIDER,
-                          "%s at %s: the answer (HTTP %ld, %zu bytes) is not a JSON object; it "
-                          "may have been cut off",
-                          action, c->endpoint, resp.status, resp.len);
-        json_decref(j);
-        cs_http_response_clear(&resp);
-        return rc;
-    }
-    if (json_is_string(json_object_get(j, "Code"))) {
-        const char *code = json_string_value(json_object_get(j, "Code"));
-        const char *msg = json_string_value(json_object_get(j, "Message"));
-        const char *rid = json_string_value(json_object_get(j, "RequestId"));
-
-        snprintf(c->last_code, sizeof(c->last_code), "%s", code);
-        *retry = retryable_code(code) || resp.status >= 500;
-        rc = cs_error_set(CS_EPROVIDER, "%s at %s failed: %s: %s (HTTP %ld, RequestId %s)", action,
-                          c->endpoint, code, msg ? msg : "", resp.status, rid ? rid : "none");
-        json_decref(j);
-        cs_http_response_clear(&resp);
-        return rc;
-    }
-    if (resp.status != 200) {
-        *retry = resp.status >= 500;
-        rc = cs_error_set(CS_EPROVIDER, "%s at %s failed: HTTP %ld without an error code", action,
-                          c->endpoint, resp.status);
-        json_decref(j);
-        cs_http_response_clear(&resp);
-        return rc;
-    }
+    rc = cs_aliyun_answer(action, c->endpoint, &resp, c->last_code, sizeof(c->last_code), out,
+                          retry);
     cs_http_response_clear(&resp);
-    *out = j;
-    return CS_OK;
+    return rc;
 }
 
 cs_rc cs_aliyun_call(cs_aliyun *c, const char *action, const cs_kv *params, json_t **out)
@@ -505,10 +458,10 @@ static cs_rc list_page(cs_aliyun *c, const char *order_type, const char *status,
 cs_rc cs_aliyun_list(cs_aliyun *c, const char *order_type, const char *status, const char *keyword,
                      json_t **entries)
 {
-    json_t *all = json_array(), *page, *list;
-    size_t got, bytes = 0;
+    json_t *all = json_array(), *page;
+    size_t bytes = 0;
     long long total;
-    int p;
+    int p, more;
     cs_rc rc = CS_OK;
 
     for (p = 1;; p++) {
@@ -516,10 +469,8 @@ cs_rc cs_aliyun_list(cs_aliyun *c, const char *order_type, const char *status, c
         if (rc != CS_OK)
             break;
         bytes += c->answer_bytes;
-        list = json_object_get(page, "CertificateOrderList");
-        got = json_array_size(list);
-        json_array_extend(all, list);
         total = json_integer_value(json_object_get(page, "TotalCount"));
+        more = cs_aliyun_list_page(page, all);
         json_decref(page);
         if (json_array_size(all) > CS_LIST_MAX || bytes > CS_LIST_MAX_BYTES) {
             rc = cs_error_set(CS_EPROVIDER,
@@ -531,7 +482,7 @@ cs_rc cs_aliyun_list(cs_aliyun *c, const char *order_type, const char *status, c
                               json_array_size(all), bytes >> 10, p, total);
             break;
         }
-        if (got < CS_LIST_PAGE || (long long)json_array_size(all) >= total)
+        if (!more)
             break;
     }
     if (rc != CS_OK) {
@@ -622,4 +573,64 @@ json_t *cs_aliyun_pick(json_t *certs, const char *cert_id, const char *const *do
         }
     }
     return best;
+}
+
+cs_rc cs_aliyun_answer(const char *action, const char *endpoint, const cs_http_response *resp,
+                       char *code_out, size_t code_size, json_t **out, int *retry)
+{
+    json_t *j;
+    cs_rc rc;
+
+    *retry = 0;
+    code_out[0] = '\0';
+    if (resp->too_large)
+        return cs_error_set(CS_EPROVIDER,
+                            "%s at %s: the answer is over %d MiB (HTTP %ld, RequestId %s); "
+                            "certsync reads no answer that large, report it to the service",
+                            action, endpoint, CS_HTTP_MAX_BODY >> 20, resp->status,
+                            resp->request_id[0] ? resp->request_id : "none");
+    if (resp->transport_error) {
+        *retry = 1;
+        return cs_error_set(CS_EPROVIDER, "%s: cannot reach %s: %s%s", action, endpoint,
+                            resp->error, resp->timed_out ? " (timed out)" : "");
+    }
+    j = cs_json_parse(resp->body, resp->len);
+    if (!json_is_object(j)) {
+        *retry = 1;
+        json_decref(j);
+        return cs_error_set(CS_EPROVIDER,
+                            "%s at %s: the answer (HTTP %ld, %zu bytes) is not a JSON object; it "
+                            "may have been cut off",
+                            action, endpoint, resp->status, resp->len);
+    }
+    if (json_is_string(json_object_get(j, "Code"))) {
+        const char *code = json_string_value(json_object_get(j, "Code"));
+        const char *msg = json_string_value(json_object_get(j, "Message"));
+        const char *rid = json_string_value(json_object_get(j, "RequestId"));
+
+        snprintf(code_out, code_size, "%s", code);
+        *retry = retryable_code(code) || resp->status >= 500;
+        rc = cs_error_set(CS_EPROVIDER, "%s at %s failed: %s: %s (HTTP %ld, RequestId %s)", action,
+                          endpoint, code, msg ? msg : "", resp->status, rid ? rid : "none");
+        json_decref(j);
+        return rc;
+    }
+    if (resp->status != 200) {
+        *retry = resp->status >= 500;
+        json_decref(j);
+        return cs_error_set(CS_EPROVIDER, "%s at %s failed: HTTP %ld without an error code", action,
+                            endpoint, resp->status);
+    }
+    *out = j;
+    return CS_OK;
+}
+
+int cs_aliyun_list_page(json_t *page, json_t *all)
+{
+    json_t *list = json_object_get(page, "CertificateOrderList");
+    long long total = json_integer_value(json_object_get(page, "TotalCount"));
+
+    /* a short page ends the list, whatever TotalCount says */
+    json_array_extend(all, list);
+    return json_array_size(list) >= CS_LIST_PAGE && (long long)json_array_size(all) < total;
 }

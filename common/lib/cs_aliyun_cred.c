@@ -100,7 +100,7 @@ static cs_rc from_ini(const char *path, const char *section, cs_aliyun_cred *out
     else if (c.type && strcmp(c.type, "access_key") != 0 && strcmp(c.type, "sts") != 0)
         rc = cs_error_set(CS_ECONFIG, "%s: [%s] type = %s is not supported; use access_key or sts",
                           path, section, c.type);
-    else if (!c.id || !c.secret)
+    else if (!c.id || !c.secret || !*c.id || !*c.secret)
         rc = cs_error_set(CS_ECONFIG, "%s: access_key_id and access_key_secret are needed", path);
     else
         rc = set(out, c.id, c.secret, c.token, source);

@@ -219,6 +219,19 @@ static void a_name_far_down_a_long_san_list_is_found(void **state)
     free(sans);
 }
 
+/* Found by tests/fuzz (fuzz_cred): an empty secret was taken, to fail later at the service. */
+static void an_empty_key_in_a_credentials_file_is_refused(void **state)
+{
+    const char *f = cs_test_path(home, "cas.cred");
+    cs_aliyun_cred c;
+    (void)state;
+
+    cs_test_write_text(f, "access_key_id = fid\naccess_key_secret =\n");
+    chmod(f, 0600);
+    assert_int_equal(cs_aliyun_cred_resolve(f, NULL, &c), CS_ECONFIG);
+    assert_non_null(strstr(cs_error_last(), "cas.cred: access_key_id and access_key_secret"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -232,6 +245,8 @@ int main(void)
         cmocka_unit_test(ids_past_two_to_the_53_stay_exact),
         cmocka_unit_test(an_integer_past_64_bits_does_not_fail_the_answer),
         cmocka_unit_test(a_name_far_down_a_long_san_list_is_found),
+        cmocka_unit_test_setup_teardown(an_empty_key_in_a_credentials_file_is_refused, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests_name("aliyun_cred", tests, NULL, NULL);
