@@ -1,6 +1,7 @@
 #include "cs_config.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdio.h>
@@ -151,99 +152,129 @@ static int parse_duration_key(parse_ctx *p, const char *key, const char *value, 
     return 1;
 }
 
-static void store_key(parse_ctx *p, const char *key, const char *value)
+/*
+ * Keys are declared in tables, one per section, as nginx declares its
+ * directives: the name, the provider type the key is for (NULL: any), the
+ * setter and the field it sets. "Known keys" in errors come from the tables.
+ */
+typedef void (*conf_set)(parse_ctx *p, const char *key, const char *value, void *field);
+
+typedef struct {
+    const char *name;
+    const char *type; /* provider keys: the provider type they belong to */
+    conf_set set;
+    size_t offset; /* of the field in the section's struct */
+} conf_key;
+
+static void set_string(parse_ctx *p, const char *key, const char *value, void *field)
 {
-    cs_config *c = p->c;
+    (void)key;
+    dup_value(p, field, value);
+}
+
+static void set_path(parse_ctx *p, const char *key, const char *value, void *field)
+{
+    if (value[0] != '/')
+        fail(p, "[%s] %s: '%s' is not an absolute path", p->section, key, value);
+    else
+        dup_value(p, field, value);
+}
+
+static void set_duration(parse_ctx *p, const char *key, const char *value, void *field)
+{
+    parse_duration_key(p, key, value, field);
+}
+
+static void set_timeout(parse_ctx *p, const char *key, const char *value, void *field)
+{
+    if (parse_duration_key(p, key, value, field) && *(long *)field < 1)
+        fail(p, "[%s] %s: '%s' is less than a second", p->section, key, value);
+}
+
+/* A whole number from lo to hi. */
+static int number(parse_ctx *p, const char *key, const char *value, long lo, long hi,
+                  const char *what, long *out)
+{
     char *end;
+    long v = strtol(value, &end, 10);
+
+    if (*value == '\0' || *end != '\0' || v < lo || v > hi) {
+        fail(p, "[%s] %s: '%s' is not a number of %s from %ld to %ld", p->section, key, value, what,
+             lo, hi);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+static void set_keep(parse_ctx *p, const char *key, const char *value, void *field)
+{
     long v;
 
-    if (strcmp(key, "path") == 0) {
-        if (value[0] != '/')
-            fail(p, "[store] path: '%s' is not an absolute path", value);
-        else
-            dup_value(p, &c->store_path, value);
-    } else if (strcmp(key, "keep") == 0) {
-        v = strtol(value, &end, 10);
-        if (*value == '\0' || *end != '\0' || v < 1 || v > 1000)
-            fail(p, "[store] keep: '%s' is not a number of versions from 1 to 1000", value);
-        else
-            c->keep = (unsigned)v;
-    } else if (strcmp(key, "owner") == 0) {
-        dup_value(p, &c->owner, value);
-    } else if (strcmp(key, "group") == 0) {
-        dup_value(p, &c->group, value);
-    } else {
-        fail(p, "[store]: unknown key '%s'; known keys: path, keep, owner, group", key);
-    }
+    if (number(p, key, value, 1, 1000, "versions", &v))
+        *(unsigned *)field = (unsigned)v;
 }
 
-static void provider_key(parse_ctx *p, cs_provider_conf *pv, const char *key, const char *value)
+static void set_retries(parse_ctx *p, const char *key, const char *value, void *field)
 {
-    if (strcmp(key, "type") == 0) {
-        const cs_provider_ops *ops = cs_provider_named(value);
+    long v;
 
-        if (ops)
-            pv->type = ops->id;
-        else
-            fail(p, "[%s] type: unknown provider type '%s'; known types: %s", p->section, value,
-                 cs_provider_types());
-    } else if (strcmp(key, "ca-lifetime") == 0) {
-        parse_duration_key(p, key, value, &pv->ca_lifetime);
-    } else if (strcmp(key, "region") == 0) {
-        dup_value(p, &pv->region, value);
-    } else if (strcmp(key, "credentials") == 0) {
-        if (strcmp(value, "default") != 0 && value[0] != '/')
-            fail(p, "[%s] credentials: '%s' is neither 'default' nor an absolute path", p->section,
-                 value);
-        else
-            dup_value(p, &pv->credentials, value);
-    } else if (strcmp(key, "endpoint") == 0) {
-        if (strncmp(value, "https://", 8) != 0)
-            fail(p, "[%s] endpoint: '%s' must start with https://", p->section, value);
-        else
-            dup_value(p, &pv->endpoint, value);
-    } else if (strcmp(key, "ca-file") == 0) {
-        dup_value(p, &pv->ca_file, value);
-    } else if (strcmp(key, "trust-file") == 0) {
-        if (value[0] != '/')
-            fail(p, "[%s] trust-file: '%s' is not an absolute path", p->section, value);
-        else
-            dup_value(p, &pv->trust_file, value);
-    } else if (strcmp(key, "signature-version") == 0) {
-        if (strcmp(value, "v3") != 0 && strcmp(value, "v1") != 0)
-            fail(p, "[%s] signature-version: '%s' is not v3 or v1", p->section, value);
-        else
-            dup_value(p, &pv->signature_version, value);
-    } else if (strcmp(key, "metadata-endpoint") == 0) {
-        if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0)
-            fail(p, "[%s] metadata-endpoint: '%s' is not an http:// URL", p->section, value);
-        else
-            dup_value(p, &pv->metadata_endpoint, value);
-    } else if (strcmp(key, "timeout") == 0) {
-        if (parse_duration_key(p, key, value, &pv->timeout) && pv->timeout < 1)
-            fail(p, "[%s] timeout: '%s' is less than a second", p->section, value);
-    } else if (strcmp(key, "retries") == 0) {
-        char *end;
-        long v = strtol(value, &end, 10);
-
-        if (*value == '\0' || *end != '\0' || v < 0 || v > 10)
-            fail(p, "[%s] retries: '%s' is not a number from 0 to 10", p->section, value);
-        else
-            pv->retries = (int)v;
-    } else {
-        fail(p,
-             "[%s]: unknown key '%s'; known keys: type, ca-lifetime (local-ca); region, "
-             "credentials, endpoint, ca-file, trust-file, signature-version, metadata-endpoint, "
-             "timeout, "
-             "retries (aliyun-cas)",
-             p->section, key);
-    }
+    if (number(p, key, value, 0, 10, "attempts", &v))
+        *(int *)field = (int)v;
 }
 
-static void add_domains(parse_ctx *p, cs_cert_conf *cc, const char *value)
+static void set_provider_type(parse_ctx *p, const char *key, const char *value, void *field)
 {
+    const cs_provider_ops *ops = cs_provider_named(value);
+
+    if (ops)
+        *(cs_provider_type *)field = ops->id;
+    else
+        fail(p, "[%s] %s: unknown provider type '%s'; known types: %s", p->section, key, value,
+             cs_provider_types());
+}
+
+static void set_credentials(parse_ctx *p, const char *key, const char *value, void *field)
+{
+    if (strcmp(value, "default") != 0 && value[0] != '/')
+        fail(p, "[%s] %s: '%s' is neither 'default' nor an absolute path", p->section, key, value);
+    else
+        dup_value(p, field, value);
+}
+
+static void set_url(parse_ctx *p, const char *key, const char *value, void *field, int http)
+{
+    if (strncmp(value, "https://", 8) != 0 && !(http && strncmp(value, "http://", 7) == 0))
+        fail(p, "[%s] %s: '%s' must start with https://%s", p->section, key, value,
+             http ? " or http://" : "");
+    else
+        dup_value(p, field, value);
+}
+
+static void set_https(parse_ctx *p, const char *key, const char *value, void *field)
+{
+    set_url(p, key, value, field, 0);
+}
+
+static void set_http(parse_ctx *p, const char *key, const char *value, void *field)
+{
+    set_url(p, key, value, field, 1);
+}
+
+static void set_signature(parse_ctx *p, const char *key, const char *value, void *field)
+{
+    if (strcmp(value, "v3") != 0 && strcmp(value, "v1") != 0)
+        fail(p, "[%s] %s: '%s' is not v3 or v1", p->section, key, value);
+    else
+        dup_value(p, field, value);
+}
+
+static void set_domains(parse_ctx *p, const char *key, const char *value, void *field)
+{
+    cs_cert_conf *cc = (cs_cert_conf *)((char *)field - offsetof(cs_cert_conf, domains));
     char *copy = strdup(value), *tok, *save = NULL;
 
+    (void)key;
     for (tok = strtok_r(copy, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
         char **nd;
 
@@ -266,74 +297,138 @@ static void add_domains(parse_ctx *p, cs_cert_conf *cc, const char *value)
     free(copy);
 }
 
-static void cert_key(parse_ctx *p, cs_cert_conf *cc, const char *key, const char *value)
+static void set_cert_id(parse_ctx *p, const char *key, const char *value, void *field)
 {
-    if (strcmp(key, "provider") == 0) {
-        dup_value(p, &cc->provider_name, value);
-    } else if (strcmp(key, "cert-id") == 0) {
-        const char *q = value;
+    const char *q = value;
 
-        while (isdigit((unsigned char)*q))
-            q++;
-        if (*value == '\0' || *q != '\0' || strlen(value) > 19)
-            fail(p, "[%s] cert-id: '%s' is not a certificate id (digits only)", p->section, value);
-        else
-            dup_value(p, &cc->cert_id, value);
-    } else if (strcmp(key, "domain") == 0) {
-        add_domains(p, cc, value);
-    } else if (strcmp(key, "formats") == 0) {
-        char *copy = strdup(value), *tok, *save = NULL;
-        unsigned bit;
+    while (isdigit((unsigned char)*q))
+        q++;
+    if (*value == '\0' || *q != '\0' || strlen(value) > 19)
+        fail(p, "[%s] %s: '%s' is not a certificate id (digits only)", p->section, key, value);
+    else
+        dup_value(p, field, value);
+}
 
-        cc->formats = CS_FMT_PEM;
-        for (tok = strtok_r(copy, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
-            if (cs_format_parse(tok, &bit) != CS_OK) {
-                fail(p, "[%s] formats: %s", p->section, cs_error_last());
-                break;
-            }
-            cc->formats |= bit;
+static void set_formats(parse_ctx *p, const char *key, const char *value, void *field)
+{
+    char *copy = strdup(value), *tok, *save = NULL;
+    unsigned *formats = field, bit;
+
+    *formats = CS_FMT_PEM;
+    for (tok = strtok_r(copy, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
+        if (cs_format_parse(tok, &bit) != CS_OK) {
+            fail(p, "[%s] %s: %s", p->section, key, cs_error_last());
+            break;
         }
-        free(copy);
-    } else if (strcmp(key, "renew-before") == 0) {
-        parse_duration_key(p, key, value, &cc->renew_before);
-    } else if (strcmp(key, "lifetime") == 0) {
-        parse_duration_key(p, key, value, &cc->lifetime);
-    } else if (strcmp(key, "key-type") == 0) {
-        if (cs_key_type_parse(value, &cc->key_type) != CS_OK)
-            fail(p, "[%s] key-type: %s", p->section, cs_error_last());
-    } else if (strcmp(key, "pfx-profile") == 0) {
-        if (cs_p12_profile_parse(value, &cc->pfx_profile) != CS_OK)
-            fail(p, "[%s] pfx-profile: %s", p->section, cs_error_last());
-    } else if (strcmp(key, "alias") == 0) {
-        dup_value(p, &cc->alias, value);
-    } else if (strcmp(key, "password-file") == 0) {
-        if (value[0] != '/')
-            fail(p, "[%s] password-file: '%s' is not an absolute path", p->section, value);
-        else
-            dup_value(p, &cc->password_file, value);
-    } else if (strcmp(key, "on-change") == 0) {
-        /* a long command may go on over indented continuation lines */
-        if (cc->on_change) {
-            char *joined;
-
-            if (asprintf(&joined, "%s %s", cc->on_change, value) < 0) {
-                fail(p, "out of memory");
-                return;
-            }
-            free(cc->on_change);
-            cc->on_change = joined;
-        } else if (value[0] != '/') {
-            fail(p, "[%s] on-change: '%s' must start with the program's absolute path", p->section,
-                 value);
-        } else {
-            dup_value(p, &cc->on_change, value);
-        }
-    } else {
-        fail(p,
-             "[%s]: unknown key '%s'; known keys: provider, cert-id, domain, formats, "
-             "renew-before, key-type, lifetime, pfx-profile, alias, password-file, on-change",
-             p->section, key);
+        *formats |= bit;
     }
+    free(copy);
+}
+
+static void set_key_type(parse_ctx *p, const char *key, const char *value, void *field)
+{
+    if (cs_key_type_parse(value, field) != CS_OK)
+        fail(p, "[%s] %s: %s", p->section, key, cs_error_last());
+}
+
+static void set_pfx_profile(parse_ctx *p, const char *key, const char *value, void *field)
+{
+    if (cs_p12_profile_parse(value, field) != CS_OK)
+        fail(p, "[%s] %s: %s", p->section, key, cs_error_last());
+}
+
+/* A long command may go on over indented continuation lines. */
+static void set_command(parse_ctx *p, const char *key, const char *value, void *field)
+{
+    char **cmd = field, *joined;
+
+    if (*cmd) {
+        if (asprintf(&joined, "%s %s", *cmd, value) < 0) {
+            fail(p, "out of memory");
+            return;
+        }
+        free(*cmd);
+        *cmd = joined;
+    } else if (value[0] != '/') {
+        fail(p, "[%s] %s: '%s' must start with the program's absolute path", p->section, key,
+             value);
+    } else {
+        dup_value(p, cmd, value);
+    }
+}
+
+#define KEY(name, type, set, st, field)                                                            \
+    {                                                                                              \
+        name, type, set, offsetof(st, field)                                                       \
+    }
+
+static const conf_key store_keys[] = {
+    KEY("path", NULL, set_path, cs_config, store_path),
+    KEY("keep", NULL, set_keep, cs_config, keep),
+    KEY("owner", NULL, set_string, cs_config, owner),
+    KEY("group", NULL, set_string, cs_config, group),
+    {NULL, NULL, NULL, 0},
+};
+
+static const conf_key provider_keys[] = {
+    KEY("type", NULL, set_provider_type, cs_provider_conf, type),
+    KEY("ca-lifetime", "local-ca", set_duration, cs_provider_conf, ca_lifetime),
+    KEY("region", "aliyun-cas", set_string, cs_provider_conf, region),
+    KEY("credentials", "aliyun-cas", set_credentials, cs_provider_conf, credentials),
+    KEY("endpoint", "aliyun-cas", set_https, cs_provider_conf, endpoint),
+    KEY("ca-file", "aliyun-cas", set_string, cs_provider_conf, ca_file),
+    KEY("trust-file", "aliyun-cas", set_path, cs_provider_conf, trust_file),
+    KEY("signature-version", "aliyun-cas", set_signature, cs_provider_conf, signature_version),
+    KEY("metadata-endpoint", "aliyun-cas", set_http, cs_provider_conf, metadata_endpoint),
+    KEY("timeout", "aliyun-cas", set_timeout, cs_provider_conf, timeout),
+    KEY("retries", "aliyun-cas", set_retries, cs_provider_conf, retries),
+    {NULL, NULL, NULL, 0},
+};
+
+static const conf_key cert_keys[] = {
+    KEY("provider", NULL, set_string, cs_cert_conf, provider_name),
+    KEY("cert-id", NULL, set_cert_id, cs_cert_conf, cert_id),
+    KEY("domain", NULL, set_domains, cs_cert_conf, domains),
+    KEY("formats", NULL, set_formats, cs_cert_conf, formats),
+    KEY("renew-before", NULL, set_duration, cs_cert_conf, renew_before),
+    KEY("key-type", NULL, set_key_type, cs_cert_conf, key_type),
+    KEY("lifetime", NULL, set_duration, cs_cert_conf, lifetime),
+    KEY("pfx-profile", NULL, set_pfx_profile, cs_cert_conf, pfx_profile),
+    KEY("alias", NULL, set_string, cs_cert_conf, alias),
+    KEY("password-file", NULL, set_path, cs_cert_conf, password_file),
+    KEY("on-change", NULL, set_command, cs_cert_conf, on_change),
+    {NULL, NULL, NULL, 0},
+};
+
+/* "a, b (local-ca); c, d (aliyun-cas)": the keys of a table, grouped by provider type. */
+static void known_keys(const conf_key *keys, char *buf, size_t size)
+{
+    size_t i, n = 0;
+
+    buf[0] = '\0';
+    for (i = 0; keys[i].name && n < size; i++) {
+        const char *sep = i == 0 ? "" : keys[i - 1].type != keys[i].type ? "; " : ", ";
+
+        n += (size_t)snprintf(buf + n, size - n, "%s%s", sep, keys[i].name);
+        if (keys[i].type && (keys[i + 1].name == NULL || keys[i + 1].type != keys[i].type) &&
+            n < size)
+            n += (size_t)snprintf(buf + n, size - n, " (%s)", keys[i].type);
+    }
+}
+
+static void set_key(parse_ctx *p, const conf_key *keys, void *obj, const char *key,
+                    const char *value)
+{
+    char known[512];
+    size_t i;
+
+    for (i = 0; keys[i].name; i++)
+        if (strcmp(keys[i].name, key) == 0) {
+            keys[i].set(p, key, value, (char *)obj + keys[i].offset);
+            return;
+        }
+    known_keys(keys, known, sizeof(known));
+    fail(p, "[%s]: unknown key '%s'; known keys: %s", p->section, key, known);
 }
 
 /* Each new section starts its own table of keys, for duplicate detection. */
@@ -452,14 +547,14 @@ static int handler(void *user, const char *section, const char *key, const char 
         return 0;
     n = sscanf(section, "%31s %199s %7s", kind, name, extra);
     if (strcmp(kind, "store") == 0 && n == 1) {
-        store_key(p, key, value);
+        set_key(p, store_keys, p->c, key, value);
     } else if ((strcmp(kind, "provider") == 0 || strcmp(kind, "cert") == 0) && n == 2) {
         void *s = open_section(p, kind, name);
 
         if (s && kind[0] == 'p')
-            provider_key(p, s, key, value);
+            set_key(p, provider_keys, s, key, value);
         else if (s)
-            cert_key(p, s, key, value);
+            set_key(p, cert_keys, s, key, value);
     } else {
         fail(p, "unknown section [%s]; use [store], [provider NAME] or [cert NAME]", section);
     }

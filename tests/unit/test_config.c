@@ -105,6 +105,11 @@ static void errors_name_file_line_and_key(void **state)
     expect_config_error("[cert a]\ndomain = a.test\ndomain-x = 1\n", ":3:");
     expect_config_error("[provider p]\nregion = x\n",
                         ":2: [provider p]: the key 'type' is missing");
+    /* the known keys come from the key tables, grouped by provider type */
+    expect_config_error("[provider p]\ntype = local-ca\nregoin = x\n",
+                        "unknown key 'regoin'; known keys: type; ca-lifetime (local-ca); region, "
+                        "credentials, endpoint, ca-file, trust-file,");
+    expect_config_error("[store]\nkeep = 0\n", "keep: '0' is not a number of versions from 1");
     expect_config_error("[provider p]\ntype = acme2\n",
                         "unknown provider type 'acme2'; known types: local-ca, aliyun-cas");
     expect_config_error("[cert a]\ndomain = a.test\nkey-type = dsa\n", "unknown key type 'dsa'");
