@@ -25,8 +25,20 @@ enum {
     CS_FMT_APACHE = 1 << 4, /* <name>_public.crt, <name>_chain.crt, <name>.key */
 };
 
-/* "pem", "pfx" (or "pkcs12"), "jks", "nginx", "apache", "tomcat", "iis". */
+/*
+ * The formats are one table (cs_output.c): its names parse here, and the
+ * lists in errors and help texts come from it.
+ * "pem", "pfx" (or "pkcs12", "tomcat", "iis"), "jks", "nginx", "apache".
+ */
 cs_rc cs_format_parse(const char *s, unsigned *bit);
+
+/* "pem, pfx (or pkcs12 tomcat iis), jks, nginx, apache" (static). */
+const char *cs_format_names(void);
+
+/* The name of one CS_FMT_* bit, and the files it writes (NAME: the certificate's name); NULL for
+ * none. */
+const char *cs_format_name(unsigned bit);
+const char *cs_format_files(unsigned bit);
 
 typedef struct {
     const char *name;             /* base name of console-style files */

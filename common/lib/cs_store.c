@@ -585,11 +585,9 @@ static cs_rc write_meta(const cs_store *s, int dir, const char *name, unsigned v
     for (i = 0; have && i < n; i++)
         json_array_append_new(names, json_string(have[i]));
     cs_strv_free(have);
-    json_array_append_new(formats, json_string("pem"));
-    if (o->formats & CS_FMT_PFX)
-        json_array_append_new(formats, json_string("pfx"));
-    if (o->formats & CS_FMT_JKS)
-        json_array_append_new(formats, json_string("jks"));
+    for (unsigned bit = 1; bit != 0 && bit <= (CS_FMT_PEM | o->formats); bit <<= 1)
+        if ((bit & (CS_FMT_PEM | o->formats)) && cs_format_name(bit))
+            json_array_append_new(formats, json_string(cs_format_name(bit)));
     json_object_set_new(j, "name", json_string(name));
     json_object_set_new(j, "version", json_integer(version));
     json_object_set_new(j, "provider", json_string(o->provider ? o->provider : "import"));
