@@ -54,8 +54,12 @@ $(O)/libcertsync.so: $(LIB_OBJS)
 $(O)/certsync: $(CLI_OBJS) $(O)/libcertsync.a
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJS) $(O)/libcertsync.a $(LIBS)
 
-$(TOMCAT_BIN): $(O)/tomcat-helper/certsync-tomcat.o $(O)/libcertsync.a
-	$(CC) $(CFLAGS) -o $@ $< $(O)/libcertsync.a $(LIBS) $(shell pkg-config --libs libcurl)
+# the helper parses its options with the CLI's option table (common/cli/cli_opt.c)
+$(O)/tomcat-helper/certsync-tomcat.o: CS_CFLAGS += -Icommon/cli
+$(O)/tomcat-helper/certsync-tomcat.o: common/cli/cli_opt.h
+$(TOMCAT_BIN): $(O)/tomcat-helper/certsync-tomcat.o $(O)/common/cli/cli_opt.o $(O)/libcertsync.a
+	$(CC) $(CFLAGS) -o $@ $< $(O)/common/cli/cli_opt.o $(O)/libcertsync.a $(LIBS) \
+	    $(shell pkg-config --libs libcurl)
 
 $(O)/tests/%: $(O)/tests/unit/%.o $(UNIT_HELP:%.c=$(O)/%.o) $(O)/libcertsync.a
 	@mkdir -p $(dir $@)

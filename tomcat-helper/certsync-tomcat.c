@@ -14,7 +14,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <openssl/pkcs12.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -35,8 +34,8 @@
 #include "cs_pkcs12.h"
 #include "cs_store.h"
 #include "cs_sync.h"
+#include "cli_opt.h"
 
-#define EXIT_USAGE 2
 #define EXIT_RELOAD_FAILED 3
 
 typedef struct {
@@ -46,148 +45,98 @@ typedef struct {
     int force, print_config, wait_s, jks;
 } options;
 
-static const char help[] =
-    "Usage: certsync-tomcat --cert NAME --keystore PATH --type jks|pkcs12 [--config FILE]\n"
-    "         [--profile modern|legacy] [--alias ALIAS] [--password-file FILE]\n"
-    "         [--reload-url URL --manager-credentials FILE [--tls-host-name NAME]\n"
-    "          [--ca-file FILE]] [--force] [--wait-for-cert SECONDS] [--print-config]\n"
-    "\n"
-    "Write the managed certificate NAME (current version in the certsync store) as a Tomcat\n"
-    "keystore, and make Tomcat re-read it without a restart.\n"
-    "\n"
-    "  --keystore PATH        the keystore Tomcat loads; written atomically (temp file, fsync,\n"
-    "                         rename), the previous one kept as PATH.bak; owner and mode of an\n"
-    "                         existing file are kept (create it once as Tomcat needs it, e.g.\n"
-    "                         root:tomcat 0640), a new one is 0600; PATH.tmp-PID files\n"
-    "                         a killed run left are removed\n"
-    "  --type jks|pkcs12      keystore format (full chain, lower-case alias in JKS)\n"
-    "  --profile P            PKCS#12 profile: modern (default) or legacy (old Java)\n"
-    "  --alias ALIAS          key alias (default: NAME)\n"
-    "  --password-file FILE   keystore password (first line); without it the password in\n"
-    "                         PATH.password is used, or a random one is generated there (0600)\n"
-    "  --reload-url URL       Tomcat Manager text API, e.g.\n"
-    "                         http://127.0.0.1:8080/manager/text/sslReload\n"
-    "  --manager-credentials FILE  'user:password' on one line, mode 0600 (role manager-script)\n"
-    "  --tls-host-name NAME   reload only this SSLHostConfig (?tlsHostName=NAME)\n"
-    "  --ca-file FILE         CA bundle to verify an https reload URL\n"
-    "  --force                write and reload even if the keystore already holds the current\n"
-    "                         version\n"
-    "  --wait-for-cert SECONDS  wait for a first version (systemd ExecStartPre before Tomcat)\n"
-    "  --print-config         print the <SSLHostConfig> element for server.xml and exit (the\n"
-    "                         password file it names is generated first if it is missing)\n"
-    "  --config FILE          certsync.conf (default $CERTSYNC_CONFIG, else " CS_DEFAULT_CONFIG
-    ")\n"
-    "\n"
-    "Exit codes: 0 done (written and reloaded, or already current), 1 failed (nothing\n"
-    "written), 2 usage error, 3 keystore written but the reload failed.\n";
-
-static int usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage(const char *fmt, ...)
+static cs_rc parse_profile(const char *arg, void *field)
 {
-    va_list ap;
-
-    fprintf(stderr, "certsync-tomcat: ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\nTry 'certsync-tomcat --help'.\n");
-    return EXIT_USAGE;
+    return cs_p12_profile_parse(arg, field);
 }
 
+static cs_rc parse_seconds(const char *arg, void *field)
+{
+    char *end;
+    long v = strtol(arg, &end, 10);
+
+    if (*arg == '\0' || *end != '\0' || v < 0 || v > 86400 * 365)
+        return cs_error_set(CS_EINVAL, "--wait-for-cert: '%s' is not a number of seconds", arg);
+    *(int *)field = (int)v;
+    return CS_OK;
+}
+
+static const cli_opt opts[] = {
+    CLI_OPT_NEEDED(options, cert, "cert", "NAME", "the managed certificate ([cert NAME])"),
+    CLI_OPT_NEEDED(options, keystore, "keystore", "PATH",
+                   "the keystore Tomcat loads; written atomically (temp\n"
+                   "file, fsync, rename), the previous one kept as\n"
+                   "PATH.bak; owner and mode of an existing file are kept\n"
+                   "(create it once as Tomcat needs it, e.g. root:tomcat\n"
+                   "0640), a new one is 0600; PATH.tmp-PID files a killed\n"
+                   "run left are removed"),
+    CLI_OPT_NEEDED(options, type, "type", "jks|pkcs12",
+                   "keystore format (full chain, lower-case alias in JKS)"),
+    CLI_OPT_CALL(options, profile, "profile", "modern|legacy",
+                 "PKCS#12 profile: modern (default) or legacy (old Java)", parse_profile),
+    CLI_OPT_VALUE(options, alias, "alias", "ALIAS", "key alias (default: NAME)"),
+    CLI_OPT_VALUE(options, password_file, "password-file", "FILE",
+                  "keystore password (first line); without it the password\n"
+                  "in PATH.password is used, or a random one is generated\nthere (0600)"),
+    CLI_OPT_VALUE(options, reload_url, "reload-url", "URL",
+                  "Tomcat Manager text API, e.g.\n"
+                  "http://127.0.0.1:8080/manager/text/sslReload"),
+    CLI_OPT_VALUE(options, credentials, "manager-credentials", "FILE",
+                  "'user:password' on one line, mode 0600 (role\nmanager-script)"),
+    CLI_OPT_VALUE(options, tls_host, "tls-host-name", "NAME",
+                  "reload only this SSLHostConfig (?tlsHostName=NAME)"),
+    CLI_OPT_VALUE(options, ca_file, "ca-file", "FILE", "CA bundle to verify an https reload URL"),
+    CLI_OPT_SWITCH(options, force, "force",
+                   "write and reload even if the keystore already holds the\ncurrent version"),
+    CLI_OPT_CALL(options, wait_s, "wait-for-cert", "SECONDS",
+                 "wait for a first version (systemd ExecStartPre before\nTomcat)", parse_seconds),
+    CLI_OPT_SWITCH(options, print_config, "print-config",
+                   "print the <SSLHostConfig> element for server.xml and exit\n"
+                   "(the password file it names is generated first if it is\nmissing)"),
+    CLI_OPT_VALUE(options, config, "config", "FILE",
+                  "certsync.conf (default: $CERTSYNC_CONFIG, else\n" CS_DEFAULT_CONFIG ")"),
+    CLI_OPT_HELP,
+    CLI_OPT_END};
+
+static void exit_codes(FILE *out)
+{
+    fputs("\nExit codes: 0 done (written and reloaded, or already current), 1 failed (nothing\n"
+          "written), 2 usage error, 3 keystore written but the reload failed.\n",
+          out);
+}
+
+static const cli_cmd spec = {
+    .prog = "certsync-tomcat",
+    .summary = "write the managed certificate NAME as a Tomcat keystore, and make Tomcat "
+               "re-read it",
+    .about = "NAME's current version in the certsync store is written only when the keystore\n"
+             "holds another one; Tomcat re-reads it through the Manager (sslReload), with no\n"
+             "restart.\n",
+    .opts = opts,
+    .more_help = exit_codes};
+
+/* CLI_CONTINUE when the options are good, else the exit code. */
 static int parse_args(int argc, char **argv, options *o)
 {
-    static const struct option opts[] = {{"config", 1, 0, 'G'},
-                                         {"cert", 1, 0, 'c'},
-                                         {"keystore", 1, 0, 'k'},
-                                         {"type", 1, 0, 't'},
-                                         {"profile", 1, 0, 'p'},
-                                         {"alias", 1, 0, 'a'},
-                                         {"password-file", 1, 0, 'P'},
-                                         {"reload-url", 1, 0, 'r'},
-                                         {"manager-credentials", 1, 0, 'm'},
-                                         {"tls-host-name", 1, 0, 'H'},
-                                         {"ca-file", 1, 0, 'C'},
-                                         {"force", 0, 0, 'f'},
-                                         {"print-config", 0, 0, 'x'},
-                                         {"wait-for-cert", 1, 0, 'w'},
-                                         {"help", 0, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    char *end;
-    int opt;
+    int first, rc;
 
     memset(o, 0, sizeof(*o));
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'G':
-            o->config = optarg;
-            break;
-        case 'c':
-            o->cert = optarg;
-            break;
-        case 'k':
-            o->keystore = optarg;
-            break;
-        case 't':
-            o->type = optarg;
-            break;
-        case 'a':
-            o->alias = optarg;
-            break;
-        case 'P':
-            o->password_file = optarg;
-            break;
-        case 'r':
-            o->reload_url = optarg;
-            break;
-        case 'm':
-            o->credentials = optarg;
-            break;
-        case 'H':
-            o->tls_host = optarg;
-            break;
-        case 'C':
-            o->ca_file = optarg;
-            break;
-        case 'f':
-            o->force = 1;
-            break;
-        case 'x':
-            o->print_config = 1;
-            break;
-        case 'p':
-            if (cs_p12_profile_parse(optarg, &o->profile) != CS_OK)
-                return usage("%s", cs_error_last());
-            break;
-        case 'w':
-            o->wait_s = (int)strtol(optarg, &end, 10);
-            if (*optarg == '\0' || *end != '\0' || o->wait_s < 0)
-                return usage("--wait-for-cert: '%s' is not a number of seconds", optarg);
-            break;
-        case 'h':
-            fputs(help, stdout);
-            exit(0);
-        default:
-            return usage("%s", "unknown option");
-        }
-    }
-    if (optind < argc)
-        return usage("unexpected argument '%s'", argv[optind]);
-    if (!o->cert || !o->keystore || !o->type)
-        return usage("%s", "--cert, --keystore and --type are required");
+    o->profile = CS_P12_MODERN;
+    if ((rc = cli_parse(&spec, argc, argv, o, &first)) != CLI_CONTINUE)
+        return rc;
     if (strcmp(o->type, "jks") == 0)
         o->jks = 1;
     else if (strcmp(o->type, "pkcs12") != 0)
-        return usage("--type: '%s' is not jks or pkcs12", o->type);
+        return cli_usage(&spec, "--type: '%s' is not jks or pkcs12", o->type);
     if (o->reload_url && !o->credentials)
-        return usage("%s", "--reload-url needs --manager-credentials FILE");
+        return cli_usage(&spec, "%s", "--reload-url needs --manager-credentials FILE");
     if (!o->config)
         o->config = getenv("CERTSYNC_CONFIG") && *getenv("CERTSYNC_CONFIG")
                         ? getenv("CERTSYNC_CONFIG")
                         : CS_DEFAULT_CONFIG;
     if (!o->alias)
         o->alias = o->cert;
-    return 0;
+    return CLI_CONTINUE;
 }
 
 /* The keystore's password: given file, else PATH.password, else a new one there. */
@@ -513,40 +462,96 @@ static void no_core_dumps(void)
     setrlimit(RLIMIT_CORE, &zero);
 }
 
-int main(int argc, char **argv)
+/* The current version of the certificate, waited for with --wait-for-cert. */
+static int load_current(cs_store *s, const options *o, cs_bundle **b, cs_cert_info *info)
 {
-    char *pw = NULL, *user = NULL, *pass = NULL, pwpath[4200], held[65], fp[65], line[1024];
+    if (!wait_for_cert(s, o))
+        return 0;
+    if (cs_store_load(s, o->cert, 0, b) != CS_OK || cs_store_info(s, o->cert, 0, info) != CS_OK) {
+        fprintf(stderr, "certsync-tomcat: %s\n", cs_error_last());
+        return 0;
+    }
+    return 1;
+}
+
+/* Ask Tomcat to re-read the keystore: 0, or EXIT_RELOAD_FAILED. */
+static int reload_step(const options *o, const char *user, const char *pass)
+{
+    char line[1024];
+
+    if (reload(o, user, pass, line, sizeof(line)) == CS_OK) {
+        printf("%s: Tomcat reloaded: %s\n", o->cert, line);
+        return 0;
+    }
+    fprintf(stderr,
+            "certsync-tomcat: %s\n"
+            "certsync-tomcat: the keystore on disk is the new one; Tomcat still serves "
+            "the old one until it re-reads it\n",
+            cs_error_last());
+    return EXIT_RELOAD_FAILED;
+}
+
+/* Write the current version into the keystore unless it holds it, then reload Tomcat. */
+static int update(const options *o, cs_store *s, const char *pw, const char *user, const char *pass)
+{
     unsigned char *data = NULL;
-    size_t len = 0;
-    cs_config *c = NULL;
-    cs_store *s = NULL;
+    char held[65], fp[65];
     cs_bundle *b = NULL;
     cs_cert_info info;
-    options o;
+    size_t len = 0;
     int rc = EXIT_FAILURE;
     cs_rc r;
 
-    no_core_dumps();
-    umask(077);
-    if ((rc = parse_args(argc, argv, &o)) != 0)
-        return rc;
-    rc = EXIT_FAILURE;
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (cs_config_load(o.config, &c) != CS_OK || cs_store_open_config(c, &s) != CS_OK) {
-        fprintf(stderr, "certsync-tomcat: %s\n", cs_error_last());
-        goto done;
+    if (!load_current(s, o, &b, &info)) {
+        cs_bundle_free(b);
+        return EXIT_FAILURE;
     }
-    if (keystore_password(&o, &pw, pwpath, sizeof(pwpath)) != CS_OK) {
-        fprintf(stderr, "certsync-tomcat: %s\n", cs_error_last());
-        goto done;
-    }
-    if (o.print_config) {
-        print_config(&o, pwpath);
+    cs_bundle_fingerprint(b, fp);
+    keystore_holds(o, pw, held);
+    if (!o->force && strcmp(held, fp) == 0) {
+        printf("%s: %s already holds v%u (sha256 %s); nothing written, no reload\n", o->cert,
+               o->keystore, info.version, fp);
         rc = 0;
         goto done;
     }
-    remove_stale_temps(o.keystore);
-    if (!o.jks && !ascii_only(pw)) {
+    r = o->jks ? cs_jks_write(b, o->alias, pw, pw, 0, &data, &len)
+               : cs_pkcs12_write(b, o->alias, pw, o->profile, &data, &len);
+    if (r != CS_OK || install_keystore(o, data, len) != CS_OK) {
+        fprintf(stderr, "certsync-tomcat: %s; the keystore was not changed\n", cs_error_last());
+        goto done;
+    }
+    printf("%s: wrote v%u (sha256 %s) to %s\n", o->cert, info.version, fp, o->keystore);
+    rc = o->reload_url ? reload_step(o, user, pass) : 0;
+done:
+    if (data) {
+        OPENSSL_cleanse(data, len);
+        free(data);
+    }
+    cs_cert_info_clear(&info);
+    cs_bundle_free(b);
+    return rc;
+}
+
+/* Config, store and keystore password; --print-config; the checks before anything is written. */
+static int run(const options *o)
+{
+    char *pw = NULL, *user = NULL, *pass = NULL, pwpath[4200];
+    cs_config *c = NULL;
+    cs_store *s = NULL;
+    int rc = EXIT_FAILURE;
+
+    if (cs_config_load(o->config, &c) != CS_OK || cs_store_open_config(c, &s) != CS_OK ||
+        keystore_password(o, &pw, pwpath, sizeof(pwpath)) != CS_OK) {
+        fprintf(stderr, "certsync-tomcat: %s\n", cs_error_last());
+        goto done;
+    }
+    if (o->print_config) {
+        print_config(o, pwpath);
+        rc = 0;
+        goto done;
+    }
+    remove_stale_temps(o->keystore);
+    if (!o->jks && !ascii_only(pw)) {
         fprintf(stderr,
                 "certsync-tomcat: the password in '%s' has non-ASCII characters, and Java 17 "
                 "cannot open a PKCS#12 keystore with such a password; use --type jks or an "
@@ -555,57 +560,30 @@ int main(int argc, char **argv)
         goto done;
     }
     /* credentials are checked before anything is written */
-    if (o.reload_url && read_credentials(o.credentials, &user, &pass) != CS_OK) {
+    if (o->reload_url && read_credentials(o->credentials, &user, &pass) != CS_OK)
         fprintf(stderr, "certsync-tomcat: %s; nothing written\n", cs_error_last());
-        goto done;
-    }
-    if (!wait_for_cert(s, &o))
-        goto done;
-    if (cs_store_load(s, o.cert, 0, &b) != CS_OK || cs_store_info(s, o.cert, 0, &info) != CS_OK) {
-        fprintf(stderr, "certsync-tomcat: %s\n", cs_error_last());
-        goto done;
-    }
-    cs_bundle_fingerprint(b, fp);
-    keystore_holds(&o, pw, held);
-    if (!o.force && strcmp(held, fp) == 0) {
-        printf("%s: %s already holds v%u (sha256 %s); nothing written, no reload\n", o.cert,
-               o.keystore, info.version, fp);
-        rc = 0;
-        goto info_done;
-    }
-    r = o.jks ? cs_jks_write(b, o.alias, pw, pw, 0, &data, &len)
-              : cs_pkcs12_write(b, o.alias, pw, o.profile, &data, &len);
-    if (r != CS_OK || install_keystore(&o, data, len) != CS_OK) {
-        fprintf(stderr, "certsync-tomcat: %s; the keystore was not changed\n", cs_error_last());
-        goto info_done;
-    }
-    printf("%s: wrote v%u (sha256 %s) to %s\n", o.cert, info.version, fp, o.keystore);
-    rc = 0;
-    if (o.reload_url) {
-        if (reload(&o, user, pass, line, sizeof(line)) == CS_OK) {
-            printf("%s: Tomcat reloaded: %s\n", o.cert, line);
-        } else {
-            fprintf(stderr,
-                    "certsync-tomcat: %s\n"
-                    "certsync-tomcat: the keystore on disk is the new one; Tomcat still serves "
-                    "the old one until it re-reads it\n",
-                    cs_error_last());
-            rc = EXIT_RELOAD_FAILED;
-        }
-    }
-info_done:
-    cs_cert_info_clear(&info);
+    else
+        rc = update(o, s, pw, user, pass);
 done:
-    if (data) {
-        OPENSSL_cleanse(data, len);
-        free(data);
-    }
     cs_password_free(pw);
     cs_password_free(pass);
     free(user);
-    cs_bundle_free(b);
     cs_store_free(s);
     cs_config_free(c);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    int rc;
+
+    no_core_dumps();
+    umask(077);
+    if ((rc = parse_args(argc, argv, &o)) != CLI_CONTINUE)
+        return rc;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    rc = run(&o);
     curl_global_cleanup();
     return rc;
 }

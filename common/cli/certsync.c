@@ -4,7 +4,6 @@
  * Exit codes: 0 success, 1 failure, 2 usage error.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdarg.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -54,6 +53,13 @@ const char *cli_safe(const char *s)
     return *slot ? *slot : "(out of memory)";
 }
 
+cs_rc cli_set_config(const char *arg, void *unused)
+{
+    (void)unused;
+    cli_config_path = arg;
+    return CS_OK;
+}
+
 int cli_fail(const char *cmd)
 {
     fprintf(stderr, "certsync %s: %s\n", cmd, cli_safe(cs_error_last()));
@@ -91,14 +97,45 @@ static void iso(time_t t, char *buf, size_t size)
 
 /* ---- convert ---- */
 
-static const char convert_help[] =
-    "Usage: certsync convert --cert FILE --key FILE [--chain FILE] --format FORMAT --out PATH\n"
-    "                        [--profile modern|legacy] [--alias NAME] [--password-file FILE]\n"
-    "                        [--key-password-file FILE] [--passin-file FILE]\n"
-    "\n"
-    "Convert a certificate and its key to what a server reads. Needs no store or config.\n"
-    "The input is validated first (key matches, chain links, dates); the chain may be in the\n"
-    "certificate file, in --chain, or both, in any order.\n"
+typedef struct {
+    const char *cert, *key, *chain, *format, *out, *alias, *pwfile, *kpwfile, *passin, *config;
+    cs_p12_profile profile;
+} convert_args;
+
+static cs_rc parse_profile(const char *arg, void *field)
+{
+    return cs_p12_profile_parse(arg, field);
+}
+
+static const cli_opt convert_opts[] = {
+    CLI_OPT_NEEDED(convert_args, cert, "cert", "FILE", "the certificate (PEM or DER)"),
+    CLI_OPT_NEEDED(convert_args, key, "key", "FILE", "its private key"),
+    CLI_OPT_VALUE(convert_args, chain, "chain", "FILE", "intermediate certificates, in any order"),
+    CLI_OPT_NEEDED(convert_args, format, "format", "FORMAT",
+                   "pem, pfx, jks, nginx, apache, tomcat or iis (above)"),
+    CLI_OPT_NEEDED(convert_args, out, "out", "PATH", "where to write (above)"),
+    CLI_OPT_CALL(convert_args, profile, "profile", "modern|legacy",
+                 "PKCS#12 encryption: modern (AES-256-CBC, PBKDF2, SHA-256\n"
+                 "MAC; default) or legacy (3DES, SHA-1 MAC; old Java and\n"
+                 "Windows)",
+                 parse_profile),
+    CLI_OPT_VALUE(convert_args, alias, "alias", "NAME",
+                  "alias in PKCS#12/JKS (lower-cased in JKS)"),
+    CLI_OPT_VALUE(convert_args, pwfile, "password-file", "FILE",
+                  "keystore password (first line); without it a random\n"
+                  "password is generated and written 0600 to OUT.password\n"
+                  "(pfx, jks) or pfx-password.txt (tomcat, iis)"),
+    CLI_OPT_VALUE(convert_args, kpwfile, "key-password-file", "FILE",
+                  "JKS key-entry password (default: the keystore password)"),
+    CLI_OPT_VALUE(convert_args, passin, "passin-file", "FILE",
+                  "password of an encrypted input key"),
+    CLI_OPT_VALUE(convert_args, config, "config", "FILE", "accepted as by every command; not read"),
+    CLI_OPT_HELP,
+    CLI_OPT_END};
+
+static const char convert_about[] =
+    "Needs no store or config. The input is validated first (key matches, chain links,\n"
+    "dates); the chain may be in the certificate file, in --chain, or both, in any order.\n"
     "\n"
     "Formats and what --out names:\n"
     "  pem      a directory: fullchain.pem, cert.pem, chain.pem, privkey.pem\n"
@@ -109,228 +146,151 @@ static const char convert_help[] =
     "  tomcat   a directory: NAME.pfx, pfx-password.txt      (iis: the same)\n"
     "NAME is --alias, or else the certificate's first DNS name (a leading '*' becomes '_');\n"
     "a NAME that is not a plain file name ([A-Za-z0-9._-], at most 64, no leading '.', no\n"
-    "'..') is replaced by \"cert\".\n"
-    "\n"
-    "Options:\n"
-    "  --profile modern|legacy  PKCS#12 encryption: modern (AES-256-CBC, PBKDF2, SHA-256 MAC;\n"
-    "                           default) or legacy (3DES, SHA-1 MAC; old Java and Windows)\n"
-    "  --alias NAME             alias in PKCS#12/JKS (lower-cased in JKS)\n"
-    "  --password-file FILE     keystore password (first line); without it a random password\n"
-    "                           is generated and written 0600 to OUT.password (pfx, jks) or\n"
-    "                           pfx-password.txt (tomcat, iis)\n"
-    "  --key-password-file FILE JKS key-entry password (default: the keystore password)\n"
-    "  --passin-file FILE       password of an encrypted input key\n"
-    "Passwords are never taken from the command line.\n";
+    "'..') is replaced by \"cert\". Passwords are never taken from the command line.\n";
 
-static int cmd_convert(int argc, char **argv)
-{
-    static const struct option opts[] = {{"cert", 1, 0, 'c'},
-                                         {"key", 1, 0, 'k'},
-                                         {"chain", 1, 0, 'C'},
-                                         {"format", 1, 0, 'f'},
-                                         {"out", 1, 0, 'o'},
-                                         {"profile", 1, 0, 'p'},
-                                         {"alias", 1, 0, 'a'},
-                                         {"password-file", 1, 0, 'P'},
-                                         {"key-password-file", 1, 0, 'K'},
-                                         {"passin-file", 1, 0, 'i'},
-                                         {"config", 1, 0, 'G'},
-                                         {"help", 0, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    const char *cert = NULL, *key = NULL, *chain = NULL, *format = NULL, *out = NULL, *alias = NULL,
-               *pwfile = NULL, *kpwfile = NULL, *passin = NULL;
-    cs_p12_profile profile = CS_P12_MODERN;
-    char *password = NULL, *kpassword = NULL, pwpath[4200], name[256];
-    const char *file_name;
-    int opt, generated = 0, rc = EXIT_FAILURE;
+typedef struct {
+    convert_args a;
     unsigned fmt;
-    cs_bundle *b = NULL;
+    cs_bundle *b;
+    char *password, *kpassword;
+    int generated;
+    char name[256];
+} convert_job;
 
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'c':
-            cert = optarg;
-            break;
-        case 'k':
-            key = optarg;
-            break;
-        case 'C':
-            chain = optarg;
-            break;
-        case 'f':
-            format = optarg;
-            break;
-        case 'o':
-            out = optarg;
-            break;
-        case 'a':
-            alias = optarg;
-            break;
-        case 'P':
-            pwfile = optarg;
-            break;
-        case 'K':
-            kpwfile = optarg;
-            break;
-        case 'i':
-            passin = optarg;
-            break;
-        case 'G':
-            cli_config_path = optarg;
-            break;
-        case 'p':
-            if (cs_p12_profile_parse(optarg, &profile) != CS_OK)
-                return cli_usage_error("convert", "%s", cs_error_last());
-            break;
-        case 'h':
-            fputs(convert_help, stdout);
-            return EXIT_SUCCESS;
-        default:
-            return cli_usage_error("convert", "unknown option");
-        }
-    }
-    if (optind < argc)
-        return cli_usage_error("convert", "unexpected argument '%s'", argv[optind]);
-    if (!cert || !key || !format || !out)
-        return cli_usage_error("convert", "--cert, --key, --format and --out are required");
-    if (cs_format_parse(format, &fmt) != CS_OK)
-        return cli_usage_error("convert", "%s", cs_error_last());
-    if (cs_bundle_load_files(&b, cert, key, chain, passin) != CS_OK ||
-        cs_bundle_validate(b, NULL, 0, time(NULL), cert) != CS_OK)
-        goto done;
-    if (alias) {
-        snprintf(name, sizeof(name), "%s", alias);
-    } else {
-        size_t n;
-        char **names = cs_bundle_names(b, &n);
+/* --alias, else the first DNS name ('*' as the console writes it: '_'), else "cert" */
+static void convert_name(convert_job *j)
+{
+    size_t n;
+    char **names;
 
-        snprintf(name, sizeof(name), "%s", n ? names[0] : "cert");
-        cs_strv_free(names);
-        if (name[0] == '*')
-            name[0] = '_'; /* the console names wildcard files this way too */
+    if (j->a.alias) {
+        snprintf(j->name, sizeof(j->name), "%s", j->a.alias);
+        return;
     }
+    names = cs_bundle_names(j->b, &n);
+    snprintf(j->name, sizeof(j->name), "%s", n ? names[0] : "cert");
+    cs_strv_free(names);
+    if (j->name[0] == '*')
+        j->name[0] = '_';
+}
+
+/* The keystore password (from --password-file, else a new one) and the JKS key password. */
+static cs_rc convert_passwords(convert_job *j)
+{
+    j->generated = j->a.pwfile == NULL;
+    if ((j->a.pwfile ? cs_password_read(j->a.pwfile, &j->password)
+                     : cs_password_generate(&j->password)) != CS_OK)
+        return CS_ERR;
+    return j->a.kpwfile ? cs_password_read(j->a.kpwfile, &j->kpassword) : CS_OK;
+}
+
+/* pfx, jks: one keystore file at --out, a generated password beside it */
+static cs_rc convert_keystore(convert_job *j)
+{
+    int isjks = j->fmt == CS_FMT_JKS;
+    char pwpath[4200];
+
+    if ((isjks ? cs_output_jks_file(j->a.out, j->b, j->name, j->password, j->kpassword)
+               : cs_output_pfx_file(j->a.out, j->b, j->name, j->password, j->a.profile)) != CS_OK)
+        return CS_ERR;
+    if (j->generated) {
+        snprintf(pwpath, sizeof(pwpath), "%s.password", j->a.out);
+        if (cs_password_write(pwpath, j->password) != CS_OK)
+            return CS_ERR;
+    }
+    printf("wrote %s (%s, alias %s)", j->a.out,
+           isjks                           ? "JKS"
+           : j->a.profile == CS_P12_MODERN ? "PKCS#12 modern"
+                                           : "PKCS#12 legacy",
+           cli_safe(j->name));
+    if (j->generated)
+        printf("; password in %s (0600)", pwpath);
+    printf("\n");
+    return CS_OK;
+}
+
+/* pem and the server layouts: files named after the certificate in the directory --out */
+static cs_rc convert_layout(convert_job *j)
+{
     /* the name comes from the certificate: it must not lead out of --out */
-    file_name = cs_safe_file_name(name, 0, "cert");
-    if (fmt & (CS_FMT_PFX | CS_FMT_JKS)) {
-        if (pwfile) {
-            if (cs_password_read(pwfile, &password) != CS_OK)
-                goto done;
-        } else {
-            if (cs_password_generate(&password) != CS_OK)
-                goto done;
-            generated = 1;
-        }
-        if (kpwfile && cs_password_read(kpwfile, &kpassword) != CS_OK)
-            goto done;
-    }
-    if (fmt == CS_FMT_JKS ||
-        (fmt == CS_FMT_PFX && strcmp(format, "tomcat") != 0 && strcmp(format, "iis") != 0)) {
-        int isjks = fmt == CS_FMT_JKS;
+    cs_output_opts o = {
+        cs_safe_file_name(j->name, 0, "cert"), j->name, j->a.profile, j->password, NULL, NULL};
 
-        if ((isjks ? cs_output_jks_file(out, b, name, password, kpassword)
-                   : cs_output_pfx_file(out, b, name, password, profile)) != CS_OK)
-            goto done;
-        if (generated) {
-            snprintf(pwpath, sizeof(pwpath), "%s.password", out);
-            if (cs_password_write(pwpath, password) != CS_OK)
-                goto done;
-        }
-        printf("wrote %s (%s, alias %s)", out,
-               isjks                      ? "JKS"
-               : profile == CS_P12_MODERN ? "PKCS#12 modern"
-                                          : "PKCS#12 legacy",
-               cli_safe(name));
-        if (generated)
-            printf("; password in %s (0600)", pwpath);
-        printf("\n");
-    } else {
-        cs_output_opts o = {file_name, name, profile, password, NULL, NULL};
+    if (cs_fs_mkdirs(j->a.out, 0700) != CS_OK ||
+        cs_output_write(j->a.out, j->b, j->fmt, &o) != CS_OK)
+        return CS_ERR;
+    printf("wrote %s layout into %s\n", j->a.format, j->a.out);
+    return CS_OK;
+}
 
-        if (cs_fs_mkdirs(out, 0700) != CS_OK || cs_output_write(out, b, fmt, &o) != CS_OK)
-            goto done;
-        printf("wrote %s layout into %s\n", format, out);
-    }
-    rc = EXIT_SUCCESS;
-done:
-    if (rc != EXIT_SUCCESS)
-        cli_fail("convert");
-    cs_password_free(password);
-    cs_password_free(kpassword);
-    cs_bundle_free(b);
+static cs_rc convert_run(convert_job *j)
+{
+    const convert_args *a = &j->a;
+
+    if (cs_bundle_load_files(&j->b, a->cert, a->key, a->chain, a->passin) != CS_OK ||
+        cs_bundle_validate(j->b, NULL, 0, time(NULL), a->cert) != CS_OK)
+        return CS_ERR;
+    convert_name(j);
+    if ((j->fmt & (CS_FMT_PFX | CS_FMT_JKS)) && convert_passwords(j) != CS_OK)
+        return CS_ERR;
+    if (j->fmt == CS_FMT_JKS ||
+        (j->fmt == CS_FMT_PFX && strcmp(a->format, "tomcat") != 0 && strcmp(a->format, "iis") != 0))
+        return convert_keystore(j);
+    return convert_layout(j);
+}
+
+static int cmd_convert(const cli_command *self, int argc, char **argv)
+{
+    convert_job j = {.a.profile = CS_P12_MODERN};
+    int first, rc = cli_parse(&self->spec, argc, argv, &j.a, &first);
+
+    if (rc != CLI_CONTINUE)
+        return rc;
+    if (cs_format_parse(j.a.format, &j.fmt) != CS_OK)
+        return cli_usage(&self->spec, "%s", cs_error_last());
+    rc = convert_run(&j) == CS_OK ? EXIT_SUCCESS : cli_fail("convert");
+    cs_password_free(j.password);
+    cs_password_free(j.kpassword);
+    cs_bundle_free(j.b);
     return rc;
 }
 
 /* ---- import ---- */
 
-static const char import_help[] =
-    "Usage: certsync import NAME --cert FILE --key FILE [--chain FILE] [--passin-file FILE]\n"
-    "                        [--config FILE]\n"
-    "\n"
-    "Install a certificate you already have as a new version of the managed certificate NAME.\n"
+typedef struct {
+    const char *cert, *key, *chain, *passin;
+} import_args;
+
+static const cli_opt import_opts[] = {
+    CLI_OPT_NEEDED(import_args, cert, "cert", "FILE", "the certificate (PEM or DER)"),
+    CLI_OPT_NEEDED(import_args, key, "key", "FILE", "its private key"),
+    CLI_OPT_VALUE(import_args, chain, "chain", "FILE", "intermediate certificates, in any order"),
+    CLI_OPT_VALUE(import_args, passin, "passin-file", "FILE", "password of an encrypted input key"),
+    CLI_OPT_CONFIG,
+    CLI_OPT_HELP,
+    CLI_OPT_END};
+
+static const char import_about[] =
     "It is validated first (key matches, chain links, dates, and the names of [cert NAME] in\n"
     "the config are covered); if it fails nothing in the store changes. The formats,\n"
     "PKCS#12 profile, alias and password of [cert NAME] are used.\n";
 
-static int cmd_import(int argc, char **argv)
+static int import_install(cs_config *c, cs_store *s, const char *name, const import_args *a)
 {
-    static const struct option opts[] = {{"cert", 1, 0, 'c'},   {"key", 1, 0, 'k'},
-                                         {"chain", 1, 0, 'C'},  {"passin-file", 1, 0, 'i'},
-                                         {"config", 1, 0, 'G'}, {"help", 0, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    const char *cert = NULL, *key = NULL, *chain = NULL, *passin = NULL, *name;
-    const cs_cert_conf *cc;
-    cs_install_opts o;
-    cs_config *c = NULL;
-    cs_store *s = NULL;
+    const cs_cert_conf *cc = cs_config_cert(c, name);
+    cs_install_opts o = cs_install_opts_for(cc, "import", NULL);
     cs_bundle *b = NULL;
+    int rc = EXIT_FAILURE;
     unsigned version;
-    int opt, rc;
+    char fp[65];
 
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'c':
-            cert = optarg;
-            break;
-        case 'k':
-            key = optarg;
-            break;
-        case 'C':
-            chain = optarg;
-            break;
-        case 'i':
-            passin = optarg;
-            break;
-        case 'G':
-            cli_config_path = optarg;
-            break;
-        case 'h':
-            fputs(import_help, stdout);
-            return EXIT_SUCCESS;
-        default:
-            return cli_usage_error("import", "unknown option");
-        }
-    }
-    if (optind + 1 != argc)
-        return cli_usage_error("import", "give exactly one certificate NAME");
-    name = argv[optind];
-    if (!cert || !key)
-        return cli_usage_error("import", "--cert and --key are required");
-    if (!cs_name_valid(name))
-        return cli_usage_error("import", "'%s' is not a certificate name", name);
-    if ((rc = cli_open_all("import", &c, &s)) != EXIT_SUCCESS)
-        return rc;
-    cc = cs_config_cert(c, name);
     if (cc == NULL)
         fprintf(stderr,
                 "certsync import: warning: '%s' is not declared in %s; servers can refer to it "
                 "once a [cert %s] section exists\n",
                 name, c->path, name);
-    o = cs_install_opts_for(cc, "import", NULL);
-    rc = EXIT_FAILURE;
-    if (cs_bundle_load_files(&b, cert, key, chain, passin) == CS_OK &&
+    if (cs_bundle_load_files(&b, a->cert, a->key, a->chain, a->passin) == CS_OK &&
         cs_store_install(s, name, b, &o, &version) == CS_OK) {
-        char fp[65];
-
         cs_bundle_fingerprint(b, fp);
         printf("%s: installed v%u (sha256 %s)\n", name, version, fp);
         rc = EXIT_SUCCESS;
@@ -340,6 +300,25 @@ static int cmd_import(int argc, char **argv)
         cli_fail("import");
     }
     cs_bundle_free(b);
+    return rc;
+}
+
+static int cmd_import(const cli_command *self, int argc, char **argv)
+{
+    import_args a = {0};
+    cs_config *c = NULL;
+    cs_store *s = NULL;
+    int first, rc = cli_parse(&self->spec, argc, argv, &a, &first);
+
+    if (rc != CLI_CONTINUE)
+        return rc;
+    if (first + 1 != argc)
+        return cli_usage(&self->spec, "give exactly one certificate NAME");
+    if (!cs_name_valid(argv[first]))
+        return cli_usage(&self->spec, "'%s' is not a certificate name", argv[first]);
+    if ((rc = cli_open_all("import", &c, &s)) != EXIT_SUCCESS)
+        return rc;
+    rc = import_install(c, s, argv[first], &a);
     cs_store_free(s);
     cs_config_free(c);
     return rc;
@@ -347,73 +326,80 @@ static int cmd_import(int argc, char **argv)
 
 /* ---- sync ---- */
 
-static const char sync_help[] =
-    "Usage: certsync sync [NAME...] [--force] [--config FILE]\n"
-    "\n"
+typedef struct {
+    int force;
+} sync_args;
+
+static const cli_opt sync_opts[] = {
+    CLI_OPT_SWITCH(sync_args, force, "force",
+                   "issue or fetch a new certificate even if the current one\nis still good"),
+    CLI_OPT_CONFIG, CLI_OPT_HELP, CLI_OPT_END};
+
+static const char sync_about[] =
     "Ask each managed certificate's provider (all of them without NAME) whether a new\n"
     "certificate is due, and install it as the new current version when it is. For the\n"
     "local CA a certificate is due when there is none, when it expires within renew-before,\n"
     "or when it no longer covers the configured names. A failure leaves what is served as\n"
-    "it was, and is shown by `certsync status`. Run it from cron or a systemd timer.\n"
-    "\n"
-    "  --force   issue or fetch a new certificate even if the current one is still good\n";
+    "it was, and is shown by `certsync status`. Run it from cron or a systemd timer.\n";
 
-static int cmd_sync(int argc, char **argv)
+/* names[0..n): each a [cert NAME] of c */
+static int sync_names_known(const cs_config *c, char **names, int n)
 {
-    static const struct option opts[] = {
-        {"force", 0, 0, 'f'}, {"config", 1, 0, 'G'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    int opt, force = 0, rc, failed = 0, i;
+    for (int i = 0; i < n; i++)
+        if (cs_config_cert(c, names[i]) == NULL) {
+            fprintf(stderr, "certsync sync: no [cert %s] in %s\n", names[i], c->path);
+            return 0;
+        }
+    return 1;
+}
+
+/* Sync one certificate and say what happened; returns 0 when it failed. */
+static int sync_one(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, int force)
+{
+    cs_sync_outcome out;
+
+    if (cs_sync_cert(sess, s, cc, force, &out) != CS_OK) {
+        if (out.result == CS_SYNC_INSTALLED)
+            printf("%s: installed v%u (%s)\n", cc->name, out.version, cli_safe(out.reason));
+        fprintf(stderr, "%s: failed: %s\n", cc->name, cli_safe(cs_error_last()));
+        return 0;
+    }
+    if (out.result == CS_SYNC_INSTALLED)
+        printf("%s: installed v%u (%s)\n", cc->name, out.version, cli_safe(out.reason));
+    else
+        printf("%s: unchanged (%s)\n", cc->name, cli_safe(out.reason));
+    return 1;
+}
+
+static int sync_wanted(const char *name, char **names, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(names[i], name) == 0)
+            return 1;
+    return n == 0;
+}
+
+static int cmd_sync(const cli_command *self, int argc, char **argv)
+{
+    sync_args a = {0};
+    int first, failed = 0, rc = cli_parse(&self->spec, argc, argv, &a, &first);
     cs_sync_session *sess;
     cs_config *c;
     cs_store *s;
 
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'f':
-            force = 1;
-            break;
-        case 'G':
-            cli_config_path = optarg;
-            break;
-        case 'h':
-            fputs(sync_help, stdout);
-            return EXIT_SUCCESS;
-        default:
-            return cli_usage_error("sync", "unknown option");
-        }
-    }
-    if ((rc = cli_open_all("sync", &c, &s)) != EXIT_SUCCESS)
+    if (rc != CLI_CONTINUE || (rc = cli_open_all("sync", &c, &s)) != EXIT_SUCCESS)
         return rc;
-    for (i = optind; i < argc; i++)
-        if (cs_config_cert(c, argv[i]) == NULL) {
-            fprintf(stderr, "certsync sync: no [cert %s] in %s\n", argv[i], c->path);
-            cs_store_free(s);
-            cs_config_free(c);
-            return EXIT_FAILURE;
-        }
+    if (!sync_names_known(c, argv + first, argc - first)) {
+        cs_store_free(s);
+        cs_config_free(c);
+        return EXIT_FAILURE;
+    }
     if (c->n_certs == 0)
         printf("no [cert NAME] sections in %s; nothing to sync\n", c->path);
     sess = cs_sync_session_new(c);
-    for (size_t k = 0; k < c->n_certs; k++) {
-        const cs_cert_conf *cc = &c->certs[k];
-        cs_sync_outcome out;
-        int wanted = optind == argc;
-
-        for (i = optind; i < argc && !wanted; i++)
-            wanted = strcmp(argv[i], cc->name) == 0;
-        if (!wanted)
-            continue;
-        if (cs_sync_cert(sess, s, cc, force, &out) != CS_OK) {
-            if (out.result == CS_SYNC_INSTALLED)
-                printf("%s: installed v%u (%s)\n", cc->name, out.version, cli_safe(out.reason));
-            fprintf(stderr, "%s: failed: %s\n", cc->name, cli_safe(cs_error_last()));
-            failed++;
-        } else if (out.result == CS_SYNC_INSTALLED) {
-            printf("%s: installed v%u (%s)\n", cc->name, out.version, cli_safe(out.reason));
-        } else {
-            printf("%s: unchanged (%s)\n", cc->name, cli_safe(out.reason));
-        }
-    }
+    for (size_t k = 0; k < c->n_certs; k++)
+        if (sync_wanted(c->certs[k].name, argv + first, argc - first))
+            failed += !sync_one(sess, s, &c->certs[k], a.force);
     cs_sync_session_free(sess);
     cs_store_free(s);
     cs_config_free(c);
@@ -422,13 +408,18 @@ static int cmd_sync(int argc, char **argv)
 
 /* ---- status ---- */
 
-static const char status_help[] =
-    "Usage: certsync status [NAME] [--json] [--config FILE]\n"
-    "\n"
-    "Show each managed certificate: current version, SHA-256 fingerprint, names, expiry and\n"
-    "days left, and the result of the last sync with its error.\n"
-    "\n"
-    "  --json    one JSON document (an array of objects) instead of the text view\n";
+typedef struct {
+    int json;
+} status_args;
+
+static const cli_opt status_opts[] = {
+    CLI_OPT_SWITCH(status_args, json, "json",
+                   "one JSON document (an array of objects) instead of the\ntext view"),
+    CLI_OPT_CONFIG, CLI_OPT_HELP, CLI_OPT_END};
+
+static const char status_about[] =
+    "For each managed certificate (or NAME): current version, SHA-256 fingerprint, names,\n"
+    "expiry and days left, and the result of the last sync with its error.\n";
 
 static json_t *status_json(cs_store *s, const char *name)
 {
@@ -504,64 +495,47 @@ static void status_text(json_t *j)
                cli_safe(json_string_value(json_object_get(j, "last_error"))));
 }
 
-static int cmd_status(int argc, char **argv)
+/* The status of NAME, or of every [cert] without it, appended to all. */
+static int status_collect(const cs_config *c, cs_store *s, const char *name, json_t *all)
 {
-    static const struct option opts[] = {
-        {"json", 0, 0, 'j'}, {"config", 1, 0, 'G'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
-    int opt, as_json = 0, rc;
-    json_t *all = json_array(), *v;
+    unsigned ver;
+
+    if (name == NULL) {
+        for (size_t k = 0; k < c->n_certs; k++)
+            json_array_append_new(all, status_json(s, c->certs[k].name));
+        return EXIT_SUCCESS;
+    }
+    if (cs_config_cert(c, name) == NULL && cs_store_current(s, name, &ver) != CS_OK) {
+        fprintf(stderr, "certsync status: no [cert %s] in %s and nothing in the store\n", name,
+                c->path);
+        return EXIT_FAILURE;
+    }
+    json_array_append_new(all, status_json(s, name));
+    return EXIT_SUCCESS;
+}
+
+static int cmd_status(const cli_command *self, int argc, char **argv)
+{
+    status_args a = {0};
+    int first, rc = cli_parse(&self->spec, argc, argv, &a, &first);
+    json_t *all, *v;
     cs_config *c;
     cs_store *s;
     size_t k;
 
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'j':
-            as_json = 1;
-            break;
-        case 'G':
-            cli_config_path = optarg;
-            break;
-        case 'h':
-            fputs(status_help, stdout);
-            json_decref(all);
-            return EXIT_SUCCESS;
-        default:
-            json_decref(all);
-            return cli_usage_error("status", "unknown option");
-        }
-    }
-    if (argc - optind > 1) {
-        json_decref(all);
-        return cli_usage_error("status", "give at most one NAME");
-    }
-    if ((rc = cli_open_all("status", &c, &s)) != EXIT_SUCCESS) {
-        json_decref(all);
+    if (rc != CLI_CONTINUE)
         return rc;
-    }
-    if (optind < argc) {
-        if (cs_config_cert(c, argv[optind]) == NULL) {
-            unsigned ver;
-
-            if (cs_store_current(s, argv[optind], &ver) != CS_OK) {
-                fprintf(stderr, "certsync status: no [cert %s] in %s and nothing in the store\n",
-                        argv[optind], c->path);
-                rc = EXIT_FAILURE;
-            }
-        }
-        if (rc == EXIT_SUCCESS)
-            json_array_append_new(all, status_json(s, argv[optind]));
-    } else {
-        for (k = 0; k < c->n_certs; k++)
-            json_array_append_new(all, status_json(s, c->certs[k].name));
-    }
-    if (rc == EXIT_SUCCESS) {
-        if (as_json) {
-            json_dumpf(all, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-            printf("\n");
-        } else {
-            json_array_foreach(all, k, v) status_text(v);
-        }
+    if (argc - first > 1)
+        return cli_usage(&self->spec, "give at most one NAME");
+    if ((rc = cli_open_all("status", &c, &s)) != EXIT_SUCCESS)
+        return rc;
+    all = json_array();
+    rc = status_collect(c, s, first < argc ? argv[first] : NULL, all);
+    if (rc == EXIT_SUCCESS && a.json) {
+        json_dumpf(all, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        printf("\n");
+    } else if (rc == EXIT_SUCCESS) {
+        json_array_foreach(all, k, v) status_text(v);
     }
     json_decref(all);
     cs_store_free(s);
@@ -571,54 +545,46 @@ static int cmd_status(int argc, char **argv)
 
 /* ---- rollback ---- */
 
-static const char rollback_help[] =
-    "Usage: certsync rollback NAME [--config FILE]\n"
-    "\n"
-    "Make the newest older version of NAME that still validates the current one. Servers\n"
+static const cli_opt config_only_opts[] = {CLI_OPT_CONFIG, CLI_OPT_HELP, CLI_OPT_END};
+
+static const char rollback_about[] =
+    "The newest older version of NAME that still validates becomes the current one. Servers\n"
     "with the certsync module pick it up within a second.\n";
 
-static int cmd_rollback(int argc, char **argv)
+static int rollback_run(cs_config *c, cs_store *s, const char *name)
 {
-    static const struct option opts[] = {{"config", 1, 0, 'G'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     unsigned from = 0, to;
-    cs_config *c;
-    cs_store *s;
-    int opt, rc, lock;
+    int lock;
     cs_rc r;
 
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'G':
-            cli_config_path = optarg;
-            break;
-        case 'h':
-            fputs(rollback_help, stdout);
-            return EXIT_SUCCESS;
-        default:
-            return cli_usage_error("rollback", "unknown option");
-        }
-    }
-    if (optind + 1 != argc)
-        return cli_usage_error("rollback", "give exactly one certificate NAME");
+    /* "was" is what the rollback replaced: read under the lock it takes (the lock nests) */
+    if (cs_store_lock(s, name, 60, &lock) != CS_OK)
+        return cli_fail("rollback");
+    if (cs_store_current(s, name, &from) != CS_OK)
+        from = 0;
+    r = cs_store_rollback(s, name, &to);
+    cs_store_unlock(s, lock);
+    if (r != CS_OK)
+        return cli_fail("rollback");
+    printf("%s: current is now v%u (was v%u)\n", name, to, from);
+    if (cs_sync_notify(c, s, cs_config_cert(c, name), to) != CS_OK)
+        return cli_fail("rollback");
+    return EXIT_SUCCESS;
+}
+
+static int cmd_rollback(const cli_command *self, int argc, char **argv)
+{
+    int first, rc = cli_parse(&self->spec, argc, argv, NULL, &first);
+    cs_config *c;
+    cs_store *s;
+
+    if (rc != CLI_CONTINUE)
+        return rc;
+    if (first + 1 != argc)
+        return cli_usage(&self->spec, "give exactly one certificate NAME");
     if ((rc = cli_open_all("rollback", &c, &s)) != EXIT_SUCCESS)
         return rc;
-    /* "was" is what the rollback replaced: read under the lock it takes (the lock nests) */
-    if (cs_store_lock(s, argv[optind], 60, &lock) != CS_OK) {
-        rc = cli_fail("rollback");
-        goto done;
-    }
-    if (cs_store_current(s, argv[optind], &from) != CS_OK)
-        from = 0;
-    r = cs_store_rollback(s, argv[optind], &to);
-    cs_store_unlock(s, lock);
-    if (r == CS_OK) {
-        printf("%s: current is now v%u (was v%u)\n", argv[optind], to, from);
-        if (cs_sync_notify(c, s, cs_config_cert(c, argv[optind]), to) != CS_OK)
-            rc = cli_fail("rollback");
-    } else {
-        rc = cli_fail("rollback");
-    }
-done:
+    rc = rollback_run(c, s, argv[first]);
     cs_store_free(s);
     cs_config_free(c);
     return rc;
@@ -626,35 +592,60 @@ done:
 
 /* ---- main ---- */
 
-static const char main_help[] =
-    "Usage: certsync [--config FILE] COMMAND [ARGS]\n"
-    "\n"
-    "Keep the TLS certificates of web servers in step with a certificate service.\n"
-    "\n"
-    "Commands:\n"
-    "  sync [NAME...]      get due certificates from their providers and install them\n"
-    "  status [NAME]       current version, fingerprint, expiry, last sync and error\n"
-    "  import NAME ...     install a certificate you have as a new version of NAME\n"
-    "  rollback NAME       make the previous good version current again\n"
-    "  convert ...         convert a certificate + key to PEM, PKCS#12, JKS or a server layout\n"
-    "\n"
-    "The certificate service (a [provider] with type = aliyun-cas):\n"
-    "  list                certificates and orders with their status\n"
-    "  show ID             one certificate's details (never its key)\n"
-    "  fetch ID|--domain D download with key: into the store, or a console-style layout\n"
-    "  upload NAME         upload a certificate (default: the store's current NAME)\n"
-    "  delete ID           delete a certificate from the service\n"
-    "  apply --domain D    apply, print the validation to publish, --wait to install\n"
-    "  withdraw ORDER      withdraw an application\n"
-    "  delete-order ORDER  delete a failed or withdrawn order\n"
-    "  revoke ORDER        revoke an issued certificate\n"
-    "  renew ORDER         renew an issued order\n"
-    "  quota               remaining quota of a product\n"
-    "  aliyun sign ...     show how a request is signed (SignatureDoesNotMatch aid)\n"
-    "\n"
-    "Each command has --help. The configuration is --config FILE, else $CERTSYNC_CONFIG,\n"
-    "else " CS_DEFAULT_CONFIG ".\n"
-    "Exit codes: 0 success, 1 failure, 2 usage error.\n";
+static const cli_command store_commands[] = {
+    CLI_COMMAND("sync", "[NAME...]", "get due certificates from their providers and install them",
+                sync_about, sync_opts, cmd_sync),
+    CLI_COMMAND("status", "[NAME]", "current version, fingerprint, expiry, last sync and error",
+                status_about, status_opts, cmd_status),
+    CLI_COMMAND("import", "NAME", "install a certificate you have as a new version of NAME",
+                import_about, import_opts, cmd_import),
+    CLI_COMMAND("rollback", "NAME", "make the previous good version current again", rollback_about,
+                config_only_opts, cmd_rollback),
+    CLI_COMMAND("convert", NULL,
+                "convert a certificate + key to PEM, PKCS#12, JKS or a server layout",
+                convert_about, convert_opts, cmd_convert),
+    CLI_COMMAND_END};
+
+static void list_commands(const cli_command *cmds, FILE *out)
+{
+    char label[64];
+
+    for (; cmds->run; cmds++) {
+        snprintf(label, sizeof(label), "%s%s%s", cmds->spec.name, cmds->spec.args ? " " : "",
+                 cmds->spec.args ? cmds->spec.args : "");
+        fprintf(out, "  %-20s%s%s\n", label, strlen(label) > 19 ? "\n                      " : "",
+                cmds->spec.summary);
+    }
+}
+
+static void main_commands(FILE *out)
+{
+    fputs("\nCommands:\n", out);
+    list_commands(store_commands, out);
+    fputs("\nThe certificate service (a [provider] with type = aliyun-cas):\n", out);
+    list_commands(cli_aliyun_commands, out);
+    fputs("\nEach command has --help (or: certsync help COMMAND).\n"
+          "Exit codes: 0 success, 1 failure, 2 usage error.\n",
+          out);
+}
+
+typedef struct {
+    int version;
+} main_args;
+
+static const cli_opt main_opts[] = {
+    CLI_OPT_CONFIG,
+    CLI_OPT_SWITCH(main_args, version, "version", "print the version and exit"),
+    {.name = "help", .short_name = 'h', .kind = CLI_HELP, .help = "show this help and exit"},
+    CLI_OPT_END};
+
+static const cli_cmd main_spec = {
+    .prog = "certsync",
+    .args = "COMMAND [ARGS]",
+    .summary = "keep the TLS certificates of web servers in step with a certificate service",
+    .opts = main_opts,
+    .stop_at_arg = 1,
+    .more_help = main_commands};
 
 /* A core file would hold private keys and the AccessKey secret: none is written. */
 static void no_core_dumps(void)
@@ -665,70 +656,52 @@ static void no_core_dumps(void)
     setrlimit(RLIMIT_CORE, &zero);
 }
 
+static const cli_command *find_command(const char *name)
+{
+    const cli_command *lists[] = {store_commands, cli_aliyun_commands}, *k;
+
+    for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+        for (k = lists[i]; k->run; k++)
+            if (strcmp(k->spec.name, name) == 0)
+                return k;
+    return NULL;
+}
+
+/* certsync help [COMMAND] */
+static int help_of(int argc, char **argv)
+{
+    const cli_command *k = argc > 1 ? find_command(argv[1]) : NULL;
+    char *sub[] = {argv[1], (char *)"--help", NULL};
+
+    if (k)
+        return k->run(k, 2, sub);
+    cli_help(&main_spec, stdout);
+    return EXIT_SUCCESS;
+}
+
 int main(int argc, char **argv)
 {
-    static const struct {
-        const char *name;
-        int (*fn)(int, char **);
-    } cmds[] = {{"convert", cmd_convert},
-                {"import", cmd_import},
-                {"sync", cmd_sync},
-                {"status", cmd_status},
-                {"rollback", cmd_rollback},
-                {"list", cmd_list},
-                {"show", cmd_show},
-                {"fetch", cmd_fetch},
-                {"upload", cmd_upload},
-                {"delete", cmd_delete},
-                {"delete-order", cmd_delete_order},
-                {"apply", cmd_apply},
-                {"withdraw", cmd_withdraw},
-                {"revoke", cmd_revoke},
-                {"renew", cmd_renew},
-                {"quota", cmd_quota},
-                {"aliyun", cmd_aliyun},
-                {NULL, NULL}};
-    int i = 1, k;
+    main_args a = {0};
+    const cli_command *k;
+    int first, rc;
 
     no_core_dumps();
     umask(077);
-    while (i < argc && argv[i][0] == '-') {
-        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-            cli_config_path = argv[i + 1];
-            i += 2;
-        } else if (strncmp(argv[i], "--config=", 9) == 0) {
-            cli_config_path = argv[i++] + 9;
-        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(main_help, stdout);
-            return EXIT_SUCCESS;
-        } else if (strcmp(argv[i], "--version") == 0) {
-            printf("certsync " CS_VERSION "\n");
-            return EXIT_SUCCESS;
-        } else {
-            fprintf(stderr, "certsync: unknown option '%s'\n%s", argv[i], main_help);
-            return EXIT_USAGE;
-        }
-    }
-    if (i >= argc) {
-        fputs(main_help, stderr);
-        return EXIT_USAGE;
-    }
-    if (strcmp(argv[i], "help") == 0) {
-        if (i + 1 < argc) {
-            char *sub[] = {argv[i + 1], (char *)"--help", NULL};
-
-            for (k = 0; cmds[k].name; k++)
-                if (strcmp(cmds[k].name, argv[i + 1]) == 0)
-                    return cmds[k].fn(2, sub);
-        }
-        fputs(main_help, stdout);
+    if ((rc = cli_parse(&main_spec, argc, argv, &a, &first)) != CLI_CONTINUE)
+        return rc;
+    if (a.version) {
+        printf("certsync " CS_VERSION "\n");
         return EXIT_SUCCESS;
     }
-    for (k = 0; cmds[k].name; k++)
-        if (strcmp(cmds[k].name, argv[i]) == 0) {
-            optind = 1;
-            return cmds[k].fn(argc - i, argv + i);
-        }
-    fprintf(stderr, "certsync: unknown command '%s'\n%s", argv[i], main_help);
+    if (first >= argc) {
+        cli_help(&main_spec, stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[first], "help") == 0)
+        return help_of(argc - first, argv + first);
+    if ((k = find_command(argv[first])) != NULL)
+        return k->run(k, argc - first, argv + first);
+    fprintf(stderr, "certsync: unknown command '%s'\n", argv[first]);
+    cli_help(&main_spec, stderr);
     return EXIT_USAGE;
 }

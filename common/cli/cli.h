@@ -2,10 +2,11 @@
 #ifndef CS_CLI_H
 #define CS_CLI_H
 
+#include "cli_opt.h"
 #include "cs_config.h"
 #include "cs_store.h"
 
-#define EXIT_USAGE 2
+#define EXIT_USAGE CLI_EXIT_USAGE
 
 extern const char *cli_config_path;
 
@@ -20,18 +21,40 @@ int cli_open_all(const char *cmd, cs_config **c, cs_store **s);
  */
 const char *cli_safe(const char *s);
 
-/* The aliyun-cas lifecycle commands (cli_aliyun.c). */
-int cmd_list(int argc, char **argv);
-int cmd_show(int argc, char **argv);
-int cmd_fetch(int argc, char **argv);
-int cmd_upload(int argc, char **argv);
-int cmd_delete(int argc, char **argv);
-int cmd_apply(int argc, char **argv);
-int cmd_withdraw(int argc, char **argv);
-int cmd_revoke(int argc, char **argv);
-int cmd_renew(int argc, char **argv);
-int cmd_quota(int argc, char **argv);
-int cmd_delete_order(int argc, char **argv);
-int cmd_aliyun(int argc, char **argv);
+/* A command: its name, usage and option table, and what runs it. */
+typedef struct cli_command cli_command;
+struct cli_command {
+    cli_cmd spec;
+    int (*run)(const cli_command *self, int argc, char **argv);
+    const void *data; /* the run function's own data for this row, or NULL */
+};
+
+/* One row of a command table: certsync NAME ARGS, what it does, its options. */
+#define CLI_COMMAND(name_, args_, summary_, about_, opts_, run_)                                   \
+    {                                                                                              \
+        .spec = {.prog = "certsync",                                                               \
+                 .name = name_,                                                                    \
+                 .args = args_,                                                                    \
+                 .summary = summary_,                                                              \
+                 .about = about_,                                                                  \
+                 .opts = opts_},                                                                   \
+        .run = run_                                                                                \
+    }
+#define CLI_COMMAND_END                                                                            \
+    {                                                                                              \
+        .run = NULL                                                                                \
+    }
+
+/* --config FILE: the row of every command that reads certsync.conf. */
+cs_rc cli_set_config(const char *arg, void *unused);
+#define CLI_OPT_CONFIG                                                                             \
+    {                                                                                              \
+        .name = "config", .kind = CLI_CALL, .value = "FILE",                                       \
+        .help = "certsync.conf (default: $CERTSYNC_CONFIG, else\n" CS_DEFAULT_CONFIG ")",          \
+        .parse = cli_set_config                                                                    \
+    }
+
+/* The aliyun-cas lifecycle commands (cli_aliyun.c); the row with run NULL ends it. */
+extern const cli_command cli_aliyun_commands[];
 
 #endif

@@ -3,7 +3,6 @@
  * fetch, upload, delete, apply, withdraw, revoke, renew, quota, aliyun sign.
  */
 #include <ctype.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -168,88 +167,83 @@ static const char *cert_status(json_t *e)
     return strcmp(jstr(e, "EndDate"), soon) <= 0 ? "expiring soon" : "issued";
 }
 
+/* The rows every command here has. */
+#define OPT_PROVIDER(T)                                                                            \
+    CLI_OPT_VALUE(T, provider, "provider", "NAME",                                                 \
+                  "the [provider NAME] to use (default: the config's one\naliyun-cas provider)")
+#define OPT_JSON(T, help_) CLI_OPT_SWITCH(T, json, "json", help_)
+
 /* ---- list ---- */
 
-static const char list_help[] =
-    "Usage: certsync list [--provider NAME] [--keyword TEXT] [--json] [--config FILE]\n"
-    "\n"
-    "List the certificates (issued and uploaded) and the orders of the account, with their\n"
-    "status in the console's words: paid, pending verification, in review, issued,\n"
-    "expiring soon, expired, revoked, failed.\n";
+typedef struct {
+    const char *provider, *keyword;
+    int json;
+} list_args;
 
-int cmd_list(int argc, char **argv)
+static const cli_opt list_opts[] = {
+    OPT_PROVIDER(list_args),
+    CLI_OPT_VALUE(list_args, keyword, "keyword", "TEXT",
+                  "only entries whose name or domain holds TEXT"),
+    OPT_JSON(list_args, "one JSON object {certificates, orders} instead of tables"),
+    CLI_OPT_CONFIG,
+    CLI_OPT_HELP,
+    CLI_OPT_END};
+
+static const char list_about[] =
+    "Certificates (issued and uploaded) and orders of the account, with their status in the\n"
+    "console's words: paid, pending verification, in review, issued, expiring soon, expired,\n"
+    "revoked, failed.\n";
+
+static void list_text(json_t *certs, json_t *orders)
 {
-    static const struct option opts[] = {{"provider", 1, 0, 'p'}, {"keyword", 1, 0, 'k'},
-                                         {"json", 0, 0, 'j'},     {"config", 1, 0, 'G'},
-                                         {"help", 0, 0, 'h'},     {0, 0, 0, 0}};
-    const char *provider = NULL, *keyword = NULL;
+    char id[32], cid[32];
+    json_t *e;
+    size_t i;
+
+    printf("%-20s %-24s %-11s %-14s %s\n", "CERTIFICATE", "NAME", "NOT AFTER", "STATUS", "DOMAINS");
+    json_array_foreach(certs, i, e)
+    {
+        cs_json_id(json_object_get(e, "CertificateId"), id, sizeof(id));
+        printf("%-20s %-24s %-11s %-14s %s%s%s\n", cli_safe(id), jtxt(e, "Name"),
+               jtxt(e, "EndDate"), jtxt(e, "status"), jtxt(e, "CommonName"),
+               *jstr(e, "Sans") ? " " : "", jtxt(e, "Sans"));
+    }
+    printf("\n%-20s %-28s %-22s %-20s %s\n", "ORDER", "DOMAIN", "PRODUCT", "STATUS", "CERTIFICATE");
+    json_array_foreach(orders, i, e)
+    {
+        cs_json_id(json_object_get(e, "OrderId"), id, sizeof(id));
+        cs_json_id(json_object_get(e, "CertificateId"), cid, sizeof(cid));
+        printf("%-20s %-28s %-22s %-20s %s\n", cli_safe(id), jtxt(e, "Domain"),
+               jtxt(e, "ProductCode"), jtxt(e, "status"), cli_safe(cid));
+    }
+}
+
+static int cmd_list(const cli_command *self, int argc, char **argv)
+{
+    list_args a = {0};
     json_t *certs = NULL, *orders = NULL, *e;
-    int opt, as_json = 0, rc;
+    int first, rc = cli_parse(&self->spec, argc, argv, &a, &first);
     size_t i;
     ctx x;
 
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'p':
-            provider = optarg;
-            break;
-        case 'k':
-            keyword = optarg;
-            break;
-        case 'j':
-            as_json = 1;
-            break;
-        case 'G':
-            cli_config_path = optarg;
-            break;
-        case 'h':
-            fputs(list_help, stdout);
-            return EXIT_SUCCESS;
-        default:
-            return cli_usage_error("list", "unknown option");
-        }
-    }
-    if (optind < argc)
-        return cli_usage_error("list", "unexpected argument '%s'", argv[optind]);
-    if ((rc = ctx_open(&x, "list", provider)) != EXIT_SUCCESS)
+    if (rc != CLI_CONTINUE || (rc = ctx_open(&x, "list", a.provider)) != EXIT_SUCCESS)
         return rc;
     rc = EXIT_FAILURE;
-    if (cs_aliyun_list(x.client, "CERT", NULL, keyword, &certs) != CS_OK ||
-        cs_aliyun_list(x.client, "CPACK", NULL, keyword, &orders) != CS_OK) {
+    if (cs_aliyun_list(x.client, "CERT", NULL, a.keyword, &certs) != CS_OK ||
+        cs_aliyun_list(x.client, "CPACK", NULL, a.keyword, &orders) != CS_OK) {
         cli_fail("list");
         goto done;
     }
     json_array_foreach(certs, i, e) json_object_set_new(e, "status", json_string(cert_status(e)));
     json_array_foreach(orders, i, e)
         json_object_set_new(e, "status", json_string(status_words(jstr(e, "Status"))));
-    if (as_json) {
+    if (a.json) {
         json_t *all = json_pack("{sOsO}", "certificates", certs, "orders", orders);
 
         print_json(all);
         json_decref(all);
     } else {
-        char id[32];
-
-        printf("%-20s %-24s %-11s %-14s %s\n", "CERTIFICATE", "NAME", "NOT AFTER", "STATUS",
-               "DOMAINS");
-        json_array_foreach(certs, i, e)
-        {
-            cs_json_id(json_object_get(e, "CertificateId"), id, sizeof(id));
-            printf("%-20s %-24s %-11s %-14s %s%s%s\n", cli_safe(id), jtxt(e, "Name"),
-                   jtxt(e, "EndDate"), jtxt(e, "status"), jtxt(e, "CommonName"),
-                   *jstr(e, "Sans") ? " " : "", jtxt(e, "Sans"));
-        }
-        printf("\n%-20s %-28s %-22s %-20s %s\n", "ORDER", "DOMAIN", "PRODUCT", "STATUS",
-               "CERTIFICATE");
-        json_array_foreach(orders, i, e)
-        {
-            char cid[32];
-
-            cs_json_id(json_object_get(e, "OrderId"), id, sizeof(id));
-            cs_json_id(json_object_get(e, "CertificateId"), cid, sizeof(cid));
-            printf("%-20s %-28s %-22s %-20s %s\n", cli_safe(id), jtxt(e, "Domain"),
-                   jtxt(e, "ProductCode"), jtxt(e, "status"), cli_safe(cid));
-        }
+        list_text(certs, orders);
     }
     rc = EXIT_SUCCESS;
 done:
@@ -261,68 +255,57 @@ done:
 
 /* ---- show ---- */
 
-static const char show_help[] =
-    "Usage: certsync show ID [--provider NAME] [--json] [--config FILE]\n"
-    "\n"
-    "Show one certificate of the service: names, validity, issuer, fingerprints and chain.\n"
-    "The private key is never asked for (CertFilter=true).\n";
+typedef struct {
+    const char *provider;
+    int json;
+} show_args;
 
-int cmd_show(int argc, char **argv)
+static const cli_opt show_opts[] = {OPT_PROVIDER(show_args),
+                                    OPT_JSON(show_args, "the service's answer as JSON (no key)"),
+                                    CLI_OPT_CONFIG, CLI_OPT_HELP, CLI_OPT_END};
+
+static const char show_about[] =
+    "Names, validity, issuer, fingerprints and chain. The private key is never asked for\n"
+    "(CertFilter=true).\n";
+
+static void show_text(json_t *d)
 {
-    static const struct option opts[] = {{"provider", 1, 0, 'p'},
-                                         {"json", 0, 0, 'j'},
-                                         {"config", 1, 0, 'G'},
-                                         {"help", 0, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    const char *provider = NULL;
-    int opt, as_json = 0, rc;
+    char id[32];
+
+    cs_json_id(json_object_get(d, "Id"), id, sizeof(id));
+    printf("certificate  %s\nname         %s\ncommon name  %s\nnames        %s\n"
+           "valid        %s .. %s%s\nissuer       %s\nserial       %s\nsha256       %s\n",
+           cli_safe(id), jtxt(d, "Name"), jtxt(d, "Common"), jtxt(d, "Sans"), jtxt(d, "StartDate"),
+           jtxt(d, "EndDate"), json_is_true(json_object_get(d, "Expired")) ? " (expired)" : "",
+           jtxt(d, "Issuer"), jtxt(d, "SerialNo"), jtxt(d, "Sha2"));
+}
+
+static int cmd_show(const cli_command *self, int argc, char **argv)
+{
+    show_args a = {0};
+    int first, rc = cli_parse(&self->spec, argc, argv, &a, &first);
     json_t *d;
     cs_kv q;
     ctx x;
 
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'p':
-            provider = optarg;
-            break;
-        case 'j':
-            as_json = 1;
-            break;
-        case 'G':
-            cli_config_path = optarg;
-            break;
-        case 'h':
-            fputs(show_help, stdout);
-            return EXIT_SUCCESS;
-        default:
-            return cli_usage_error("show", "unknown option");
-        }
-    }
-    if (optind + 1 != argc || !digits(argv[optind]))
-        return cli_usage_error("show", "give one certificate ID (digits)");
-    if ((rc = ctx_open(&x, "show", provider)) != EXIT_SUCCESS)
+    if (rc != CLI_CONTINUE)
+        return rc;
+    if (first + 1 != argc || !digits(argv[first]))
+        return cli_usage(&self->spec, "give one certificate ID (digits)");
+    if ((rc = ctx_open(&x, "show", a.provider)) != EXIT_SUCCESS)
         return rc;
     cs_kv_init(&q);
-    cs_kv_set(&q, "CertId", argv[optind]);
+    cs_kv_set(&q, "CertId", argv[first]);
     cs_kv_set(&q, "CertFilter", "true");
     rc = EXIT_FAILURE;
     if (call(&x, "GetUserCertificateDetail", &q, &d)) {
         json_object_del(d, "Key");
         json_object_del(d, "EncryptPrivateKey");
         json_object_del(d, "SignPrivateKey");
-        if (as_json) {
+        if (a.json)
             print_json(d);
-        } else {
-            char id[32];
-
-            cs_json_id(json_object_get(d, "Id"), id, sizeof(id));
-            printf("certificate  %s\nname         %s\ncommon name  %s\nnames        %s\n"
-                   "valid        %s .. %s%s\nissuer       %s\nserial       %s\nsha256       %s\n",
-                   cli_safe(id), jtxt(d, "Name"), jtxt(d, "Common"), jtxt(d, "Sans"),
-                   jtxt(d, "StartDate"), jtxt(d, "EndDate"),
-                   json_is_true(json_object_get(d, "Expired")) ? " (expired)" : "",
-                   jtxt(d, "Issuer"), jtxt(d, "SerialNo"), jtxt(d, "Sha2"));
-        }
+        else
+            show_text(d);
         json_decref(d);
         rc = EXIT_SUCCESS;
     }
@@ -334,19 +317,33 @@ int cmd_show(int argc, char **argv)
 
 static int one_json; /* fetch and upload: one JSON object on stdout */
 
-static const char fetch_help[] =
-    "Usage: certsync fetch ID | --domain DOMAIN [--into NAME | --layout LAYOUT --out DIR]\n"
-    "                      [--provider NAME] [--config FILE]\n"
-    "\n"
-    "Download an issued certificate with its private key and chain. By id, or --domain: the\n"
-    "newest issued, unexpired certificate covering DOMAIN.\n"
-    "  --into NAME      install it as a new version of the managed certificate NAME (validated\n"
-    "                   first; the formats of [cert NAME] are written)\n"
-    "  --layout L --out DIR  write it as the console's download zip lays it out for a server:\n"
-    "                   nginx, apache, tomcat, iis (NAME.pfx + pfx-password.txt) or jks\n"
-    "                   (NAME.jks + jks-password.txt); NAME is the certificate's id\n"
-    "                   (\"cert\" if the service's id is not digits only)\n"
-    "  --json           print what was done as one JSON object\n";
+typedef struct {
+    const char *domain, *into, *layout, *out, *provider;
+    int json;
+} fetch_args;
+
+static const cli_opt fetch_opts[] = {
+    CLI_OPT_VALUE(fetch_args, domain, "domain", "DOMAIN",
+                  "instead of ID: the newest issued, unexpired certificate\ncovering DOMAIN"),
+    CLI_OPT_VALUE(fetch_args, into, "into", "NAME",
+                  "install it as a new version of the managed certificate\n"
+                  "NAME (validated first; the formats of [cert NAME] are\nwritten)"),
+    CLI_OPT_VALUE(fetch_args, layout, "layout", "LAYOUT",
+                  "with --out: write it as the console's download zip lays\n"
+                  "it out for a server: nginx, apache, tomcat, iis\n"
+                  "(NAME.pfx + pfx-password.txt) or jks (NAME.jks +\n"
+                  "jks-password.txt); NAME is the certificate's id (\"cert\"\n"
+                  "if the service's id is not digits only)"),
+    CLI_OPT_VALUE(fetch_args, out, "out", "DIR", "the directory of --layout"),
+    OPT_PROVIDER(fetch_args),
+    OPT_JSON(fetch_args, "print what was done as one JSON object"),
+    CLI_OPT_CONFIG,
+    CLI_OPT_HELP,
+    CLI_OPT_END};
+
+static const char fetch_about[] =
+    "By ID, or the newest issued certificate for --domain; into the store (--into NAME), or\n"
+    "as a server's files (--layout LAYOUT --out DIR).\n";
 
 static int write_layout(const char *layout, const char *dir, const char *id, const char *name,
                         cs_bundle *b)
@@ -376,120 +373,105 @@ static int write_layout(const char *layout, const char *dir, const char *id, con
     return EXIT_SUCCESS;
 }
 
-int cmd_fetch(int argc, char **argv)
+/* The usage checks of fetch; CLI_CONTINUE when they pass. */
+static int fetch_check(const cli_cmd *spec, const fetch_args *a, int nargs, char **args)
 {
-    static const struct option opts[] = {
-        {"domain", 1, 0, 'd'}, {"into", 1, 0, 'i'},     {"layout", 1, 0, 'l'},
-        {"out", 1, 0, 'o'},    {"provider", 1, 0, 'p'}, {"config", 1, 0, 'G'},
-        {"json", 0, 0, 'j'},   {"help", 0, 0, 'h'},     {0, 0, 0, 0}};
-    const char *domain = NULL, *into = NULL, *layout = NULL, *out = NULL, *provider = NULL;
-    char id[32] = "", origin[200];
-    json_t *d = NULL;
-    cs_bundle *b = NULL;
-    int opt, rc;
+    if ((nargs > 0) == (a->domain != NULL) || nargs > 1 || (nargs == 1 && !digits(args[0])))
+        return cli_usage(spec, "give one certificate ID or --domain DOMAIN");
+    if ((a->into != NULL) == (a->layout != NULL) || (a->layout && !a->out) ||
+        (a->out && !a->layout))
+        return cli_usage(spec, "give --into NAME, or --layout LAYOUT with --out DIR");
+    if (a->into && !cs_name_valid(a->into))
+        return cli_usage(spec, "'%s' is not a certificate name", a->into);
+    return CLI_CONTINUE;
+}
+
+/* The id of the newest issued, unexpired certificate for domain; 0 when there is none. */
+static int fetch_pick(ctx *x, const char *domain, char *id, size_t size)
+{
+    json_t *certs, *best;
+
+    if (cs_aliyun_list(x->client, "CERT", NULL, NULL, &certs) != CS_OK) {
+        cli_fail("fetch");
+        return 0;
+    }
+    best = cs_aliyun_pick(certs, NULL, &domain, 1);
+    if (best)
+        cs_json_id(json_object_get(best, "CertificateId"), id, size);
+    json_decref(certs);
+    if (!id[0])
+        fprintf(stderr, "certsync fetch: no issued, unexpired certificate for %s at %s\n", domain,
+                cs_aliyun_endpoint(x->client));
+    return id[0] != '\0';
+}
+
+/* Certificate id with its key and chain from the service, validated (and trusted for the store). */
+static int fetch_bundle(ctx *x, const char *id, int trust, json_t **d, cs_bundle **b)
+{
+    char origin[200];
     cs_kv q;
-    ctx x;
 
-    one_json = 0;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'j':
-            one_json = 1;
-            break;
-        case 'd':
-            domain = optarg;
-            break;
-        case 'i':
-            into = optarg;
-            break;
-        case 'l':
-            layout = optarg;
-            break;
-        case 'o':
-            out = optarg;
-            break;
-        case 'p':
-            provider = optarg;
-            break;
-        case 'G':
-            cli_config_path = optarg;
-            break;
-        case 'h':
-            fputs(fetch_help, stdout);
-            return EXIT_SUCCESS;
-        default:
-            return cli_usage_error("fetch", "unknown option");
-        }
-    }
-    if ((optind < argc) == (domain != NULL) || argc - optind > 1 ||
-        (optind < argc && !digits(argv[optind])))
-        return cli_usage_error("fetch", "give one certificate ID or --domain DOMAIN");
-    if ((into != NULL) == (layout != NULL) || (layout && !out) || (out && !layout))
-        return cli_usage_error("fetch", "give --into NAME, or --layout LAYOUT with --out DIR");
-    if (into && !cs_name_valid(into))
-        return cli_usage_error("fetch", "'%s' is not a certificate name", into);
-    if ((rc = ctx_open(&x, "fetch", provider)) != EXIT_SUCCESS)
-        return rc;
-    rc = EXIT_FAILURE;
-    if (domain) {
-        json_t *certs, *best;
-
-        if (cs_aliyun_list(x.client, "CERT", NULL, NULL, &certs) != CS_OK) {
-            cli_fail("fetch");
-            goto done;
-        }
-        best = cs_aliyun_pick(certs, NULL, &domain, 1);
-        if (best)
-            cs_json_id(json_object_get(best, "CertificateId"), id, sizeof(id));
-        json_decref(certs);
-        if (!id[0]) {
-            fprintf(stderr, "certsync fetch: no issued, unexpired certificate for %s at %s\n",
-                    domain, cs_aliyun_endpoint(x.client));
-            goto done;
-        }
-    } else {
-        snprintf(id, sizeof(id), "%s", argv[optind]);
-    }
     cs_kv_init(&q);
     cs_kv_set(&q, "CertId", id);
-    if (!call(&x, "GetUserCertificateDetail", &q, &d))
-        goto done;
+    if (!call(x, "GetUserCertificateDetail", &q, d))
+        return 0;
     snprintf(origin, sizeof(origin), "certificate %s from GetUserCertificateDetail (RequestId %s)",
-             id, jstr(d, "RequestId"));
-    if (!*jstr(d, "Key")) {
+             id, jstr(*d, "RequestId"));
+    if (!*jstr(*d, "Key")) {
         fprintf(stderr,
                 "certsync fetch: %s: the service holds no private key for it (its CSR was made "
                 "elsewhere); use `certsync import` with your key\n",
                 cli_safe(origin));
-        goto done;
+        return 0;
     }
-    if (cs_bundle_load_pem(&b, jstr(d, "Cert"), strlen(jstr(d, "Cert")), jstr(d, "Key"),
-                           strlen(jstr(d, "Key")), origin) != CS_OK ||
-        cs_bundle_validate(b, NULL, 0, time(NULL), origin) != CS_OK ||
-        (!layout && cs_aliyun_verify_trust(x.client, b, origin) != CS_OK)) {
+    if (cs_bundle_load_pem(b, jstr(*d, "Cert"), strlen(jstr(*d, "Cert")), jstr(*d, "Key"),
+                           strlen(jstr(*d, "Key")), origin) != CS_OK ||
+        cs_bundle_validate(*b, NULL, 0, time(NULL), origin) != CS_OK ||
+        (trust && cs_aliyun_verify_trust(x->client, *b, origin) != CS_OK)) {
         cli_fail("fetch");
-        goto done;
+        return 0;
     }
-    if (layout) {
-        /* the id came from the service: digits only may name a file */
-        rc = write_layout(layout, out, id, cs_safe_file_name(id, 1, "cert"), b);
-    } else {
-        const cs_cert_conf *cc = cs_config_cert(x.c, into);
-        cs_install_opts o = cs_install_opts_for(cc, "aliyun-cas", id);
-        unsigned v;
+    return 1;
+}
 
-        if (cs_store_install(x.s, into, b, &o, &v) != CS_OK) {
-            cli_fail("fetch");
-            goto done;
-        }
-        if (one_json)
-            print_one(json_pack("{s:o, s:s, s:i}", "certificate", jtext(id), "name", into,
-                                "version", (int)v));
-        else
-            printf("%s: installed v%u (certificate %s)\n", into, v, cli_safe(id));
-        rc = cs_sync_notify(x.c, x.s, cc, v) == CS_OK ? EXIT_SUCCESS : cli_fail("fetch");
+static int fetch_install(ctx *x, const char *into, const char *id, cs_bundle *b)
+{
+    const cs_cert_conf *cc = cs_config_cert(x->c, into);
+    cs_install_opts o = cs_install_opts_for(cc, "aliyun-cas", id);
+    unsigned v;
+
+    if (cs_store_install(x->s, into, b, &o, &v) != CS_OK)
+        return cli_fail("fetch");
+    if (one_json)
+        print_one(json_pack("{s:o, s:s, s:i}", "certificate", jtext(id), "name", into, "version",
+                            (int)v));
+    else
+        printf("%s: installed v%u (certificate %s)\n", into, v, cli_safe(id));
+    return cs_sync_notify(x->c, x->s, cc, v) == CS_OK ? EXIT_SUCCESS : cli_fail("fetch");
+}
+
+static int cmd_fetch(const cli_command *self, int argc, char **argv)
+{
+    fetch_args a = {0};
+    int first, rc = cli_parse(&self->spec, argc, argv, &a, &first);
+    char id[32] = "";
+    json_t *d = NULL;
+    cs_bundle *b = NULL;
+    ctx x;
+
+    if (rc != CLI_CONTINUE ||
+        (rc = fetch_check(&self->spec, &a, argc - first, argv + first)) != CLI_CONTINUE ||
+        (rc = ctx_open(&x, "fetch", a.provider)) != EXIT_SUCCESS)
+        return rc;
+    one_json = a.json;
+    rc = EXIT_FAILURE;
+    if (a.domain ? fetch_pick(&x, a.domain, id, sizeof(id))
+                 : snprintf(id, sizeof(id), "%s", argv[first]) > 0) {
+        if (fetch_bundle(&x, id, !a.layout, &d, &b))
+            /* the id came from the service: digits only may name a file */
+            rc = a.layout ? write_layout(a.layout, a.out, id, cs_safe_file_name(id, 1, "cert"), b)
+                          : fetch_install(&x, a.into, id, b);
     }
-done:
     if (d) {
         const char *k = jstr(d, "Key");
 
@@ -503,15 +485,28 @@ done:
 
 /* ---- upload ---- */
 
-static const char upload_help[] =
-    "Usage: certsync upload NAME [--cert FILE --key FILE [--chain FILE]] [--replace]\n"
-    "                       [--provider NAME] [--config FILE]\n"
-    "\n"
-    "Upload a certificate and its key into the service under the name NAME. Without --cert\n"
-    "and --key, the store's current version of the managed certificate NAME is uploaded.\n"
-    "  --replace   NAME exists in the service already: upload under a fresh name\n"
-    "              (NAME-YYYYMMDDHHMMSS), then delete the certificates named NAME\n"
-    "  --json      print the new certificate's id and name as one JSON object\n";
+typedef struct {
+    const char *cert, *key, *chain, *provider;
+    int replace, json;
+} upload_args;
+
+static const cli_opt upload_opts[] = {
+    CLI_OPT_VALUE(upload_args, cert, "cert", "FILE",
+                  "the certificate to upload (default: the store's current\nNAME)"),
+    CLI_OPT_VALUE(upload_args, key, "key", "FILE", "its private key (with --cert)"),
+    CLI_OPT_VALUE(upload_args, chain, "chain", "FILE", "intermediate certificates, in any order"),
+    CLI_OPT_SWITCH(upload_args, replace, "replace",
+                   "NAME exists in the service already: upload under a fresh\n"
+                   "name (NAME-YYYYMMDDHHMMSS), then delete the certificates\nnamed NAME"),
+    OPT_PROVIDER(upload_args),
+    OPT_JSON(upload_args, "print the new certificate's id and name as one JSON\nobject"),
+    CLI_OPT_CONFIG,
+    CLI_OPT_HELP,
+    CLI_OPT_END};
+
+static const char upload_about[] =
+    "Into the service under the name NAME: --cert and --key, or else the store's current\n"
+    "version of the managed certificate NAME.\n";
 
 static int upload_once(ctx *x, const char *name, cs_bundle *b, char *id, size_t size)
 {
@@ -555,194 +550,193 @@ static int name_exists_error(const cs_aliyun *client)
            strcmp(code, "ParamRepeat") == 0 || strcmp(code, "NameExist") == 0;
 }
 
-int cmd_upload(int argc, char **argv)
+/* Delete the certificates of certs named name (all but the fresh upload); 0 if one failed. */
+static int upload_delete_old(ctx *x, json_t *certs, const char *name)
 {
-    static const struct option opts[] = {
-        {"cert", 1, 0, 'c'},    {"key", 1, 0, 'k'},      {"chain", 1, 0, 'C'},
-        {"replace", 0, 0, 'r'}, {"provider", 1, 0, 'p'}, {"config", 1, 0, 'G'},
-        {"json", 0, 0, 'j'},    {"help", 0, 0, 'h'},     {0, 0, 0, 0}};
-    const char *cert = NULL, *key = NULL, *chain = NULL, *provider = NULL, *name;
-    int opt, replace = 0, rc;
-    char id[32] = "";
-    cs_bundle *b = NULL;
-    ctx x;
+    char old[32];
+    json_t *e, *r;
+    int ok = 1;
+    size_t i;
+    cs_kv q;
 
-    one_json = 0;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'j':
-            one_json = 1;
-            break;
-        case 'c':
-            cert = optarg;
-            break;
-        case 'k':
-            key = optarg;
-            break;
-        case 'C':
-            chain = optarg;
-            break;
-        case 'r':
-            replace = 1;
-            break;
-        case 'p':
-            provider = optarg;
-            break;
-        case 'G':
-            cli_config_path = optarg;
-            break;
-        case 'h':
-            fputs(upload_help, stdout);
-            return EXIT_SUCCESS;
-        default:
-            return cli_usage_error("upload", "unknown option");
+    json_array_foreach(certs, i, e)
+    {
+        if (strcmp(jstr(e, "Name"), name) != 0)
+            continue;
+        cs_json_id(json_object_get(e, "CertificateId"), old, sizeof(old));
+        cs_kv_init(&q);
+        cs_kv_set(&q, "CertId", old);
+        if (call(x, "DeleteUserCertificate", &q, &r)) {
+            fprintf(one_json ? stderr : stdout, "deleted the old certificate %s (name %s)\n",
+                    cli_safe(old), cli_safe(name));
+            json_decref(r);
+        } else {
+            ok = 0;
         }
     }
-    if (optind + 1 != argc)
-        return cli_usage_error("upload", "give one NAME");
-    name = argv[optind];
-    if ((cert != NULL) != (key != NULL))
-        return cli_usage_error("upload", "give both --cert and --key, or neither");
-    if (strlen(name) > 63)
-        return cli_usage_error("upload", "the service allows names of at most 63 characters");
-    if ((rc = ctx_open(&x, "upload", provider)) != EXIT_SUCCESS)
-        return rc;
-    rc = EXIT_FAILURE;
-    if ((cert ? cs_bundle_load_files(&b, cert, key, chain, NULL)
-              : cs_store_load(x.s, name, 0, &b)) != CS_OK ||
-        cs_bundle_validate(b, NULL, 0, time(NULL), cert ? cert : name) != CS_OK) {
-        cli_fail("upload");
-        goto done;
+    return ok;
+}
+
+/* --replace: upload under NAME-YYYYMMDDHHMMSS, then delete the certificates named NAME. */
+static int upload_replace(ctx *x, const char *name, cs_bundle *b)
+{
+    json_t *certs = NULL;
+    char fresh[80], id[32] = "";
+    time_t t = time(NULL);
+    struct tm tm;
+    int ok;
+
+    gmtime_r(&t, &tm);
+    snprintf(fresh, sizeof(fresh), "%.47s-%04d%02d%02d%02d%02d%02d", name, tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    if (cs_aliyun_list(x->client, "UPLOAD", NULL, name, &certs) != CS_OK ||
+        !upload_once(x, fresh, b, id, sizeof(id))) {
+        json_decref(certs);
+        return cli_fail("upload");
     }
-    if (upload_once(&x, name, b, id, sizeof(id))) {
+    if (one_json)
+        print_one(json_pack("{s:o, s:o, s:b}", "certificate", jtext(id), "name", jtext(fresh),
+                            "replaced", 1));
+    else
+        printf("uploaded %s as certificate %s (name %s)\n", cli_safe(name), cli_safe(id),
+               cli_safe(fresh));
+    ok = upload_delete_old(x, certs, name);
+    json_decref(certs);
+    return ok ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+/* Upload b as name; a name the service has already: --replace, or say so. */
+static int upload_run(ctx *x, const char *name, cs_bundle *b, int replace)
+{
+    char id[32] = "";
+
+    if (upload_once(x, name, b, id, sizeof(id))) {
         if (one_json)
             print_one(json_pack("{s:o, s:o}", "certificate", jtext(id), "name", jtext(name)));
         else
             printf("uploaded %s as certificate %s\n", cli_safe(name), cli_safe(id));
-        rc = EXIT_SUCCESS;
-    } else if (!name_exists_error(x.client)) {
-        cli_fail("upload");
-    } else if (!replace) {
-        fprintf(stderr,
-                "certsync upload: a certificate named '%s' already exists in the service; use "
-                "--replace to upload under a fresh name and delete the old one\n",
-                name);
-    } else {
-        json_t *certs = NULL, *e;
-        char fresh[80], old[32];
-        time_t t = time(NULL);
-        struct tm tm;
-        size_t i;
-
-        gmtime_r(&t, &tm);
-        snprintf(fresh, sizeof(fresh), "%.47s-%04d%02d%02d%02d%02d%02d", name, tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-        if (cs_aliyun_list(x.client, "UPLOAD", NULL, name, &certs) != CS_OK ||
-            !upload_once(&x, fresh, b, id, sizeof(id))) {
-            cli_fail("upload");
-            json_decref(certs);
-            goto done;
-        }
-        if (one_json)
-            print_one(json_pack("{s:o, s:o, s:b}", "certificate", jtext(id), "name", jtext(fresh),
-                                "replaced", 1));
-        else
-            printf("uploaded %s as certificate %s (name %s)\n", cli_safe(name), cli_safe(id),
-                   cli_safe(fresh));
-        rc = EXIT_SUCCESS;
-        json_array_foreach(certs, i, e)
-        {
-            json_t *r;
-            cs_kv q;
-
-            if (strcmp(jstr(e, "Name"), name) != 0)
-                continue;
-            cs_json_id(json_object_get(e, "CertificateId"), old, sizeof(old));
-            cs_kv_init(&q);
-            cs_kv_set(&q, "CertId", old);
-            if (call(&x, "DeleteUserCertificate", &q, &r)) {
-                fprintf(one_json ? stderr : stdout, "deleted the old certificate %s (name %s)\n",
-                        cli_safe(old), cli_safe(name));
-                json_decref(r);
-            } else {
-                rc = EXIT_FAILURE;
-            }
-        }
-        json_decref(certs);
+        return EXIT_SUCCESS;
     }
-done:
+    if (!name_exists_error(x->client))
+        return cli_fail("upload");
+    if (replace)
+        return upload_replace(x, name, b);
+    fprintf(stderr,
+            "certsync upload: a certificate named '%s' already exists in the service; use "
+            "--replace to upload under a fresh name and delete the old one\n",
+            name);
+    return EXIT_FAILURE;
+}
+
+static int cmd_upload(const cli_command *self, int argc, char **argv)
+{
+    upload_args a = {0};
+    int first, rc = cli_parse(&self->spec, argc, argv, &a, &first);
+    cs_bundle *b = NULL;
+    const char *name;
+    ctx x;
+
+    if (rc != CLI_CONTINUE)
+        return rc;
+    if (first + 1 != argc)
+        return cli_usage(&self->spec, "give one NAME");
+    name = argv[first];
+    if ((a.cert != NULL) != (a.key != NULL))
+        return cli_usage(&self->spec, "give both --cert and --key, or neither");
+    if (strlen(name) > 63)
+        return cli_usage(&self->spec, "the service allows names of at most 63 characters");
+    if ((rc = ctx_open(&x, "upload", a.provider)) != EXIT_SUCCESS)
+        return rc;
+    one_json = a.json;
+    if ((a.cert ? cs_bundle_load_files(&b, a.cert, a.key, a.chain, NULL)
+                : cs_store_load(x.s, name, 0, &b)) != CS_OK ||
+        cs_bundle_validate(b, NULL, 0, time(NULL), a.cert ? a.cert : name) != CS_OK)
+        rc = cli_fail("upload");
+    else
+        rc = upload_run(&x, name, b, a.replace);
     cs_bundle_free(b);
     ctx_free(&x);
     return rc;
 }
 
-/* ---- one-id actions: delete, withdraw, revoke, renew ---- */
+/* ---- one id, one service action: delete, delete-order, withdraw, revoke, renew ---- */
 
-static int simple(int argc, char **argv, const char *cmd, const char *help, const char *action,
-                  const char *param, int confirm)
+typedef struct {
+    const char *provider;
+    int yes, json;
+} id_args;
+
+static const cli_opt id_opts[] = {
+    OPT_PROVIDER(id_args),
+    CLI_OPT_SWITCH(id_args, yes, "yes", "do not ask for confirmation (revoke asks)"),
+    OPT_JSON(id_args, "print the service's answer as JSON"),
+    CLI_OPT_CONFIG,
+    CLI_OPT_HELP,
+    CLI_OPT_END};
+
+/* The row data of an id command: the service's action; confirm: ask before it. */
+typedef struct {
+    const char *action;
+    int confirm;
+} id_action;
+
+/* "revoke ORDER 123? ... Type yes:"; 0 when not confirmed (a usage error without a terminal). */
+static int id_confirmed(const cli_cmd *spec, const char *id, int *rc)
 {
-    static const struct option opts[] = {{"provider", 1, 0, 'p'}, {"yes", 0, 0, 'y'},
-                                         {"json", 0, 0, 'j'},     {"config", 1, 0, 'G'},
-                                         {"help", 0, 0, 'h'},     {0, 0, 0, 0}};
-    const char *provider = NULL;
-    int opt, yes = 0, as_json = 0, rc;
+    char answer[16] = "";
+
+    if (!isatty(0)) {
+        *rc = cli_usage(spec, "this cannot be undone; confirm with --yes");
+        return 0;
+    }
+    printf("%s %s %s? This cannot be undone. Type yes: ", spec->name, spec->args, id);
+    fflush(stdout);
+    if (fgets(answer, sizeof(answer), stdin) == NULL || strcmp(answer, "yes\n") != 0) {
+        fprintf(stderr, "certsync %s: not confirmed; nothing done\n", spec->name);
+        *rc = EXIT_FAILURE;
+        return 0;
+    }
+    return 1;
+}
+
+static void id_done(const cli_cmd *spec, const char *id, json_t *r, int as_json)
+{
+    char nid[32];
+
+    if (as_json) {
+        print_json(r);
+        return;
+    }
+    cs_json_id(json_object_get(r, "OrderId"), nid, sizeof(nid));
+    printf("%s: done (%s %s, RequestId %s)", spec->name, spec->args, id, jtxt(r, "RequestId"));
+    if (nid[0])
+        printf("; the new order is %s", cli_safe(nid));
+    printf("\n");
+}
+
+static int cmd_id_action(const cli_command *self, int argc, char **argv)
+{
+    const cli_cmd *spec = &self->spec;
+    const id_action *act = self->data;
+    id_args a = {0};
+    int first, rc = cli_parse(spec, argc, argv, &a, &first);
     json_t *r;
     cs_kv q;
     ctx x;
 
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'p':
-            provider = optarg;
-            break;
-        case 'y':
-            yes = 1;
-            break;
-        case 'j':
-            as_json = 1;
-            break;
-        case 'G':
-            cli_config_path = optarg;
-            break;
-        case 'h':
-            fputs(help, stdout);
-            return EXIT_SUCCESS;
-        default:
-            return cli_usage_error(cmd, "unknown option");
-        }
-    }
-    if (optind + 1 != argc || !digits(argv[optind]))
-        return cli_usage_error(cmd, "give one %s (digits)", param);
-    if (confirm && !yes) {
-        char answer[16] = "";
-
-        if (!isatty(0))
-            return cli_usage_error(cmd, "this cannot be undone; confirm with --yes");
-        printf("%s %s %s? This cannot be undone. Type yes: ", cmd, param, argv[optind]);
-        fflush(stdout);
-        if (fgets(answer, sizeof(answer), stdin) == NULL || strcmp(answer, "yes\n") != 0) {
-            fprintf(stderr, "certsync %s: not confirmed; nothing done\n", cmd);
-            return EXIT_FAILURE;
-        }
-    }
-    if ((rc = ctx_open(&x, cmd, provider)) != EXIT_SUCCESS)
+    if (rc != CLI_CONTINUE)
+        return rc;
+    if (first + 1 != argc || !digits(argv[first]))
+        return cli_usage(spec, "give one %s (digits)", spec->args);
+    if (act->confirm && !a.yes && !id_confirmed(spec, argv[first], &rc))
+        return rc;
+    if ((rc = ctx_open(&x, spec->name, a.provider)) != EXIT_SUCCESS)
         return rc;
     rc = EXIT_FAILURE;
     cs_kv_init(&q);
-    cs_kv_set(&q, strcmp(param, "ORDER") == 0 ? "OrderId" : "CertId", argv[optind]);
-    if (call(&x, action, &q, &r)) {
-        if (as_json) {
-            print_json(r);
-        } else {
-            char nid[32];
-
-            cs_json_id(json_object_get(r, "OrderId"), nid, sizeof(nid));
-            printf("%s: done (%s %s, RequestId %s)", cmd, param, argv[optind],
-                   jtxt(r, "RequestId"));
-            if (nid[0])
-                printf("; the new order is %s", cli_safe(nid));
-            printf("\n");
-        }
+    cs_kv_set(&q, strcmp(spec->args, "ORDER") == 0 ? "OrderId" : "CertId", argv[first]);
+    if (call(&x, act->action, &q, &r)) {
+        id_done(spec, argv[first], r, a.json);
         json_decref(r);
         rc = EXIT_SUCCESS;
     }
@@ -750,103 +744,39 @@ static int simple(int argc, char **argv, const char *cmd, const char *help, cons
     return rc;
 }
 
-int cmd_delete(int argc, char **argv)
-{
-    static const char help[] =
-        "Usage: certsync delete ID [--provider NAME] [--config FILE]\n"
-        "\nDelete a certificate from the service (DeleteUserCertificate). To delete a failed\n"
-        "or withdrawn order use `certsync withdraw` first, then `certsync delete-order`.\n";
-
-    return simple(argc, argv, "delete", help, "DeleteUserCertificate", "ID", 0);
-}
-
-int cmd_withdraw(int argc, char **argv)
-{
-    static const char help[] =
-        "Usage: certsync withdraw ORDER [--provider NAME] [--config FILE]\n"
-        "\nWithdraw an application that waits for validation or is in review\n"
-        "(CancelOrderRequest); the order goes back to \"paid\" and can be applied again.\n";
-
-    return simple(argc, argv, "withdraw", help, "CancelOrderRequest", "ORDER", 0);
-}
-
-int cmd_revoke(int argc, char **argv)
-{
-    static const char help[] =
-        "Usage: certsync revoke ORDER [--yes] [--provider NAME] [--config FILE]\n"
-        "\nRevoke the certificate of an issued order (CancelCertificateForPackageRequest); a\n"
-        "pending order is cancelled and its quota returned. Asks for confirmation unless --yes.\n";
-
-    return simple(argc, argv, "revoke", help, "CancelCertificateForPackageRequest", "ORDER", 1);
-}
-
-int cmd_renew(int argc, char **argv)
-{
-    static const char help[] =
-        "Usage: certsync renew ORDER [--json] [--provider NAME] [--config FILE]\n"
-        "\nRenew an issued, still valid order (RenewCertificateOrderForPackageRequest); prints\n"
-        "the new order, which then goes through validation like `certsync apply`. Once it is\n"
-        "issued, `certsync sync` installs it for certificates selected by domain.\n";
-
-    return simple(argc, argv, "renew", help, "RenewCertificateOrderForPackageRequest", "ORDER", 0);
-}
-
-int cmd_delete_order(int argc, char **argv)
-{
-    static const char help[] =
-        "Usage: certsync delete-order ORDER [--provider NAME] [--config FILE]\n"
-        "\nDelete an order that failed review or was withdrawn (DeleteCertificateRequest); its\n"
-        "quota is returned.\n";
-
-    return simple(argc, argv, "delete-order", help, "DeleteCertificateRequest", "ORDER", 0);
-}
-
 /* ---- quota ---- */
 
-int cmd_quota(int argc, char **argv)
+typedef struct {
+    const char *product, *provider;
+    int json;
+} quota_args;
+
+static const cli_opt quota_opts[] = {CLI_OPT_VALUE(quota_args, product, "product", "CODE",
+                                                   "the product (default digicert-free-1-free)"),
+                                     OPT_PROVIDER(quota_args),
+                                     OPT_JSON(quota_args, "print the service's answer as JSON"),
+                                     CLI_OPT_CONFIG,
+                                     CLI_OPT_HELP,
+                                     CLI_OPT_END};
+
+static int cmd_quota(const cli_command *self, int argc, char **argv)
 {
-    static const struct option opts[] = {{"product", 1, 0, 'P'}, {"provider", 1, 0, 'p'},
-                                         {"json", 0, 0, 'j'},    {"config", 1, 0, 'G'},
-                                         {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
-    const char *product = "digicert-free-1-free", *provider = NULL;
-    int opt, as_json = 0, rc;
+    quota_args a = {.product = "digicert-free-1-free"};
+    int first, rc = cli_parse(&self->spec, argc, argv, &a, &first);
     json_t *r;
     cs_kv q;
     ctx x;
 
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'P':
-            product = optarg;
-            break;
-        case 'p':
-            provider = optarg;
-            break;
-        case 'j':
-            as_json = 1;
-            break;
-        case 'G':
-            cli_config_path = optarg;
-            break;
-        case 'h':
-            printf("Usage: certsync quota [--product CODE] [--json] [--provider NAME]\n\n"
-                   "How many certificates of a product (default digicert-free-1-free) the\n"
-                   "account may still apply for (DescribePackageState).\n");
-            return EXIT_SUCCESS;
-        default:
-            return cli_usage_error("quota", "unknown option");
-        }
-    }
-    if ((rc = ctx_open(&x, "quota", provider)) != EXIT_SUCCESS)
+    if (rc != CLI_CONTINUE || (rc = ctx_open(&x, "quota", a.provider)) != EXIT_SUCCESS)
         return rc;
     rc = EXIT_FAILURE;
     cs_kv_init(&q);
-    cs_kv_set(&q, "ProductCode", product);
+    cs_kv_set(&q, "ProductCode", a.product);
     if (call(&x, "DescribePackageState", &q, &r)) {
-        if (as_json)
+        if (a.json)
             print_json(r);
         else
-            printf("%s: %lld in all, %lld used, %lld issued\n", product,
+            printf("%s: %lld in all, %lld used, %lld issued\n", a.product,
                    (long long)json_integer_value(json_object_get(r, "TotalCount")),
                    (long long)json_integer_value(json_object_get(r, "UsedCount")),
                    (long long)json_integer_value(json_object_get(r, "IssuedCount")));
@@ -859,25 +789,47 @@ int cmd_quota(int argc, char **argv)
 
 /* ---- apply ---- */
 
-static const char apply_help[] =
-    "Usage: certsync apply --domain DOMAIN --validate file|dns [--product CODE] [--wait]\n"
-    "                      [--into NAME] [--webroot DIR] [--order ORDER] [--poll SECONDS]\n"
-    "                      [--timeout SECONDS] [--provider NAME] [--config FILE]\n"
-    "\n"
-    "Apply for a certificate (CreateCertificateForPackageRequest; default product\n"
-    "digicert-free-1-free) and print exactly what must be published for the domain\n"
+typedef struct {
+    const char *domain, *validate, *product, *into, *webroot, *order, *poll, *timeout, *provider;
+    const char *username, *phone, *email;
+    int wait, json;
+} apply_args;
+
+static const cli_opt apply_opts[] = {
+    CLI_OPT_NEEDED(apply_args, domain, "domain", "DOMAIN", "the name to apply for"),
+    CLI_OPT_VALUE(apply_args, validate, "validate", "file|dns",
+                  "how the service validates the domain (required without\n--order)"),
+    CLI_OPT_VALUE(apply_args, product, "product", "CODE", "default digicert-free-1-free"),
+    CLI_OPT_SWITCH(apply_args, wait, "wait",
+                   "poll the order until it is issued, then install it into\n"
+                   "--into NAME; fails when the review fails or after\n--timeout"),
+    CLI_OPT_VALUE(apply_args, into, "into", "NAME",
+                  "where --wait installs it (default: the [cert] whose\ndomain list holds DOMAIN)"),
+    CLI_OPT_VALUE(apply_args, webroot, "webroot", "DIR",
+                  "also write DIR/.well-known/pki-validation/fileauth.txt"),
+    CLI_OPT_VALUE(apply_args, order, "order", "ORDER",
+                  "do not apply again: continue with the existing order"),
+    CLI_OPT_VALUE(apply_args, poll, "poll", "SECONDS", "how often --wait asks (default 10)"),
+    CLI_OPT_VALUE(apply_args, timeout, "timeout", "SECONDS",
+                  "how long --wait waits (default 3600)"),
+    OPT_PROVIDER(apply_args),
+    CLI_OPT_VALUE(apply_args, username, "username", "NAME",
+                  "with --phone and --email: apply with\n"
+                  "CreateCertificateRequest (DV products, a CSR made by the\n"
+                  "service) and these contact details"),
+    CLI_OPT_VALUE(apply_args, phone, "phone", "PHONE", "the contact's phone (with --username)"),
+    CLI_OPT_VALUE(apply_args, email, "email", "EMAIL", "the contact's email (with --username)"),
+    OPT_JSON(apply_args, "print the order and its state as JSON lines instead of\ntext"),
+    CLI_OPT_CONFIG,
+    CLI_OPT_HELP,
+    CLI_OPT_END};
+
+static const char apply_about[] =
+    "CreateCertificateForPackageRequest, then exactly what must be published for the domain\n"
     "validation: the DNS record, or the file's URL path and content. For FILE validation the\n"
     "content is also put into the store's challenge area\n"
     "(<store>/challenges/DOMAIN/pki-validation/fileauth.txt, DOMAIN lower-cased), where the\n"
-    "certsync server modules answer it, and into DIR/.well-known/pki-validation/fileauth.txt\n"
-    "with --webroot.\n"
-    "  --wait       poll the order (every --poll seconds, default 10) until it is issued,\n"
-    "               then install it into --into NAME (default: the [cert] whose domain list\n"
-    "               holds DOMAIN); fails when the review fails or after --timeout (3600 s)\n"
-    "  --order N    do not apply again: continue with the existing order N\n"
-    "  --username U --phone P --email E   apply with CreateCertificateRequest (DV products,\n"
-    "               a CSR made by the service) and these contact details\n"
-    "  --json       print the order and its state as JSON lines instead of text\n";
+    "certsync server modules answer it, and under --webroot.\n";
 
 /* apply --json keeps stdout for JSON; the sentences for people go to stderr */
 static FILE *human;
@@ -954,233 +906,259 @@ static int install_issued(ctx *x, json_t *st, const char *order, const char *int
     return ok;
 }
 
-int cmd_apply(int argc, char **argv)
-{
-    static const struct option opts[] = {{"domain", 1, 0, 'd'},
-                                         {"validate", 1, 0, 'v'},
-                                         {"product", 1, 0, 'P'},
-                                         {"wait", 0, 0, 'w'},
-                                         {"into", 1, 0, 'i'},
-                                         {"webroot", 1, 0, 'W'},
-                                         {"order", 1, 0, 'o'},
-                                         {"poll", 1, 0, 'l'},
-                                         {"timeout", 1, 0, 't'},
-                                         {"provider", 1, 0, 'p'},
-                                         {"config", 1, 0, 'G'},
-                                         {"help", 0, 0, 'h'},
-                                         {"username", 1, 0, 'U'},
-                                         {"phone", 1, 0, 'F'},
-                                         {"email", 1, 0, 'E'},
-                                         {"json", 0, 0, 'j'},
-                                         {0, 0, 0, 0}};
-    const char *domain = NULL, *validate = NULL, *product = "digicert-free-1-free", *into = NULL;
-    const char *webroot = NULL, *provider = NULL, *user = NULL, *phone = NULL, *email = NULL;
-    char order[32] = "";
-    long poll_s = 10, timeout_s = 3600;
-    int opt, wait = 0, rc, published = 0, as_json = 0;
-    time_t start;
-    json_t *r, *st = NULL;
-    cs_kv q;
+/* An apply run: its options, client, order and the order's last state. */
+typedef struct {
+    apply_args a;
     ctx x;
+    char order[32];
+    const char *into;
+    long poll_s, timeout_s;
+    int published;
+    json_t *st;
+} apply_job;
 
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'd':
-            domain = optarg;
-            break;
-        case 'v':
-            validate = optarg;
-            break;
-        case 'P':
-            product = optarg;
-            break;
-        case 'w':
-            wait = 1;
-            break;
-        case 'i':
-            into = optarg;
-            break;
-        case 'W':
-            webroot = optarg;
-            break;
-        case 'o':
-            snprintf(order, sizeof(order), "%s", optarg);
-            break;
-        case 'l':
-            poll_s = atol(optarg);
-            break;
-        case 't':
-            timeout_s = atol(optarg);
-            break;
-        case 'p':
-            provider = optarg;
-            break;
-        case 'G':
-            cli_config_path = optarg;
-            break;
-        case 'U':
-            user = optarg;
-            break;
-        case 'F':
-            phone = optarg;
-            break;
-        case 'E':
-            email = optarg;
-            break;
-        case 'j':
-            as_json = 1;
-            break;
-        case 'h':
-            fputs(apply_help, stdout);
-            return EXIT_SUCCESS;
-        default:
-            return cli_usage_error("apply", "unknown option");
-        }
+/* The usage checks of apply; CLI_CONTINUE when they pass. */
+static int apply_check(const cli_cmd *spec, apply_job *j)
+{
+    const apply_args *a = &j->a;
+
+    snprintf(j->order, sizeof(j->order), "%s", a->order ? a->order : "");
+    j->poll_s = a->poll ? atol(a->poll) : 10;
+    j->timeout_s = a->timeout ? atol(a->timeout) : 3600;
+    if (!j->order[0] &&
+        (!a->validate || (strcasecmp(a->validate, "file") && strcasecmp(a->validate, "dns"))))
+        return cli_usage(spec, "give --validate file or --validate dns");
+    if (j->order[0] && !digits(j->order))
+        return cli_usage(spec, "--order: '%s' is not an order id", j->order);
+    if (j->poll_s < 1 || j->timeout_s < 1)
+        return cli_usage(spec, "--poll and --timeout take seconds (at least 1)");
+    if ((a->username || a->phone || a->email) && !(a->username && a->phone && a->email))
+        return cli_usage(spec, "give --username, --phone and --email together");
+    return CLI_CONTINUE;
+}
+
+/* --wait without --into: the [cert] whose domain list holds the domain. */
+static int apply_target(apply_job *j)
+{
+    const cs_cert_conf *cc;
+
+    j->into = j->a.into;
+    if (!j->a.wait || j->into)
+        return 1;
+    cc = cert_for_domain(j->x.c, j->a.domain);
+    if (cc == NULL) {
+        fprintf(stderr,
+                "certsync apply: no [cert NAME] lists %s in its domain; give --into "
+                "NAME to say where the certificate goes\n",
+                j->a.domain);
+        return 0;
     }
-    if (!domain || optind < argc)
-        return cli_usage_error("apply", "give --domain DOMAIN");
-    if (!order[0] && (!validate || (strcasecmp(validate, "file") && strcasecmp(validate, "dns"))))
-        return cli_usage_error("apply", "give --validate file or --validate dns");
-    if (order[0] && !digits(order))
-        return cli_usage_error("apply", "--order: '%s' is not an order id", order);
-    if (poll_s < 1 || timeout_s < 1)
-        return cli_usage_error("apply", "--poll and --timeout take seconds (at least 1)");
-    if ((user || phone || email) && !(user && phone && email))
-        return cli_usage_error("apply", "give --username, --phone and --email together");
-    human = as_json ? stderr : stdout;
-    if ((rc = ctx_open(&x, "apply", provider)) != EXIT_SUCCESS)
+    j->into = cc->name;
+    return 1;
+}
+
+/* Apply for the certificate: a new order in j->order. */
+static int apply_create(apply_job *j)
+{
+    const apply_args *a = &j->a;
+    json_t *r;
+    cs_kv q;
+
+    cs_kv_init(&q);
+    cs_kv_set(&q, "Domain", a->domain);
+    cs_kv_set(&q, "ValidateType", strcasecmp(a->validate, "dns") == 0 ? "DNS" : "FILE");
+    cs_kv_set(&q, "ProductCode", a->product);
+    if (a->username) {
+        cs_kv_set(&q, "Username", a->username);
+        cs_kv_set(&q, "Phone", a->phone);
+        cs_kv_set(&q, "Email", a->email);
+    }
+    if (!call(&j->x,
+              a->username ? "CreateCertificateRequest" : "CreateCertificateForPackageRequest", &q,
+              &r))
+        return 0;
+    cs_json_id(json_object_get(r, "OrderId"), j->order, sizeof(j->order));
+    json_decref(r);
+    if (!digits(j->order)) {
+        fprintf(stderr, "certsync apply: the service answered the order id '%s', not a number\n",
+                cli_safe(j->order));
+        return 0;
+    }
+    fprintf(human, "applied for %s: order %s (%s)\n", a->domain, j->order, a->product);
+    return 1;
+}
+
+/* apply --json: the order's state as one line, without the key */
+static void apply_json_line(apply_job *j)
+{
+    json_t *copy = json_deep_copy(j->st);
+
+    json_object_del(copy, "PrivateKey");
+    json_object_set_new(copy, "OrderId", json_string(j->order));
+    json_object_set_new(copy, "status", json_string(status_words(jstr(j->st, "Type"))));
+    json_dumpf(copy, stdout, JSON_COMPACT);
+    fputc('\n', stdout);
+    fflush(stdout);
+    json_decref(copy);
+}
+
+/* The order waits for validation: print (and write) what to publish, once. */
+static int apply_publish(apply_job *j)
+{
+    const char *domain = j->a.domain;
+    json_t *st = j->st;
+
+    if (j->published)
+        return 1;
+    j->published = 1;
+    if (strcmp(jstr(st, "ValidateType"), "DNS") == 0) {
+        fprintf(human, "publish this DNS record for %s:\n  %s  %s  %s\n", domain,
+                jtxt(st, "RecordDomain"), jtxt(st, "RecordType"), jtxt(st, "RecordValue"));
+        return 1;
+    }
+    fprintf(human, "publish this file for %s:\n  URL path  %s\n  content   %s\n", domain,
+            jtxt(st, "Uri"), jtxt(st, "Content"));
+    if (!write_challenge(&j->x, domain, jstr(st, "Content"), j->a.webroot))
+        return 0;
+    fprintf(human, "  the certsync modules answer it from the store's challenge area\n");
+    return 1;
+}
+
+/* The order is issued: install it into --into, or say how. */
+static int apply_issued(apply_job *j)
+{
+    char id[32];
+
+    cs_json_id(json_object_get(j->st, "CertId"), id, sizeof(id));
+    fprintf(human, "order %s is issued: certificate %s\n", j->order, cli_safe(id));
+    if (j->into)
+        return install_issued(&j->x, j->st, j->order, j->into) ? EXIT_SUCCESS : EXIT_FAILURE;
+    fprintf(human, "install it with `certsync fetch %s --into NAME`\n", cli_safe(id));
+    return EXIT_SUCCESS;
+}
+
+/* One look at the order: an exit code when apply is done, else CLI_CONTINUE to wait on. */
+static int apply_step(apply_job *j, time_t start)
+{
+    const char *type, *o = j->order, *d = j->a.domain;
+
+    json_decref(j->st);
+    j->st = NULL;
+    if (!state_of(&j->x, o, &j->st))
+        return EXIT_FAILURE;
+    type = jstr(j->st, "Type");
+    if (j->a.json)
+        apply_json_line(j);
+    if (strcmp(type, "domain_verify") == 0 && !apply_publish(j))
+        return EXIT_FAILURE;
+    if (strcmp(type, "certificate") == 0)
+        return apply_issued(j);
+    if (strcmp(type, "verify_fail") == 0) {
+        fprintf(stderr,
+                "certsync apply: order %s failed review; check the published record or file, "
+                "then `certsync delete-order %s` and apply again\n",
+                o, o);
+        return EXIT_FAILURE;
+    }
+    if (!j->a.wait) {
+        fprintf(
+            human,
+            "order %s is %s; run `certsync apply --domain %s --order %s --wait` to wait for it\n",
+            o, cli_safe(status_words(type)), d, o);
+        return EXIT_SUCCESS;
+    }
+    if (time(NULL) - start >= j->timeout_s) {
+        fprintf(stderr,
+                "certsync apply: order %s is still %s after %ld s; run `certsync apply --domain "
+                "%s --order %s --wait` to go on waiting\n",
+                o, cli_safe(status_words(type)), j->timeout_s, d, o);
+        return EXIT_FAILURE;
+    }
+    return CLI_CONTINUE;
+}
+
+static int cmd_apply(const cli_command *self, int argc, char **argv)
+{
+    apply_job j = {.a.product = "digicert-free-1-free"};
+    int first, rc = cli_parse(&self->spec, argc, argv, &j.a, &first);
+    time_t start;
+
+    if (rc != CLI_CONTINUE || (rc = apply_check(&self->spec, &j)) != CLI_CONTINUE)
+        return rc;
+    human = j.a.json ? stderr : stdout;
+    if ((rc = ctx_open(&j.x, "apply", j.a.provider)) != EXIT_SUCCESS)
         return rc;
     rc = EXIT_FAILURE;
-    if (wait && !into) {
-        const cs_cert_conf *cc = cert_for_domain(x.c, domain);
-
-        if (cc == NULL) {
-            fprintf(stderr,
-                    "certsync apply: no [cert NAME] lists %s in its domain; give --into "
-                    "NAME to say where the certificate goes\n",
-                    domain);
-            goto done;
-        }
-        into = cc->name;
-    }
-    if (!order[0]) {
-        char upper[8];
-
-        snprintf(upper, sizeof(upper), "%s", strcasecmp(validate, "dns") == 0 ? "DNS" : "FILE");
-        cs_kv_init(&q);
-        cs_kv_set(&q, "Domain", domain);
-        cs_kv_set(&q, "ValidateType", upper);
-        cs_kv_set(&q, "ProductCode", product);
-        if (user) {
-            cs_kv_set(&q, "Username", user);
-            cs_kv_set(&q, "Phone", phone);
-            cs_kv_set(&q, "Email", email);
-        }
-        if (!call(&x, user ? "CreateCertificateRequest" : "CreateCertificateForPackageRequest", &q,
-                  &r))
-            goto done;
-        cs_json_id(json_object_get(r, "OrderId"), order, sizeof(order));
-        json_decref(r);
-        if (!digits(order)) {
-            fprintf(stderr,
-                    "certsync apply: the service answered the order id '%s', not a number\n",
-                    cli_safe(order));
-            goto done;
-        }
-        fprintf(human, "applied for %s: order %s (%s)\n", domain, order, product);
-    }
-    for (start = time(NULL);;) {
-        const char *type;
-
-        json_decref(st);
-        st = NULL;
-        if (!state_of(&x, order, &st))
-            goto done;
-        type = jstr(st, "Type");
-        if (as_json) {
-            json_t *copy = json_deep_copy(st);
-
-            json_object_del(copy, "PrivateKey");
-            json_object_set_new(copy, "OrderId", json_string(order));
-            json_object_set_new(copy, "status", json_string(status_words(type)));
-            json_dumpf(copy, stdout, JSON_COMPACT);
-            fputc('\n', stdout);
-            fflush(stdout);
-            json_decref(copy);
-        }
-        if (strcmp(type, "domain_verify") == 0 && !published) {
-            published = 1;
-            if (strcmp(jstr(st, "ValidateType"), "DNS") == 0) {
-                fprintf(human, "publish this DNS record for %s:\n  %s  %s  %s\n", domain,
-                        jtxt(st, "RecordDomain"), jtxt(st, "RecordType"), jtxt(st, "RecordValue"));
-            } else {
-                fprintf(human, "publish this file for %s:\n  URL path  %s\n  content   %s\n",
-                        domain, jtxt(st, "Uri"), jtxt(st, "Content"));
-                if (!write_challenge(&x, domain, jstr(st, "Content"), webroot))
-                    goto done;
-                fprintf(human,
-                        "  the certsync modules answer it from the store's challenge area\n");
-            }
-        } else if (strcmp(type, "certificate") == 0) {
-            char id[32];
-
-            cs_json_id(json_object_get(st, "CertId"), id, sizeof(id));
-            fprintf(human, "order %s is issued: certificate %s\n", order, cli_safe(id));
-            if (!into) {
-                fprintf(human, "install it with `certsync fetch %s --into NAME`\n", cli_safe(id));
-                rc = EXIT_SUCCESS;
-            } else {
-                rc = install_issued(&x, st, order, into) ? EXIT_SUCCESS : EXIT_FAILURE;
-            }
-            goto done;
-        } else if (strcmp(type, "verify_fail") == 0) {
-            fprintf(stderr,
-                    "certsync apply: order %s failed review; check the published "
-                    "record or file, then `certsync delete-order %s` and apply again\n",
-                    order, order);
-            goto done;
-        }
-        if (!wait) {
-            fprintf(human,
-                    "order %s is %s; run `certsync apply --domain %s --order %s --wait` to wait "
-                    "for it\n",
-                    order, cli_safe(status_words(type)), domain, order);
-            rc = EXIT_SUCCESS;
-            goto done;
-        }
-        if (time(NULL) - start >= timeout_s) {
-            fprintf(stderr,
-                    "certsync apply: order %s is still %s after %ld s; run `certsync "
-                    "apply --domain %s --order %s --wait` to go on waiting\n",
-                    order, cli_safe(status_words(type)), timeout_s, domain, order);
-            goto done;
-        }
-        sleep((unsigned)poll_s);
-    }
-done:
-    if (st) {
-        const char *k = jstr(st, "PrivateKey");
+    if (apply_target(&j) && (j.order[0] || apply_create(&j)))
+        for (start = time(NULL); (rc = apply_step(&j, start)) == CLI_CONTINUE;)
+            sleep((unsigned)j.poll_s);
+    if (j.st) {
+        const char *k = jstr(j.st, "PrivateKey");
 
         OPENSSL_cleanse((void *)k, strlen(k));
-        json_decref(st);
+        json_decref(j.st);
     }
-    ctx_free(&x);
+    ctx_free(&j.x);
     return rc;
 }
 
 /* ---- aliyun sign ---- */
 
-static const char sign_help[] =
-    "Usage: certsync aliyun sign --signature-version v1|v3 --method GET|POST --host HOST\n"
-    "         --action ACTION --api-version VERSION --date ISO8601 --nonce NONCE\n"
-    "         --access-key-id ID --secret-file FILE [--param NAME=VALUE]...\n"
-    "         [--body-file FILE --content-type TYPE] [--security-token-file FILE]\n"
-    "\n"
-    "Compute a request signature the way certsync sends it, to compare with a\n"
-    "SignatureDoesNotMatch answer (whose message ends with the service's string to sign).\n"
-    "Prints the canonical request (v3) or the canonicalized query (v1), the string to sign,\n"
-    "and as its last line the signature alone. Nothing is sent. For v1, --param also\n"
-    "overrides the common parameters (Format, Version, ...). Secrets come from files only.\n";
+typedef struct {
+    const char *ver, *method, *host, *action, *api, *date, *nonce, *id, *secret_file;
+    const char *body_file, *ctype, *token_file;
+    cs_kv params;
+} sign_args;
+
+/* --param NAME=VALUE, repeatable */
+static cs_rc parse_param(const char *arg, void *field)
+{
+    const char *eq = strchr(arg, '=');
+    char *name;
+    cs_rc rc;
+
+    if (eq == NULL || eq == arg)
+        return cs_error_set(CS_EINVAL, "--param takes NAME=VALUE");
+    if ((name = strndup(arg, (size_t)(eq - arg))) == NULL)
+        return cs_error_set(CS_ENOMEM, "out of memory");
+    rc = cs_kv_set(field, name, eq + 1);
+    free(name);
+    return rc;
+}
+
+#define SIGN_NEEDED(f, name_, value_, help_) CLI_OPT_NEEDED(sign_args, f, name_, value_, help_)
+
+static const cli_opt sign_opts[] = {
+    SIGN_NEEDED(ver, "signature-version", "v1|v3", "v3: ACS3-HMAC-SHA256; v1: HMAC-SHA1"),
+    SIGN_NEEDED(method, "method", "GET|POST", "the HTTP method"),
+    SIGN_NEEDED(host, "host", "HOST", "the endpoint's host, e.g. cas.aliyuncs.com"),
+    SIGN_NEEDED(action, "action", "ACTION", "the API action, e.g. ListUserCertificateOrder"),
+    SIGN_NEEDED(api, "api-version", "VERSION", "the API version, e.g. 2020-04-07"),
+    SIGN_NEEDED(date, "date", "ISO8601", "the request's time, as sent (x-acs-date, Timestamp)"),
+    SIGN_NEEDED(nonce, "nonce", "NONCE", "the request's nonce, as sent"),
+    SIGN_NEEDED(id, "access-key-id", "ID", "the AccessKey id"),
+    SIGN_NEEDED(secret_file, "secret-file", "FILE", "the AccessKey secret (first line)"),
+    CLI_OPT_CALL(sign_args, params, "param", "NAME=VALUE",
+                 "a query parameter, repeatable; for v1 it also overrides\n"
+                 "the common parameters (Format, Version, ...)",
+                 parse_param),
+    CLI_OPT_VALUE(sign_args, body_file, "body-file", "FILE", "the request body (v3)"),
+    CLI_OPT_VALUE(sign_args, ctype, "content-type", "TYPE", "the body's type (with --body-file)"),
+    CLI_OPT_VALUE(sign_args, token_file, "security-token-file", "FILE",
+                  "an STS security token (first line)"),
+    CLI_OPT_HELP,
+    CLI_OPT_END};
+
+static const cli_cmd sign_spec = {
+    .prog = "certsync",
+    .name = "aliyun sign",
+    .summary = "compute a request signature the way certsync sends it",
+    .about =
+        "To compare with a SignatureDoesNotMatch answer (whose message ends with the service's\n"
+        "string to sign). Prints the canonical request (v3) or the canonicalized query (v1), the\n"
+        "string to sign, and as its last line the signature alone. Nothing is sent. Secrets come\n"
+        "from files only.\n",
+    .opts = sign_opts};
 
 static int read_secret(const char *path, char **out)
 {
@@ -1191,175 +1169,172 @@ static int read_secret(const char *path, char **out)
     return 1;
 }
 
-static int cmd_aliyun_sign(int argc, char **argv)
+static cs_rc sign_v1(const sign_args *a, const char *secret, const char *token)
 {
-    static const struct option opts[] = {{"signature-version", 1, 0, 'V'},
-                                         {"method", 1, 0, 'm'},
-                                         {"host", 1, 0, 'H'},
-                                         {"action", 1, 0, 'a'},
-                                         {"api-version", 1, 0, 'v'},
-                                         {"date", 1, 0, 'd'},
-                                         {"nonce", 1, 0, 'n'},
-                                         {"access-key-id", 1, 0, 'i'},
-                                         {"secret-file", 1, 0, 's'},
-                                         {"param", 1, 0, 'P'},
-                                         {"body-file", 1, 0, 'b'},
-                                         {"content-type", 1, 0, 'c'},
-                                         {"security-token-file", 1, 0, 't'},
-                                         {"help", 0, 0, 'h'},
-                                         {0, 0, 0, 0}};
-    const char *ver = NULL, *method = NULL, *host = NULL, *action = NULL, *api = NULL, *date = NULL,
-               *nonce_ = NULL, *id = NULL, *secret_file = NULL, *body_file = NULL, *ctype = NULL,
-               *token_file = NULL;
-    char *secret = NULL, *token = NULL, *body = NULL;
-    size_t body_len = 0;
-    cs_kv params, headers;
     cs_signature sig;
-    int opt, rc = EXIT_FAILURE;
+    cs_kv all;
     cs_rc r;
 
-    cs_kv_init(&params);
+    cs_kv_init(&all);
+    cs_kv_set(&all, "Action", a->action);
+    cs_kv_set(&all, "Version", a->api);
+    cs_kv_set(&all, "Format", "JSON");
+    cs_kv_set(&all, "AccessKeyId", a->id);
+    cs_kv_set(&all, "SignatureMethod", "HMAC-SHA1");
+    cs_kv_set(&all, "SignatureVersion", "1.0");
+    cs_kv_set(&all, "SignatureNonce", a->nonce);
+    cs_kv_set(&all, "Timestamp", a->date);
+    if (token)
+        cs_kv_set(&all, "SecurityToken", token);
+    for (size_t i = 0; i < a->params.n; i++)
+        cs_kv_set(&all, a->params.names[i], a->params.values[i]);
+    r = cs_sign_v1(a->method, &all, secret, &sig);
+    cs_kv_clear(&all);
+    if (r == CS_OK) {
+        printf("canonicalized query:\n%s\n\nstring to sign:\n%s\n\n%s\n", sig.canonical,
+               sig.string_to_sign, sig.signature);
+        cs_signature_clear(&sig);
+    }
+    return r;
+}
+
+static cs_rc sign_v3(const sign_args *a, const char *secret, const char *token, const char *body,
+                     size_t body_len)
+{
+    cs_signature sig;
+    cs_kv headers;
+    char hash[65];
+    cs_rc r;
+
     cs_kv_init(&headers);
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'V':
-            ver = optarg;
-            break;
-        case 'm':
-            method = optarg;
-            break;
-        case 'H':
-            host = optarg;
-            break;
-        case 'a':
-            action = optarg;
-            break;
-        case 'v':
-            api = optarg;
-            break;
-        case 'd':
-            date = optarg;
-            break;
-        case 'n':
-            nonce_ = optarg;
-            break;
-        case 'i':
-            id = optarg;
-            break;
-        case 's':
-            secret_file = optarg;
-            break;
-        case 'b':
-            body_file = optarg;
-            break;
-        case 'c':
-            ctype = optarg;
-            break;
-        case 't':
-            token_file = optarg;
-            break;
-        case 'P': {
-            char *eq = strchr(optarg, '=');
+    cs_sha256_hex(body ? body : "", body_len, hash);
+    cs_kv_set(&headers, "host", a->host);
+    cs_kv_set(&headers, "x-acs-action", a->action);
+    cs_kv_set(&headers, "x-acs-version", a->api);
+    cs_kv_set(&headers, "x-acs-date", a->date);
+    cs_kv_set(&headers, "x-acs-signature-nonce", a->nonce);
+    cs_kv_set(&headers, "x-acs-content-sha256", hash);
+    if (a->ctype)
+        cs_kv_set(&headers, "content-type", a->ctype);
+    if (token) {
+        cs_kv_set(&headers, "x-acs-accesskey-id", a->id);
+        cs_kv_set(&headers, "x-acs-security-token", token);
+    }
+    r = cs_sign_v3(a->method, &a->params, &headers, a->id, secret, &sig);
+    cs_kv_clear(&headers);
+    if (r == CS_OK) {
+        printf("canonical request:\n%s\n\nstring to sign:\n%s\n\nAuthorization: %s\n\n%s\n",
+               sig.canonical, sig.string_to_sign, sig.authorization, sig.signature);
+        cs_signature_clear(&sig);
+    }
+    return r;
+}
 
-            if (eq == NULL || eq == optarg) {
-                cs_kv_clear(&params);
-                return cli_usage_error("aliyun sign", "--param takes NAME=VALUE");
-            }
-            *eq = '\0';
-            cs_kv_set(&params, optarg, eq + 1);
-            *eq = '=';
-            break;
-        }
-        case 'h':
-            fputs(sign_help, stdout);
-            cs_kv_clear(&params);
-            return EXIT_SUCCESS;
-        default:
-            cs_kv_clear(&params);
-            return cli_usage_error("aliyun sign", "unknown option");
-        }
-    }
-    if (!ver || !method || !host || !action || !api || !date || !nonce_ || !id || !secret_file ||
-        optind < argc || (strcmp(ver, "v1") && strcmp(ver, "v3")) || (body_file && !ctype)) {
-        cs_kv_clear(&params);
-        return cli_usage_error("aliyun sign",
-                               "give --signature-version v1|v3, --method, --host, --action, "
-                               "--api-version, --date, --nonce, --access-key-id and "
-                               "--secret-file (and --content-type with --body-file)");
-    }
-    if (!read_secret(secret_file, &secret) || (token_file && !read_secret(token_file, &token)))
+/* Read the secrets and the body, sign; the exit code. */
+static int sign_run(const sign_args *a)
+{
+    char *secret = NULL, *token = NULL, *body = NULL;
+    size_t body_len = 0;
+    int rc = EXIT_FAILURE;
+
+    if (!read_secret(a->secret_file, &secret) ||
+        (a->token_file && !read_secret(a->token_file, &token)))
         goto done;
-    if (body_file && cs_fs_read(body_file, 1 << 20, &body, &body_len) != CS_OK) {
+    if (a->body_file && cs_fs_read(a->body_file, 1 << 20, &body, &body_len) != CS_OK) {
         cli_fail("aliyun sign");
         goto done;
     }
-    if (strcmp(ver, "v1") == 0) {
-        cs_kv all;
-        size_t i;
-
-        cs_kv_init(&all);
-        cs_kv_set(&all, "Action", action);
-        cs_kv_set(&all, "Version", api);
-        cs_kv_set(&all, "Format", "JSON");
-        cs_kv_set(&all, "AccessKeyId", id);
-        cs_kv_set(&all, "SignatureMethod", "HMAC-SHA1");
-        cs_kv_set(&all, "SignatureVersion", "1.0");
-        cs_kv_set(&all, "SignatureNonce", nonce_);
-        cs_kv_set(&all, "Timestamp", date);
-        if (token)
-            cs_kv_set(&all, "SecurityToken", token);
-        for (i = 0; i < params.n; i++)
-            cs_kv_set(&all, params.names[i], params.values[i]);
-        r = cs_sign_v1(method, &all, secret, &sig);
-        cs_kv_clear(&all);
-        if (r == CS_OK)
-            printf("canonicalized query:\n%s\n\nstring to sign:\n%s\n\n%s\n", sig.canonical,
-                   sig.string_to_sign, sig.signature);
-    } else {
-        char hash[65];
-
-        cs_sha256_hex(body ? body : "", body_len, hash);
-        cs_kv_set(&headers, "host", host);
-        cs_kv_set(&headers, "x-acs-action", action);
-        cs_kv_set(&headers, "x-acs-version", api);
-        cs_kv_set(&headers, "x-acs-date", date);
-        cs_kv_set(&headers, "x-acs-signature-nonce", nonce_);
-        cs_kv_set(&headers, "x-acs-content-sha256", hash);
-        if (ctype)
-            cs_kv_set(&headers, "content-type", ctype);
-        if (token) {
-            cs_kv_set(&headers, "x-acs-accesskey-id", id);
-            cs_kv_set(&headers, "x-acs-security-token", token);
-        }
-        r = cs_sign_v3(method, &params, &headers, id, secret, &sig);
-        if (r == CS_OK)
-            printf("canonical request:\n%s\n\nstring to sign:\n%s\n\nAuthorization: %s\n\n%s\n",
-                   sig.canonical, sig.string_to_sign, sig.authorization, sig.signature);
-    }
-    if (r != CS_OK) {
+    if ((strcmp(a->ver, "v1") == 0 ? sign_v1(a, secret, token)
+                                   : sign_v3(a, secret, token, body, body_len)) != CS_OK)
         cli_fail("aliyun sign");
-        goto done;
-    }
-    cs_signature_clear(&sig);
-    rc = EXIT_SUCCESS;
+    else
+        rc = EXIT_SUCCESS;
 done:
     cs_password_free(secret);
     cs_password_free(token);
     free(body);
-    cs_kv_clear(&params);
-    cs_kv_clear(&headers);
     return rc;
 }
 
-int cmd_aliyun(int argc, char **argv)
+static int cmd_aliyun_sign(int argc, char **argv)
 {
-    if (argc >= 2 && strcmp(argv[1], "sign") == 0) {
-        optind = 1;
+    sign_args a = {0};
+    int first, rc;
+
+    cs_kv_init(&a.params);
+    rc = cli_parse(&sign_spec, argc, argv, &a, &first);
+    if (rc == CLI_CONTINUE && strcmp(a.ver, "v1") != 0 && strcmp(a.ver, "v3") != 0)
+        rc = cli_usage(&sign_spec, "--signature-version: '%s' is not v1 or v3", a.ver);
+    if (rc == CLI_CONTINUE && a.body_file && !a.ctype)
+        rc = cli_usage(&sign_spec, "--body-file needs --content-type TYPE");
+    if (rc == CLI_CONTINUE)
+        rc = sign_run(&a);
+    cs_kv_clear(&a.params);
+    return rc;
+}
+
+static int cmd_aliyun(const cli_command *self, int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "sign") == 0)
         return cmd_aliyun_sign(argc - 1, argv + 1);
-    }
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0)) {
-        fputs(sign_help, stdout);
+        cli_help(&sign_spec, stdout);
         return EXIT_SUCCESS;
     }
-    return cli_usage_error("aliyun", "the aliyun commands are: sign");
+    return cli_usage(&self->spec, "the aliyun commands are: sign");
 }
+
+/* ---- the table ---- */
+
+#define ID_COMMAND(name_, arg, summary_, about_, action_, confirm_)                                \
+    {                                                                                              \
+        .spec = {.prog = "certsync",                                                               \
+                 .name = name_,                                                                    \
+                 .args = arg,                                                                      \
+                 .summary = summary_,                                                              \
+                 .about = about_,                                                                  \
+                 .opts = id_opts},                                                                 \
+        .run = cmd_id_action, .data = &(const id_action)                                           \
+        {                                                                                          \
+            action_, confirm_                                                                      \
+        }                                                                                          \
+    }
+
+const cli_command cli_aliyun_commands[] = {
+    CLI_COMMAND("list", NULL, "certificates and orders with their status", list_about, list_opts,
+                cmd_list),
+    CLI_COMMAND("show", "ID", "one certificate's details (never its key)", show_about, show_opts,
+                cmd_show),
+    CLI_COMMAND("fetch", "[ID]", "download with key: into the store, or a console-style layout",
+                fetch_about, fetch_opts, cmd_fetch),
+    CLI_COMMAND("upload", "NAME", "upload a certificate (default: the store's current NAME)",
+                upload_about, upload_opts, cmd_upload),
+    ID_COMMAND("delete", "ID", "delete a certificate from the service",
+               "DeleteUserCertificate. To delete a failed or withdrawn order use `certsync\n"
+               "withdraw` first, then `certsync delete-order`.\n",
+               "DeleteUserCertificate", 0),
+    CLI_COMMAND("apply", NULL, "apply, print the validation to publish, --wait to install",
+                apply_about, apply_opts, cmd_apply),
+    ID_COMMAND("withdraw", "ORDER", "withdraw an application",
+               "An order that waits for validation or is in review (CancelOrderRequest); it goes\n"
+               "back to \"paid\" and can be applied again.\n",
+               "CancelOrderRequest", 0),
+    ID_COMMAND("delete-order", "ORDER", "delete a failed or withdrawn order",
+               "DeleteCertificateRequest; its quota is returned.\n", "DeleteCertificateRequest", 0),
+    ID_COMMAND(
+        "revoke", "ORDER", "revoke an issued certificate",
+        "The certificate of an issued order (CancelCertificateForPackageRequest); a pending\n"
+        "order is cancelled and its quota returned. Asks for confirmation unless --yes.\n",
+        "CancelCertificateForPackageRequest", 1),
+    ID_COMMAND("renew", "ORDER", "renew an issued order",
+               "An issued, still valid order (RenewCertificateOrderForPackageRequest); prints the\n"
+               "new order, which then goes through validation like `certsync apply`. Once it is\n"
+               "issued, `certsync sync` installs it for certificates selected by domain.\n",
+               "RenewCertificateOrderForPackageRequest", 0),
+    CLI_COMMAND("quota", NULL, "remaining quota of a product",
+                "How many certificates of a product the account may still apply for\n"
+                "(DescribePackageState).\n",
+                quota_opts, cmd_quota),
+    CLI_COMMAND("aliyun", "sign ...", "show how a request is signed (SignatureDoesNotMatch aid)",
+                NULL, NULL, cmd_aliyun),
+    CLI_COMMAND_END};
