@@ -35,7 +35,7 @@ TOMCAT_BIN := $(O)/certsync-tomcat
 
 all: lib cli tomcat unit $(BENCH_BINS) modules
 
-lib: $(O)/libcertsync.a $(O)/libcertsync.so
+lib: $(O)/libcertsync.a
 cli: $(O)/certsync
 tomcat: $(TOMCAT_BIN)
 unit: $(UNIT_BINS)
@@ -48,14 +48,13 @@ $(O)/libcertsync.a: $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(O)/libcertsync.so: $(LIB_OBJS)
-	$(CC) -shared -Wl,-soname,libcertsync.so.0 -o $@ $^ $(LIBS)
-
 $(O)/certsync: $(CLI_OBJS) $(O)/libcertsync.a
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJS) $(O)/libcertsync.a $(LIBS)
 
 # the helper parses its options with the CLI's option table (common/cli/cli_opt.c)
 $(O)/tomcat-helper/certsync-tomcat.o: CS_CFLAGS += -Icommon/cli
+# the unit tests reach the core's private headers (common/lib); nothing else does
+$(O)/tests/unit/%.o: CS_CFLAGS += -Icommon/lib
 $(O)/tomcat-helper/certsync-tomcat.o: common/cli/cli_opt.h
 $(TOMCAT_BIN): $(O)/tomcat-helper/certsync-tomcat.o $(O)/common/cli/cli_opt.o $(O)/libcertsync.a
 	$(CC) $(CFLAGS) -o $@ $< $(O)/common/cli/cli_opt.o $(O)/libcertsync.a $(LIBS) \

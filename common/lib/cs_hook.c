@@ -65,6 +65,9 @@ cs_rc cs_argv_split(const char *cmd, char ***argv)
 static const char *const hook_passed[] = {"LANG", "LC_ALL", "TZ", NULL};
 
 static int env_add(char **env, size_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int env_add(char **env, size_t *n, const char *fmt, ...)
 {
     va_list ap;
     int r;
