@@ -22,6 +22,8 @@ typedef struct {
 } ngx_http_certsync_body_t;
 
 
+static ngx_int_t ngx_http_certsync_validation_path(ngx_http_request_t *r,
+    const char **kind, ngx_str_t *rest);
 static ngx_uint_t ngx_http_certsync_token(ngx_str_t *t);
 static ngx_int_t ngx_http_certsync_send(ngx_http_request_t *r,
     const char *type, ngx_http_certsync_body_t *body);
@@ -61,9 +63,6 @@ ngx_http_certsync_validation_handler(ngx_http_request_t *r)
     ngx_http_certsync_srv_conf_t   *cscf;
     ngx_http_certsync_main_conf_t  *mcf;
 
-    static ngx_str_t  pki = ngx_string("/.well-known/pki-validation/");
-    static ngx_str_t  acme = ngx_string("/.well-known/acme-challenge/");
-
     cscf = ngx_http_get_module_srv_conf(r, ngx_http_certsync_module);
 
     if (!cscf->validation
@@ -73,34 +72,9 @@ ngx_http_certsync_validation_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    if (r->uri.len > pki.len
-        && ngx_strncmp(r->uri.data, pki.data, pki.len) == 0)
-    {
-        rest.data = r->uri.data + pki.len;
-        rest.len = r->uri.len - pki.len;
-
-        if (rest.len != sizeof("fileauth.txt") - 1
-            || ngx_strncmp(rest.data, "fileauth.txt", rest.len) != 0)
-        {
-            return NGX_DECLINED;
-        }
-
-        kind = "pki-validation";
-
-    } else if (r->uri.len > acme.len
-               && ngx_strncmp(r->uri.data, acme.data, acme.len) == 0)
-    {
-        rest.data = r->uri.data + acme.len;
-        rest.len = r->uri.len - acme.len;
-
-        if (!ngx_http_certsync_token(&rest)) {
-            return NGX_HTTP_NOT_FOUND;
-        }
-
-        kind = "acme-challenge";
-
-    } else {
-        return NGX_DECLINED;
+    rc = ngx_http_certsync_validation_path(r, &kind, &rest);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     /* nginx lower-cases the Host already; the rule is the writer's */
@@ -156,6 +130,51 @@ ngx_http_certsync_validation_handler(ngx_http_request_t *r)
     ngx_http_finalize_request(r, rc);
 
     return NGX_DONE;
+}
+
+
+/*
+ * Which answer the request asks for: its kind and file (rest of the URI);
+ * NGX_DECLINED for other paths, 404 for a token that cannot be one.
+ */
+static ngx_int_t
+ngx_http_certsync_validation_path(ngx_http_request_t *r, const char **kind,
+    ngx_str_t *rest)
+{
+    static ngx_str_t  pki = ngx_string("/.well-known/pki-validation/");
+    static ngx_str_t  acme = ngx_string("/.well-known/acme-challenge/");
+
+    if (r->uri.len > pki.len
+        && ngx_strncmp(r->uri.data, pki.data, pki.len) == 0)
+    {
+        rest->data = r->uri.data + pki.len;
+        rest->len = r->uri.len - pki.len;
+
+        if (rest->len != sizeof("fileauth.txt") - 1
+            || ngx_strncmp(rest->data, "fileauth.txt", rest->len) != 0)
+        {
+            return NGX_DECLINED;
+        }
+
+        *kind = "pki-validation";
+
+    } else if (r->uri.len > acme.len
+               && ngx_strncmp(r->uri.data, acme.data, acme.len) == 0)
+    {
+        rest->data = r->uri.data + acme.len;
+        rest->len = r->uri.len - acme.len;
+
+        if (!ngx_http_certsync_token(rest)) {
+            return NGX_HTTP_NOT_FOUND;
+        }
+
+        *kind = "acme-challenge";
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
 }
 
 

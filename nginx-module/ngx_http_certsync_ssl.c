@@ -14,6 +14,10 @@
 
 static cs_bundle *ngx_http_certsync_fallback(ngx_conf_t *cf,
     ngx_http_certsync_main_conf_t *mcf, ngx_http_certsync_use_t *use);
+static const char **ngx_http_certsync_fallback_names(ngx_conf_t *cf,
+    ngx_http_certsync_use_t *use, ngx_uint_t *count);
+static ngx_uint_t ngx_http_certsync_fallback_slot(
+    ngx_http_certsync_use_t *use);
 static ngx_uint_t ngx_http_certsync_slot(EVP_PKEY *key);
 static const char *ngx_http_certsync_slot_name(ngx_uint_t slot);
 static ngx_int_t ngx_http_certsync_check(ngx_http_certsync_cert_t *cert,
@@ -246,21 +250,19 @@ ngx_http_certsync_install_first(ngx_conf_t *cf,
 }
 
 
-/* A self-signed certificate for the server's names (mod_md does the same). */
-static cs_bundle *
-ngx_http_certsync_fallback(ngx_conf_t *cf, ngx_http_certsync_main_conf_t *mcf,
-    ngx_http_certsync_use_t *use)
+/*
+ * The fallback's names: the server's plain and wildcard server_names, else
+ * the certificate's domains in certsync.conf, else its name.
+ */
+static const char **
+ngx_http_certsync_fallback_names(ngx_conf_t *cf, ngx_http_certsync_use_t *use,
+    ngx_uint_t *count)
 {
-    X509                      *x509;
-    time_t                     now;
     u_char                    *p;
-    cs_bundle                 *b;
     ngx_str_t                 *n;
-    ngx_uint_t                 i, k, slot, nnames;
-    cs_cert_spec               spec;
+    ngx_uint_t                 i, k, nnames;
     const char               **names;
     ngx_http_server_name_t    *sn;
-    ngx_http_certsync_use_t   *sib;
     ngx_http_core_srv_conf_t  *cscf;
 
     cscf = use->srv->cscf;
@@ -322,7 +324,19 @@ ngx_http_certsync_fallback(ngx_conf_t *cf, ngx_http_certsync_main_conf_t *mcf,
         names[nnames++] = (char *) use->cert->name.data;
     }
 
-    /* the configured key type, unless the other certificate has that slot */
+    *count = nnames;
+
+    return names;
+}
+
+
+/* The configured key type, unless the other certificate has that slot. */
+static ngx_uint_t
+ngx_http_certsync_fallback_slot(ngx_http_certsync_use_t *use)
+{
+    ngx_uint_t                i, slot;
+    ngx_http_certsync_use_t  *sib;
+
     switch (use->cert->cc->key_type) {
     case CS_KEY_RSA2048:
     case CS_KEY_RSA3072:
@@ -341,6 +355,29 @@ ngx_http_certsync_fallback(ngx_conf_t *cf, ngx_http_certsync_main_conf_t *mcf,
                    ? NGX_HTTP_CERTSYNC_SLOT_EC : NGX_HTTP_CERTSYNC_SLOT_RSA;
         }
     }
+
+    return slot;
+}
+
+
+/* A self-signed certificate for the server's names (mod_md does the same). */
+static cs_bundle *
+ngx_http_certsync_fallback(ngx_conf_t *cf, ngx_http_certsync_main_conf_t *mcf,
+    ngx_http_certsync_use_t *use)
+{
+    X509          *x509;
+    time_t         now;
+    cs_bundle     *b;
+    ngx_uint_t     slot, nnames;
+    cs_cert_spec   spec;
+    const char   **names;
+
+    names = ngx_http_certsync_fallback_names(cf, use, &nnames);
+    if (names == NULL) {
+        return NULL;
+    }
+
+    slot = ngx_http_certsync_fallback_slot(use);
 
     if (mcf->fallback_key[slot] == NULL
         && cs_key_generate(slot == NGX_HTTP_CERTSYNC_SLOT_RSA
