@@ -46,7 +46,9 @@ $(NGX_MOD_BUILD)/objs/Makefile: $(O)/nginx-src.from nginx-module/config nginx-mo
 	        --with-ld-opt="$(NGX_MOD_LD_OPT)" --add-dynamic-module=$(abspath nginx-module) \
 	        > configure.log 2>&1 || { tail -20 configure.log >&2; exit 1; }'
 
-$(NGX_MOD_SO): $(NGX_MOD_BUILD)/objs/Makefile nginx-module/ngx_http_certsync_module.c \
+# nginx's objs/Makefile knows which object needs which header (ngx_module_deps in config);
+# this rule only has to call it when any of them changed
+$(NGX_MOD_SO): $(NGX_MOD_BUILD)/objs/Makefile $(wildcard nginx-module/*.c nginx-module/*.h) \
                $(wildcard common/include/*.h) $(O)/libcertsync.a
 	@rm -f $(NGX_MOD_BUILD)/objs/ngx_http_certsync_module.so   # relink with a new libcertsync.a
 	env -u MAKEFLAGS -u MFLAGS $(MAKE) -C $(NGX_MOD_BUILD) -f objs/Makefile modules

@@ -156,4 +156,27 @@ cs_rc cs_store_read_challenge(cs_store *s, const char *host, const char *kind, c
 /* <store>/<sub> created 0700, private to the store's user (e.g. "local-ca"). */
 cs_rc cs_store_area(cs_store *s, const char *sub, char *buf, size_t size);
 
+/*
+ * What one look at a certificate's `current` saw. Every switch puts a new
+ * link there; the inode is compared together with the ctime, since a file
+ * system may give a freed inode number to the next link.
+ */
+typedef struct {
+    int linked; /* `current` was there */
+    dev_t dev;
+    ino_t ino;
+    struct timespec ctime;
+} cs_store_stamp;
+
+/*
+ * The one change check of `current` for servers (one lstat(), no read, no
+ * parsing): *changed is 1 when `current` is there and is not what *last
+ * describes (a zeroed *last: never looked). *last then describes this look.
+ * No `current` (no version yet) is CS_OK, *changed 0, last->linked 0. When
+ * it cannot be looked at: CS_EIO and last->linked 0, so that the next look
+ * that works counts as a change.
+ */
+cs_rc cs_store_current_changed(const cs_store *s, const char *name, cs_store_stamp *last,
+                               int *changed);
+
 #endif

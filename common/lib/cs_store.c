@@ -1085,3 +1085,27 @@ cs_rc cs_store_rollback(cs_store *s, const char *name, unsigned *version)
                      name, reason);
     return rc;
 }
+
+cs_rc cs_store_current_changed(const cs_store *s, const char *name, cs_store_stamp *last,
+                               int *changed)
+{
+    char link[PATH_SZ];
+    struct stat st;
+
+    *changed = 0;
+    if (cs_store_current_link(s, name, link, sizeof(link)) != CS_OK)
+        return cs_error_code();
+    if (lstat(link, &st) == -1) {
+        last->linked = 0;
+        if (errno == ENOENT)
+            return CS_OK;
+        return cs_error_set(CS_EIO, "cannot look at %s: %s", link, strerror(errno));
+    }
+    *changed = !last->linked || st.st_dev != last->dev || st.st_ino != last->ino ||
+               st.st_ctim.tv_sec != last->ctime.tv_sec || st.st_ctim.tv_nsec != last->ctime.tv_nsec;
+    last->linked = 1;
+    last->dev = st.st_dev;
+    last->ino = st.st_ino;
+    last->ctime = st.st_ctim;
+    return CS_OK;
+}

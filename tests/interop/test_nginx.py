@@ -154,6 +154,71 @@ def test_a_new_version_reaches_every_worker_without_reload(tmp_path):
         assert len(re.findall(r'"shop" v2 is served now \(was v1\)', ngx.log())) == 2
 
 
+# the stat check an hour apart: whatever reaches the workers came through inotify
+BY_INOTIFY = "certsync_watch_interval 1h;"
+
+
+def wait_log(ngx, pattern, count=2, within=10.0):
+    """Wait until the log holds pattern (a regex) count times (once per worker)."""
+    t0 = time.time()
+    while len(re.findall(pattern, ngx.log())) < count:
+        assert time.time() - t0 < within, f"{pattern!r} x{count} not logged:\n{ngx.log()}"
+        time.sleep(0.05)
+
+
+def test_inotify_alone_brings_a_new_version_to_every_worker(tmp_path):
+    conf = write_conf(tmp_path)
+    certsync("--config", conf, "sync")
+    new = Chain(tmp_path / "pki", names=("shop.test", "www.shop.test"))
+    with Nginx(tmp_path / "ngx", http_conf(conf, SHOP, sync=BY_INOTIFY)) as ngx:
+        pids = (ngx.master_pid, ngx.worker_pids())
+        wait_log(ngx, r"certsync: inotify watches 1 of 1 certificates; a stat check looks "
+                      r"at them every 3600000ms")
+        certsync("--config", conf, "import", "shop", "--cert", new.leaf, "--key", new.key,
+                 "--chain", new.inter)
+        # well within the hour of the stat check
+        _, served_by = wait_served(ngx.port("tls"), new.sha256(), within=5.0)
+        assert served_by == set(pids[1]), "every worker serves the new version"
+        wait_log(ngx, r'"shop" v2 is served now \(was v1\)')
+        assert (ngx.master_pid, ngx.worker_pids()) == pids, "no reload, no new process"
+
+
+def test_a_certificate_without_a_directory_is_watched_once_it_has_one(tmp_path):
+    """No version yet: its directory is looked for every 250 ms, then inotify takes over."""
+    conf = write_conf(tmp_path)
+    with Nginx(tmp_path / "ngx", http_conf(conf, SHOP, sync=BY_INOTIFY)) as ngx:
+        wait_log(ngx, r"certsync: inotify watches 0 of 1 certificates")
+        certsync("--config", conf, "sync")
+        wait_served(ngx.port("tls"), store_sha256(conf), within=5.0)
+        wait_log(ngx, r'certsync: inotify watches "shop" now \(\S+/store/certs/shop\)')
+
+        # from now on the stat check runs once an hour: the next version is inotify's
+        new = Chain(tmp_path / "pki", names=("shop.test", "www.shop.test"))
+        certsync("--config", conf, "import", "shop", "--cert", new.fullchain, "--key", new.key)
+        wait_served(ngx.port("tls"), new.sha256(), within=5.0)
+        wait_log(ngx, r'"shop" v2 is served now \(was v1\)')
+
+
+def test_a_directory_moved_away_and_back_is_watched_again(tmp_path):
+    conf = write_conf(tmp_path)
+    certsync("--config", conf, "sync")
+    old = store_sha256(conf)
+    with Nginx(tmp_path / "ngx", http_conf(conf, SHOP, sync=BY_INOTIFY)) as ngx:
+        wait_log(ngx, r"certsync: inotify watches 1 of 1 certificates")
+        certs = tmp_path / "store" / "certs"
+        os.rename(certs / "shop", certs / "shop.away")
+        time.sleep(0.5)
+        assert tls_get(ngx.port("tls"))[0] == old, "what is served stays"
+        os.rename(certs / "shop.away", certs / "shop")
+        wait_log(ngx, r'certsync: inotify watches "shop" now')
+        assert tls_get(ngx.port("tls"))[0] == old
+
+        new = Chain(tmp_path / "pki", names=("shop.test", "www.shop.test"))
+        certsync("--config", conf, "import", "shop", "--cert", new.fullchain, "--key", new.key)
+        wait_served(ngx.port("tls"), new.sha256(), within=5.0)
+        wait_log(ngx, r'"shop" v2 is served now \(was v1\)')
+
+
 def test_a_broken_version_is_not_served_and_the_log_says_why(tmp_path):
     conf = write_conf(tmp_path)
     certsync("--config", conf, "sync")

@@ -1,0 +1,726 @@
+/*
+ * ngx_http_certsync_module: versions into SSL contexts. At configuration
+ * time a certificate's current version (or a self-signed fallback) goes into
+ * the SSL_CTX of each server that names it; at run time the watch puts each
+ * new version into the same key slot. An SSL_CTX holds one certificate per
+ * key type (slot); the http module never changes how nginx handshakes.
+ */
+
+
+#include "ngx_http_certsync.h"
+
+#include <openssl/pem.h>
+
+
+static cs_bundle *ngx_http_certsync_fallback(ngx_conf_t *cf,
+    ngx_http_certsync_main_conf_t *mcf, ngx_http_certsync_use_t *use);
+static const char **ngx_http_certsync_fallback_names(ngx_conf_t *cf,
+    ngx_http_certsync_use_t *use, ngx_uint_t *count);
+static ngx_uint_t ngx_http_certsync_fallback_slot(
+    ngx_http_certsync_use_t *use);
+static ngx_uint_t ngx_http_certsync_slot(EVP_PKEY *key);
+static const char *ngx_http_certsync_slot_name(ngx_uint_t slot);
+static ngx_int_t ngx_http_certsync_check(ngx_http_certsync_cert_t *cert,
+    cs_bundle *b, unsigned version, ngx_uint_t *expired);
+static ngx_int_t ngx_http_certsync_first_look(ngx_conf_t *cf,
+    ngx_http_certsync_main_conf_t *mcf, ngx_http_certsync_cert_t *cert,
+    ngx_http_certsync_decl_t *decl);
+static void ngx_http_certsync_retire(ngx_http_certsync_main_conf_t *mcf,
+    ngx_http_certsync_use_t *use, ngx_uint_t slot, ngx_log_t *log);
+
+
+/*
+ * Certificates whose keys exist nowhere. Putting one into a key slot of an
+ * SSL_CTX makes OpenSSL drop the slot's private key (it does not match), so
+ * the slot is no longer offered: that is how a certificate whose key type
+ * changed (EC fallback -> RSA, say) stops being served in its old slot.
+ */
+static const char  ngx_http_certsync_retired_rsa[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIDKzCCAhOgAwIBAgIUY6gCeQlfozusSFnPE9DcLKy350kwDQYJKoZIhvcNAQEL\n"
+    "BQAwJDEiMCAGA1UEAwwZY2VydHN5bmMgcmV0aXJlZCBrZXkgc2xvdDAgFw0yNjEx\n"
+    "MjgxMjM4MTVaGA8yMTI2MTEwNDEyMzgxNVowJDEiMCAGA1UEAwwZY2VydHN5bmMg\n"
+    "cmV0aXJlZCBrZXkgc2xvdDCCASIwDQYJKoZIhvcNAQEBBQADggEPADCCAQoCggEB\n"
+    "ANEXsrcOYeI6T34ZXwTfGUuaxF8S9HCLcPLV49dkUqO0hW+AQwyVvArXmZ84Ot5n\n"
+    "aj2cpaSr/DZfgfHWel4AmNzVxIuna8kOOQy0Ana0DGDaaONB2j6VCcfvAi5J9CsD\n"
+    "qyUILFb1ZDYuMkheYgu7G1lVAq/9mybBa9EfOaO7oczSfeFBIGb72oRX12ixP25j\n"
+    "dFpEQmla3xqjkRGhfU+i1P0FYkn3FJXUCUSdHpstnSzOHEm4yws12/ml1QgUWMGa\n"
+    "xCj1SJyJ3MdjdtZMAyIAQrcIgJJ8v39luR0GejtBsBTcaJF83NkLvg3nKjmKpPTS\n"
+    "t9U0x6nmlQSwZ/n15+zMtNMCAwEAAaNTMFEwHQYDVR0OBBYEFIN6SgdwQCD7Fr/9\n"
+    "+WAwgV1MboEbMB8GA1UdIwQYMBaAFIN6SgdwQCD7Fr/9+WAwgV1MboEbMA8GA1Ud\n"
+    "EwEB/wQFMAMBAf8wDQYJKoZIhvcNAQELBQADggEBAMlOcHHtQTscOACzY4WVlj7b\n"
+    "Z5wcxOe6zY5PDh1qSitKBohZi7gk28xYkZNyQ8F4Mco28cxdVAzmI+kx+u62a7Xr\n"
+    "p3vP1HOFE80Bcbwn8tsh6hMKUhgwuFnL3cuMPqbC2D6nUm/uz1yE2hcDSo2YUORz\n"
+    "sAKUKqNvKf1/rhj97/bvtBmiJpSC55pyx7SymD/BCkmUsgnRwPkf9ao5YtcVMvw1\n"
+    "QRvegi1tW1WDWjp5wXpd8BxijbaOiQWzJlM2+DRHOUmlSCzX+92f5Apiw9ZrWruc\n"
+    "kmVEoWPCmnghUYXnreRr9GJiP9UkbmbghF1NqgrfNli99JINZbzG7NOA7TPVx1s=\n"
+    "-----END CERTIFICATE-----\n";
+
+static const char  ngx_http_certsync_retired_ec[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBnzCCAUWgAwIBAgIUG47AdnTDV6+o1sueuq4ZDEINvWgwCgYIKoZIzj0EAwIw\n"
+    "JDEiMCAGA1UEAwwZY2VydHN5bmMgcmV0aXJlZCBrZXkgc2xvdDAgFw0yNjExMjgx\n"
+    "MjM4MTVaGA8yMTI2MTEwNDEyMzgxNVowJDEiMCAGA1UEAwwZY2VydHN5bmMgcmV0\n"
+    "aXJlZCBrZXkgc2xvdDBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABO7TdXNJnJEK\n"
+    "rOF9WXzyLlrLnW8esU4lHC74FnhWbBvEhNY4iGfnit2Rtimehfa9Zhx4S51Fx0K3\n"
+    "G8RZdpFVvwCjUzBRMB0GA1UdDgQWBBTzJhNb8crt8YuYh5Y5wdTQHR1ZmzAfBgNV\n"
+    "HSMEGDAWgBTzJhNb8crt8YuYh5Y5wdTQHR1ZmzAPBgNVHRMBAf8EBTADAQH/MAoG\n"
+    "CCqGSM49BAMCA0gAMEUCIQDNOzEguT90uiMPG4ZqF8aUs5bW/UDGHbwebfxH5Wuv\n"
+    "FAIgAjvqxhN4mS4Wpgygy2b2zPvBIlCNQU2aOCQbRWy70ao=\n"
+    "-----END CERTIFICATE-----\n";
+
+
+
+/* ---- configuration time: certificates into SSL contexts ---- */
+
+ngx_http_certsync_cert_t *
+ngx_http_certsync_get_cert(ngx_conf_t *cf, ngx_http_certsync_main_conf_t *mcf,
+    ngx_http_certsync_decl_t *decl)
+{
+    char                       link[4096];
+    size_t                     len;
+    ngx_uint_t                 i;
+    const cs_cert_conf        *cc;
+    ngx_http_certsync_cert_t  *cert, **certp;
+
+    certp = mcf->certs.elts;
+
+    for (i = 0; i < mcf->certs.nelts; i++) {
+        if (ngx_strcmp(certp[i]->name.data, decl->name.data) == 0) {
+            return certp[i];
+        }
+    }
+
+    cc = cs_config_cert(mcf->cfg, (char *) decl->name.data);
+
+    if (cc == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"certsync_certificate\" names \"%V\", which %s does "
+                      "not declare (no [cert %V] section) in %V:%ui",
+                      &decl->name, mcf->cfg->path, &decl->name,
+                      &decl->file, decl->line);
+        return NULL;
+    }
+
+    cert = ngx_pcalloc(cf->pool, sizeof(ngx_http_certsync_cert_t));
+    if (cert == NULL) {
+        return NULL;
+    }
+
+    cert->name = decl->name;
+    cert->cc = cc;
+    cert->index = mcf->certs.nelts;
+
+    if (ngx_array_init(&cert->uses, cf->pool, 2,
+                       sizeof(ngx_http_certsync_use_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    if (cs_store_current_link(mcf->store, cc->name, link, sizeof(link))
+        != CS_OK)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "certsync_certificate \"%V\" in %V:%ui: %s",
+                      &decl->name, &decl->file, decl->line, cs_error_last());
+        return NULL;
+    }
+
+    /* the directory that holds `current`, for the watch */
+    len = ngx_strlen(link) - (sizeof("/current") - 1);
+
+    cert->dir = ngx_pnalloc(cf->pool, len + 1);
+    if (cert->dir == NULL) {
+        return NULL;
+    }
+
+    ngx_cpystrn((u_char *) cert->dir, (u_char *) link, len + 1);
+    cert->wd = -1;
+
+    if (ngx_http_certsync_first_look(cf, mcf, cert, decl) != NGX_OK) {
+        return NULL;
+    }
+
+    cert->loaded_at = ngx_time();
+
+    certp = ngx_array_push(&mcf->certs);
+    if (certp == NULL) {
+        return NULL;
+    }
+
+    *certp = cert;
+
+    return cert;
+}
+
+
+/*
+ * The version the configuration starts with, and what the workers compare
+ * `current` with at their first look. No version: the fallback, later.
+ */
+static ngx_int_t
+ngx_http_certsync_first_look(ngx_conf_t *cf,
+    ngx_http_certsync_main_conf_t *mcf, ngx_http_certsync_cert_t *cert,
+    ngx_http_certsync_decl_t *decl)
+{
+    int         changed;
+    cs_rc       rc;
+    unsigned    version;
+    cs_bundle  *b;
+    ngx_uint_t  expired;
+
+    /* what the workers compare with at their first look */
+    rc = cs_store_current_changed(mcf->store, cert->cc->name, &cert->seen, &changed);
+
+    if (rc != CS_OK) {
+        ngx_log_error(NGX_LOG_ERR, cf->log, 0,
+                      "certsync: \"%V\": %s; serving a self-signed fallback "
+                      "for its servers' names until it can be read",
+                      &decl->name, cs_error_last());
+
+    } else if (!cert->seen.linked) {
+        ngx_log_error(NGX_LOG_ERR, cf->log, 0,
+                      "certsync: \"%V\" has no version in the store %s yet; "
+                      "serving a self-signed fallback for its servers' names "
+                      "until `certsync sync` or `certsync import` installs "
+                      "one", &decl->name, cs_store_path(mcf->store));
+
+    } else if (ngx_http_certsync_load(mcf, cert, &version, &b, &expired)
+               != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "certsync_certificate \"%V\" in %V:%ui: the current "
+                      "version cannot be served: %s (`certsync rollback %V` "
+                      "makes the previous one current)",
+                      &decl->name, &decl->file, decl->line, cs_error_last(),
+                      &decl->name);
+        return NGX_ERROR;
+
+    } else {
+        if (expired) {
+            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                          "certsync: \"%V\" v%ud expired; serving it until "
+                          "a valid version is installed", &decl->name,
+                          version);
+        }
+
+        ngx_http_certsync_served(mcf, cert, b, version);
+    }
+
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_certsync_install_first(ngx_conf_t *cf,
+    ngx_http_certsync_main_conf_t *mcf, ngx_http_certsync_use_t *use)
+{
+    ngx_http_certsync_cert_t  *cert;
+
+    cert = use->cert;
+
+    if (cert->bundle) {
+        if (ngx_http_certsync_use_bundle(mcf, use, cert->bundle, cf->log)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "certsync_certificate \"%V\" in %V:%ui cannot be "
+                          "served (see above)", &use->decl->name,
+                          &use->decl->file, use->decl->line);
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    use->fallback = ngx_http_certsync_fallback(cf, mcf, use);
+    if (use->fallback == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_certsync_use_bundle(mcf, use, use->fallback, cf->log)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The fallback's names: the server's plain and wildcard server_names, else
+ * the certificate's domains in certsync.conf, else its name.
+ */
+static const char **
+ngx_http_certsync_fallback_names(ngx_conf_t *cf, ngx_http_certsync_use_t *use,
+    ngx_uint_t *count)
+{
+    u_char                    *p;
+    ngx_str_t                 *n;
+    ngx_uint_t                 i, k, nnames;
+    const char               **names;
+    ngx_http_server_name_t    *sn;
+    ngx_http_core_srv_conf_t  *cscf;
+
+    cscf = use->srv->cscf;
+    sn = cscf->server_names.elts;
+
+    names = ngx_pcalloc(cf->pool, (cscf->server_names.nelts * 2
+                                   + use->cert->cc->n_domains + 2)
+                                  * sizeof(char *));
+    if (names == NULL) {
+        return NULL;
+    }
+
+    nnames = 0;
+
+    for (i = 0; i < cscf->server_names.nelts; i++) {
+        n = &sn[i].name;
+
+#if (NGX_PCRE)
+        if (sn[i].regex) {
+            continue;
+        }
+#endif
+
+        if (n->len == 0 || ngx_strlchr(n->data, n->data + n->len, '.') == NULL)
+        {
+            continue;   /* "", "_", "localhost"-like catch-alls */
+        }
+
+        p = ngx_pnalloc(cf->pool, n->len + 2);
+        if (p == NULL) {
+            return NULL;
+        }
+
+        if (n->data[0] == '.') {
+            /* ".example.com" is example.com and *.example.com */
+            ngx_cpystrn(p, n->data + 1, n->len);
+            names[nnames++] = (char *) p;
+
+            p = ngx_pnalloc(cf->pool, n->len + 2);
+            if (p == NULL) {
+                return NULL;
+            }
+
+            *p = '*';
+            ngx_cpystrn(p + 1, n->data, n->len + 1);
+
+        } else {
+            ngx_cpystrn(p, n->data, n->len + 1);
+        }
+
+        names[nnames++] = (char *) p;
+    }
+
+    for (k = 0; nnames == 0 && k < use->cert->cc->n_domains; k++) {
+        names[nnames++] = use->cert->cc->domains[k];
+    }
+
+    if (nnames == 0) {
+        names[nnames++] = (char *) use->cert->name.data;
+    }
+
+    *count = nnames;
+
+    return names;
+}
+
+
+/* The configured key type, unless the other certificate has that slot. */
+static ngx_uint_t
+ngx_http_certsync_fallback_slot(ngx_http_certsync_use_t *use)
+{
+    ngx_uint_t                i, slot;
+    ngx_http_certsync_use_t  *sib;
+
+    switch (use->cert->cc->key_type) {
+    case CS_KEY_RSA2048:
+    case CS_KEY_RSA3072:
+    case CS_KEY_RSA4096:
+        slot = NGX_HTTP_CERTSYNC_SLOT_RSA;
+        break;
+    default:
+        slot = NGX_HTTP_CERTSYNC_SLOT_EC;
+    }
+
+    sib = use->srv->uses.elts;
+
+    for (i = 0; i < use->srv->uses.nelts; i++) {
+        if (&sib[i] != use && sib[i].slot == slot) {
+            slot = (slot == NGX_HTTP_CERTSYNC_SLOT_RSA)
+                   ? NGX_HTTP_CERTSYNC_SLOT_EC : NGX_HTTP_CERTSYNC_SLOT_RSA;
+        }
+    }
+
+    return slot;
+}
+
+
+/* A self-signed certificate for the server's names (mod_md does the same). */
+static cs_bundle *
+ngx_http_certsync_fallback(ngx_conf_t *cf, ngx_http_certsync_main_conf_t *mcf,
+    ngx_http_certsync_use_t *use)
+{
+    X509          *x509;
+    time_t         now;
+    cs_bundle     *b;
+    ngx_uint_t     slot, nnames;
+    cs_cert_spec   spec;
+    const char   **names;
+
+    names = ngx_http_certsync_fallback_names(cf, use, &nnames);
+    if (names == NULL) {
+        return NULL;
+    }
+
+    slot = ngx_http_certsync_fallback_slot(use);
+
+    if (mcf->fallback_key[slot] == NULL
+        && cs_key_generate(slot == NGX_HTTP_CERTSYNC_SLOT_RSA
+                           ? CS_KEY_RSA2048 : CS_KEY_EC256,
+                           &mcf->fallback_key[slot])
+           != CS_OK)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "certsync: the fallback key for \"%V\": %s",
+                      &use->cert->name, cs_error_last());
+        return NULL;
+    }
+
+    now = ngx_time();
+
+    spec.common_name = names[0];
+    spec.names = names;
+    spec.n_names = nnames;
+    spec.is_ca = 0;
+    spec.not_before = now - 3600;
+    spec.not_after = now + NGX_HTTP_CERTSYNC_FALLBACK_DAYS * 86400;
+
+    if (cs_cert_issue(&spec, mcf->fallback_key[slot], NULL,
+                      mcf->fallback_key[slot], &x509)
+        != CS_OK)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "certsync: the fallback certificate for \"%V\": %s",
+                      &use->cert->name, cs_error_last());
+        return NULL;
+    }
+
+    if (cs_bundle_new(&b, x509, NULL, mcf->fallback_key[slot]) != CS_OK) {
+        X509_free(x509);
+        return NULL;
+    }
+
+    X509_free(x509);
+
+    return b;
+}
+
+
+/*
+ * nginx derives the session id context from the certificates it loaded;
+ * here it saw none, so two servers would share one. Ours names what the
+ * server serves, so that a session never resumes on another server.
+ */
+ngx_int_t
+ngx_http_certsync_session_context(ngx_conf_t *cf,
+    ngx_http_certsync_srv_conf_t *cscf)
+{
+    int                       n, k;
+    unsigned int              len;
+    ngx_uint_t                i;
+    EVP_MD_CTX               *md;
+    X509_NAME                *name;
+    STACK_OF(X509_NAME)      *list;
+    ngx_http_certsync_use_t  *use;
+    u_char                    buf[EVP_MAX_MD_SIZE];
+
+    md = EVP_MD_CTX_new();
+    if (md == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (EVP_DigestInit_ex(md, EVP_sha1(), NULL) == 0
+        || EVP_DigestUpdate(md, "certsync", sizeof("certsync")) == 0)
+    {
+        goto failed;
+    }
+
+    use = cscf->uses.elts;
+
+    for (i = 0; i < cscf->uses.nelts; i++) {
+        if (EVP_DigestUpdate(md, use[i].cert->name.data,
+                             use[i].cert->name.len + 1)
+            == 0)
+        {
+            goto failed;
+        }
+    }
+
+    list = SSL_CTX_get_client_CA_list(cscf->sscf->ssl.ctx);
+    n = list ? sk_X509_NAME_num(list) : 0;
+
+    for (k = 0; k < n; k++) {
+        name = sk_X509_NAME_value(list, k);
+
+        if (X509_NAME_digest(name, EVP_sha1(), buf, &len) == 0
+            || EVP_DigestUpdate(md, buf, len) == 0)
+        {
+            goto failed;
+        }
+    }
+
+    if (EVP_DigestFinal_ex(md, buf, &len) == 0
+        || SSL_CTX_set_session_id_context(cscf->sscf->ssl.ctx, buf, len) == 0)
+    {
+        goto failed;
+    }
+
+    EVP_MD_CTX_free(md);
+
+    return NGX_OK;
+
+failed:
+
+    ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
+                  "certsync: setting the session id context failed");
+    EVP_MD_CTX_free(md);
+
+    return NGX_ERROR;
+}
+
+
+/* ---- loading and installing a version (configuration and the watch) ---- */
+
+static ngx_uint_t
+ngx_http_certsync_slot(EVP_PKEY *key)
+{
+    switch (EVP_PKEY_base_id(key)) {
+    case EVP_PKEY_RSA:
+        return NGX_HTTP_CERTSYNC_SLOT_RSA;
+    case EVP_PKEY_EC:
+        return NGX_HTTP_CERTSYNC_SLOT_EC;
+    default:
+        return NGX_HTTP_CERTSYNC_SLOT_OTHER;
+    }
+}
+
+
+static const char *
+ngx_http_certsync_slot_name(ngx_uint_t slot)
+{
+    static const char  *names[] = { "none", "RSA", "ECDSA", "other" };
+
+    return names[slot];
+}
+
+
+/*
+ * Load the current version and check it as the store does (key matches,
+ * chain links, inside its validity, covers the configured names). An
+ * expired version that is otherwise good is kept as a last resort.
+ */
+ngx_int_t
+ngx_http_certsync_load(ngx_http_certsync_main_conf_t *mcf,
+    ngx_http_certsync_cert_t *cert, unsigned *version, cs_bundle **out,
+    ngx_uint_t *expired)
+{
+    cs_bundle  *b;
+
+    *out = NULL;
+    *expired = 0;
+
+    if (cs_store_current(mcf->store, cert->cc->name, version) != CS_OK) {
+        return NGX_ERROR;
+    }
+
+    if (cs_store_load(mcf->store, cert->cc->name, *version, &b) != CS_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_certsync_check(cert, b, *version, expired) != NGX_OK) {
+        cs_bundle_free(b);
+        return NGX_ERROR;
+    }
+
+    *out = b;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_certsync_check(ngx_http_certsync_cert_t *cert, cs_bundle *b,
+    unsigned version, ngx_uint_t *expired)
+{
+    char                 origin[160];
+    time_t               now, not_after;
+    const char *const   *names;
+
+    now = time(NULL);
+    not_after = cs_bundle_not_after(b);
+    names = (const char *const *) cert->cc->domains;
+
+    ngx_snprintf((u_char *) origin, sizeof(origin) - 1, "\"%V\" v%ud%Z",
+                 &cert->name, version);
+
+    if (cs_bundle_validate(b, names, cert->cc->n_domains, now, origin)
+        == CS_OK)
+    {
+        return NGX_OK;
+    }
+
+    if (now <= not_after
+        || cs_bundle_validate(b, names, cert->cc->n_domains, not_after - 1,
+                              origin)
+           != CS_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (cert->bundle && cs_bundle_not_after(cert->bundle) > not_after) {
+        cs_error_set(CS_EBADCERT, "%s expired, and the one served is newer",
+                     origin);
+        return NGX_ERROR;
+    }
+
+    *expired = 1;
+
+    return NGX_OK;
+}
+
+
+/* Remember b as what this process serves of cert (b is taken over). */
+void
+ngx_http_certsync_served(ngx_http_certsync_main_conf_t *mcf,
+    ngx_http_certsync_cert_t *cert, cs_bundle *b, unsigned version)
+{
+    size_t  n;
+
+    cs_bundle_free(cert->bundle);
+    cs_strv_free(cert->names);
+
+    cert->bundle = b;
+    cert->version = version;
+    cert->not_after = cs_bundle_not_after(b);
+    cert->names = cs_bundle_names(b, &n);
+    cert->loaded_at = ngx_time();
+    cs_bundle_fingerprint(b, cert->fingerprint);
+
+    ngx_http_certsync_record(mcf, cert);
+}
+
+
+/* This worker's row of the status zone. */
+void
+ngx_http_certsync_record(ngx_http_certsync_main_conf_t *mcf,
+    ngx_http_certsync_cert_t *cert)
+{
+    ngx_http_certsync_served_t  *row;
+
+    if (mcf->sh == NULL || ngx_worker >= mcf->nworkers
+        || (ngx_process != NGX_PROCESS_WORKER
+            && ngx_process != NGX_PROCESS_SINGLE))
+    {
+        return;
+    }
+
+    row = &mcf->sh->served[cert->index * mcf->nworkers + ngx_worker];
+    row->pid = ngx_pid;
+    row->version = cert->bundle ? cert->version : 0;
+    row->loaded_at = cert->loaded_at;
+}
+
+
+/*
+ * Put b into one server's SSL_CTX: certificate, chain and key of its key
+ * slot at once. An SSL_CTX holds one certificate per key type; the other
+ * certificate of the server must not have that type already.
+ */
+ngx_int_t
+ngx_http_certsync_use_bundle(ngx_http_certsync_main_conf_t *mcf,
+    ngx_http_certsync_use_t *use, cs_bundle *b, ngx_log_t *log)
+{
+    ngx_uint_t                i, slot;
+    ngx_http_certsync_use_t  *sib;
+
+    slot = ngx_http_certsync_slot(cs_bundle_key(b));
+    sib = use->srv->uses.elts;
+
+    for (i = 0; i < use->srv->uses.nelts; i++) {
+        if (&sib[i] != use && sib[i].slot == slot) {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "certsync: \"%V\" and \"%V\" are both %s "
+                          "certificates of the server in %V:%ui; a server "
+                          "takes one RSA and one ECDSA certificate",
+                          &use->cert->name, &sib[i].cert->name,
+                          ngx_http_certsync_slot_name(slot),
+                          &use->decl->file, use->decl->line);
+            return NGX_DECLINED;
+        }
+    }
+
+    if (SSL_CTX_use_cert_and_key(use->ctx, cs_bundle_leaf(b), cs_bundle_key(b),
+                                 cs_bundle_issuers(b), 1)
+        != 1)
+    {
+        ngx_ssl_error(NGX_LOG_ERR, log, 0,
+                      "certsync: SSL_CTX_use_cert_and_key(\"%V\") failed",
+                      &use->cert->name);
+        return NGX_ERROR;
+    }
+
+    if (use->slot != NGX_HTTP_CERTSYNC_SLOT_NONE && use->slot != slot
+        && use->slot != NGX_HTTP_CERTSYNC_SLOT_OTHER)
+    {
+        ngx_http_certsync_retire(mcf, use, slot, log);
+    }
+
+    use->slot = slot;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The key type changed: the old slot must not be offered any more. A
+ * certificate whose key exists nowhere takes its place (and its key drops).
+ */
+static void
+ngx_http_certsync_retire(ngx_http_certsync_main_conf_t *mcf,
+    ngx_http_certsync_use_t *use, ngx_uint_t slot, ngx_log_t *log)
+{
+    BIO         *bio;
+    const char  *pem;
+
+    if (mcf->retired[use->slot] == NULL) {
+        pem = (use->slot == NGX_HTTP_CERTSYNC_SLOT_RSA)
+              ? ngx_http_certsync_retired_rsa
+              : ngx_http_certsync_retired_ec;
+
+        bio = BIO_new_mem_buf(pem, -1);
+        if (bio) {
+            mcf->retired[use->slot] = PEM_read_bio_X509(bio, NULL, NULL,
+                                                        NULL);
+            BIO_free(bio);
+        }
+    }
+
+    if (mcf->retired[use->slot] == NULL
+        || SSL_CTX_use_certificate(use->ctx, mcf->retired[use->slot]) != 1
+        || SSL_CTX_clear_chain_certs(use->ctx) != 1)
+    {
+        ngx_ssl_error(NGX_LOG_ERR, log, 0,
+                      "certsync: \"%V\" changed its key type from %s to "
+                      "%s, and the %s certificate cannot be withdrawn; "
+                      "it stays offered until nginx is reloaded",
+                      &use->cert->name,
+                      ngx_http_certsync_slot_name(use->slot),
+                      ngx_http_certsync_slot_name(slot),
+                      ngx_http_certsync_slot_name(use->slot));
+    }
+}
