@@ -11,9 +11,9 @@
  *
  * A version is written into a temp directory, fsynced, renamed into place,
  * read back and validated, and only then does `current` move. A reader
- * resolves `current` once and sees one whole version. Server modules notice
- * a change by an lstat() of cs_store_current_link(): every switch puts a new
- * link there, so compare st_ino together with st_ctim (a file system may give
+ * resolves `current` once and sees one whole version. Servers notice a
+ * change with cs_store_current_changed() (below): every switch puts a new
+ * link there, compared by inode together with ctime (a file system may give
  * a freed inode number to the next link, so the inode alone can come back).
  */
 #ifndef CS_STORE_H
