@@ -107,6 +107,7 @@ static void what_apply_writes_is_what_a_server_reads(void **state)
     snprintf(host, sizeof(host), "%063d.%063d.%063d.SHOP-EXA", 0, 0, 0);
     assert_int_equal(strlen(host), 200);
     assert_int_equal(cs_store_open(root, NULL, &s), CS_OK);
+    free(root);
     assert_int_equal(
         cs_store_write_challenge(s, host, "acme-challenge", "tok-200", "tok-200.thumb"), CS_OK);
     memcpy(host + 192, "shop-Exa", 8);

@@ -25,6 +25,7 @@ static cs_config *setup(cs_store **s, cs_test_chain *c)
              root);
     cs_test_write_text(cs_test_path(root, "c.conf"), text);
     assert_int_equal(cs_config_load(cs_test_path(root, "c.conf"), &cfg), CS_OK);
+    free(root);
     assert_int_equal(cs_store_open(cfg->store_path, NULL, s), CS_OK);
     cs_test_chain_make(c, CS_KEY_EC256, NAMES, 2, -1, 90);
     assert_int_equal(cs_store_install(*s, "shop", c->bundle, &o, &v), CS_OK);
