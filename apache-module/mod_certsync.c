@@ -31,6 +31,7 @@
 #include "mod_ssl.h"
 #include "mpm_common.h"
 
+#include "cs_challenge.h"
 #include "cs_sync.h"
 
 #include "mod_certsync.h"
@@ -43,8 +44,6 @@
 APR_DECLARE_EXTERNAL_HOOK(ssl, SSL, int, init_server,
                           (server_rec * s, apr_pool_t *p, int is_proxy, SSL_CTX *ctx))
 
-#define PKI_VALIDATION_PATH "/.well-known/pki-validation/fileauth.txt"
-#define ACME_CHALLENGE_PREFIX "/.well-known/acme-challenge/"
 #define DEFAULT_SYNC_INTERVAL apr_time_from_sec(3600)
 #define CHALLENGE_MAX 65536
 
@@ -440,57 +439,54 @@ static int certsync_init_server(server_rec *s, apr_pool_t *p, int is_proxy, SSL_
 
 /* ---- requests ---- */
 
-static int token_valid(const char *t)
+static void send_answer(request_rec *r, const char *data, size_t len)
 {
-    size_t n = strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_");
+    apr_bucket_brigade *bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
 
-    return n > 0 && n <= 256 && t[n] == '\0';
-}
-
-/*
- * /.well-known/pki-validation/fileauth.txt and /.well-known/acme-challenge/TOKEN
- * for the request's host (lower-cased, the writer's host rule), read through
- * the store API (no symlink, no FIFO). Declined when there is no such file,
- * so that a webroot can still answer.
- */
-static int answer_challenge(request_rec *r, certsync_mod *m)
-{
-    const char *path = r->parsed_uri.path, *kind, *file;
-    apr_bucket_brigade *bb;
-    char *host, *data;
-    size_t len;
-
-    if (strcmp(path, PKI_VALIDATION_PATH) == 0) {
-        kind = "pki-validation";
-        file = "fileauth.txt";
-    } else if (strncmp(path, ACME_CHALLENGE_PREFIX, sizeof(ACME_CHALLENGE_PREFIX) - 1) == 0 &&
-               token_valid(path + sizeof(ACME_CHALLENGE_PREFIX) - 1)) {
-        kind = "acme-challenge";
-        file = path + sizeof(ACME_CHALLENGE_PREFIX) - 1;
-    } else {
-        return DECLINED;
-    }
-    if (r->method_number != M_GET || r->hostname == NULL)
-        return DECLINED;
-    host = apr_pstrdup(r->pool, r->hostname);
-    ap_str_tolower(host);
-    if (!cs_challenge_host_valid(host))
-        return DECLINED;
-    if (cs_store_read_challenge(m->store, host, kind, file, CHALLENGE_MAX, &data, &len) != CS_OK) {
-        ap_log_rerror(APLOG_MARK, cs_error_code() == CS_ENOTFOUND ? APLOG_DEBUG : APLOG_WARNING, 0,
-                      r, "certsync: no %s answer for %s: %s", kind, host, cs_error_last());
-        return DECLINED;
-    }
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "certsync: answering %s for %s from the store",
-                  path, host);
     r->status = HTTP_OK;
     ap_set_content_type(r, "text/plain");
     ap_set_content_length(r, len);
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
-    bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    /* for HEAD (r->header_only) the HTTP header filter drops the body, Content-Length stays */
     apr_brigade_write(bb, NULL, NULL, data, len);
-    free(data);
     ap_pass_brigade(r->output_filters, bb);
+}
+
+/*
+ * GET or HEAD of /.well-known/pki-validation/fileauth.txt or
+ * /.well-known/acme-challenge/TOKEN: mapped by the core's one rule
+ * (cs_challenge_map) and read through the store API (no symlink, no FIFO).
+ * Validation is on here: a request the store has no answer for gets 404.
+ */
+static int answer_challenge(request_rec *r, certsync_mod *m)
+{
+    const char *path = r->parsed_uri.path, *host = r->hostname;
+    cs_challenge_verdict verdict = CS_CHALLENGE_NOT_OURS;
+    cs_challenge ch;
+    char *data;
+    size_t len;
+
+    if (r->method_number == M_GET) /* and HEAD */
+        verdict = cs_challenge_map(host, host ? strlen(host) : 0, path, strlen(path), &ch);
+    if (verdict == CS_CHALLENGE_NOT_OURS)
+        return DECLINED;
+    if (verdict == CS_CHALLENGE_REFUSED) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      "certsync: 404: %s for host '%s' cannot be a validation answer", path,
+                      host ? host : "(none)");
+        return HTTP_NOT_FOUND;
+    }
+    if (cs_store_read_challenge(m->store, ch.host, ch.kind, ch.file, CHALLENGE_MAX, &data, &len) !=
+        CS_OK) {
+        ap_log_rerror(APLOG_MARK, cs_error_code() == CS_ENOTFOUND ? APLOG_INFO : APLOG_WARNING, 0,
+                      r, "certsync: 404: no %s answer for %s: %s", ch.kind, ch.host,
+                      cs_error_last());
+        return HTTP_NOT_FOUND;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "certsync: answering %s for %s from the store",
+                  path, ch.host);
+    send_answer(r, data, len);
+    free(data);
     return DONE;
 }
 
@@ -506,13 +502,13 @@ static int certsync_post_read_request(request_rec *r)
 {
     certsync_mod *m = certsync_g;
     certsync_srv_conf *sc;
+    int rc;
 
     if (m == NULL)
         return DECLINED;
     sc = srv_conf(r->server);
-    if (sc->validation != 0 && r->parsed_uri.path &&
-        strncmp(r->parsed_uri.path, "/.well-known/", 13) == 0 && answer_challenge(r, m) == DONE)
-        return DONE;
+    if (sc->validation != 0 && r->parsed_uri.path && (rc = answer_challenge(r, m)) != DECLINED)
+        return rc; /* the answer, or 404 */
     if (sc->slot && serves_fallback(sc) && ap_ssl_conn_is_ssl(r->connection)) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       "certsync: 503: '%s' has no certificate yet (%s); serving the self-signed "
@@ -568,17 +564,6 @@ static int certsync_monitor(apr_pool_t *p, server_rec *s)
         return OK;
     }
     return DECLINED;
-}
-
-void certsync_iso_time(time_t t, char *buf, size_t size)
-{
-    struct tm tm;
-
-    buf[0] = '\0';
-    if (t == 0)
-        return;
-    gmtime_r(&t, &tm);
-    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 static void register_hooks(apr_pool_t *p)

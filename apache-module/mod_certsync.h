@@ -142,7 +142,4 @@ void certsync_shared_read(const certsync_mod *m, certsync_shared *copy);
 /* mod_certsync_status.c */
 int certsync_status_handler(request_rec *r);
 
-/* ISO 8601 UTC ("" for 0) */
-void certsync_iso_time(time_t t, char *buf, size_t size);
-
 #endif

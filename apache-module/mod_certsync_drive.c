@@ -1,11 +1,11 @@
 /*
  * mod_certsync: the sync inside the server. mod_watchdog runs one thread for
  * the whole server (a singleton: one child holds its mutex); each run asks
- * the core to sync every certificate this server serves, at an interval with
- * jitter, and backs off exponentially after a failure. A failed sync changes
- * nothing that is served. The progress lives in shared memory so that the
- * status handler of any process can show it. New versions reach the other
- * processes through the store (their watcher threads), not from here.
+ * the core to sync every certificate this server serves, on the core's
+ * schedule (cs_retry.h: the interval with jitter, 5 s doubling after
+ * failures). A failed sync changes nothing that is served. The progress lives in shared memory so
+ * that the status handler of any process can show it. New versions reach the other processes
+ * through the store (their watcher threads), not from here.
  */
 #include <sched.h>
 #include <string.h>
@@ -17,6 +17,7 @@
 #include "http_log.h"
 #include "mod_watchdog.h"
 
+#include "cs_retry.h"
 #include "cs_sync.h"
 
 #include "mod_certsync.h"
@@ -24,7 +25,6 @@
 APLOG_USE_MODULE(certsync);
 
 #define WATCHDOG_NAME "_certsync_sync_"
-#define FIRST_BACKOFF apr_time_from_sec(10)
 
 static APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) * wd_get_instance;
 static APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) * wd_register_callback;
@@ -66,24 +66,13 @@ void certsync_shared_read(const certsync_mod *m, certsync_shared *copy)
 
 /* ---- schedule ---- */
 
-/* t +- 10%, so that many servers do not ask the provider at the same second */
-static apr_interval_time_t jittered(apr_interval_time_t t)
+/* The core's one schedule (cs_retry.h), in APR time */
+static apr_interval_time_t next_delay(const certsync_mod *m, unsigned failures)
 {
-    unsigned char c = 128;
+    uint32_t rnd = 0;
 
-    apr_generate_random_bytes(&c, 1);
-    return t + t * ((int)c - 128) / 1280;
-}
-
-/* 10 s, 20 s, 40 s, ... after consecutive failures, never longer than the interval */
-static apr_interval_time_t backoff(const certsync_mod *m, unsigned failures)
-{
-    apr_interval_time_t d = FIRST_BACKOFF;
-    unsigned i;
-
-    for (i = 1; i < failures && d < m->sync_interval; i++)
-        d *= 2;
-    return jittered(d < m->sync_interval ? d : m->sync_interval);
+    apr_generate_random_bytes((unsigned char *)&rnd, sizeof(rnd));
+    return apr_time_from_msec(cs_retry_delay_ms(failures, apr_time_as_msec(m->sync_interval), rnd));
 }
 
 /* ---- one run ---- */
@@ -178,7 +167,7 @@ static void run_sync(drive_ctx *d)
     sh->last_end = apr_time_now();
     sh->failures = failed ? sh->failures + 1 : 0;
     snprintf(sh->last_error, sizeof(sh->last_error), "%s", first);
-    wait = failed ? backoff(m, sh->failures) : jittered(m->sync_interval);
+    wait = next_delay(m, sh->failures);
     sh->next_run = sh->last_end + wait;
     shared_end(sh);
     if (failed)

@@ -6,10 +6,11 @@
  *       Require ip 127.0.0.1
  *   </Location>
  *
- * JSON by default, an HTML page with ?format=html. Per certificate: what this
- * process serves, what the store's current version is, a version that was
- * refused, the last sync (from the store, whoever ran it) and this server's
- * own sync schedule. No key material and no secret is ever shown.
+ * JSON by default, an HTML page with ?format=html. The core's status document
+ * (cs_status.h: every certificate of certsync.conf, its current version and
+ * last sync, the schema of `certsync status --json`), with what only this
+ * process knows under "server": what it serves, a version it refused, the
+ * watchdog's sync schedule. No key material and no secret is ever shown.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -25,19 +26,11 @@
 #include "http_protocol.h"
 #include "util_script.h"
 
+#include "cs_status.h"
+
 #include "mod_certsync.h"
 
 APLOG_USE_MODULE(certsync);
-
-static json_t *jtime(time_t t)
-{
-    char buf[32];
-
-    if (t == 0)
-        return json_null();
-    certsync_iso_time(t, buf, sizeof(buf));
-    return json_string(buf);
-}
 
 static json_t *jtext(const char *s)
 {
@@ -54,96 +47,65 @@ static json_t *served_json(certsync_slot *slot)
     json_object_set_new(j, "version", o->version ? json_integer(o->version) : json_null());
     json_object_set_new(j, "fallback", json_boolean(o->version == 0));
     json_object_set_new(j, "fingerprint_sha256", json_string(o->fingerprint));
-    json_object_set_new(j, "not_after", jtime(o->not_after));
-    json_object_set_new(j, "since", jtime(o->since));
+    json_object_set_new(j, "not_after", cs_status_time(o->not_after));
+    json_object_set_new(j, "since", cs_status_time(o->since));
     json_object_set_new(j, "pid", json_integer(getpid()));
     certsync_served_release(o);
     return j;
 }
 
-static json_t *store_json(certsync_mod *m, const certsync_slot *slot, unsigned *version)
+static json_t *refused_json(certsync_slot *slot)
 {
-    cs_cert_info info;
-    json_t *j, *names;
-    size_t i;
+    json_t *j = json_null();
 
-    *version = 0;
-    if (cs_store_info(m->store, slot->name, 0, &info) != CS_OK)
-        return json_pack("{s:n,s:s}", "version", "error", cs_error_last());
-    *version = info.version;
-    names = json_array();
-    for (i = 0; i < info.n_names; i++)
-        json_array_append_new(names, json_string(info.names[i]));
-    j = json_object();
-    json_object_set_new(j, "version", json_integer(info.version));
-    json_object_set_new(j, "fingerprint_sha256", json_string(info.fingerprint));
-    json_object_set_new(j, "serial", json_string(info.serial));
-    json_object_set_new(j, "provider", json_string(info.provider));
-    json_object_set_new(j, "names", names);
-    json_object_set_new(j, "not_before", jtime(info.not_before));
-    json_object_set_new(j, "not_after", jtime(info.not_after));
-    json_object_set_new(j, "days_left", json_integer((info.not_after - time(NULL)) / 86400));
-    cs_cert_info_clear(&info);
+    pthread_rwlock_rdlock(&slot->lock);
+    if (slot->rejected_version || slot->rejected_reason[0])
+        j = json_pack("{s:o,s:s,s:o}", "version",
+                      slot->rejected_version ? json_integer(slot->rejected_version) : json_null(),
+                      "reason", slot->rejected_reason, "at", cs_status_time(slot->rejected_at));
+    pthread_rwlock_unlock(&slot->lock);
     return j;
 }
 
-static json_t *last_sync_json(certsync_mod *m, const certsync_slot *slot)
+/* What this process serves against what the store's document says is current. */
+static const char *serving_state(json_t *served, json_t *refused, json_t *store)
 {
-    cs_sync_state st;
+    json_int_t current = json_integer_value(json_object_get(store, "version"));
 
-    /* a state.json refused by the store (a symlink, a FIFO): say so */
-    if (cs_store_sync_state(m->store, slot->name, &st) != CS_OK)
-        return json_pack("{s:s,s:s}", "result", "unreadable", "error", cs_error_last());
-    return json_pack("{s:s,s:o,s:o,s:o}", "result", cs_sync_result_name(st.result), "at",
-                     jtime(st.at), "last_success", jtime(st.last_success), "error",
-                     jtext(st.error));
+    if (json_is_true(json_object_get(served, "fallback")))
+        return "fallback";
+    if (!json_is_null(refused))
+        return "new-version-refused";
+    if (current && json_integer_value(json_object_get(served, "version")) != current)
+        return "changing";
+    return "ok";
 }
 
-static json_t *cert_json(apr_pool_t *p, certsync_mod *m, const certsync_shared *sh, int i)
+/* The per-process fields of one certificate, under the document's "server" key. */
+static json_t *server_cert_json(apr_pool_t *p, certsync_mod *m, const certsync_shared *sh, int i,
+                                json_t *store)
 {
     certsync_slot *slot = APR_ARRAY_IDX(m->slots, i, certsync_slot *);
-    json_t *j = json_object(), *vhosts = json_array(), *served, *rejected = json_null();
-    unsigned store_version;
-    const char *state;
+    json_t *j = json_object(), *vhosts = json_array();
+    json_t *served = served_json(slot), *refused = refused_json(slot);
     int k;
 
     for (k = 0; k < slot->vhosts->nelts; k++)
         json_array_append_new(vhosts, json_string(APR_ARRAY_IDX(slot->vhosts, k, const char *)));
-    served = served_json(slot);
-    pthread_rwlock_rdlock(&slot->lock);
-    if (slot->rejected_version || slot->rejected_reason[0])
-        rejected =
-            json_pack("{s:o,s:s,s:o}", "version",
-                      slot->rejected_version ? json_integer(slot->rejected_version) : json_null(),
-                      "reason", slot->rejected_reason, "at", jtime(slot->rejected_at));
-    pthread_rwlock_unlock(&slot->lock);
-
-    json_object_set_new(j, "name", json_string(slot->name));
+    json_object_set_new(j, "state", json_string(serving_state(served, refused, store)));
     json_object_set_new(j, "vhosts", vhosts);
-    json_object_set_new(j, "store", store_json(m, slot, &store_version));
-    if (json_is_true(json_object_get(served, "fallback")))
-        state = "fallback";
-    else if (!json_is_null(rejected))
-        state = "new-version-refused";
-    else if (store_version &&
-             json_integer_value(json_object_get(served, "version")) != store_version)
-        state = "changing";
-    else
-        state = "ok";
-    json_object_set_new(j, "state", json_string(state));
     json_object_set_new(j, "served", served);
     json_object_set_new(j, "fallback_reason", jtext(slot->start_reason));
-    json_object_set_new(j, "refused", rejected);
-    json_object_set_new(j, "last_sync", last_sync_json(m, slot));
+    json_object_set_new(j, "refused", refused);
     if (m->sync)
         json_object_set_new(
-            j, "server_sync",
+            j, "sync",
             json_pack("{s:s,s:o,s:o}", "result", cs_sync_result_name(sh->certs[i].result),
                       "version",
                       sh->certs[i].version ? json_integer(sh->certs[i].version) : json_null(),
                       "reason", jtext(sh->certs[i].reason)));
     /* for servers that load no module: the lines of a static configuration */
-    json_object_set_new(j, "apache_include",
+    json_object_set_new(j, "include",
                         json_pack("{s:s,s:s}", "SSLCertificateFile",
                                   apr_pstrcat(p, slot->link, "/fullchain.pem", NULL),
                                   "SSLCertificateKeyFile",
@@ -162,32 +124,51 @@ static json_t *sync_json(const certsync_mod *m, const certsync_shared *sh)
     json_object_set_new(j, "pid", sh->pid ? json_integer(sh->pid) : json_null());
     json_object_set_new(j, "runs", json_integer(sh->runs));
     json_object_set_new(j, "failures_in_a_row", json_integer(sh->failures));
-    json_object_set_new(j, "last_start", jtime(apr_time_sec(sh->last_start)));
-    json_object_set_new(j, "last_end", jtime(apr_time_sec(sh->last_end)));
-    json_object_set_new(j, "next_run", jtime(apr_time_sec(sh->next_run)));
+    json_object_set_new(j, "last_start", cs_status_time(apr_time_sec(sh->last_start)));
+    json_object_set_new(j, "last_end", cs_status_time(apr_time_sec(sh->last_end)));
+    json_object_set_new(j, "next_run", cs_status_time(apr_time_sec(sh->next_run)));
     json_object_set_new(j, "last_error", jtext(sh->last_error));
     return j;
 }
 
-static json_t *status_json(request_rec *r, certsync_mod *m)
+static json_t *server_json(const certsync_mod *m, const certsync_shared *sh)
 {
-    certsync_shared *sh = malloc(m->shared_size);
-    json_t *j = json_object(), *certs = json_array();
-    int i, generation = 0;
+    json_t *j = json_object();
+    int generation = 0;
 
-    certsync_shared_read(m, sh);
     ap_mpm_query(AP_MPMQ_GENERATION, &generation);
     json_object_set_new(j, "module", json_string("mod_certsync/" CERTSYNC_VERSION));
     json_object_set_new(j, "pid", json_integer(getpid()));
     json_object_set_new(j, "generation", json_integer(generation));
-    json_object_set_new(j, "config", json_string(m->config_path));
-    json_object_set_new(j, "store", json_string(cs_store_path(m->store)));
     json_object_set_new(j, "sync", sync_json(m, sh));
-    for (i = 0; i < m->slots->nelts; i++)
-        json_array_append_new(certs, cert_json(r->pool, m, sh, i));
-    json_object_set_new(j, "certificates", certs);
-    free(sh);
     return j;
+}
+
+/* The core's document (every [cert] of certsync.conf), with this server's fields added. */
+static json_t *status_json(request_rec *r, certsync_mod *m)
+{
+    certsync_shared *sh = malloc(m->shared_size);
+    json_t *doc = NULL, *c;
+    size_t k;
+    int i;
+
+    if (sh == NULL || cs_status_document(m->cfg, m->store, 0, &doc) != CS_OK) {
+        free(sh);
+        return NULL;
+    }
+    certsync_shared_read(m, sh);
+    json_object_set_new(doc, CS_STATUS_SERVER_KEY, server_json(m, sh));
+    json_array_foreach(json_object_get(doc, "certificates"), k, c)
+    {
+        const char *name = json_string_value(json_object_get(c, "name"));
+
+        for (i = 0; i < m->slots->nelts; i++)
+            if (strcmp(APR_ARRAY_IDX(m->slots, i, certsync_slot *)->name, name) == 0)
+                json_object_set_new(c, CS_STATUS_SERVER_KEY,
+                                    server_cert_json(r->pool, m, sh, i, c));
+    }
+    free(sh);
+    return doc;
 }
 
 /* ---- HTML ---- */
@@ -207,9 +188,44 @@ static const char *h(request_rec *r, json_t *v)
     return out;
 }
 
+static const char *cert_problem(request_rec *r, json_t *c, json_t *srv)
+{
+    json_t *refused = json_object_get(srv, "refused");
+
+    if (json_is_object(refused))
+        return h(r, json_object_get(refused, "reason"));
+    if (json_is_true(json_object_get(json_object_get(srv, "served"), "fallback")))
+        return h(r, json_object_get(srv, "fallback_reason"));
+    if (json_is_string(json_object_get(c, "last_error")))
+        return h(r, json_object_get(c, "last_error"));
+    if (json_is_string(json_object_get(c, "error_current")))
+        return h(r, json_object_get(c, "error_current"));
+    return "";
+}
+
+static void render_cert_row(request_rec *r, json_t *c)
+{
+    json_t *srv = json_object_get(c, CS_STATUS_SERVER_KEY),
+           *served = json_object_get(srv, "served");
+    const char *state = json_string_value(json_object_get(srv ? srv : c, "state"));
+
+    ap_rprintf(
+        r,
+        "<tr><td><b>%s</b><br>%s</td><td class=\"%s\">%s</td>"
+        "<td>v%s<br><code>%s</code></td><td>v%s</td><td>%s</td><td>%s %s</td>"
+        "<td class=\"bad\">%s</td></tr>\n",
+        h(r, json_object_get(c, "name")), h(r, json_object_get(srv, "vhosts")),
+        state && strcmp(state, "ok") == 0 ? "" : "bad",
+        h(r, json_object_get(srv ? srv : c, "state")), h(r, json_object_get(served, "version")),
+        h(r, json_object_get(served, "fingerprint_sha256")), h(r, json_object_get(c, "version")),
+        h(r, json_object_get(c, "not_after")), h(r, json_object_get(c, "last_sync")),
+        h(r, json_object_get(c, "last_sync_at")), cert_problem(r, c, srv));
+}
+
 static void render_html(request_rec *r, json_t *st)
 {
-    json_t *c, *sync = json_object_get(st, "sync");
+    json_t *c, *server = json_object_get(st, CS_STATUS_SERVER_KEY);
+    json_t *sync = json_object_get(server, "sync");
     size_t i;
 
     ap_set_content_type(r, "text/html; charset=utf-8");
@@ -221,37 +237,13 @@ static void render_html(request_rec *r, json_t *st)
     ap_rprintf(r,
                "<h1>certsync</h1>\n<p>%s, process %s, generation %s; config <code>%s</code>, "
                "store <code>%s</code></p>\n",
-               h(r, json_object_get(st, "module")), h(r, json_object_get(st, "pid")),
-               h(r, json_object_get(st, "generation")), h(r, json_object_get(st, "config")),
+               h(r, json_object_get(server, "module")), h(r, json_object_get(server, "pid")),
+               h(r, json_object_get(server, "generation")), h(r, json_object_get(st, "config")),
                h(r, json_object_get(st, "store")));
     ap_rputs("<table>\n<tr><th>certificate</th><th>state</th><th>served here</th>"
              "<th>store current</th><th>not after</th><th>last sync</th><th>problem</th></tr>\n",
              r);
-    json_array_foreach(json_object_get(st, "certificates"), i, c)
-    {
-        json_t *served = json_object_get(c, "served"), *store = json_object_get(c, "store");
-        json_t *last = json_object_get(c, "last_sync"), *refused = json_object_get(c, "refused");
-        const char *state = json_string_value(json_object_get(c, "state"));
-        const char *problem = "";
-
-        if (!json_is_null(refused))
-            problem = h(r, json_object_get(refused, "reason"));
-        else if (json_is_true(json_object_get(served, "fallback")))
-            problem = h(r, json_object_get(c, "fallback_reason"));
-        else if (json_is_string(json_object_get(last, "error")))
-            problem = h(r, json_object_get(last, "error"));
-        ap_rprintf(r,
-                   "<tr><td><b>%s</b><br>%s</td><td class=\"%s\">%s</td>"
-                   "<td>v%s<br><code>%s</code></td><td>v%s</td><td>%s</td><td>%s %s</td>"
-                   "<td class=\"bad\">%s</td></tr>\n",
-                   h(r, json_object_get(c, "name")), h(r, json_object_get(c, "vhosts")),
-                   strcmp(state, "ok") ? "bad" : "", ap_escape_html(r->pool, state),
-                   h(r, json_object_get(served, "version")),
-                   h(r, json_object_get(served, "fingerprint_sha256")),
-                   h(r, json_object_get(store, "version")),
-                   h(r, json_object_get(store, "not_after")), h(r, json_object_get(last, "result")),
-                   h(r, json_object_get(last, "at")), problem);
-    }
+    json_array_foreach(json_object_get(st, "certificates"), i, c) render_cert_row(r, c);
     ap_rputs("</table>\n", r);
     if (json_is_true(json_object_get(sync, "enabled")))
         ap_rprintf(r,
@@ -292,6 +284,11 @@ int certsync_status_handler(request_rec *r)
     format = args ? apr_table_get(args, "format") : NULL;
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     st = status_json(r, m);
+    if (st == NULL) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "certsync: certsync-status: %s",
+                      cs_error_last()[0] ? cs_error_last() : "out of memory");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     if (format && strcmp(format, "html") == 0) {
         render_html(r, st);
     } else {

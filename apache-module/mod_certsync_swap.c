@@ -26,15 +26,13 @@
 #include "http_config.h"
 
 #include "cs_bundle.h"
-#include "cs_crypt.h"
+#include "cs_fallback.h"
 #include "cs_fs.h"
 #include "cs_store.h"
 
 #include "mod_certsync.h"
 
 APLOG_USE_MODULE(certsync);
-
-#define FALLBACK_DAYS 30
 
 /* ---- served objects ---- */
 
@@ -305,27 +303,12 @@ static cs_rc read_pair(int dirfd, const char *origin, const char *cert, const ch
 
 static cs_rc make_fallback(certsync_slot *slot, cs_bundle **out)
 {
-    cs_cert_spec spec = {0};
-    char cn[128];
-    EVP_PKEY *key = NULL;
-    X509 *x = NULL;
-    time_t now = time(NULL);
-    cs_rc rc;
+    cs_fallback_spec spec = {.name = slot->name,
+                             .names = (const char *const *)slot->cc->domains,
+                             .n_names = slot->cc->n_domains,
+                             .key_type = slot->cc->key_type};
 
-    snprintf(cn, sizeof(cn), "certsync fallback for %s", slot->name);
-    spec.common_name = cn;
-    spec.names = (const char *const *)slot->cc->domains;
-    spec.n_names = slot->cc->n_domains;
-    spec.not_before = now - 3600;
-    spec.not_after = now + FALLBACK_DAYS * 86400L;
-    rc = cs_key_generate(CS_KEY_EC256, &key);
-    if (rc == CS_OK)
-        rc = cs_cert_issue(&spec, key, NULL, key, &x);
-    if (rc == CS_OK)
-        rc = cs_bundle_new(out, x, NULL, key);
-    X509_free(x);
-    EVP_PKEY_free(key);
-    return rc;
+    return cs_fallback_issue(&spec, out);
 }
 
 /* fallback.pem + fallback.key of the runtime directory, made again when it nears its end. */

@@ -22,6 +22,7 @@
 #include "cs_output.h"
 #include "cs_owner.h"
 #include "cs_password.h"
+#include "cs_status.h"
 #include "cs_store.h"
 #include "cs_sync.h"
 #include "cli.h"
@@ -85,14 +86,6 @@ int cli_open_all(const char *cmd, cs_config **c, cs_store **s)
         return cli_fail(cmd);
     }
     return EXIT_SUCCESS;
-}
-
-static void iso(time_t t, char *buf, size_t size)
-{
-    struct tm tm;
-
-    gmtime_r(&t, &tm);
-    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 /* ---- convert ---- */
@@ -421,48 +414,12 @@ static const char status_about[] =
     "For each managed certificate (or NAME): current version, SHA-256 fingerprint, names,\n"
     "expiry and days left, and the result of the last sync with its error.\n";
 
+/* The core's status document of one certificate (README.md, "Status"); NULL when out of memory. */
 static json_t *status_json(cs_store *s, const char *name)
 {
-    json_t *j = json_object(), *names;
-    cs_cert_info info;
-    cs_sync_state st;
-    char t[32];
-    size_t i;
+    json_t *j = NULL;
 
-    json_object_set_new(j, "name", json_string(name));
-    if (cs_store_info(s, name, 0, &info) == CS_OK) {
-        json_object_set_new(j, "version", json_integer(info.version));
-        json_object_set_new(j, "fingerprint_sha256", json_string(info.fingerprint));
-        json_object_set_new(j, "serial", json_string(info.serial));
-        json_object_set_new(j, "provider", json_string(info.provider));
-        names = json_array();
-        for (i = 0; i < info.n_names; i++)
-            json_array_append_new(names, json_string(info.names[i]));
-        json_object_set_new(j, "names", names);
-        iso(info.not_before, t, sizeof(t));
-        json_object_set_new(j, "not_before", json_string(t));
-        iso(info.not_after, t, sizeof(t));
-        json_object_set_new(j, "not_after", json_string(t));
-        json_object_set_new(j, "days_left",
-                            json_integer((json_int_t)((info.not_after - time(NULL)) / 86400)));
-        cs_cert_info_clear(&info);
-    } else {
-        json_object_set_new(j, "version", json_null());
-        json_object_set_new(
-            j, "error_current",
-            json_string(cs_error_code() == CS_ENOTFOUND ? "no version yet" : cs_error_last()));
-    }
-    cs_store_sync_state(s, name, &st);
-    json_object_set_new(j, "last_sync", json_string(cs_sync_result_name(st.result)));
-    if (st.at) {
-        iso(st.at, t, sizeof(t));
-        json_object_set_new(j, "last_sync_at", json_string(t));
-    }
-    if (st.last_success) {
-        iso(st.last_success, t, sizeof(t));
-        json_object_set_new(j, "last_success_at", json_string(t));
-    }
-    json_object_set_new(j, "last_error", st.error[0] ? json_string(st.error) : json_null());
+    cs_status_cert(s, name, 0, &j);
     return j;
 }
 
@@ -487,7 +444,7 @@ static void status_text(json_t *j)
                cli_safe(json_string_value(json_object_get(j, "error_current"))));
     }
     printf("  last sync    %s", json_string_value(json_object_get(j, "last_sync")));
-    if (json_object_get(j, "last_sync_at"))
+    if (json_is_string(json_object_get(j, "last_sync_at")))
         printf(" at %s", json_string_value(json_object_get(j, "last_sync_at")));
     printf("\n");
     if (json_is_string(json_object_get(j, "last_error")))

@@ -13,6 +13,7 @@
 #include "cs_aliyun_cred.h"
 #include "cs_aliyun_parse.h"
 #include "cs_http.h"
+#include "cs_time.h"
 
 struct cs_aliyun {
     char *endpoint; /* https://host[:port] */
@@ -224,13 +225,9 @@ static void nonce(char out[33])
         snprintf(out + 2 * i, 3, "%02x", r[i]);
 }
 
-static void now_iso(char out[32])
+static void now_iso(char out[CS_TIME_ISO_SIZE])
 {
-    time_t t = time(NULL);
-    struct tm tm;
-
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    cs_time_iso(time(NULL), out);
 }
 
 /*

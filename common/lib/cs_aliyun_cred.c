@@ -12,6 +12,7 @@
 
 #include "cs_fs.h"
 #include "cs_http.h"
+#include "cs_time.h"
 
 #define IMDS_DEFAULT "http://100.100.100.200"
 
@@ -148,14 +149,14 @@ static cs_rc imds_get(const char *url, const char *token, const char *method, ch
     return *body ? CS_OK : cs_error_set(CS_ENOMEM, "out of memory");
 }
 
+/* The role's Expiration; 0 (none known) when absent or not in the ISO form. */
 static time_t parse_utc(const char *s)
 {
-    struct tm tm;
+    time_t t = 0;
 
-    memset(&tm, 0, sizeof(tm));
-    if (s == NULL || strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm) == NULL)
-        return 0;
-    return timegm(&tm);
+    if (s != NULL)
+        cs_time_parse_iso(s, &t);
+    return t;
 }
 
 static cs_rc from_ecs_role(const char *base, const char *role_hint, cs_aliyun_cred *out)

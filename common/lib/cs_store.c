@@ -18,6 +18,7 @@
 #include "cs_fs.h"
 #include "cs_output.h"
 #include "cs_password.h"
+#include "cs_time.h"
 
 struct cs_store {
     char *path;
@@ -551,22 +552,14 @@ void cs_store_unlock(cs_store *s, int fd)
 
 /* ---- metadata ---- */
 
-static void iso_time(time_t t, char *buf, size_t size)
+/* A time of meta.json or state.json; 0 when absent or not in our form. */
+static time_t json_time(const json_t *v)
 {
-    struct tm tm;
+    time_t t = 0;
 
-    gmtime_r(&t, &tm);
-    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static time_t parse_iso(const char *s)
-{
-    struct tm tm;
-
-    memset(&tm, 0, sizeof(tm));
-    if (s == NULL || strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm) == NULL)
-        return 0;
-    return timegm(&tm);
+    if (json_is_string(v))
+        cs_time_parse_iso(json_string_value(v), &t);
+    return t;
 }
 
 static cs_rc write_meta(const cs_store *s, int dir, const char *name, unsigned version,
@@ -594,12 +587,12 @@ static cs_rc write_meta(const cs_store *s, int dir, const char *name, unsigned v
     json_object_set_new(j, "remote_id", o->remote_id ? json_string(o->remote_id) : json_null());
     json_object_set_new(j, "fingerprint_sha256", json_string(fp));
     json_object_set_new(j, "serial", json_string(serial));
-    iso_time(cs_bundle_not_before(b), t, sizeof(t));
+    cs_time_iso(cs_bundle_not_before(b), t);
     json_object_set_new(j, "not_before", json_string(t));
-    iso_time(cs_bundle_not_after(b), t, sizeof(t));
+    cs_time_iso(cs_bundle_not_after(b), t);
     json_object_set_new(j, "not_after", json_string(t));
     json_object_set_new(j, "names", names);
-    iso_time(time(NULL), t, sizeof(t));
+    cs_time_iso(time(NULL), t);
     json_object_set_new(j, "fetched_at", json_string(t));
     json_object_set_new(j, "formats", formats);
     text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -637,9 +630,9 @@ cs_rc cs_store_info(cs_store *s, const char *name, unsigned version, cs_cert_inf
     copy_str(info->serial, sizeof(info->serial), json_object_get(j, "serial"));
     copy_str(info->provider, sizeof(info->provider), json_object_get(j, "provider"));
     copy_str(info->remote_id, sizeof(info->remote_id), json_object_get(j, "remote_id"));
-    info->not_before = parse_iso(json_string_value(json_object_get(j, "not_before")));
-    info->not_after = parse_iso(json_string_value(json_object_get(j, "not_after")));
-    info->fetched_at = parse_iso(json_string_value(json_object_get(j, "fetched_at")));
+    info->not_before = json_time(json_object_get(j, "not_before"));
+    info->not_after = json_time(json_object_get(j, "not_after"));
+    info->fetched_at = json_time(json_object_get(j, "fetched_at"));
     names = json_object_get(j, "names");
     info->names = calloc(json_array_size(names) + 1, sizeof(char *));
     json_array_foreach(names, i, v)
@@ -704,8 +697,8 @@ cs_rc cs_store_sync_state(cs_store *s, const char *name, cs_sync_state *st)
                  : strcmp(r, "unchanged") == 0 ? CS_SYNC_UNCHANGED
                  : strcmp(r, "failed") == 0    ? CS_SYNC_FAILED
                                                : CS_SYNC_NONE;
-    st->at = parse_iso(json_string_value(json_object_get(j, "at")));
-    st->last_success = parse_iso(json_string_value(json_object_get(j, "last_success")));
+    st->at = json_time(json_object_get(j, "at"));
+    st->last_success = json_time(json_object_get(j, "last_success"));
     copy_str(st->error, sizeof(st->error), json_object_get(j, "error"));
     json_decref(j);
     return CS_OK;
@@ -725,12 +718,12 @@ cs_rc cs_store_record_sync(cs_store *s, const char *name, cs_sync_result result,
     cs_store_sync_state(s, name, &old);
     j = json_object();
     json_object_set_new(j, "result", json_string(cs_sync_result_name(result)));
-    iso_time(time(NULL), t, sizeof(t));
+    cs_time_iso(time(NULL), t);
     json_object_set_new(j, "at", json_string(t));
     if (result != CS_SYNC_FAILED) {
         json_object_set_new(j, "last_success", json_string(t));
     } else if (old.last_success) {
-        iso_time(old.last_success, t, sizeof(t));
+        cs_time_iso(old.last_success, t);
         json_object_set_new(j, "last_success", json_string(t));
     }
     json_object_set_new(j, "error", error ? json_string(error) : json_null());

@@ -142,12 +142,13 @@ def test_broken_version_switched_in_by_hand_is_not_served(setup):
 
         def refused():
             c = ap.certsync_status()["certificates"][0]
-            return c if c["refused"] else None
+            return c if c["server"]["refused"] else None
         cert, _ = wait_until(refused, 3.0)
         assert cert, f"the module did not look at v9\n{ap.log()}"
-        assert cert["refused"]["version"] == 9
-        assert cert["state"] == "new-version-refused"
-        assert cert["served"]["fingerprint_sha256"] == a.sha256()
+        assert cert["server"]["refused"]["version"] == 9
+        assert cert["server"]["state"] == "new-version-refused"
+        assert cert["server"]["served"]["fingerprint_sha256"] == a.sha256()
+        assert cert["version"] == 9  # what the store says is current
         time.sleep(1.2)  # past the once-a-second check of both children
         assert served_by_all(port, a.sha256())
         assert "not serving the new current version v9" in ap.log()
@@ -163,7 +164,7 @@ def test_broken_version_switched_in_by_hand_is_not_served(setup):
         give_to_store(expired)
         os.symlink("v10", tmp)
         os.rename(tmp, cdir / "current")
-        cert, _ = wait_until(lambda: (lambda c: c if (c["refused"] or {}).get("version") == 10
+        cert, _ = wait_until(lambda: (lambda c: c if (c["server"]["refused"] or {}).get("version") == 10
                                       else None)(ap.certsync_status()["certificates"][0]), 3.0)
         assert cert, ap.log()
         time.sleep(1.2)
@@ -180,7 +181,9 @@ def test_no_version_yet_serves_a_fallback_with_503_then_the_first_one_without_re
         assert headers.get("Retry-After") == "60"
         assert "'shop' has no usable version" in ap.log()
         assert "503" in ap.log() and "no current version" in ap.log()
-        assert ap.certsync_status()["certificates"][0]["state"] == "fallback"
+        c = ap.certsync_status()["certificates"][0]
+        assert c["state"] == c["server"]["state"] == "fallback" and c["fallback"]
+        assert "no current version" in c["server"]["fallback_reason"]
 
         parent, generation = ap.pid(), ap.generation()
         a = setup.chain("a")
@@ -227,14 +230,20 @@ def test_status_handler_json_and_html(setup):
     port = free_port()
     with Apache(setup.root, managed_vhost(port), preamble=f"CertSyncConfig {setup.conf}") as ap:
         st = ap.certsync_status()
-        assert st["module"].startswith("mod_certsync/")
-        assert st["store"] == str(setup.store)
+        assert st["server"]["module"].startswith("mod_certsync/")
+        assert st["store"] == str(setup.store) and st["config"] == str(setup.conf)
         (c,) = st["certificates"]
-        assert c["name"] == "shop" and c["state"] == "ok"
-        assert c["served"]["fingerprint_sha256"] == a.sha256() == c["store"]["fingerprint_sha256"]
-        assert c["served"]["version"] == c["store"]["version"] == 1
-        assert c["last_sync"]["result"] == "never"
-        assert c["apache_include"]["SSLCertificateFile"].endswith("/certs/shop/current/fullchain.pem")
+        assert c["name"] == "shop" and c["state"] == "ok" and c["server"]["state"] == "ok"
+        assert c["server"]["served"]["fingerprint_sha256"] == a.sha256() == c["fingerprint_sha256"]
+        assert c["server"]["served"]["version"] == c["version"] == 1
+        assert c["last_sync"] == "never"
+        assert c["server"]["include"]["SSLCertificateFile"].endswith(
+            "/certs/shop/current/fullchain.pem")
+        # one schema: the CLI's document, plus this server's fields under "server"
+        (cli,) = json.loads(setup.certsync("status", "--json").stdout)
+        assert set(c) - {"server"} == set(cli)
+        assert {k: c[k] for k in cli if k != "days_left"} == \
+            {k: v for k, v in cli.items() if k != "days_left"}
         html = ap.certsync_status("html")
         assert "<table>" in html and a.sha256() in html and "<b>shop</b>" in html
 
@@ -249,6 +258,10 @@ def test_file_validation_and_acme_challenge_answered_from_the_store(setup):
     acme.mkdir(parents=True)
     (pki / "fileauth.txt").write_text(content)
     (acme / "tok_EN-1").write_text("tok_EN-1.thumbprint")
+    long_host = ".".join(["a" * 63, "b" * 63, "c" * 63, "example0"])  # 200 characters
+    assert len(long_host) == 200
+    (challenges / long_host / "pki-validation").mkdir(parents=True)
+    (challenges / long_host / "pki-validation" / "fileauth.txt").write_text("long\n")
     give_to_store(challenges)
     http_port, https_port = free_port(), free_port()
     body = managed_vhost(https_port) + f"""
@@ -271,6 +284,19 @@ Listen 127.0.0.1:{http_port}
         assert request(http_port, "/.well-known/acme-challenge/..%2fpki-validation%2ffileauth.txt",
                        https=False)[0] in (400, 404)
         assert "answering /.well-known/pki-validation/fileauth.txt" in ap.log()
+        # HEAD: the same headers, no body
+        status, text, headers = request(http_port, path, https=False, method="HEAD")
+        assert (status, text) == (200, "") and headers["Content-Length"] == str(len(content))
+        # the writer's host rule: a 200-character host name is answered
+        assert request(http_port, path, host=long_host.upper(), https=False)[:2] == (200, "long\n")
+        # validation is on here: a token the store does not hold is 404, even if a webroot has it
+        webroot = ap.root / "htdocs" / ".well-known" / "acme-challenge"
+        webroot.mkdir(parents=True)
+        (webroot / "webroot-tok").write_text("from the webroot\n")
+        assert request(http_port, "/.well-known/acme-challenge/webroot-tok", https=False)[0] == 404
+        assert request(http_port, "/.well-known/acme-challenge/webroot-tok", https=False,
+                       method="HEAD")[0] == 404
+        assert "404: no acme-challenge answer for shop.example.com" in ap.log()
 
 
 def test_validation_off_leaves_the_path_to_others(setup):
@@ -287,8 +313,14 @@ Listen 127.0.0.1:{http_port}
     CertSyncValidation off
 </VirtualHost>
 """
-    with Apache(setup.root, body, preamble=f"CertSyncConfig {setup.conf}"):
+    with Apache(setup.root, body, preamble=f"CertSyncConfig {setup.conf}") as ap:
         assert request(http_port, "/.well-known/pki-validation/fileauth.txt", https=False)[0] == 404
+        # off: the path is the webroot's
+        webroot = ap.root / "htdocs" / ".well-known" / "acme-challenge"
+        webroot.mkdir(parents=True)
+        (webroot / "webroot-tok").write_text("from the webroot\n")
+        assert request(http_port, "/.well-known/acme-challenge/webroot-tok", https=False)[:2] == \
+            (200, "from the webroot\n")
 
 
 def test_plain_mod_ssl_vhost_on_the_stable_paths_with_an_on_change_graceful():
@@ -418,17 +450,18 @@ domain = broken.example.com
         assert request(port, "/index.html")[0] == 200
         assert (ap.pid(), ap.generation()) == (parent, generation)
 
-        st, _ = wait_until(lambda: (lambda s: s if s["sync"]["failures_in_a_row"] >= 2 else None)(
+        st, _ = wait_until(lambda: (lambda s: s if s["server"]["sync"]["failures_in_a_row"] >= 2 else None)(
             ap.certsync_status()), 25, interval=0.5)
         assert st, ap.log()
-        assert st["sync"]["enabled"] and st["sync"]["runs"] >= 2 and st["sync"]["next_run"]
+        sync = st["server"]["sync"]
+        assert sync["enabled"] and sync["runs"] >= 2 and sync["next_run"]
         broken = next(c for c in st["certificates"] if c["name"] == "broken")
-        assert broken["server_sync"]["result"] == "failed" and broken["server_sync"]["reason"]
-        assert broken["state"] == "fallback"
+        assert broken["server"]["sync"]["result"] == "failed" and broken["server"]["sync"]["reason"]
+        assert broken["server"]["state"] == broken["state"] == "fallback"
         assert "certsync: sync failed for 1 of 2 certificate(s)" in ap.log()
         assert request(port2, "/index.html", host="broken.example.com")[0] == 503
         shop = next(c for c in st["certificates"] if c["name"] == "shop")
-        assert shop["served"]["fingerprint_sha256"] == fp
+        assert shop["server"]["served"]["fingerprint_sha256"] == fp
 
 
 def test_graceful_on_change_restarts_the_server_by_itself(setup):

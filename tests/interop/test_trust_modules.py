@@ -328,17 +328,17 @@ def test_fifos_planted_in_the_store_hang_no_apache_step(world):
         code, _ = curl(http_port, "/.well-known/pki-validation/fileauth.txt", "shop.example.com")
         assert code == 404
         assert "'fileauth.txt' is not a regular file: refused" in ap.log()
-        last = ap.certsync_status()["certificates"][0]["last_sync"]
-        assert last["result"] == "unreadable"
-        assert "'state.json' is not a regular file: refused" in last["error"]
+        last = ap.certsync_status()["certificates"][0]
+        assert last["last_sync"] == "unreadable"
+        assert "'state.json' is not a regular file: refused" in last["last_error"]
         switch_to_v2(w)
 
         def refused():
             c = ap.certsync_status()["certificates"][0]
-            return c if (c["refused"] or {}).get("version") == 2 else None
+            return c if (c["server"]["refused"] or {}).get("version") == 2 else None
         cert, _ = wait_until(refused, STEP)
         assert cert, ap.log()
-        assert "'fullchain.pem' is not a regular file" in cert["refused"]["reason"]
+        assert "'fullchain.pem' is not a regular file" in cert["server"]["refused"]["reason"]
         assert served(port)[0] == w.a.sha256()
     # a start with `current` on v2: within the step, on the fallback, saying why
     t0 = time.monotonic()

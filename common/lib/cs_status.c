@@ -1,0 +1,111 @@
+/* certsync: the one status document (see cs_status.h and README.md "Status"). */
+#include "cs_status.h"
+
+#include "cs_time.h"
+
+json_t *cs_status_time(time_t t)
+{
+    char buf[CS_TIME_ISO_SIZE];
+
+    return t ? json_string(cs_time_iso(t, buf)) : json_null();
+}
+
+static json_t *text_or_null(const char *s)
+{
+    return s && *s ? json_string(s) : json_null();
+}
+
+static json_t *names_json(const cs_cert_info *info)
+{
+    json_t *a = json_array();
+    size_t i;
+
+    for (i = 0; a && i < info->n_names; i++)
+        json_array_append_new(a, json_string(info->names[i]));
+    return a;
+}
+
+/* The current version (null fields when there is none, and why). */
+static void current_json(json_t *j, cs_store *s, const char *name, time_t now)
+{
+    cs_cert_info info;
+    int have = cs_store_info(s, name, 0, &info) == CS_OK;
+    const char *state = !have ? "fallback" : info.not_after <= now ? "expired" : "ok";
+
+    /* no current version: a server with a module serves the self-signed fallback, and 503 */
+    json_object_set_new(j, "state", json_string(state));
+    json_object_set_new(j, "fallback", json_boolean(!have));
+    json_object_set_new(j, "version", have ? json_integer(info.version) : json_null());
+    json_object_set_new(j, "error_current",
+                        have                              ? json_null()
+                        : cs_error_code() == CS_ENOTFOUND ? json_string("no version yet")
+                                                          : json_string(cs_error_last()));
+    json_object_set_new(j, "fingerprint_sha256",
+                        have ? json_string(info.fingerprint) : json_null());
+    json_object_set_new(j, "serial", have ? text_or_null(info.serial) : json_null());
+    json_object_set_new(j, "provider", have ? text_or_null(info.provider) : json_null());
+    json_object_set_new(j, "remote_id", have ? text_or_null(info.remote_id) : json_null());
+    json_object_set_new(j, "names", have ? names_json(&info) : json_array());
+    json_object_set_new(j, "not_before", cs_status_time(have ? info.not_before : 0));
+    json_object_set_new(j, "not_after", cs_status_time(have ? info.not_after : 0));
+    json_object_set_new(j, "days_left",
+                        have ? json_integer((json_int_t)((info.not_after - now) / 86400))
+                             : json_null());
+    json_object_set_new(j, "fetched_at", cs_status_time(have ? info.fetched_at : 0));
+    if (have)
+        cs_cert_info_clear(&info);
+}
+
+/* The last sync, by whoever ran it; a state.json the store refuses (a FIFO) is said so. */
+static void last_sync_json(json_t *j, cs_store *s, const char *name)
+{
+    cs_sync_state st;
+    int readable = cs_store_sync_state(s, name, &st) == CS_OK;
+
+    json_object_set_new(j, "last_sync",
+                        json_string(readable ? cs_sync_result_name(st.result) : "unreadable"));
+    json_object_set_new(j, "last_sync_at", cs_status_time(readable ? st.at : 0));
+    json_object_set_new(j, "last_success_at", cs_status_time(readable ? st.last_success : 0));
+    json_object_set_new(j, "last_error",
+                        readable ? text_or_null(st.error) : json_string(cs_error_last()));
+}
+
+cs_rc cs_status_cert(cs_store *s, const char *name, time_t now, json_t **out)
+{
+    json_t *j = json_object();
+
+    *out = NULL;
+    if (j == NULL)
+        return cs_error_set(CS_ENOMEM, "out of memory");
+    json_object_set_new(j, "name", json_string(name));
+    current_json(j, s, name, now ? now : time(NULL));
+    last_sync_json(j, s, name);
+    *out = j;
+    return CS_OK;
+}
+
+cs_rc cs_status_document(const cs_config *c, cs_store *s, time_t now, json_t **out)
+{
+    json_t *j = json_object(), *certs = json_array(), *one;
+    size_t i;
+
+    *out = NULL;
+    if (j == NULL || certs == NULL) {
+        json_decref(j);
+        json_decref(certs);
+        return cs_error_set(CS_ENOMEM, "out of memory");
+    }
+    json_object_set_new(j, "config", json_string(c->path));
+    json_object_set_new(j, "store", json_string(cs_store_path(s)));
+    for (i = 0; i < c->n_certs; i++) {
+        if (cs_status_cert(s, c->certs[i].name, now, &one) != CS_OK) {
+            json_decref(j);
+            json_decref(certs);
+            return cs_error_code();
+        }
+        json_array_append_new(certs, one);
+    }
+    json_object_set_new(j, "certificates", certs);
+    *out = j;
+    return CS_OK;
+}

@@ -1,0 +1,188 @@
+/*
+ * One status document: what `certsync status --json`, nginx and Apache show for each
+ * managed certificate, built from the store and certsync.conf.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cs_status.h"
+#include "cs_test.h"
+
+static const char *const NAMES[] = {"shop.example.com", "www.shop.example.com"};
+
+/* a store with 'shop' installed (v1, remote id 42) and 'blog' declared but never synced */
+static cs_config *setup(cs_store **s, cs_test_chain *c)
+{
+    char *root = cs_test_tmpdir("status"), text[8192];
+    cs_install_opts o = {.provider = "aliyun-cas", .remote_id = "42", .names = NAMES, .n_names = 2};
+    cs_config *cfg;
+    unsigned v;
+
+    snprintf(text, sizeof(text),
+             "[store]\npath = %s/store\n[cert shop]\ndomain = shop.example.com\n"
+             "[cert blog]\ndomain = blog.example.com\n",
+             root);
+    cs_test_write_text(cs_test_path(root, "c.conf"), text);
+    assert_int_equal(cs_config_load(cs_test_path(root, "c.conf"), &cfg), CS_OK);
+    free(root);
+    assert_int_equal(cs_store_open(cfg->store_path, NULL, s), CS_OK);
+    cs_test_chain_make(c, CS_KEY_EC256, NAMES, 2, -1, 90);
+    assert_int_equal(cs_store_install(*s, "shop", c->bundle, &o, &v), CS_OK);
+    return cfg;
+}
+
+static json_t *cert(json_t *doc, size_t i)
+{
+    return json_array_get(json_object_get(doc, "certificates"), i);
+}
+
+static const char *str(json_t *j, const char *key)
+{
+    return json_string_value(json_object_get(j, key));
+}
+
+static void every_declared_certificate_is_shown_with_its_current_version(void **state)
+{
+    cs_test_chain c;
+    cs_store *s;
+    cs_config *cfg = setup(&s, &c);
+    json_t *doc, *shop, *names;
+    char fp[65];
+    time_t now = cs_bundle_not_after(c.bundle) - 10 * 86400 - 3600;
+    (void)state;
+
+    assert_int_equal(cs_store_record_sync(s, "shop", CS_SYNC_INSTALLED, NULL), CS_OK);
+    assert_int_equal(cs_status_document(cfg, s, now, &doc), CS_OK);
+    assert_string_equal(str(doc, "config"), cfg->path);
+    assert_string_equal(str(doc, "store"), cfg->store_path);
+    assert_int_equal(json_array_size(json_object_get(doc, "certificates")), 2);
+    shop = cert(doc, 0);
+    cs_bundle_fingerprint(c.bundle, fp);
+    assert_string_equal(str(shop, "name"), "shop");
+    assert_string_equal(str(shop, "state"), "ok");
+    assert_true(json_is_false(json_object_get(shop, "fallback")));
+    assert_int_equal(json_integer_value(json_object_get(shop, "version")), 1);
+    assert_string_equal(str(shop, "fingerprint_sha256"), fp);
+    assert_string_equal(str(shop, "provider"), "aliyun-cas");
+    assert_string_equal(str(shop, "remote_id"), "42");
+    names = json_object_get(shop, "names");
+    assert_int_equal(json_array_size(names), 2);
+    assert_string_equal(json_string_value(json_array_get(names, 1)), "www.shop.example.com");
+    assert_int_equal(json_integer_value(json_object_get(shop, "days_left")), 10);
+    assert_int_equal(strlen(str(shop, "not_after")), 20);
+    assert_true(json_is_null(json_object_get(shop, "error_current")));
+    assert_string_equal(str(shop, "last_sync"), "installed");
+    assert_string_equal(str(shop, "last_sync_at"), str(shop, "last_success_at"));
+    assert_true(json_is_null(json_object_get(shop, "last_error")));
+    /* no secret: no key material, no password in any value */
+    {
+        char *text = json_dumps(doc, 0);
+
+        assert_null(strstr(text, "PRIVATE"));
+        assert_null(strstr(text, "password"));
+        free(text);
+    }
+    json_decref(doc);
+    cs_store_free(s);
+    cs_config_free(cfg);
+    cs_test_chain_free(&c);
+}
+
+static void a_name_without_a_version_is_on_the_fallback_with_every_key_present(void **state)
+{
+    static const char *const keys[] = {
+        "name",         "state",           "fallback",
+        "version",      "error_current",   "fingerprint_sha256",
+        "serial",       "provider",        "remote_id",
+        "names",        "not_before",      "not_after",
+        "days_left",    "fetched_at",      "last_sync",
+        "last_sync_at", "last_success_at", "last_error",
+    };
+    cs_test_chain c;
+    cs_store *s;
+    cs_config *cfg = setup(&s, &c);
+    json_t *doc, *blog, *shop;
+    size_t i;
+    (void)state;
+
+    assert_int_equal(cs_status_document(cfg, s, 0, &doc), CS_OK);
+    shop = cert(doc, 0);
+    blog = cert(doc, 1);
+    /* one schema: the same keys whether there is a version or not */
+    assert_int_equal(json_object_size(blog), sizeof(keys) / sizeof(keys[0]));
+    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        assert_non_null(json_object_get(blog, keys[i]));
+        assert_non_null(json_object_get(shop, keys[i]));
+    }
+    assert_string_equal(str(blog, "state"), "fallback");
+    assert_true(json_is_true(json_object_get(blog, "fallback")));
+    assert_true(json_is_null(json_object_get(blog, "version")));
+    assert_string_equal(str(blog, "error_current"), "no version yet");
+    assert_string_equal(str(blog, "last_sync"), "never");
+    assert_true(json_is_null(json_object_get(blog, "last_sync_at")));
+    /* the current version of shop counted from long after it ended */
+    json_decref(doc);
+    assert_int_equal(cs_status_cert(s, "shop", cs_bundle_not_after(c.bundle) + 3 * 86400, &shop),
+                     CS_OK);
+    assert_string_equal(str(shop, "state"), "expired");
+    assert_int_equal(json_integer_value(json_object_get(shop, "days_left")), -3);
+    json_decref(shop);
+    cs_store_free(s);
+    cs_config_free(cfg);
+    cs_test_chain_free(&c);
+}
+
+static void a_failed_sync_keeps_the_last_success_and_shows_the_error(void **state)
+{
+    cs_test_chain c;
+    cs_store *s;
+    cs_config *cfg = setup(&s, &c);
+    json_t *j;
+    (void)state;
+
+    assert_int_equal(cs_store_record_sync(s, "shop", CS_SYNC_INSTALLED, NULL), CS_OK);
+    assert_int_equal(cs_store_record_sync(s, "shop", CS_SYNC_FAILED, "the service said no"), CS_OK);
+    assert_int_equal(cs_status_cert(s, "shop", 0, &j), CS_OK);
+    assert_string_equal(str(j, "last_sync"), "failed");
+    assert_string_equal(str(j, "last_error"), "the service said no");
+    assert_true(json_is_string(json_object_get(j, "last_success_at")));
+    assert_string_equal(str(j, "state"), "ok"); /* what is served did not change */
+    json_decref(j);
+    cs_store_free(s);
+    cs_config_free(cfg);
+    cs_test_chain_free(&c);
+}
+
+static void a_state_file_the_store_refuses_is_shown_as_unreadable(void **state)
+{
+    cs_test_chain c;
+    cs_store *s;
+    cs_config *cfg = setup(&s, &c);
+    char path[4096];
+    json_t *j;
+    (void)state;
+
+    snprintf(path, sizeof(path), "%s/certs/shop/state.json", cfg->store_path);
+    assert_int_equal(mkfifo(path, 0640), 0);
+    assert_int_equal(cs_status_cert(s, "shop", 0, &j), CS_OK);
+    assert_string_equal(str(j, "last_sync"), "unreadable");
+    assert_non_null(strstr(str(j, "last_error"), "'state.json' is not a regular file"));
+    assert_int_equal(json_integer_value(json_object_get(j, "version")), 1);
+    json_decref(j);
+    cs_store_free(s);
+    cs_config_free(cfg);
+    cs_test_chain_free(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(every_declared_certificate_is_shown_with_its_current_version),
+        cmocka_unit_test(a_name_without_a_version_is_on_the_fallback_with_every_key_present),
+        cmocka_unit_test(a_failed_sync_keeps_the_last_success_and_shows_the_error),
+        cmocka_unit_test(a_state_file_the_store_refuses_is_shown_as_unreadable),
+    };
+
+    return cmocka_run_group_tests_name("status", tests, NULL, NULL);
+}
