@@ -423,33 +423,38 @@ static json_t *status_json(cs_store *s, const char *name)
     return j;
 }
 
+/* A string of the status document, escaped: meta.json may hold anything its writer put there. */
+static const char *field(json_t *j, const char *key)
+{
+    const char *v = json_string_value(json_object_get(j, key));
+
+    return cli_safe(v ? v : "-");
+}
+
 static void status_text(json_t *j)
 {
     json_t *names = json_object_get(j, "names"), *v;
     size_t i;
 
-    printf("%s\n", json_string_value(json_object_get(j, "name")));
+    printf("%s\n", field(j, "name"));
     if (json_is_integer(json_object_get(j, "version"))) {
         printf("  current      v%lld\n",
                (long long)json_integer_value(json_object_get(j, "version")));
-        printf("  sha256       %s\n", json_string_value(json_object_get(j, "fingerprint_sha256")));
+        printf("  sha256       %s\n", field(j, "fingerprint_sha256"));
         printf("  names       ");
         json_array_foreach(names, i, v) printf(" %s", cli_safe(json_string_value(v)));
-        printf("\n  not after    %s (%lld days left)\n",
-               json_string_value(json_object_get(j, "not_after")),
+        printf("\n  not after    %s (%lld days left)\n", field(j, "not_after"),
                (long long)json_integer_value(json_object_get(j, "days_left")));
-        printf("  provider     %s\n", json_string_value(json_object_get(j, "provider")));
+        printf("  provider     %s\n", field(j, "provider"));
     } else {
-        printf("  current      none: %s\n",
-               cli_safe(json_string_value(json_object_get(j, "error_current"))));
+        printf("  current      none: %s\n", field(j, "error_current"));
     }
-    printf("  last sync    %s", json_string_value(json_object_get(j, "last_sync")));
+    printf("  last sync    %s", field(j, "last_sync"));
     if (json_is_string(json_object_get(j, "last_sync_at")))
-        printf(" at %s", json_string_value(json_object_get(j, "last_sync_at")));
+        printf(" at %s", field(j, "last_sync_at"));
     printf("\n");
     if (json_is_string(json_object_get(j, "last_error")))
-        printf("  last error   %s\n",
-               cli_safe(json_string_value(json_object_get(j, "last_error"))));
+        printf("  last error   %s\n", field(j, "last_error"));
 }
 
 /* The status of NAME, or of every [cert] without it, appended to all. */

@@ -81,8 +81,9 @@ static cs_rc not_ours(const char *path, uid_t owner)
     return cs_error_set(CS_EPERM,
                         "the store '%s' belongs to %s (uid %ld), and only the store's user writes "
                         "it, not %s: set [store] owner = %s so that root drops to that user, or "
-                        "give the store back (chown -R %s '%s')",
-                        path, who, (long)owner, me, who, me, path);
+                        "move the store aside and let %s make a new one (do not chown it back: "
+                        "it may hold what %s planted)",
+                        path, who, (long)owner, me, who, me, who);
 }
 
 static cs_rc writable(const cs_store *s)
@@ -816,8 +817,14 @@ static cs_rc switch_current(int cfd, unsigned version)
  */
 static void write_include(cs_store *s, int cfd, const char *file, const char *text)
 {
-    if (faccessat(cfd, file, F_OK, AT_SYMLINK_NOFOLLOW) != 0)
+    char *have = NULL;
+    size_t len;
+
+    /* rewritten whenever it is not exactly ours: never trust what is there */
+    if (cs_fs_read_at(cfd, file, 64 * 1024, s->owner, &have, &len) != CS_OK ||
+        len != strlen(text) || memcmp(have, text, len) != 0)
         cs_fs_write_at(cfd, file, text, strlen(text), SERVED_MODE, s->gid, CS_FS_SYNC);
+    free(have);
     cs_error_clear();
 }
 

@@ -234,3 +234,36 @@ def test_item3_apply_writes_the_answer_for_the_workers_group_only(cas, emu, webr
     assert st.st_uid == 0 and st.st_gid == WWW.pw_gid and stat.S_IMODE(st.st_mode) == 0o640
     for d in (answer.parent, answer.parent.parent, cas.store / "challenges"):
         assert stat.S_IMODE(d.stat().st_mode) == 0o750 and d.stat().st_uid == 0
+
+
+# ---- found by a review after the audit ----
+
+def test_include_snippets_planted_by_the_worker_are_rewritten_by_root(base):
+    """A store that was the workers' (owner model) and is then given back to root keeps
+    nothing they wrote as server configuration: the snippets are root's own again."""
+    conf, store = owner_store(base)
+    inc = store / "certs" / "shop" / "apache.conf"
+    evil = 'ErrorLog "|/bin/sh -c id>/tmp/pwned"\n'
+    assert as_www("sh", "-c", f"printf '{evil}' > {inc}").returncode == 0
+    r = sync(conf, "--force")
+    assert r.returncode == 0, r.stderr  # the owner model writes no snippet, nor reads one
+    # the documented way out of the owner model is a new store; an operator who chowns
+    # the old one back anyway still gets root's snippets
+    subprocess.run(["chown", "-R", "root:root", store], check=True)
+    conf.write_text(conf.read_text().replace("owner = www-data", "group = www-data"))
+    r = sync(conf, "--force")
+    assert r.returncode == 0, r.stderr
+    text = inc.read_text()
+    assert "ErrorLog" not in text and "SSLCertificateFile" in text
+    assert inc.stat().st_uid == 0
+
+
+def test_status_escapes_what_the_worker_wrote_into_meta_json(base):
+    conf, store = owner_store(base)
+    meta = store / "certs" / "shop" / "current" / "meta.json"
+    forged = meta.read_text().replace('"local-ca"', '"local-ca\\u001b]2;PWNED\\u0007\\u001b[2J"')
+    subprocess.run(["runuser", "-u", "www-data", "--", "tee", str(meta)], input=forged,
+                   text=True, capture_output=True, check=True)
+    r = certsync("--config", conf, "status", check=False, timeout=20)
+    assert "\x1b" not in r.stdout + r.stderr and "\x07" not in r.stdout + r.stderr
+    assert "\\x1b" in r.stdout
