@@ -57,6 +57,7 @@ typedef struct {
     char *alias;         /* PKCS#12/JKS alias; default the cert name */
     char *password_file; /* PFX/JKS password; default generated */
     char *on_change;     /* command run after a new version became current */
+    char *group;         /* group that reads its versions; "none": no one; NULL: [store] group */
 } cs_cert_conf;
 
 typedef struct {

@@ -69,6 +69,7 @@ typedef struct {
     cs_p12_profile profile;
     const char *alias;         /* NULL: the certificate's name */
     const char *password_file; /* NULL: keep current's password, or generate */
+    const char *group;         /* who reads it: NULL the store's group, "none" nobody */
 } cs_install_opts;
 
 /*

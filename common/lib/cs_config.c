@@ -397,6 +397,7 @@ static const conf_key cert_keys[] = {
     KEY("alias", NULL, set_string, cs_cert_conf, alias),
     KEY("password-file", NULL, set_path, cs_cert_conf, password_file),
     KEY("on-change", NULL, set_command, cs_cert_conf, on_change),
+    KEY("group", NULL, set_string, cs_cert_conf, group),
     {NULL, NULL, NULL, 0},
 };
 
@@ -682,6 +683,7 @@ void cs_config_free(cs_config *c)
         free(cc->alias);
         free(cc->password_file);
         free(cc->on_change);
+        free(cc->group);
     }
     free(c->providers);
     free(c->certs);

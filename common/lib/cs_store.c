@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <ctype.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <pwd.h>
@@ -879,12 +880,38 @@ static int private_file(const char *file)
            (n > 13 && strcmp(file + n - 13, "-password.txt") == 0);
 }
 
-static cs_rc set_modes(const cs_store *s, int vfd)
+/*
+ * The group that reads a version: the certificate's own group, "none" for
+ * nobody (a certificate no web server serves, e.g. Tomcat's), else the store's.
+ */
+static cs_rc version_group(const cs_store *s, const cs_install_opts *o, gid_t *gid, int *open)
+{
+    struct group grp, *gr = NULL;
+    char buf[16384];
+
+    *gid = s->gid;
+    *open = 1;
+    if (o->group == NULL)
+        return CS_OK;
+    if (strcmp(o->group, "none") == 0) {
+        *gid = (gid_t)-1;
+        *open = 0;
+        return CS_OK;
+    }
+    if (getgrnam_r(o->group, &grp, buf, sizeof(buf), &gr) != 0 || gr == NULL)
+        return cs_error_set(CS_ECONFIG, "group: no group '%s' on this machine", o->group);
+    *gid = gr->gr_gid;
+    return CS_OK;
+}
+
+static cs_rc set_modes(const cs_store *s, int vfd, const cs_install_opts *o)
 {
     struct dirent *de;
+    gid_t gid;
+    int open;
     int fd = dup(vfd);
     DIR *d = fd < 0 ? NULL : fdopendir(fd); /* a dup shares the offset: rewound below */
-    cs_rc rc = CS_OK;
+    cs_rc rc = version_group(s, o, &gid, &open);
 
     if (d == NULL) {
         if (fd >= 0)
@@ -894,12 +921,12 @@ static cs_rc set_modes(const cs_store *s, int vfd)
     rewinddir(d);
     while (rc == CS_OK && (de = readdir(d)) != NULL)
         if (de->d_name[0] != '.')
-            rc = private_file(de->d_name)
+            rc = !open || private_file(de->d_name)
                      ? cs_fs_set_mode_at(vfd, de->d_name, PRIVATE_MODE, (gid_t)-1)
-                     : cs_fs_set_mode_at(vfd, de->d_name, SERVED_MODE, s->gid);
+                     : cs_fs_set_mode_at(vfd, de->d_name, SERVED_MODE, gid);
     closedir(d);
-    if (rc == CS_OK && ((s->gid != (gid_t)-1 && fchown(vfd, (uid_t)-1, s->gid) < 0) ||
-                        fchmod(vfd, DIR_MODE) < 0 || fsync(vfd) < 0))
+    if (rc == CS_OK && ((gid != (gid_t)-1 && fchown(vfd, (uid_t)-1, gid) < 0) ||
+                        fchmod(vfd, open ? DIR_MODE : 0700) < 0 || fsync(vfd) < 0))
         rc = cs_error_set(CS_EIO, "cannot finish a new version: %s", strerror(errno));
     return rc;
 }
@@ -926,7 +953,7 @@ static cs_rc write_version(cs_store *s, const char *name, const char *tmp, int t
     if (rc == CS_OK)
         rc = write_meta(s, tfd, name, version, b, o);
     if (rc == CS_OK)
-        rc = set_modes(s, tfd);
+        rc = set_modes(s, tfd, o);
     cs_password_free(pfx_pw);
     cs_password_free(jks_pw);
     return rc;

@@ -28,6 +28,7 @@ cs_install_opts cs_install_opts_for(const cs_cert_conf *cc, const char *provider
         o.profile = cc->pfx_profile;
         o.alias = cc->alias;
         o.password_file = cc->password_file;
+        o.group = cc->group;
     }
     return o;
 }

@@ -267,3 +267,19 @@ def test_status_escapes_what_the_worker_wrote_into_meta_json(base):
     r = certsync("--config", conf, "status", check=False, timeout=20)
     assert "\x1b" not in r.stdout + r.stderr and "\x07" not in r.stdout + r.stderr
     assert "\\x1b" in r.stdout
+
+
+def test_a_certificate_no_web_server_serves_is_not_readable_by_the_workers(base):
+    """`group = none` in a [cert]: a Tomcat-only certificate's key stays root's alone."""
+    conf, store = write_conf(base, "group = www-data")
+    conf.write_text(conf.read_text() + "\n[cert tomcatonly]\nprovider = local\n"
+                    "domain = t.example.com\nformats = jks\ngroup = none\n")
+    r = sync(conf)
+    assert r.returncode == 0, r.stderr
+    cur = store / "certs" / "tomcatonly" / "current"
+    assert as_www("head", "-1", cur / "privkey.pem").returncode != 0
+    assert as_www("ls", cur).returncode != 0
+    assert stat.S_IMODE(cur.stat().st_mode) == 0o700
+    assert stat.S_IMODE((cur / "privkey.pem").stat().st_mode) == 0o600
+    # the other certificate is still served through the group
+    assert as_www("head", "-1", store / "certs" / "shop" / "current" / "privkey.pem").returncode == 0
