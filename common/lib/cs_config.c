@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
 
 #include "cs_output.h"
 #include "cs_provider.h"
@@ -603,6 +605,28 @@ static cs_rc check_all(cs_config *c)
     return CS_OK;
 }
 
+/*
+ * Root runs the on-change commands this file names, and the servers' root
+ * phases read it: root trusts only a file that no other user can change.
+ */
+static cs_rc config_trusted(const char *path, FILE *f)
+{
+    struct stat st;
+
+    if (geteuid() != 0)
+        return CS_OK;
+    if (fstat(fileno(f), &st) < 0)
+        return cs_error_set(CS_ECONFIG, "cannot stat the configuration '%s': %s", path,
+                            strerror(errno));
+    if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
+        return cs_error_set(CS_ECONFIG,
+                            "the configuration '%s' belongs to uid %ld with mode %04o: root runs "
+                            "the commands it names, so it must be root's and not writable by "
+                            "group or others (chown root '%s'; chmod go-w '%s')",
+                            path, (long)st.st_uid, (unsigned)(st.st_mode & 07777), path, path);
+    return CS_OK;
+}
+
 cs_rc cs_config_load(const char *path, cs_config **out)
 {
     parse_ctx *p;
@@ -624,6 +648,12 @@ cs_rc cs_config_load(const char *path, cs_config **out)
         cs_error_set(errno == ENOENT ? CS_ENOTFOUND : CS_ECONFIG,
                      "cannot open the configuration '%s': %s; give another with --config", path,
                      strerror(errno));
+        free(p);
+        cs_config_free(c);
+        return cs_error_code();
+    }
+    if (config_trusted(path, p->f) != CS_OK) {
+        fclose(p->f);
         free(p);
         cs_config_free(c);
         return cs_error_code();

@@ -8,6 +8,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include "cs_error.h"
 #include "cs_fs.h"
 
@@ -17,6 +19,9 @@ int fuzz_memfd(const char *name)
 
     if (fd < 0)
         fuzz_fail("memfd_create: %m");
+    /* a memfd is 0777; configuration and secret files must not be writable by others */
+    if (fchmod(fd, 0600) < 0)
+        fuzz_fail("fchmod: %m");
     return fd;
 }
 

@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cs_config.h"
 #include "cs_output.h"
@@ -141,6 +143,30 @@ static void a_missing_file_says_how_to_point_elsewhere(void **state)
     assert_non_null(strstr(cs_error_last(), "--config"));
 }
 
+/* root runs the commands the file names: a file another user can change is refused */
+static void root_refuses_a_configuration_others_can_change(void **state)
+{
+    char *d = cs_test_tmpdir("config-trust");
+    const char *path = cs_test_path(d, "certsync.conf");
+    cs_config *c;
+    (void)state;
+
+    if (geteuid() != 0)
+        skip();
+    cs_test_write_text(path, "[cert a]\ndomain = a.test\non-change = /bin/true\n");
+    assert_int_equal(chmod(path, 0644), 0);
+    assert_int_equal(cs_config_load(path, &c), CS_OK);
+    cs_config_free(c);
+    assert_int_equal(chmod(path, 0666), 0);
+    assert_int_equal(cs_config_load(path, &c), CS_ECONFIG);
+    assert_non_null(strstr(cs_error_last(), "must be root's and not writable by group or others"));
+    assert_int_equal(chmod(path, 0644), 0);
+    assert_int_equal(chown(path, 33, 33), 0);
+    assert_int_equal(cs_config_load(path, &c), CS_ECONFIG);
+    assert_non_null(strstr(cs_error_last(), "belongs to uid 33"));
+    free(d);
+}
+
 static void durations(void **state)
 {
     long s;
@@ -164,6 +190,7 @@ int main(void)
         cmocka_unit_test(a_cert_without_provider_uses_the_embedded_local_ca),
         cmocka_unit_test(errors_name_file_line_and_key),
         cmocka_unit_test(a_missing_file_says_how_to_point_elsewhere),
+        cmocka_unit_test(root_refuses_a_configuration_others_can_change),
         cmocka_unit_test(durations),
     };
 
