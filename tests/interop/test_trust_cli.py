@@ -5,17 +5,21 @@ happened outside what that command means to write."""
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
 
+from conftest import ROOT, certsync
 from test_aliyun import cas, emu, emu_module, webroot  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="stages attacks as www-data: needs root")
 
 WWW = pwd.getpwnam("www-data")
+TOMCAT_HELPER = os.path.abspath(os.environ.get("CERTSYNC_TOMCAT",
+                                               ROOT / "out" / "certsync-tomcat"))
 
 
 def as_www(*args, check=False):
@@ -87,3 +91,87 @@ def test_apply_webroot_replaces_a_file_link_instead_of_writing_through_it(cas, e
     token = (cas.store / "challenges/site.test/pki-validation/fileauth.txt").read_text()
     assert published.read_text() == token
     assert (target / "fileauth.txt").read_text() == "ORIGINAL\n"
+
+
+# ---- F5: certsync-tomcat, in a keystore directory others can write ------------------------
+
+@pytest.fixture
+def store(base):
+    conf = base / "certsync.conf"
+    conf.write_text(f"[store]\npath = {base}/store\ngroup = www-data\n[cert a]\ndomain = a.test\n")
+    certsync("--config", conf, "sync")
+    return conf
+
+
+def tomcat(conf, keystore, *extra):
+    return subprocess.run([TOMCAT_HELPER, "--config", str(conf), "--cert", "a", "--keystore",
+                           str(keystore), "--type", "pkcs12", *extra],
+                          capture_output=True, text=True, timeout=60)
+
+
+def www_gets_the_key(files, password="knownpw"):
+    """What the attacker tries afterwards: open any keystore there with its password."""
+    for f in files:
+        r = as_www("openssl", "pkcs12", "-in", f, "-passin", f"pass:{password}", "-nocerts",
+                   "-nodes")
+        if r.returncode == 0 and "PRIVATE KEY" in r.stdout:
+            return True
+    return False
+
+
+def listing(d):
+    return sorted((p.name, p.is_symlink(), p.lstat().st_uid) for p in d.iterdir())
+
+
+def test_tomcat_refuses_a_keystore_and_password_the_worker_linked_to_its_own_files(base, store):
+    tcw = www_dir(base / "tcw")
+    as_www("sh", "-c", f"cd {tcw} && echo junk > mine && chmod 660 mine && "
+           "echo knownpw > mypw && ln -s mine ks.p12 && ln -s mypw ks.p12.password", check=True)
+    before = listing(tcw)
+    r = tomcat(store, tcw / "ks.p12")
+    assert r.returncode == 1
+    assert f"the keystore '{tcw}/ks.p12' is a symbolic link" in r.stderr
+    assert "remove it" in r.stderr
+    assert listing(tcw) == before
+    assert (tcw / "mine").read_text() == "junk\n"
+    assert not www_gets_the_key(tcw.iterdir())
+
+
+def test_tomcat_refuses_a_password_file_the_worker_planted(base, store):
+    """Without links: its own keystore file (whose owner would be kept) and its password."""
+    tcw = www_dir(base / "tcw")
+    as_www("sh", "-c", f"cd {tcw} && echo junk > ks.p12 && chmod 660 ks.p12 && "
+           "echo knownpw > ks.p12.password", check=True)
+    r = tomcat(store, tcw / "ks.p12")
+    assert r.returncode == 1
+    assert f"the password file '{tcw}/ks.p12.password'" in r.stderr
+    assert "another user can write: refused" in r.stderr
+    assert (tcw / "ks.p12").read_text() == "junk\n"
+    assert not www_gets_the_key(tcw.iterdir())
+
+
+def test_tomcat_in_a_directory_others_write_keeps_its_password_to_root(base, store):
+    tcw = www_dir(base / "tcw")
+    r = tomcat(store, tcw / "ks.p12")
+    assert r.returncode == 0, r.stderr
+    pw = tcw / "ks.p12.password"
+    assert pw.stat().st_uid == 0 and stat.S_IMODE(pw.stat().st_mode) == 0o600
+    assert as_www("cat", pw).returncode != 0
+    assert (tcw / "ks.p12").stat().st_uid == 0
+    # the next run reads the password it generated, and finds the keystore current
+    r = tomcat(store, tcw / "ks.p12")
+    assert r.returncode == 0 and "already holds v1" in r.stdout, r.stderr
+
+
+def test_tomcat_keeps_the_owner_and_mode_of_a_keystore_the_operator_made(base, store):
+    tc = base / "tc"
+    tc.mkdir(mode=0o755)
+    ks = tc / "ks.p12"
+    ks.write_text("placeholder\n")
+    os.chown(ks, 0, WWW.pw_gid)
+    ks.chmod(0o640)
+    r = tomcat(store, ks)
+    assert r.returncode == 0, r.stderr
+    st = ks.stat()
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, WWW.pw_gid, 0o640)
+    assert (tc / "ks.p12.bak").read_text() == "placeholder\n"
