@@ -43,6 +43,9 @@ typedef struct {
     const char *reload_url, *credentials, *tls_host, *ca_file;
     cs_p12_profile profile;
     int force, print_config, wait_s, jks;
+    /* the keystore's directory: every entry beside the keystore is reached through it */
+    int dirfd, untrusted; /* untrusted: someone but root and us can write it */
+    const char *base;     /* the keystore's file name in it */
 } options;
 
 static cs_rc parse_profile(const char *arg, void *field)
@@ -69,7 +72,8 @@ static const cli_opt opts[] = {
                    "PATH.bak; owner and mode of an existing file are kept\n"
                    "(create it once as Tomcat needs it, e.g. root:tomcat\n"
                    "0640), a new one is 0600; PATH.tmp-PID files a killed\n"
-                   "run left are removed"),
+                   "run left are removed; PATH and PATH.password must not\n"
+                   "be symbolic links"),
     CLI_OPT_NEEDED(options, type, "type", "jks|pkcs12",
                    "keystore format (full chain, lower-case alias in JKS)"),
     CLI_OPT_CALL(options, profile, "profile", "modern|legacy",
@@ -122,6 +126,7 @@ static int parse_args(int argc, char **argv, options *o)
 
     memset(o, 0, sizeof(*o));
     o->profile = CS_P12_MODERN;
+    o->dirfd = -1;
     if ((rc = cli_parse(&spec, argc, argv, o, &first)) != CLI_CONTINUE)
         return rc;
     if (strcmp(o->type, "jks") == 0)
@@ -139,20 +144,132 @@ static int parse_args(int argc, char **argv, options *o)
     return CLI_CONTINUE;
 }
 
+/*
+ * The keystore's directory, opened once. Debian's /etc/tomcat10/Catalina is root:tomcat 0775:
+ * whoever may write it can plant what root then reads or writes through, so nothing there is
+ * followed, and what decides the key's protection (the password file) must be root's.
+ */
+static cs_rc open_keystore_dir(options *o)
+{
+    char dir[4200], *slash;
+    struct stat st;
+
+    snprintf(dir, sizeof(dir), "%s", o->keystore);
+    slash = strrchr(dir, '/');
+    o->base = slash ? o->keystore + (slash - dir) + 1 : o->keystore;
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    if (*o->base == '\0')
+        return cs_error_set(CS_EINVAL, "--keystore '%s' names a directory, not a file",
+                            o->keystore);
+    o->dirfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (o->dirfd < 0 || fstat(o->dirfd, &st) < 0)
+        return cs_error_set(CS_EIO, "cannot open the keystore's directory '%s': %s",
+                            slash ? dir : ".", strerror(errno));
+    o->untrusted = (st.st_mode & (S_IWGRP | S_IWOTH)) || (st.st_uid != 0 && st.st_uid != geteuid());
+    return CS_OK;
+}
+
+/* The existing keystore: a regular file (*have = 1), or none (*have = 0); a symlink is refused. */
+static cs_rc keystore_stat(const options *o, struct stat *st, int *have)
+{
+    *have = 0;
+    if (fstatat(o->dirfd, o->base, st, AT_SYMLINK_NOFOLLOW) < 0)
+        return errno == ENOENT ? CS_OK
+                               : cs_error_set(CS_EIO, "cannot stat the keystore '%s': %s",
+                                              o->keystore, strerror(errno));
+    if (!S_ISREG(st->st_mode))
+        return cs_error_set(CS_EPERM,
+                            "the keystore '%s' is %s, not a regular file: refused (root would "
+                            "write the key through it); remove it and run again, or give "
+                            "--keystore the real file",
+                            o->keystore, S_ISLNK(st->st_mode) ? "a symbolic link" : "special");
+    *have = 1;
+    return CS_OK;
+}
+
+/* Beside a keystore others can write to: the password file is ours, one link, no others' read. */
+static cs_rc password_file_trusted(const options *o, const struct stat *st, const char *path)
+{
+    if (!o->untrusted)
+        return CS_OK;
+    if ((st->st_uid != 0 && st->st_uid != geteuid()) || (st->st_mode & (S_IWGRP | S_IRWXO)) ||
+        st->st_nlink != 1)
+        return cs_error_set(CS_EPERM,
+                            "the password file '%s' (owner uid %ld, mode %04o, %ld links) is in "
+                            "a directory that another user can write: refused, as whoever "
+                            "planted it would know the keystore's password; chown root and "
+                            "chmod 600 (or 640 for Tomcat's group) a file of your own there, or "
+                            "remove it to have one generated",
+                            path, (long)st->st_uid, (unsigned)(st->st_mode & 07777),
+                            (long)st->st_nlink);
+    return CS_OK;
+}
+
+/* The first line of PATH.password, through the directory, never through a symlink. */
+static cs_rc read_password_beside(const options *o, const char *name, const char *path, char **pw)
+{
+    char buf[4097];
+    struct stat st;
+    size_t got = 0, n;
+    ssize_t r = 1;
+    int fd;
+    cs_rc rc;
+
+    if (cs_fs_open_at(o->dirfd, name, (uid_t)-1, &fd) != CS_OK)
+        return cs_error_prefix("password file '%s'", path);
+    rc = fstat(fd, &st) < 0 ? cs_error_set(CS_EIO, "cannot stat '%s': %s", path, strerror(errno))
+                            : password_file_trusted(o, &st, path);
+    while (rc == CS_OK && r > 0 && got < sizeof(buf) - 1)
+        if ((r = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
+            got += (size_t)r;
+    close(fd);
+    if (rc == CS_OK && r < 0)
+        rc = cs_error_set(CS_EIO, "cannot read '%s': %s", path, strerror(errno));
+    buf[got] = '\0';
+    n = strcspn(buf, "\r\n");
+    if (rc == CS_OK && n == 0)
+        rc = cs_error_set(CS_EPASSWORD,
+                          "password file '%s' is empty; put the password on its first line", path);
+    if (rc == CS_OK && (*pw = strndup(buf, n)) == NULL)
+        rc = cs_error_set(CS_ENOMEM, "out of memory");
+    OPENSSL_cleanse(buf, sizeof(buf));
+    return rc;
+}
+
+/* A new random password in PATH.password (0600), replacing by rename whatever is there. */
+static cs_rc new_password_beside(const options *o, const char *name, char **pw)
+{
+    char line[64];
+    cs_rc rc;
+
+    if (cs_password_generate(pw) != CS_OK)
+        return cs_error_code();
+    snprintf(line, sizeof(line), "%s\n", *pw);
+    rc = cs_fs_write_at(o->dirfd, name, line, strlen(line), 0600, (gid_t)-1, CS_FS_SYNC);
+    OPENSSL_cleanse(line, sizeof(line));
+    return rc;
+}
+
 /* The keystore's password: given file, else PATH.password, else a new one there. */
 static cs_rc keystore_password(const options *o, char **pw, char *pwpath, size_t size)
 {
+    char name[300];
+    cs_rc rc;
+
     if (o->password_file) {
         snprintf(pwpath, size, "%s", o->password_file);
         return cs_password_read(o->password_file, pw);
     }
-    if ((size_t)snprintf(pwpath, size, "%s.password", o->keystore) >= size)
+    if ((size_t)snprintf(pwpath, size, "%s.password", o->keystore) >= size ||
+        (size_t)snprintf(name, sizeof(name), "%s.password", o->base) >= sizeof(name))
         return cs_error_set(CS_EINVAL, "keystore path too long");
-    if (access(pwpath, F_OK) == 0)
-        return cs_password_read(pwpath, pw);
-    if (cs_password_generate(pw) != CS_OK)
-        return cs_error_code();
-    return cs_password_write(pwpath, *pw);
+    rc = read_password_beside(o, name, pwpath, pw);
+    if (rc == CS_ENOTFOUND) {
+        cs_error_clear();
+        rc = new_password_beside(o, name, pw);
+    }
+    return rc;
 }
 
 /* The leaf fingerprint and alias of what the keystore holds now ("" if unreadable). */
@@ -164,7 +281,7 @@ static void keystore_holds(const options *o, const char *pw, char fp[65])
     char *alias = NULL;
 
     fp[0] = '\0';
-    if (cs_fs_read(o->keystore, 1 << 20, (char **)&data, &len) != CS_OK)
+    if (cs_fs_read_at(o->dirfd, o->base, 1 << 20, (uid_t)-1, (char **)&data, &len) != CS_OK)
         goto out;
     if (o->jks) {
         if (cs_jks_read(data, len, pw, pw, &b, &alias) == CS_OK && strcmp(alias, o->alias) != 0) {
@@ -213,22 +330,20 @@ static long tmp_pid(const char *name, const char *prefix)
  * holding the key: remove those of dead processes, if they are our regular
  * files (never through a symlink).
  */
-static void remove_stale_temps(const char *keystore)
+static void remove_stale_temps(const options *o)
 {
-    char dir[4200], tmp[4200], bak[4200], *slash;
-    const char *base = keystore;
+    char tmp[300], bak[300];
     struct dirent *e;
+    int fd = dup(o->dirfd);
     DIR *d;
 
-    snprintf(dir, sizeof(dir), "%s", keystore);
-    if ((slash = strrchr(dir, '/')) != NULL) {
-        *(slash == dir ? slash + 1 : slash) = '\0';
-        base = strrchr(keystore, '/') + 1;
-    }
-    snprintf(tmp, sizeof(tmp), "%s.tmp-", base);
-    snprintf(bak, sizeof(bak), "%s.bak.tmp-", base);
-    if ((d = opendir(slash ? dir : ".")) == NULL)
+    snprintf(tmp, sizeof(tmp), "%s.tmp-", o->base);
+    snprintf(bak, sizeof(bak), "%s.bak.tmp-", o->base);
+    if (fd < 0 || lseek(fd, 0, SEEK_SET) < 0 || (d = fdopendir(fd)) == NULL) {
+        if (fd >= 0)
+            close(fd);
         return;
+    }
     while ((e = readdir(d)) != NULL) {
         long pid = tmp_pid(e->d_name, tmp);
         struct stat st;
@@ -241,46 +356,81 @@ static void remove_stale_temps(const char *keystore)
             continue;
         if (unlinkat(dirfd(d), e->d_name, 0) == 0)
             fprintf(stderr, "certsync-tomcat: removed '%.*s%s', left by a run that was killed\n",
-                    (int)(base - keystore), keystore, e->d_name);
+                    (int)(o->base - o->keystore), o->keystore, e->d_name);
     }
     closedir(d);
 }
 
-/* temp file, fsync, PATH -> PATH.bak, temp -> PATH, fsync dir */
+/* The new keystore as the temp entry tmp of the directory, with the old one's owner and mode. */
+static cs_rc write_temp(const options *o, const char *tmp, const unsigned char *data, size_t len,
+                        const struct stat *old)
+{
+    mode_t mode = old ? (old->st_mode & 0660) | 0600 : 0600;
+    const unsigned char *p = data;
+    char where[4400];
+    ssize_t n;
+    cs_rc rc = CS_OK;
+    int fd;
+
+    snprintf(where, sizeof(where), "%.*s%s", (int)(o->base - o->keystore), o->keystore, tmp);
+    unlinkat(o->dirfd, tmp, 0);
+    fd = openat(o->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return cs_error_set(CS_EIO, "cannot create '%s': %s", where, strerror(errno));
+    while (rc == CS_OK && len > 0) {
+        n = write(fd, p, len);
+        if (n < 0 && errno != EINTR)
+            rc = cs_error_set(CS_EIO, "cannot write '%s': %s", where, strerror(errno));
+        if (n > 0) {
+            p += n;
+            len -= (size_t)n;
+        }
+    }
+    /* on the descriptor: the entry is in a directory others may write */
+    if (rc == CS_OK && old && geteuid() == 0 && fchown(fd, old->st_uid, old->st_gid) < 0)
+        rc = cs_error_set(CS_EIO, "cannot chown '%s': %s", where, strerror(errno));
+    if (rc == CS_OK && (fchmod(fd, mode) < 0 || fsync(fd) < 0))
+        rc = cs_error_set(CS_EIO, "cannot finish '%s': %s", where, strerror(errno));
+    if (close(fd) < 0 && rc == CS_OK)
+        rc = cs_error_set(CS_EIO, "cannot write '%s': %s", where, strerror(errno));
+    return rc;
+}
+
+/* temp file, fsync, PATH -> PATH.bak, temp -> PATH, fsync dir; all through the directory */
 static cs_rc install_keystore(const options *o, const unsigned char *data, size_t len)
 {
-    char tmp[4200], bak[4200], baktmp[4200], dir[4200], *slash;
+    char tmp[300], bak[300], baktmp[300];
     struct stat st;
-    int have_old = stat(o->keystore, &st) == 0;
-    mode_t mode = have_old ? (st.st_mode & 0660) | 0600 : 0600;
+    int have_old;
     cs_rc rc;
 
-    snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", o->keystore, (long)getpid());
-    snprintf(bak, sizeof(bak), "%s.bak", o->keystore);
-    snprintf(baktmp, sizeof(baktmp), "%s.bak.tmp-%ld", o->keystore, (long)getpid());
-    unlink(tmp);
-    rc = cs_fs_write_new(tmp, data, len, mode);
-    if (rc == CS_OK && have_old && geteuid() == 0 && chown(tmp, st.st_uid, st.st_gid) < 0)
-        rc = cs_error_set(CS_EIO, "cannot chown '%s': %s", tmp, strerror(errno));
+    if (keystore_stat(o, &st, &have_old) != CS_OK)
+        return cs_error_code();
+    if ((size_t)snprintf(baktmp, sizeof(baktmp), "%s.bak.tmp-%ld", o->base, (long)getpid()) >=
+        sizeof(baktmp))
+        return cs_error_set(CS_EINVAL, "the keystore's name '%s' is too long", o->base);
+    snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", o->base, (long)getpid());
+    snprintf(bak, sizeof(bak), "%s.bak", o->base);
+    rc = write_temp(o, tmp, data, len, have_old ? &st : NULL);
     if (rc == CS_OK && have_old) {
-        unlink(baktmp);
-        if (link(o->keystore, baktmp) < 0 || rename(baktmp, bak) < 0)
-            rc = cs_error_set(CS_EIO, "cannot keep the previous keystore as '%s': %s", bak,
-                              strerror(errno));
+        unlinkat(o->dirfd, baktmp, 0);
+        if (linkat(o->dirfd, o->base, o->dirfd, baktmp, 0) < 0 ||
+            renameat(o->dirfd, baktmp, o->dirfd, bak) < 0)
+            rc = cs_error_set(CS_EIO, "cannot keep the previous keystore as '%s.bak': %s",
+                              o->keystore, strerror(errno));
     }
-    if (rc == CS_OK && rename(tmp, o->keystore) < 0)
-        rc = cs_error_set(CS_EIO, "cannot rename '%s' to '%s': %s", tmp, o->keystore,
-                          strerror(errno));
+    if (rc == CS_OK && renameat(o->dirfd, tmp, o->dirfd, o->base) < 0)
+        rc = cs_error_set(CS_EIO, "cannot rename '%s.tmp-%ld' to '%s': %s", o->keystore,
+                          (long)getpid(), o->keystore, strerror(errno));
     if (rc != CS_OK) {
-        unlink(tmp);
-        unlink(baktmp);
+        unlinkat(o->dirfd, tmp, 0);
+        unlinkat(o->dirfd, baktmp, 0);
         return rc;
     }
-    snprintf(dir, sizeof(dir), "%s", o->keystore);
-    slash = strrchr(dir, '/');
-    if (slash)
-        *(slash == dir ? slash + 1 : slash) = '\0';
-    return cs_fs_sync_dir(slash ? dir : ".");
+    if (fsync(o->dirfd) < 0 && errno != EINVAL)
+        return cs_error_set(CS_EIO, "cannot fsync the directory of '%s': %s", o->keystore,
+                            strerror(errno));
+    return CS_OK;
 }
 
 /* user:password from a file only its owner can read */
@@ -533,14 +683,16 @@ done:
 }
 
 /* Config, store and keystore password; --print-config; the checks before anything is written. */
-static int run(const options *o)
+static int run(options *o)
 {
     char *pw = NULL, *user = NULL, *pass = NULL, pwpath[4200];
     cs_config *c = NULL;
     cs_store *s = NULL;
-    int rc = EXIT_FAILURE;
+    struct stat st;
+    int rc = EXIT_FAILURE, have_old;
 
     if (cs_config_load(o->config, &c) != CS_OK || cs_store_open_config(c, &s) != CS_OK ||
+        open_keystore_dir(o) != CS_OK || keystore_stat(o, &st, &have_old) != CS_OK ||
         keystore_password(o, &pw, pwpath, sizeof(pwpath)) != CS_OK) {
         fprintf(stderr, "certsync-tomcat: %s\n", cs_error_last());
         goto done;
@@ -550,7 +702,7 @@ static int run(const options *o)
         rc = 0;
         goto done;
     }
-    remove_stale_temps(o->keystore);
+    remove_stale_temps(o);
     if (!o->jks && !ascii_only(pw)) {
         fprintf(stderr,
                 "certsync-tomcat: the password in '%s' has non-ASCII characters, and Java 17 "
@@ -570,6 +722,8 @@ done:
     free(user);
     cs_store_free(s);
     cs_config_free(c);
+    if (o->dirfd >= 0)
+        close(o->dirfd);
     return rc;
 }
 

@@ -3,6 +3,8 @@
  * fetch, upload, delete, apply, withdraw, revoke, renew, quota, aliyun sign.
  */
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -806,7 +808,8 @@ static const cli_opt apply_opts[] = {
     CLI_OPT_VALUE(apply_args, into, "into", "NAME",
                   "where --wait installs it (default: the [cert] whose\ndomain list holds DOMAIN)"),
     CLI_OPT_VALUE(apply_args, webroot, "webroot", "DIR",
-                  "also write DIR/.well-known/pki-validation/fileauth.txt"),
+                  "also write DIR/.well-known/pki-validation/fileauth.txt\n"
+                  "(never through a symbolic link below DIR)"),
     CLI_OPT_VALUE(apply_args, order, "order", "ORDER",
                   "do not apply again: continue with the existing order"),
     CLI_OPT_VALUE(apply_args, poll, "poll", "SECONDS", "how often --wait asks (default 10)"),
@@ -834,6 +837,41 @@ static const char apply_about[] =
 /* apply --json keeps stdout for JSON; the sentences for people go to stderr */
 static FILE *human;
 
+/*
+ * Below the webroot (the operator's path) the web server's worker user can often write: every
+ * step is entered through a descriptor, never through a symlink it planted, and the file is
+ * replaced by a rename in the last directory, so a symlink at its name is replaced, not followed.
+ */
+static cs_rc write_webroot(const char *webroot, const char *content, char *path, size_t size)
+{
+    static const char *const steps[] = {".well-known", "pki-validation"};
+    int fd, next;
+    size_t i;
+    cs_rc rc;
+
+    snprintf(path, size, "%s", webroot);
+    if ((fd = open(webroot, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return cs_error_set(CS_EIO, "--webroot '%s': %s", webroot, strerror(errno));
+    for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        rc = cs_fs_dir_enterat(fd, steps[i], 0755, &next);
+        close(fd);
+        if (rc == CS_EPERM)
+            return cs_error_set(rc,
+                                "'%s/%s' is a symbolic link or not a directory: refused (nothing "
+                                "is written through a link in a webroot); remove it",
+                                path, steps[i]);
+        if (rc != CS_OK)
+            return cs_error_prefix("--webroot '%s'", webroot);
+        fd = next;
+        strncat(path, "/", size - strlen(path) - 1);
+        strncat(path, steps[i], size - strlen(path) - 1);
+    }
+    rc = cs_fs_write_at(fd, "fileauth.txt", content, strlen(content), 0644, (gid_t)-1, CS_FS_SYNC);
+    close(fd);
+    strncat(path, "/fileauth.txt", size - strlen(path) - 1);
+    return rc == CS_OK ? CS_OK : cs_error_prefix("--webroot '%s'", webroot);
+}
+
 static int write_challenge(ctx *x, const char *domain, const char *content, const char *webroot)
 {
     char path[4200], host[256];
@@ -846,12 +884,7 @@ static int write_challenge(ctx *x, const char *domain, const char *content, cons
     host[i] = '\0';
     rc = cs_store_write_challenge(x->s, host, "pki-validation", "fileauth.txt", content);
     if (rc == CS_OK && webroot) {
-        snprintf(path, sizeof(path), "%s/.well-known/pki-validation", webroot);
-        rc = cs_fs_mkdirs(path, 0755);
-        if (rc == CS_OK) {
-            strncat(path, "/fileauth.txt", sizeof(path) - strlen(path) - 1);
-            rc = cs_fs_write_atomic(path, content, strlen(content), 0644);
-        }
+        rc = write_webroot(webroot, content, path, sizeof(path));
         if (rc == CS_OK)
             fprintf(human, "  written to %s\n", path);
     }

@@ -93,4 +93,11 @@ cs_rc cs_fs_remove_at(int dirfd, const char *name);
 /* Join two path parts into buf; fails if it does not fit. */
 cs_rc cs_fs_join(char *buf, size_t size, const char *a, const char *b);
 
+/*
+ * Enter the directory name of dirfd, creating it with mode if missing, never
+ * through a symlink (a webroot's .well-known: root writes where its worker
+ * user can plant). No owner or mode check: webroots are often group-writable.
+ */
+cs_rc cs_fs_dir_enterat(int dirfd, const char *name, mode_t mode, int *fd);
+
 #endif

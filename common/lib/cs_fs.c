@@ -446,3 +446,16 @@ cs_rc cs_fs_remove_at(int dirfd, const char *name)
         return cs_error_set(CS_EIO, "cannot remove directory '%s': %s", name, strerror(errno));
     return CS_OK;
 }
+
+cs_rc cs_fs_dir_enterat(int dirfd, const char *name, mode_t mode, int *fd)
+{
+    int f;
+
+    if (mkdirat(dirfd, name, mode) < 0 && errno != EEXIST)
+        return cs_error_set(CS_EIO, "cannot create directory '%s': %s", name, strerror(errno));
+    f = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (f < 0)
+        return open_error(name, errno, "directory");
+    *fd = f;
+    return CS_OK;
+}
