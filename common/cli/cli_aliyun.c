@@ -408,28 +408,9 @@ static int fetch_pick(ctx *x, const char *domain, char *id, size_t size)
 }
 
 /* Certificate id with its key and chain from the service, validated (and trusted for the store). */
-static int fetch_bundle(ctx *x, const char *id, int trust, json_t **d, cs_bundle **b)
+static int fetch_bundle(ctx *x, const char *id, int trust, cs_bundle **b)
 {
-    char origin[200];
-    cs_kv q;
-
-    cs_kv_init(&q);
-    cs_kv_set(&q, "CertId", id);
-    if (!call(x, "GetUserCertificateDetail", &q, d))
-        return 0;
-    snprintf(origin, sizeof(origin), "certificate %s from GetUserCertificateDetail (RequestId %s)",
-             id, jstr(*d, "RequestId"));
-    if (!*jstr(*d, "Key")) {
-        fprintf(stderr,
-                "certsync fetch: %s: the service holds no private key for it (its CSR was made "
-                "elsewhere); use `certsync import` with your key\n",
-                cli_safe(origin));
-        return 0;
-    }
-    if (cs_bundle_load_pem(b, jstr(*d, "Cert"), strlen(jstr(*d, "Cert")), jstr(*d, "Key"),
-                           strlen(jstr(*d, "Key")), origin) != CS_OK ||
-        cs_bundle_validate(*b, NULL, 0, time(NULL), origin) != CS_OK ||
-        (trust && cs_aliyun_verify_trust(x->client, *b, origin) != CS_OK)) {
+    if (cs_aliyun_fetch(x->client, id, trust, b) != CS_OK) {
         cli_fail("fetch");
         return 0;
     }
@@ -457,7 +438,6 @@ static int cmd_fetch(const cli_command *self, int argc, char **argv)
     fetch_args a = {0};
     int first, rc = cli_parse(&self->spec, argc, argv, &a, &first);
     char id[32] = "";
-    json_t *d = NULL;
     cs_bundle *b = NULL;
     ctx x;
 
@@ -469,16 +449,10 @@ static int cmd_fetch(const cli_command *self, int argc, char **argv)
     rc = EXIT_FAILURE;
     if (a.domain ? fetch_pick(&x, a.domain, id, sizeof(id))
                  : snprintf(id, sizeof(id), "%s", argv[first]) > 0) {
-        if (fetch_bundle(&x, id, !a.layout, &d, &b))
+        if (fetch_bundle(&x, id, !a.layout, &b))
             /* the id came from the service: digits only may name a file */
             rc = a.layout ? write_layout(a.layout, a.out, id, cs_safe_file_name(id, 1, "cert"), b)
                           : fetch_install(&x, a.into, id, b);
-    }
-    if (d) {
-        const char *k = jstr(d, "Key");
-
-        OPENSSL_cleanse((void *)k, strlen(k));
-        json_decref(d);
     }
     cs_bundle_free(b);
     ctx_free(&x);

@@ -51,6 +51,13 @@ const char *cs_aliyun_endpoint(const cs_aliyun *c);
  */
 cs_rc cs_aliyun_verify_trust(const cs_aliyun *c, const cs_bundle *b, const char *origin);
 
+/*
+ * The certificate id of the service with its key (GetUserCertificateDetail),
+ * loaded and validated, and with trust set verified against trust-file (or
+ * the system's roots): what the sync and `certsync fetch` both install.
+ */
+cs_rc cs_aliyun_fetch(cs_aliyun *c, const char *id, int trust, cs_bundle **out);
+
 /* The service's error of the last failed call ("" when it was not a service error). */
 const char *cs_aliyun_last_code(const cs_aliyun *c);
 

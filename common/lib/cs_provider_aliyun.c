@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "cs_aliyun.h"
 #include "cs_provider.h"
@@ -72,7 +73,7 @@ static int is_current(cs_store *s, const cs_cert_conf *cc, const char *id, json_
     return same;
 }
 
-static cs_rc fetch_detail(cs_aliyun *client, const char *id, cs_bundle **b)
+cs_rc cs_aliyun_fetch(cs_aliyun *client, const char *id, int trust, cs_bundle **b)
 {
     char origin[256];
     json_t *d;
@@ -100,7 +101,8 @@ static cs_rc fetch_detail(cs_aliyun *client, const char *id, cs_bundle **b)
                           origin);
     else
         rc = cs_bundle_load_pem(b, cert, strlen(cert), key, strlen(key), origin);
-    if (rc == CS_OK && (rc = cs_aliyun_verify_trust(client, *b, origin)) != CS_OK) {
+    if (rc == CS_OK && ((rc = cs_bundle_validate(*b, NULL, 0, time(NULL), origin)) != CS_OK ||
+                        (trust && (rc = cs_aliyun_verify_trust(client, *b, origin)) != CS_OK))) {
         cs_bundle_free(*b);
         *b = NULL;
     }
@@ -146,7 +148,7 @@ static cs_rc aliyun_obtain(void *state, cs_store *s, const cs_cert_conf *cc, int
     }
     snprintf(res->reason, sizeof(res->reason), "%s certificate %s of the service",
              force ? "forced: fetched" : "new:", res->remote_id);
-    return fetch_detail(st->client, res->remote_id, b);
+    return cs_aliyun_fetch(st->client, res->remote_id, 1, b);
 }
 
 const cs_provider_ops cs_provider_aliyun_cas = {
