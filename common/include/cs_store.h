@@ -27,7 +27,13 @@
 #include "cs_error.h"
 #include "cs_pkcs12.h"
 
-/* A handle is for one thread at a time (it keeps the nested lock's state). */
+/*
+ * Threads: the calls that only read (current, versions, load, info,
+ * sync_state, read_challenge, current_changed) may share one handle across
+ * threads (it holds an immutable path and directory descriptor); lock,
+ * unlock and the calls that write (install, rollback, record_sync,
+ * write_challenge, area) keep the nested lock's state: one thread at a time.
+ */
 typedef struct cs_store cs_store;
 
 typedef struct {

@@ -22,13 +22,15 @@ typedef struct {
  */
 typedef struct cs_sync_session cs_sync_session;
 
+/* NULL when c is NULL or memory is short. */
 cs_sync_session *cs_sync_session_new(const cs_config *c);
 void cs_sync_session_free(cs_sync_session *sess);
 
 /*
  * force: issue or fetch even when the current version is still good.
  * A failing on-change command returns an error with out->result INSTALLED.
- * sess may be NULL (a session for this one call).
+ * sess is required (cs_sync_session_new with the configuration: it names the
+ * on-change command); without it the call fails, it never skips on-change.
  */
 cs_rc cs_sync_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, int force,
                    cs_sync_outcome *out);

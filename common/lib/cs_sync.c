@@ -77,7 +77,7 @@ struct cs_sync_session {
 
 cs_sync_session *cs_sync_session_new(const cs_config *c)
 {
-    cs_sync_session *sess = calloc(1, sizeof(*sess));
+    cs_sync_session *sess = c ? calloc(1, sizeof(*sess)) : NULL;
 
     if (sess)
         sess->c = c;
@@ -219,7 +219,6 @@ static cs_rc notify_unlocked(const cs_config *c, cs_store *s, const cs_cert_conf
 cs_rc cs_sync_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, int force,
                    cs_sync_outcome *out)
 {
-    cs_sync_session *own = NULL;
     cs_provider_result res = {"", ""};
     cs_install_opts o = {0};
     cs_bundle *b = NULL;
@@ -228,19 +227,20 @@ cs_rc cs_sync_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, i
     cs_rc rc;
 
     memset(out, 0, sizeof(*out));
-    if (sess == NULL && (sess = own = cs_sync_session_new(NULL)) == NULL)
-        return cs_error_set(CS_ENOMEM, "out of memory");
+    /* the session carries the configuration: without it on-change would be skipped silently */
+    if (sess == NULL || sess->c == NULL)
+        return cs_error_set(CS_EINVAL,
+                            "[cert %s]: a sync needs a session made from the "
+                            "configuration (cs_sync_session_new)",
+                            cc->name);
     if ((rc = cs_store_lock(s, cc->name, 60, &lock)) != CS_OK) {
         failed(s, cc, rc, out);
-        cs_sync_session_free(own);
         return rc;
     }
     rc = obtain(sess, s, cc, force, &b, &res, &type);
     snprintf(out->reason, sizeof(out->reason), "%s", res.reason);
-    if (rc == CS_OK && b == NULL) {
-        cs_sync_session_free(own);
+    if (rc == CS_OK && b == NULL)
         return unchanged(s, cc, out, lock);
-    }
     if (rc == CS_OK) {
         o = cs_install_opts_for(cc, type, res.remote_id[0] ? res.remote_id : NULL);
         rc = cs_store_install(s, cc->name, b, &o, &out->version);
@@ -258,6 +258,5 @@ cs_rc cs_sync_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, i
         failed(s, cc, rc, out);
         cs_store_unlock(s, lock);
     }
-    cs_sync_session_free(own);
     return rc;
 }

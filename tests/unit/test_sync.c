@@ -16,6 +16,7 @@
 typedef struct {
     cs_config *c;
     cs_store *s;
+    cs_sync_session *sess;
     char *dir;
 } env;
 
@@ -28,10 +29,12 @@ static void setup_env(env *e, const char *certs)
     cs_test_write_text(cs_test_path(e->dir, "certsync.conf"), conf);
     assert_int_equal(cs_config_load(cs_test_path(e->dir, "certsync.conf"), &e->c), CS_OK);
     assert_int_equal(cs_store_open_config(e->c, &e->s), CS_OK);
+    assert_non_null(e->sess = cs_sync_session_new(e->c));
 }
 
 static void teardown_env(env *e)
 {
+    cs_sync_session_free(e->sess);
     cs_store_free(e->s);
     cs_config_free(e->c);
     free(e->dir);
@@ -48,7 +51,10 @@ static void the_first_sync_issues_and_the_next_changes_nothing(void **state)
     (void)state;
 
     setup_env(&e, "[cert web]\ndomain = web.test www.web.test\nformats = pfx jks\n");
-    assert_int_equal(cs_sync_cert(NULL, e.s, &e.c->certs[0], 0, &out), CS_OK);
+    /* no session, no configuration: an error, never a sync that skips on-change */
+    assert_int_equal(cs_sync_cert(NULL, e.s, &e.c->certs[0], 0, &out), CS_EINVAL);
+    assert_null(cs_sync_session_new(NULL));
+    assert_int_equal(cs_sync_cert(e.sess, e.s, &e.c->certs[0], 0, &out), CS_OK);
     assert_int_equal(out.result, CS_SYNC_INSTALLED);
     assert_int_equal(out.version, 1);
     assert_string_equal(out.reason, "no version yet");
@@ -68,7 +74,7 @@ static void the_first_sync_issues_and_the_next_changes_nothing(void **state)
     assert_int_equal(info.n_names, 2);
     cs_cert_info_clear(&info);
 
-    assert_int_equal(cs_sync_cert(NULL, e.s, &e.c->certs[0], 0, &out), CS_OK);
+    assert_int_equal(cs_sync_cert(e.sess, e.s, &e.c->certs[0], 0, &out), CS_OK);
     assert_int_equal(out.result, CS_SYNC_UNCHANGED);
     assert_int_equal(out.version, 1);
     assert_non_null(strstr(out.reason, "is good for"));
@@ -86,13 +92,13 @@ static void renew_before_force_and_changed_names_issue_again(void **state)
     setup_env(&e,
               "[cert a]\ndomain = a.test\nlifetime = 10d\nrenew-before = 20d\nkey-type = rsa2048\n"
               "[cert b]\ndomain = b.test\n");
-    assert_int_equal(cs_sync_cert(NULL, e.s, &e.c->certs[0], 0, &out), CS_OK);
-    assert_int_equal(cs_sync_cert(NULL, e.s, &e.c->certs[0], 0, &out), CS_OK);
+    assert_int_equal(cs_sync_cert(e.sess, e.s, &e.c->certs[0], 0, &out), CS_OK);
+    assert_int_equal(cs_sync_cert(e.sess, e.s, &e.c->certs[0], 0, &out), CS_OK);
     assert_int_equal(out.result, CS_SYNC_INSTALLED);
     assert_int_equal(out.version, 2);
     assert_non_null(strstr(out.reason, "inside renew-before"));
-    assert_int_equal(cs_sync_cert(NULL, e.s, &e.c->certs[1], 0, &out), CS_OK);
-    assert_int_equal(cs_sync_cert(NULL, e.s, &e.c->certs[1], 1, &out), CS_OK);
+    assert_int_equal(cs_sync_cert(e.sess, e.s, &e.c->certs[1], 0, &out), CS_OK);
+    assert_int_equal(cs_sync_cert(e.sess, e.s, &e.c->certs[1], 1, &out), CS_OK);
     assert_int_equal(out.result, CS_SYNC_INSTALLED);
     assert_non_null(strstr(out.reason, "forced"));
     assert_int_equal(cs_store_sync_state(e.s, "b", &st), CS_OK);
@@ -101,7 +107,7 @@ static void renew_before_force_and_changed_names_issue_again(void **state)
 
     /* the same store, a config that now asks for another name */
     setup_env(&e, "[cert a]\ndomain = a.test\n");
-    assert_int_equal(cs_sync_cert(NULL, e.s, &e.c->certs[0], 0, &out), CS_OK);
+    assert_int_equal(cs_sync_cert(e.sess, e.s, &e.c->certs[0], 0, &out), CS_OK);
     cs_config_free(e.c);
     {
         char conf[8192];
@@ -111,7 +117,7 @@ static void renew_before_force_and_changed_names_issue_again(void **state)
         cs_test_write_text(cs_test_path(e.dir, "certsync.conf"), conf);
         assert_int_equal(cs_config_load(cs_test_path(e.dir, "certsync.conf"), &e.c), CS_OK);
     }
-    assert_int_equal(cs_sync_cert(NULL, e.s, &e.c->certs[0], 0, &out), CS_OK);
+    assert_int_equal(cs_sync_cert(e.sess, e.s, &e.c->certs[0], 0, &out), CS_OK);
     assert_int_equal(out.result, CS_SYNC_INSTALLED);
     assert_non_null(strstr(out.reason, "new.test"));
     teardown_env(&e);
@@ -127,7 +133,7 @@ static void a_provider_failure_is_recorded_and_changes_nothing(void **state)
     /* credentials that cannot be read: the sync fails before any request */
     setup_env(&e, "[provider ali]\ntype = aliyun-cas\nendpoint = https://127.0.0.1:9\n"
                   "credentials = /nonexistent/cred\n[cert shop]\nprovider = ali\ncert-id = 1\n");
-    assert_int_equal(cs_sync_cert(NULL, e.s, &e.c->certs[0], 0, &out), CS_ENOTFOUND);
+    assert_int_equal(cs_sync_cert(e.sess, e.s, &e.c->certs[0], 0, &out), CS_ENOTFOUND);
     assert_int_equal(out.result, CS_SYNC_FAILED);
     assert_int_equal(cs_store_sync_state(e.s, "shop", &st), CS_OK);
     assert_int_equal(st.result, CS_SYNC_FAILED);
