@@ -234,8 +234,10 @@ int certsync_version_loads(certsync_slot *slot, unsigned *version, char *why, si
 
 /*
  * For the configuration test (apache2 -t too): 0 when the current version
- * exists and the policy refuses it (*why says why); no version is fine (the
- * fallback is served).
+ * exists and the policy refuses it (key, chain or names: *why says why). No
+ * version, or one the store refuses to read (a planted symlink or FIFO, see
+ * "Trust boundary"), is the fallback's case: a worker user must not be able
+ * to stop the server from starting.
  */
 int certsync_version_servable(certsync_mod *m, certsync_slot *slot, char *why, size_t size)
 {
@@ -247,7 +249,7 @@ int certsync_version_servable(certsync_mod *m, certsync_slot *slot, char *why, s
         cs_bundle_free(b);
         return 1;
     }
-    return cs_error_code() == CS_ENOTFOUND && version == 0;
+    return cs_error_code() != CS_EBADCERT;
 }
 
 /* ---- what mod_ssl loads at start: files only the parent writes ---- */

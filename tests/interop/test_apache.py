@@ -243,13 +243,16 @@ def test_a_current_version_that_fails_its_checks_fails_configtest_with_file_and_
 
 def test_an_expired_but_good_current_version_is_served_with_a_warning(setup):
     port = free_port()
-    setup.import_chain(setup.chain("a"))
-    old = Chain(setup.pki, names=NAMES, tag="expired", start="20240101000000Z",
-                end="20250101000000Z")
-    hand_made_current(setup, 7, old, old.key)
+    # valid for a few seconds: installed while valid, expired when Apache starts (its CAs
+    # are valid all along, so only time is wrong with it)
+    utc = lambda t: time.strftime("%Y%m%d%H%M%SZ", time.gmtime(t))
+    old = Chain(setup.pki, names=NAMES, tag="short", start=utc(time.time() - 60),
+                end=utc(time.time() + 3))
+    setup.import_chain(old)
+    time.sleep(4)
     with Apache(setup.root, managed_vhost(port), preamble=f"CertSyncConfig {setup.conf}") as ap:
         assert served_sha256(port) == old.sha256()
-        assert re.search(r"warn.*'shop': v7 of 'shop' expired; it is served until a valid "
+        assert re.search(r"warn.*'shop': v1 of 'shop' expired; it is served until a valid "
                          r"version is installed", ap.log()), ap.log()
         assert request(port, "/index.html")[0] == 200
 
