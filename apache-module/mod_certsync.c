@@ -531,23 +531,37 @@ static int certsync_post_read_request(request_rec *r)
 {
     certsync_mod *m = certsync_g;
     certsync_srv_conf *sc;
-    int rc;
 
     if (m == NULL)
         return DECLINED;
     sc = srv_conf(r->server);
-    if (sc->validation != 0 && r->parsed_uri.path && (rc = answer_challenge(r, m)) != DECLINED)
-        return rc; /* the answer, or 404 */
-    if (sc->slot && serves_fallback(sc) && ap_ssl_conn_is_ssl(r->connection)) {
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                      "certsync: 503: '%s' has no certificate yet (%s); serving the self-signed "
-                      "fallback",
-                      sc->slot->name, sc->slot->start_reason);
-        apr_table_setn(r->err_headers_out, "Retry-After",
-                       apr_itoa(r->pool, CS_SERVE_RETRY_AFTER_S));
-        return HTTP_SERVICE_UNAVAILABLE;
-    }
+    if (sc->validation != 0 && r->parsed_uri.path)
+        return answer_challenge(r, m); /* the answer, 404, or DECLINED */
     return DECLINED;
+}
+
+/*
+ * After the location walk, so that the certsync-status handler is known:
+ * everything else on a vhost that serves the fallback gets 503.
+ */
+static int certsync_fixups(request_rec *r)
+{
+    certsync_mod *m = certsync_g;
+    certsync_srv_conf *sc;
+
+    if (m == NULL || r->main || r->prev)
+        return DECLINED;
+    sc = srv_conf(r->server);
+    if (sc->slot == NULL || !serves_fallback(sc) || !ap_ssl_conn_is_ssl(r->connection))
+        return DECLINED;
+    if (r->handler && strcmp(r->handler, "certsync-status") == 0)
+        return DECLINED; /* status is answered meanwhile */
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                  "certsync: 503: '%s' has no certificate yet (%s); serving the self-signed "
+                  "fallback",
+                  sc->slot->name, sc->slot->start_reason);
+    apr_table_setn(r->err_headers_out, "Retry-After", apr_itoa(r->pool, CS_SERVE_RETRY_AFTER_S));
+    return HTTP_SERVICE_UNAVAILABLE;
 }
 
 /* ---- processes ---- */
@@ -608,6 +622,7 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_child_init(certsync_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_monitor(certsync_monitor, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_read_request(certsync_post_read_request, mod_ssl, NULL, APR_HOOK_MIDDLE);
+    ap_hook_fixups(certsync_fixups, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_handler(certsync_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_ssl_add_cert_files(certsync_add_cert_files, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_ssl_add_fallback_cert_files(certsync_add_fallback_cert_files, NULL, NULL,
