@@ -264,7 +264,11 @@ def test_a_broken_version_is_not_served_and_the_log_says_why(tmp_path):
         assert log.count('"shop": the new current version is not served') == 2, log
         assert "v1 stays" in log
         assert re.search(r"\[error\].*does not match|\[error\].*no certificate", log), log
-        assert all(w["version"] == 1 for w in cert_of(status(ngx), "shop")["server"]["workers"])
+        st = cert_of(status(ngx), "shop")
+        assert all(w["version"] == 1 for w in st["server"]["workers"])
+        # the same status as Apache's: the store says v2, this nginx refused it
+        assert st["version"] == 2 and st["server"]["state"] == "new-version-refused"
+        assert st["server"]["refused"]["version"] == 2 and st["server"]["refused"]["reason"]
 
         # and a good version after it is served as usual
         new = Chain(tmp_path / "pki", names=("shop.test", "www.shop.test"))
