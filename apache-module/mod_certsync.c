@@ -32,6 +32,7 @@
 #include "mpm_common.h"
 
 #include "cs_challenge.h"
+#include "cs_serve.h"
 #include "cs_sync.h"
 
 #include "mod_certsync.h"
@@ -237,6 +238,36 @@ static certsync_slot *slot_new(certsync_mod *m, apr_pool_t *p, const cs_cert_con
 }
 
 /*
+ * The core's loading policy at the configuration test (`apache2 -t` too): a
+ * current version whose key, chain or names fail fails it, with the file and
+ * line of the CertSyncCertificate that names it.
+ */
+static int check_versions(certsync_mod *m, server_rec *s)
+{
+    char why[1024];
+    int i, errors = 0;
+
+    if (cs_store_open_config(m->cfg, &m->store) != CS_OK) {
+        ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, NULL,
+                     "mod_certsync: cannot open the store: %s", cs_error_last());
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    for (i = 0; i < m->slots->nelts; i++) {
+        certsync_slot *slot = APR_ARRAY_IDX(m->slots, i, certsync_slot *);
+
+        if (certsync_version_servable(m, slot, why, sizeof(why)))
+            continue;
+        ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, NULL,
+                     "mod_certsync: %s:%d: CertSyncCertificate %s: the current version cannot "
+                     "be served: %s (`certsync rollback %s` makes the previous one current)",
+                     slot->decl_file, slot->decl_line, slot->name, why, slot->name);
+        errors++;
+    }
+    (void)s;
+    return errors ? HTTP_INTERNAL_SERVER_ERROR : OK;
+}
+
+/*
  * check_config runs for `apachectl -t` too: certsync.conf is read here, and a
  * name that it does not declare fails the check with the file and line.
  */
@@ -287,6 +318,8 @@ static int certsync_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t
                 slot = apr_pcalloc(ptemp, sizeof(*slot)); /* report each name once */
             } else {
                 slot = slot_new(m, pconf, cc);
+                slot->decl_file = sc->cert_file;
+                slot->decl_line = sc->cert_line;
             }
             apr_hash_set(seen, sc->cert_name, APR_HASH_KEY_STRING, slot);
         }
@@ -295,7 +328,7 @@ static int certsync_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t
         sc->slot = slot;
         APR_ARRAY_PUSH(slot->vhosts, const char *) = vhost_id(pconf, v);
     }
-    if (errors)
+    if (errors || check_versions(m, s) != OK)
         return HTTP_INTERNAL_SERVER_ERROR;
     m->sync = base->sync == 1;
     m->sync_interval = base->sync_interval > 0 ? base->sync_interval : DEFAULT_SYNC_INTERVAL;
@@ -319,11 +352,7 @@ static int certsync_post_config_before_ssl(apr_pool_t *pconf, apr_pool_t *plog, 
     (void)plog;
     if (m == NULL)
         return OK;
-    if (cs_store_open_config(m->cfg, &m->store) != CS_OK) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "certsync: cannot open the store: %s",
-                     cs_error_last());
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
+    /* the store was opened by the configuration check */
     m->hot_capable = ap_find_linked_module("mod_ssl.c") != NULL;
     for (i = 0; i < m->slots->nelts; i++) {
         certsync_slot *slot = APR_ARRAY_IDX(m->slots, i, certsync_slot *);
@@ -502,22 +531,37 @@ static int certsync_post_read_request(request_rec *r)
 {
     certsync_mod *m = certsync_g;
     certsync_srv_conf *sc;
-    int rc;
 
     if (m == NULL)
         return DECLINED;
     sc = srv_conf(r->server);
-    if (sc->validation != 0 && r->parsed_uri.path && (rc = answer_challenge(r, m)) != DECLINED)
-        return rc; /* the answer, or 404 */
-    if (sc->slot && serves_fallback(sc) && ap_ssl_conn_is_ssl(r->connection)) {
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                      "certsync: 503: '%s' has no certificate yet (%s); serving the self-signed "
-                      "fallback",
-                      sc->slot->name, sc->slot->start_reason);
-        apr_table_setn(r->err_headers_out, "Retry-After", "60");
-        return HTTP_SERVICE_UNAVAILABLE;
-    }
+    if (sc->validation != 0 && r->parsed_uri.path)
+        return answer_challenge(r, m); /* the answer, 404, or DECLINED */
     return DECLINED;
+}
+
+/*
+ * After the location walk, so that the certsync-status handler is known:
+ * everything else on a vhost that serves the fallback gets 503.
+ */
+static int certsync_fixups(request_rec *r)
+{
+    certsync_mod *m = certsync_g;
+    certsync_srv_conf *sc;
+
+    if (m == NULL || r->main || r->prev)
+        return DECLINED;
+    sc = srv_conf(r->server);
+    if (sc->slot == NULL || !serves_fallback(sc) || !ap_ssl_conn_is_ssl(r->connection))
+        return DECLINED;
+    if (r->handler && strcmp(r->handler, "certsync-status") == 0)
+        return DECLINED; /* status is answered meanwhile */
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                  "certsync: 503: '%s' has no certificate yet (%s); serving the self-signed "
+                  "fallback",
+                  sc->slot->name, sc->slot->start_reason);
+    apr_table_setn(r->err_headers_out, "Retry-After", apr_itoa(r->pool, CS_SERVE_RETRY_AFTER_S));
+    return HTTP_SERVICE_UNAVAILABLE;
 }
 
 /* ---- processes ---- */
@@ -547,7 +591,7 @@ static int certsync_monitor(apr_pool_t *p, server_rec *s)
     for (i = 0; i < m->slots->nelts; i++) {
         certsync_slot *slot = APR_ARRAY_IDX(m->slots, i, certsync_slot *);
 
-        if (slot->restart_requested || !certsync_link_changed(slot) || slot->seen.ino == 0)
+        if (slot->restart_requested || !certsync_link_changed(slot) || !slot->seen.linked)
             continue;
         if (!certsync_version_loads(slot, &version, why, sizeof(why))) {
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
@@ -578,6 +622,7 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_child_init(certsync_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_monitor(certsync_monitor, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_read_request(certsync_post_read_request, mod_ssl, NULL, APR_HOOK_MIDDLE);
+    ap_hook_fixups(certsync_fixups, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_handler(certsync_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_ssl_add_cert_files(certsync_add_cert_files, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_ssl_add_fallback_cert_files(certsync_add_fallback_cert_files, NULL, NULL,

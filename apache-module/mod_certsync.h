@@ -44,12 +44,6 @@ typedef struct {
     time_t since; /* when this process started serving it */
 } certsync_served;
 
-/* What `current` looked like when last checked (its inode alone can be reused). */
-typedef struct {
-    ino_t ino; /* 0: no `current` */
-    struct timespec ctime;
-} certsync_link_stamp;
-
 /* A managed certificate as this server uses it: one per name, shared by vhosts. */
 typedef struct {
     const char *name;
@@ -60,11 +54,13 @@ typedef struct {
     const char *cert_file, *key_file; /* what mod_ssl loads at start, in runtime */
     const char *start_reason;   /* why the fallback was served at start (NULL: a version was) */
     apr_array_header_t *vhosts; /* const char *, for status and logs */
+    const char *decl_file;      /* the first CertSyncCertificate naming it, for messages */
+    int decl_line;
 
     pthread_rwlock_t lock; /* guards cur and the rejected_* fields */
     certsync_served *cur;
     int serving_fallback; /* cur->version == 0, read without the lock per request */
-    certsync_link_stamp seen;
+    cs_store_stamp seen;  /* `current` at the last look (cs_store_current_changed) */
     unsigned rejected_version;
     char rejected_reason[1024];
     time_t rejected_at;
@@ -133,6 +129,7 @@ void certsync_slot_check(server_rec *s, certsync_slot *slot);
 certsync_served *certsync_served_acquire(certsync_slot *slot);
 void certsync_served_release(certsync_served *o);
 int certsync_version_loads(certsync_slot *slot, unsigned *version, char *why, size_t size);
+int certsync_version_servable(certsync_mod *m, certsync_slot *slot, char *why, size_t size);
 apr_status_t certsync_watch_start(apr_pool_t *pchild, server_rec *s);
 
 /* mod_certsync_drive.c */

@@ -6,9 +6,10 @@
  * process's current version: parsed objects (leaf, chain, key) behind a
  * reference-counted pointer, swapped under a lock. A watcher thread per
  * process notices a change of <store>/certs/<name>/current (inotify, and an
- * lstat once a second in case inotify misses it), parses the new version
- * once, validates it and swaps it in. A version that fails validation is
- * logged and shown in status; the one served stays.
+ * look once a second in case inotify misses it: cs_store_current_changed),
+ * parses the new version once, checks it under the core's policy
+ * (cs_serve_check) and swaps it in. A version the policy refuses is logged
+ * and shown in status; the one served stays.
  */
 #include <errno.h>
 #include <poll.h>
@@ -28,6 +29,7 @@
 #include "cs_bundle.h"
 #include "cs_fallback.h"
 #include "cs_fs.h"
+#include "cs_serve.h"
 #include "cs_store.h"
 
 #include "mod_certsync.h"
@@ -131,42 +133,32 @@ int certsync_cert_cb(SSL *ssl, void *arg)
 
 /* ---- loading a version ---- */
 
-static void link_stamp(const char *link, certsync_link_stamp *st)
-{
-    struct stat sb;
-
-    memset(st, 0, sizeof(*st));
-    if (lstat(link, &sb) == 0) {
-        st->ino = sb.st_ino;
-        st->ctime = sb.st_ctim;
-    }
-}
-
-/* 1 when `current` is not what the slot last looked at (and remember it). */
+/*
+ * 1 when `current` is not what the slot last looked at (the core's one
+ * check, cs_store_current_changed: inode and ctime), and remember it.
+ */
 int certsync_link_changed(certsync_slot *slot)
 {
-    certsync_link_stamp st;
+    int changed = 0;
 
-    link_stamp(slot->link, &st);
-    if (st.ino == slot->seen.ino && st.ctime.tv_sec == slot->seen.ctime.tv_sec &&
-        st.ctime.tv_nsec == slot->seen.ctime.tv_nsec)
-        return 0;
-    slot->seen = st;
-    return 1;
+    if (cs_store_current_changed(certsync_g->store, slot->name, &slot->seen, &changed) != CS_OK)
+        return 0; /* not readable now: the next look that works counts as a change */
+    return changed;
 }
 
 /*
- * Load version (0: current) of the slot through the store API. strict: it
- * must also validate (chain, validity window, configured names); otherwise
- * validation problems are only reported in *warn.
+ * Load version (0: current) of the slot through the store API and decide
+ * under the core's one policy (cs_serve_check): key, chain or names failing
+ * is an error; an expired but otherwise good version loads, with the
+ * warning in *warn (when given).
  */
-static cs_rc load_bundle(certsync_mod *m, certsync_slot *slot, unsigned *version, int strict,
-                         cs_bundle **out, char *why, size_t size, char *warn, size_t wsize)
+static cs_rc load_bundle(certsync_mod *m, certsync_slot *slot, unsigned *version, cs_bundle **out,
+                         cs_serve_verdict *verdict, char *why, size_t size)
 {
     char origin[160];
-    cs_rc rc;
 
     *out = NULL;
+    *verdict = CS_SERVE_REFUSED;
     if (*version == 0 && cs_store_current(m->store, slot->name, version) != CS_OK) {
         snprintf(why, size, "%s", cs_error_last());
         return cs_error_code();
@@ -176,28 +168,49 @@ static cs_rc load_bundle(certsync_mod *m, certsync_slot *slot, unsigned *version
         return cs_error_code();
     }
     snprintf(origin, sizeof(origin), "v%u of '%s'", *version, slot->name);
-    rc = cs_bundle_validate(*out, (const char *const *)slot->cc->domains, slot->cc->n_domains,
-                            time(NULL), origin);
-    if (rc != CS_OK && strict) {
+    if (cs_serve_check(*out, slot->cc, 0, origin, verdict) != CS_OK) {
         snprintf(why, size, "%s", cs_error_last());
         cs_bundle_free(*out);
         *out = NULL;
-        return rc;
+        return CS_EBADCERT;
     }
-    if (rc != CS_OK && warn)
-        snprintf(warn, wsize, "%s", cs_error_last());
+    if (*verdict == CS_SERVE_EXPIRED)
+        snprintf(why, size, "%s", cs_error_last());
     return CS_OK;
 }
 
-/* The same, parsed into what a process serves. */
-static cs_rc load_version(certsync_mod *m, certsync_slot *slot, unsigned *version, int strict,
+/* Whether a version checked as v replaces what the slot serves (cs_serve_replaces). */
+static int replaces(certsync_slot *slot, cs_serve_verdict v, const cs_bundle *b)
+{
+    certsync_served *cur = certsync_served_acquire(slot);
+    cs_bundle *served = NULL;
+    int yes;
+
+    if (cur && cur->version)
+        cs_bundle_new(&served, cur->leaf, cur->chain, cur->key);
+    yes = cs_serve_replaces(v, b, served, 0);
+    cs_bundle_free(served);
+    certsync_served_release(cur);
+    return yes;
+}
+
+/* The same, parsed into what a process serves; an expired one only replaces the fallback. */
+static cs_rc load_version(certsync_mod *m, certsync_slot *slot, unsigned *version,
                           certsync_served **out, char *why, size_t size)
 {
+    cs_serve_verdict v;
     cs_bundle *b;
 
     *out = NULL;
-    if (load_bundle(m, slot, version, strict, &b, why, size, NULL, 0) != CS_OK)
+    if (load_bundle(m, slot, version, &b, &v, why, size) != CS_OK)
         return cs_error_code();
+    if (!replaces(slot, v, b)) {
+        snprintf(why, size, "v%u expired, and the version served is valid or newer", *version);
+        cs_bundle_free(b);
+        return CS_EBADCERT;
+    }
+    if (v == CS_SERVE_EXPIRED)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, m->s, "certsync: '%s': %s", slot->name, why);
     *out = served_new(b, *version);
     cs_bundle_free(b);
     if (*out == NULL) {
@@ -209,13 +222,34 @@ static cs_rc load_version(certsync_mod *m, certsync_slot *slot, unsigned *versio
 
 int certsync_version_loads(certsync_slot *slot, unsigned *version, char *why, size_t size)
 {
+    cs_serve_verdict v;
     cs_bundle *b;
 
     *version = 0;
-    if (load_bundle(certsync_g, slot, version, 1, &b, why, size, NULL, 0) != CS_OK)
+    if (load_bundle(certsync_g, slot, version, &b, &v, why, size) != CS_OK)
         return 0;
     cs_bundle_free(b);
     return 1;
+}
+
+/*
+ * For the configuration test (apache2 -t too): 0 when the current version
+ * exists and the policy refuses it (key, chain or names: *why says why). No
+ * version, or one the store refuses to read (a planted symlink or FIFO, see
+ * "Trust boundary"), is the fallback's case: a worker user must not be able
+ * to stop the server from starting.
+ */
+int certsync_version_servable(certsync_mod *m, certsync_slot *slot, char *why, size_t size)
+{
+    cs_serve_verdict v;
+    unsigned version = 0;
+    cs_bundle *b;
+
+    if (load_bundle(m, slot, &version, &b, &v, why, size) == CS_OK) {
+        cs_bundle_free(b);
+        return 1;
+    }
+    return cs_error_code() != CS_EBADCERT;
 }
 
 /* ---- what mod_ssl loads at start: files only the parent writes ---- */
@@ -373,22 +407,31 @@ static apr_status_t prepare_files(certsync_mod *m, certsync_slot *slot, apr_pool
  */
 apr_status_t certsync_slot_prepare(certsync_mod *m, certsync_slot *slot, apr_pool_t *p)
 {
-    char why[1024] = "", warn[1024] = "";
+    char why[1024] = "";
     certsync_served *o = NULL;
     cs_bundle *b = NULL;
+    cs_serve_verdict v;
     unsigned version = 0;
     apr_status_t rv;
+    int changed;
 
     if (pthread_rwlock_init(&slot->lock, NULL) != 0)
         return APR_EGENERAL;
     slot->watch = -1;
-    link_stamp(slot->link, &slot->seen);
-    if (load_bundle(m, slot, &version, 0, &b, why, sizeof(why), warn, sizeof(warn)) != CS_OK)
+    cs_store_current_changed(m->store, slot->name, &slot->seen, &changed);
+    if (load_bundle(m, slot, &version, &b, &v, why, sizeof(why)) != CS_OK) {
+        if (cs_error_code() == CS_EBADCERT) {
+            /* the configuration test refused it already; the store moved since */
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, m->s,
+                         "certsync: '%s': the current version cannot be served: %s "
+                         "(`certsync rollback %s` makes the previous one current)",
+                         slot->name, why, slot->name);
+            return APR_EGENERAL;
+        }
         slot->start_reason = apr_pstrdup(p, why);
-    else if (warn[0])
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, m->s,
-                     "certsync: '%s': serving v%u although it does not validate: %s", slot->name,
-                     version, warn);
+    } else if (v == CS_SERVE_EXPIRED) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, m->s, "certsync: '%s': %s", slot->name, why);
+    }
     rv = prepare_files(m, slot, p, b, version, &o);
     cs_bundle_free(b);
     if (rv == APR_SUCCESS)
@@ -409,7 +452,7 @@ void certsync_slot_check(server_rec *s, certsync_slot *slot)
 
     if (!certsync_link_changed(slot))
         return;
-    if (slot->seen.ino == 0)
+    if (!slot->seen.linked)
         return; /* no current (yet, or removed by hand): keep serving what we have */
     cur = certsync_served_acquire(slot);
     served = cur ? cur->version : 0;
@@ -417,7 +460,7 @@ void certsync_slot_check(server_rec *s, certsync_slot *slot)
     if (cs_store_current(certsync_g->store, slot->name, &version) == CS_OK && version == served)
         return;
     version = 0;
-    if (load_version(certsync_g, slot, &version, 1, &o, why, sizeof(why)) != CS_OK) {
+    if (load_version(certsync_g, slot, &version, &o, why, sizeof(why)) != CS_OK) {
         if (version)
             snprintf(which, sizeof(which), "v%u", version);
         if (served)

@@ -47,10 +47,7 @@
 #define NGX_HTTP_CERTSYNC_TICK           1000
 /* the first sync within this many ms of the start */
 #define NGX_HTTP_CERTSYNC_FIRST_SYNC     5000
-/* retry after a failed sync in so many ms, doubling up to the max */
-#define NGX_HTTP_CERTSYNC_BACKOFF_MIN    5000
-#define NGX_HTTP_CERTSYNC_BACKOFF_MAX    3600000
-#define NGX_HTTP_CERTSYNC_FALLBACK_DAYS  30
+#define NGX_HTTP_CERTSYNC_VERSION      "0.1"
 #define NGX_HTTP_CERTSYNC_MAX_FILE       65536    /* a validation file */
 
 /* the key slots of an SSL_CTX this module fills */
@@ -99,6 +96,12 @@ struct ngx_http_certsync_cert_s {
     time_t                         not_after;
     char                         **names;
     time_t                         loaded_at;
+    char                           fallback_reason[256];
+
+    /* the last new version this process refused (cs_serve_check) */
+    unsigned                       refused_version;
+    time_t                         refused_at;       /* 0: none */
+    char                           refused_reason[512];
 
     /* `current` as seen by the last look */
     cs_store_stamp                 seen;
@@ -128,6 +131,7 @@ typedef struct {
 
 typedef struct {
     ngx_atomic_t                   lock;      /* pid that syncs; 0: none */
+    ngx_uint_t                     runs;
     uint64_t                       next_sync; /* ms since the epoch */
     ngx_uint_t                     failures;  /* failed runs in a row */
     time_t                         last_start;
@@ -156,6 +160,7 @@ typedef struct {
 #endif
     ngx_array_t                    certs;     /* of cert_t * */
     ngx_array_t                    servers;   /* of srv_conf_t * */
+    ngx_array_t                    status_locs; /* of core loc_conf_t * */
     ngx_uint_t                     declared;  /* certsync_certificate seen */
     ngx_uint_t                     validation;
     ngx_uint_t                     nworkers;
@@ -200,7 +205,7 @@ ngx_int_t ngx_http_certsync_sync_init(ngx_cycle_t *cycle,
 #endif
 
 /* ngx_http_certsync_handlers.c */
-ngx_int_t ngx_http_certsync_validation_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_certsync_post_read_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_certsync_status_handler(ngx_http_request_t *r);
 
 

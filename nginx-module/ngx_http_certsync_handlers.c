@@ -10,6 +10,10 @@
 
 #include <jansson.h>
 
+#include "cs_challenge.h"
+#include "cs_serve.h"
+#include "cs_status.h"
+
 
 /* a response body under construction: a chain of buffers from r->pool */
 typedef struct {
@@ -22,9 +26,10 @@ typedef struct {
 } ngx_http_certsync_body_t;
 
 
-static ngx_int_t ngx_http_certsync_validation_path(ngx_http_request_t *r,
-    const char **kind, ngx_str_t *rest);
-static ngx_uint_t ngx_http_certsync_token(ngx_str_t *t);
+static ngx_int_t ngx_http_certsync_validation(ngx_http_request_t *r);
+static ngx_int_t ngx_http_certsync_unavailable(ngx_http_request_t *r,
+    ngx_http_certsync_srv_conf_t *cscf);
+static ngx_uint_t ngx_http_certsync_is_status(ngx_http_request_t *r);
 static ngx_int_t ngx_http_certsync_send(ngx_http_request_t *r,
     const char *type, ngx_http_certsync_body_t *body);
 static void ngx_http_certsync_body_init(ngx_http_certsync_body_t *body,
@@ -41,71 +46,82 @@ static void ngx_http_certsync_status_html(ngx_http_certsync_body_t *body,
     json_t *j);
 
 
-/* ---- validation ---- */
+/* ---- validation answers, and the 503 of a fallback ---- */
 
 /*
- * GET /.well-known/pki-validation/fileauth.txt and
- * GET /.well-known/acme-challenge/TOKEN for the request's Host, from
- * <store>/challenges/<host>/, where `certsync apply` puts them: read
- * through the store API (no symlink, no FIFO), under the writer's host
- * rule. A small file read, off the handshake path.
+ * In the post-read phase, before a "return 301" of the server can hide it:
+ * a validation request is answered (or 404), and a server that serves only
+ * the self-signed fallback of a certificate answers 503 with Retry-After to
+ * everything but validation answers and certsync_status locations.
  */
 ngx_int_t
-ngx_http_certsync_validation_handler(ngx_http_request_t *r)
+ngx_http_certsync_post_read_handler(ngx_http_request_t *r)
 {
-    char                           *data, *host, *file;
-    size_t                          len;
-    ngx_str_t                       rest;
-    ngx_int_t                       rc;
-    ngx_http_certsync_body_t        body;
-    ngx_uint_t                      i, level;
-    const char                     *kind;
-    ngx_http_certsync_srv_conf_t   *cscf;
-    ngx_http_certsync_main_conf_t  *mcf;
+    ngx_int_t                      rc;
+    ngx_http_certsync_srv_conf_t  *cscf;
 
-    cscf = ngx_http_get_module_srv_conf(r, ngx_http_certsync_module);
-
-    if (!cscf->validation
-        || !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))
-        || r != r->main)
-    {
+    if (r != r->main) {
         return NGX_DECLINED;
     }
 
-    rc = ngx_http_certsync_validation_path(r, &kind, &rest);
-    if (rc != NGX_OK) {
-        return rc;
+    cscf = ngx_http_get_module_srv_conf(r, ngx_http_certsync_module);
+
+    if (cscf->validation && (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        rc = ngx_http_certsync_validation(r);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
     }
 
-    /* nginx lower-cases the Host already; the rule is the writer's */
-    host = ngx_pnalloc(r->pool, r->headers_in.server.len + 1);
-    file = ngx_pnalloc(r->pool, rest.len + 1);
-    if (host == NULL || file == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    return ngx_http_certsync_unavailable(r, cscf);
+}
+
+
+/*
+ * GET|HEAD /.well-known/pki-validation/fileauth.txt and
+ * /.well-known/acme-challenge/TOKEN, mapped by the core's one rule
+ * (cs_challenge_map, on nginx's normalized URI: a "../" is resolved before,
+ * so nothing leaves the store) and read through the store API (no symlink,
+ * no FIFO). A small file read, off the handshake path.
+ */
+static ngx_int_t
+ngx_http_certsync_validation(ngx_http_request_t *r)
+{
+    char                           *data;
+    size_t                          len;
+    ngx_int_t                       rc;
+    ngx_uint_t                      level;
+    cs_challenge                    ch;
+    cs_challenge_verdict            verdict;
+    ngx_http_certsync_body_t        body;
+    ngx_http_certsync_main_conf_t  *mcf;
+
+    verdict = cs_challenge_map((char *) r->headers_in.server.data,
+                               r->headers_in.server.len, (char *) r->uri.data,
+                               r->uri.len, &ch);
+
+    if (verdict == CS_CHALLENGE_NOT_OURS) {
+        return NGX_DECLINED;
     }
 
-    for (i = 0; i < r->headers_in.server.len; i++) {
-        host[i] = ngx_tolower(r->headers_in.server.data[i]);
-    }
-
-    host[i] = '\0';
-    ngx_cpystrn((u_char *) file, rest.data, rest.len + 1);
-
-    if (!cs_challenge_host_valid(host)) {
+    if (verdict == CS_CHALLENGE_REFUSED) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "certsync: 404: \"%V\" for host \"%V\" cannot be a "
+                      "validation answer", &r->uri, &r->headers_in.server);
         return NGX_HTTP_NOT_FOUND;
     }
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_certsync_module);
 
-    if (cs_store_read_challenge(mcf->store, host, kind, file,
+    if (cs_store_read_challenge(mcf->store, ch.host, ch.kind, ch.file,
                                 NGX_HTTP_CERTSYNC_MAX_FILE, &data, &len)
         != CS_OK)
     {
         level = (cs_error_code() == CS_ENOTFOUND) ? NGX_LOG_INFO
                                                   : NGX_LOG_ERR;
         ngx_log_error(level, r->connection->log, 0,
-                      "certsync: no %s answer for \"%s\": %s", kind, host,
-                      cs_error_last());
+                      "certsync: 404: no %s answer for \"%s\": %s", ch.kind,
+                      ch.host, cs_error_last());
         return NGX_HTTP_NOT_FOUND;
     }
 
@@ -118,7 +134,7 @@ ngx_http_certsync_validation_handler(ngx_http_request_t *r)
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "certsync: answered %s for \"%s\"", kind, host);
+                  "certsync: answered %s for \"%s\"", ch.kind, ch.host);
 
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
@@ -133,69 +149,79 @@ ngx_http_certsync_validation_handler(ngx_http_request_t *r)
 }
 
 
-/*
- * Which answer the request asks for: its kind and file (rest of the URI);
- * NGX_DECLINED for other paths, 404 for a token that cannot be one.
- */
+/* 503 + Retry-After over TLS while a certificate of the server is a fallback. */
 static ngx_int_t
-ngx_http_certsync_validation_path(ngx_http_request_t *r, const char **kind,
-    ngx_str_t *rest)
+ngx_http_certsync_unavailable(ngx_http_request_t *r,
+    ngx_http_certsync_srv_conf_t *cscf)
 {
-    static ngx_str_t  pki = ngx_string("/.well-known/pki-validation/");
-    static ngx_str_t  acme = ngx_string("/.well-known/acme-challenge/");
+    ngx_uint_t                 i;
+    ngx_table_elt_t           *h;
+    ngx_http_certsync_use_t   *use;
 
-    if (r->uri.len > pki.len
-        && ngx_strncmp(r->uri.data, pki.data, pki.len) == 0)
-    {
-        rest->data = r->uri.data + pki.len;
-        rest->len = r->uri.len - pki.len;
-
-        if (rest->len != sizeof("fileauth.txt") - 1
-            || ngx_strncmp(rest->data, "fileauth.txt", rest->len) != 0)
-        {
-            return NGX_DECLINED;
-        }
-
-        *kind = "pki-validation";
-
-    } else if (r->uri.len > acme.len
-               && ngx_strncmp(r->uri.data, acme.data, acme.len) == 0)
-    {
-        rest->data = r->uri.data + acme.len;
-        rest->len = r->uri.len - acme.len;
-
-        if (!ngx_http_certsync_token(rest)) {
-            return NGX_HTTP_NOT_FOUND;
-        }
-
-        *kind = "acme-challenge";
-
-    } else {
+    if (r->connection->ssl == NULL || ngx_http_certsync_is_status(r)) {
         return NGX_DECLINED;
     }
 
-    return NGX_OK;
-}
+    use = cscf->uses.elts;
 
-
-/* An ACME token is base64url. */
-static ngx_uint_t
-ngx_http_certsync_token(ngx_str_t *t)
-{
-    u_char      ch;
-    ngx_uint_t  i;
-
-    for (i = 0; i < t->len; i++) {
-        ch = t->data[i];
-
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
-              || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'))
-        {
-            return 0;
+    for (i = 0; i < cscf->uses.nelts; i++) {
+        if (use[i].cert->bundle == NULL) {
+            break;
         }
     }
 
-    return t->len > 0 && t->len <= 255;
+    if (i == cscf->uses.nelts) {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "certsync: 503: \"%V\" has no usable version yet (%s); "
+                  "serving the self-signed fallback", &use[i].cert->name,
+                  use[i].cert->fallback_reason);
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Retry-After");
+    h->value.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (h->value.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->value.len = ngx_sprintf(h->value.data, "%d", CS_SERVE_RETRY_AFTER_S)
+                   - h->value.data;
+
+    return NGX_HTTP_SERVICE_UNAVAILABLE;
+}
+
+
+/* A request for a certsync_status location is answered even then. */
+static ngx_uint_t
+ngx_http_certsync_is_status(ngx_http_request_t *r)
+{
+    ngx_uint_t                      i;
+    ngx_http_core_loc_conf_t      **loc;
+    ngx_http_certsync_main_conf_t  *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_certsync_module);
+    loc = mcf->status_locs.elts;
+
+    for (i = 0; i < mcf->status_locs.nelts; i++) {
+        if (loc[i]->exact_match ? (r->uri.len == loc[i]->name.len)
+                                : (r->uri.len >= loc[i]->name.len))
+        {
+            if (ngx_strncmp(r->uri.data, loc[i]->name.data, loc[i]->name.len)
+                == 0)
+            {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
 }
 
 
@@ -255,80 +281,46 @@ ngx_http_certsync_status_handler(ngx_http_request_t *r)
 }
 
 
-/* ---- the status document ---- */
+/* ---- the status document: the core's, with this nginx's fields ---- */
 
 static json_t *
-ngx_http_certsync_time(time_t t)
+ngx_http_certsync_served_json(ngx_http_certsync_cert_t *cert)
 {
-    char       buf[32];
-    struct tm  tm;
+    char                       fp[65];
+    json_t                    *j;
+    ngx_http_certsync_use_t  **usep;
 
-    if (t == 0) {
-        return json_null();
+    j = json_object();
+    usep = cert->uses.elts;
+
+    if (cert->bundle == NULL) {
+        cs_bundle_fingerprint(usep[0]->fallback, fp);
     }
 
-    gmtime_r(&t, &tm);
-    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    json_object_set_new(j, "version", cert->bundle ? json_integer(cert->version)
+                                                   : json_null());
+    json_object_set_new(j, "fallback", json_boolean(cert->bundle == NULL));
+    json_object_set_new(j, "fingerprint_sha256",
+                        json_string(cert->bundle ? cert->fingerprint : fp));
+    json_object_set_new(j, "not_after", cs_status_time(cert->bundle
+                                        ? cert->not_after
+                                        : cs_bundle_not_after(usep[0]->fallback)));
+    json_object_set_new(j, "since", cs_status_time(cert->loaded_at));
+    json_object_set_new(j, "pid", json_integer(ngx_pid));
 
-    return json_string(buf);
+    return j;
 }
 
 
+/* What every worker serves, from the status zone. */
 static json_t *
-ngx_http_certsync_cert_json(ngx_http_certsync_main_conf_t *mcf,
+ngx_http_certsync_workers_json(ngx_http_certsync_main_conf_t *mcf,
     ngx_http_certsync_cert_t *cert)
 {
-    char                         fp[65];
-    json_t                      *c, *a, *w;
-    time_t                       now;
-    unsigned                     current;
+    json_t                      *a, *w;
     ngx_uint_t                   i;
-    cs_sync_state                st;
-    ngx_http_certsync_use_t    **usep;
     ngx_http_certsync_served_t  *row;
 
-    now = ngx_time();
-    c = json_object();
-
-    json_object_set_new(c, "name", json_string((char *) cert->name.data));
-
-    if (cert->bundle) {
-        json_object_set_new(c, "version", json_integer(cert->version));
-        json_object_set_new(c, "fallback", json_false());
-        json_object_set_new(c, "fingerprint_sha256",
-                            json_string(cert->fingerprint));
-
-        a = json_array();
-        for (i = 0; cert->names && cert->names[i]; i++) {
-            json_array_append_new(a, json_string(cert->names[i]));
-        }
-
-        json_object_set_new(c, "names", a);
-        json_object_set_new(c, "not_after",
-                            ngx_http_certsync_time(cert->not_after));
-        json_object_set_new(c, "days_left",
-                            json_integer((cert->not_after - now) / 86400));
-
-    } else {
-        usep = cert->uses.elts;
-        cs_bundle_fingerprint(usep[0]->fallback, fp);
-
-        json_object_set_new(c, "version", json_null());
-        json_object_set_new(c, "fallback", json_true());
-        json_object_set_new(c, "fingerprint_sha256", json_string(fp));
-    }
-
-    json_object_set_new(c, "loaded_at",
-                        ngx_http_certsync_time(cert->loaded_at));
-
-    if (cs_store_current(mcf->store, cert->cc->name, &current) == CS_OK) {
-        json_object_set_new(c, "store_version", json_integer(current));
-
-    } else {
-        json_object_set_new(c, "store_version", json_null());
-    }
-
-    /* what every worker serves, from the status zone */
     a = json_array();
 
     for (i = 0; mcf->sh && i < mcf->nworkers; i++) {
@@ -345,50 +337,55 @@ ngx_http_certsync_cert_json(ngx_http_certsync_main_conf_t *mcf,
                                           ? json_integer(row->version)
                                           : json_null());
         json_object_set_new(w, "fallback", json_boolean(row->version == 0));
-        json_object_set_new(w, "loaded_at",
-                            ngx_http_certsync_time(row->loaded_at));
+        json_object_set_new(w, "since", cs_status_time(row->loaded_at));
         json_array_append_new(a, w);
     }
 
-    json_object_set_new(c, "workers", a);
+    return a;
+}
 
-    if (cs_store_sync_state(mcf->store, cert->cc->name, &st) == CS_OK) {
-        json_object_set_new(c, "last_sync",
-                            json_string(cs_sync_result_name(st.result)));
-        json_object_set_new(c, "last_sync_at", ngx_http_certsync_time(st.at));
-        json_object_set_new(c, "last_success_at",
-                            ngx_http_certsync_time(st.last_success));
-        json_object_set_new(c, "last_error", st.error[0]
-                                             ? json_string(st.error)
-                                             : json_null());
 
-    } else {
-        /* a state.json refused by the store (a symlink, a FIFO): say so */
-        json_object_set_new(c, "last_sync", json_string("unreadable"));
-        json_object_set_new(c, "last_error", json_string(cs_error_last()));
-    }
+/* The per-process fields of one certificate, under its "server" key. */
+static json_t *
+ngx_http_certsync_cert_json(ngx_http_certsync_main_conf_t *mcf,
+    ngx_http_certsync_cert_t *cert, json_t *c)
+{
+    json_t       *j, *refused;
+    json_int_t    current;
+    const char   *state;
 
-    return c;
+    current = json_integer_value(json_object_get(c, "version"));
+
+    refused = cert->refused_at
+              ? json_pack("{s:o,s:s,s:o}", "version",
+                          cert->refused_version
+                          ? json_integer(cert->refused_version) : json_null(),
+                          "reason", cert->refused_reason,
+                          "at", cs_status_time(cert->refused_at))
+              : json_null();
+
+    state = cert->bundle == NULL ? "fallback"
+            : cert->refused_at ? "new-version-refused"
+            : (current && current != cert->version) ? "changing" : "ok";
+
+    j = json_object();
+    json_object_set_new(j, "state", json_string(state));
+    json_object_set_new(j, "served", ngx_http_certsync_served_json(cert));
+    json_object_set_new(j, "workers", ngx_http_certsync_workers_json(mcf, cert));
+    json_object_set_new(j, "fallback_reason", cert->bundle
+                                              ? json_null()
+                                              : json_string(cert->fallback_reason));
+    json_object_set_new(j, "refused", refused);
+
+    return j;
 }
 
 
 static json_t *
-ngx_http_certsync_status_json(ngx_http_certsync_main_conf_t *mcf)
+ngx_http_certsync_sync_json(ngx_http_certsync_main_conf_t *mcf)
 {
-    json_t                     *j, *s, *a;
-    uint64_t                    next;
-    ngx_uint_t                  i;
-    ngx_http_certsync_shm_t    *sh;
-    ngx_http_certsync_cert_t  **certp;
-
-    j = json_object();
-    if (j == NULL) {
-        return NULL;
-    }
-
-    json_object_set_new(j, "pid", json_integer(ngx_pid));
-    json_object_set_new(j, "config", mcf->cfg ? json_string(mcf->cfg->path)
-                                              : json_null());
+    json_t                   *s;
+    ngx_http_certsync_shm_t  *sh;
 
     s = json_object();
     sh = mcf->sh;
@@ -397,39 +394,78 @@ ngx_http_certsync_status_json(ngx_http_certsync_main_conf_t *mcf)
     json_object_set_new(s, "interval_s",
                         json_integer(mcf->sync_interval / 1000));
 
-    if (mcf->sync == 1 && sh) {
-        next = sh->next_sync;
-        json_object_set_new(s, "running_pid", sh->lock
-                                              ? json_integer(sh->lock)
-                                              : json_null());
-        json_object_set_new(s, "next_at",
-                            ngx_http_certsync_time((time_t) (next / 1000)));
-        json_object_set_new(s, "failures_in_a_row",
-                            json_integer(sh->failures));
-        json_object_set_new(s, "last_run_at",
-                            ngx_http_certsync_time(sh->last_end));
-        json_object_set_new(s, "last_success_at",
-                            ngx_http_certsync_time(sh->last_success));
-        json_object_set_new(s, "last_installed",
-                            json_integer(sh->last_installed));
-        json_object_set_new(s, "last_failed", json_integer(sh->last_failed));
-        json_object_set_new(s, "last_error", sh->last_error[0]
-                                             ? json_string(sh->last_error)
-                                             : json_null());
+    if (mcf->sync != 1 || sh == NULL) {
+        return s;
     }
 
-    json_object_set_new(j, "sync", s);
+    json_object_set_new(s, "pid", sh->lock ? json_integer(sh->lock)
+                                           : json_null());
+    json_object_set_new(s, "runs", json_integer(sh->runs));
+    json_object_set_new(s, "failures_in_a_row", json_integer(sh->failures));
+    json_object_set_new(s, "last_start", cs_status_time(sh->last_start));
+    json_object_set_new(s, "last_end", cs_status_time(sh->last_end));
+    json_object_set_new(s, "last_success_at", cs_status_time(sh->last_success));
+    json_object_set_new(s, "next_run",
+                        cs_status_time((time_t) (sh->next_sync / 1000)));
+    json_object_set_new(s, "last_error", sh->last_error[0]
+                                         ? json_string(sh->last_error)
+                                         : json_null());
+    json_object_set_new(s, "last_installed", json_integer(sh->last_installed));
+    json_object_set_new(s, "last_failed", json_integer(sh->last_failed));
 
-    a = json_array();
-    certp = mcf->certs.elts;
+    return s;
+}
 
-    for (i = 0; i < mcf->certs.nelts; i++) {
-        json_array_append_new(a, ngx_http_certsync_cert_json(mcf, certp[i]));
-    }
 
-    json_object_set_new(j, "certificates", a);
+static json_t *
+ngx_http_certsync_server_json(ngx_http_certsync_main_conf_t *mcf)
+{
+    json_t  *j;
+
+    j = json_object();
+    json_object_set_new(j, "module", json_string("ngx_http_certsync_module/"
+                                                 NGX_HTTP_CERTSYNC_VERSION));
+    json_object_set_new(j, "pid", json_integer(ngx_pid));
+    json_object_set_new(j, "workers", json_integer(mcf->nworkers));
+    json_object_set_new(j, "sync", ngx_http_certsync_sync_json(mcf));
 
     return j;
+}
+
+
+/* cs_status_document (every [cert] of certsync.conf) and "server" fields. */
+static json_t *
+ngx_http_certsync_status_json(ngx_http_certsync_main_conf_t *mcf)
+{
+    size_t                      k;
+    json_t                     *doc, *c;
+    ngx_uint_t                  i;
+    const char                 *name;
+    ngx_http_certsync_cert_t  **certp;
+
+    if (mcf->cfg == NULL || mcf->store == NULL
+        || cs_status_document(mcf->cfg, mcf->store, 0, &doc) != CS_OK)
+    {
+        return NULL;
+    }
+
+    json_object_set_new(doc, CS_STATUS_SERVER_KEY,
+                        ngx_http_certsync_server_json(mcf));
+
+    certp = mcf->certs.elts;
+
+    json_array_foreach(json_object_get(doc, "certificates"), k, c) {
+        name = json_string_value(json_object_get(c, "name"));
+
+        for (i = 0; i < mcf->certs.nelts; i++) {
+            if (ngx_strcmp(certp[i]->name.data, name) == 0) {
+                json_object_set_new(c, CS_STATUS_SERVER_KEY,
+                                ngx_http_certsync_cert_json(mcf, certp[i], c));
+            }
+        }
+    }
+
+    return doc;
 }
 
 
@@ -620,11 +656,14 @@ static const char  ngx_http_certsync_html_head[] =
 static void
 ngx_http_certsync_html_state(json_t *c, const char **state, const char **cls)
 {
-    long long  days;
+    json_t     *served;
+    long long   days;
 
     days = json_integer_value(json_object_get(c, "days_left"));
+    served = json_object_get(json_object_get(c, CS_STATUS_SERVER_KEY),
+                             "served");
 
-    if (json_is_true(json_object_get(c, "fallback"))) {
+    if (json_is_true(json_object_get(served, "fallback"))) {
         *state = "fallback: no version yet";
         *cls = "bad";
 
@@ -665,9 +704,9 @@ ngx_http_certsync_html_worker(ngx_http_certsync_body_t *body, json_t *w)
         ngx_http_certsync_printf(body, "fallback");
     }
 
-    ngx_http_certsync_printf(body, ", loaded ");
+    ngx_http_certsync_printf(body, ", since ");
     ngx_http_certsync_html_text(body,
-                     json_string_value(json_object_get(w, "loaded_at")));
+                     json_string_value(json_object_get(w, "since")));
     ngx_http_certsync_printf(body, "</td></tr>\n");
 }
 
@@ -677,12 +716,11 @@ static void
 ngx_http_certsync_html_cert(ngx_http_certsync_body_t *body, json_t *c)
 {
     size_t       k;
-    json_t      *w;
+    json_t      *w, *srv;
     const char  *state, *cls;
 
     static const char  *rows[][2] = {
-        { "version served", "version" },
-        { "version in the store", "store_version" },
+        { "version in the store", "version" },
         { "names", "names" },
         { "not after", "not_after" },
         { "days left", "days_left" },
@@ -692,6 +730,8 @@ ngx_http_certsync_html_cert(ngx_http_certsync_body_t *body, json_t *c)
         { "last error", "last_error" },
     };
 
+    srv = json_object_get(c, CS_STATUS_SERVER_KEY);
+
     ngx_http_certsync_html_state(c, &state, &cls);
 
     ngx_http_certsync_printf(body, "<div class=\"card\"><h2>");
@@ -700,12 +740,16 @@ ngx_http_certsync_html_cert(ngx_http_certsync_body_t *body, json_t *c)
     ngx_http_certsync_printf(body, "<span class=\"badge %s\">%s</span></h2>\n"
                              "<table>\n", cls, state);
 
+    ngx_http_certsync_html_row(body, "version served",
+                               json_object_get(json_object_get(srv, "served"),
+                                               "version"));
+
     for (k = 0; k < sizeof(rows) / sizeof(rows[0]); k++) {
         ngx_http_certsync_html_row(body, rows[k][0],
                                    json_object_get(c, rows[k][1]));
     }
 
-    json_array_foreach(json_object_get(c, "workers"), k, w) {
+    json_array_foreach(json_object_get(srv, "workers"), k, w) {
         ngx_http_certsync_html_worker(body, w);
     }
 
@@ -726,7 +770,7 @@ ngx_http_certsync_status_html(ngx_http_certsync_body_t *body, json_t *j)
         ngx_http_certsync_html_cert(body, c);
     }
 
-    sync = json_object_get(j, "sync");
+    sync = json_object_get(json_object_get(j, CS_STATUS_SERVER_KEY), "sync");
 
     ngx_http_certsync_printf(body, "<div class=\"card\"><h2>Sync inside "
                              "nginx</h2><table>\n");
@@ -737,9 +781,9 @@ ngx_http_certsync_status_html(ngx_http_certsync_body_t *body, json_t *j)
     ngx_http_certsync_html_row(body, "interval (s)",
                                json_object_get(sync, "interval_s"));
     ngx_http_certsync_html_row(body, "last run",
-                               json_object_get(sync, "last_run_at"));
+                               json_object_get(sync, "last_end"));
     ngx_http_certsync_html_row(body, "next run",
-                               json_object_get(sync, "next_at"));
+                               json_object_get(sync, "next_run"));
     ngx_http_certsync_html_row(body, "failures in a row",
                                json_object_get(sync, "failures_in_a_row"));
     ngx_http_certsync_html_row(body, "last error",

@@ -103,7 +103,7 @@ static ngx_command_t  ngx_http_certsync_commands[] = {
     { ngx_string("certsync_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_certsync_status,
-      0,
+      NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
 
@@ -173,6 +173,9 @@ ngx_http_certsync_create_main_conf(ngx_conf_t *cf)
         != NGX_OK
         || ngx_array_init(&mcf->servers, cf->pool, 4,
                           sizeof(ngx_http_certsync_srv_conf_t *))
+           != NGX_OK
+        || ngx_array_init(&mcf->status_locs, cf->pool, 1,
+                          sizeof(ngx_http_core_loc_conf_t *))
            != NGX_OK)
     {
         return NULL;
@@ -390,16 +393,17 @@ ngx_http_certsync_postconfiguration(ngx_conf_t *cf)
         }
     }
 
-    if (mcf->validation) {
-        if (mcf->store == NULL
-            && ngx_http_certsync_load_config(cf, mcf) != NGX_OK)
-        {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "\"certsync_validation\" needs the store of "
-                          "certsync.conf: %s", cs_error_last());
-            return NGX_ERROR;
-        }
+    if (mcf->validation
+        && mcf->store == NULL
+        && ngx_http_certsync_load_config(cf, mcf) != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"certsync_validation\" needs the store of "
+                      "certsync.conf: %s", cs_error_last());
+        return NGX_ERROR;
+    }
 
+    if (mcf->validation || mcf->certs.nelts) {
         cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
         /* before the rewrite phases: a "return 301" must not hide it */
@@ -408,7 +412,7 @@ ngx_http_certsync_postconfiguration(ngx_conf_t *cf)
             return NGX_ERROR;
         }
 
-        *h = ngx_http_certsync_validation_handler;
+        *h = ngx_http_certsync_post_read_handler;
     }
 
     if (mcf->certs.nelts == 0) {
@@ -793,10 +797,20 @@ ngx_http_certsync_sync(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static char *
 ngx_http_certsync_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_certsync_main_conf_t *mcf = conf;
+
+    ngx_http_core_loc_conf_t   *clcf, **locp;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_certsync_status_handler;
+
+    /* answered even while a fallback makes the server answer 503 */
+    locp = ngx_array_push(&mcf->status_locs);
+    if (locp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *locp = clcf;
 
     return NGX_CONF_OK;
 }

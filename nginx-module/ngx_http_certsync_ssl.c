@@ -11,17 +11,18 @@
 
 #include <openssl/pem.h>
 
+#include "cs_fallback.h"
+#include "cs_serve.h"
+
 
 static cs_bundle *ngx_http_certsync_fallback(ngx_conf_t *cf,
     ngx_http_certsync_main_conf_t *mcf, ngx_http_certsync_use_t *use);
-static const char **ngx_http_certsync_fallback_names(ngx_conf_t *cf,
-    ngx_http_certsync_use_t *use, ngx_uint_t *count);
 static ngx_uint_t ngx_http_certsync_fallback_slot(
     ngx_http_certsync_use_t *use);
 static ngx_uint_t ngx_http_certsync_slot(EVP_PKEY *key);
 static const char *ngx_http_certsync_slot_name(ngx_uint_t slot);
 static ngx_int_t ngx_http_certsync_check(ngx_http_certsync_cert_t *cert,
-    cs_bundle *b, unsigned version, ngx_uint_t *expired);
+    const cs_bundle *b, unsigned version, ngx_uint_t *expired);
 static ngx_int_t ngx_http_certsync_first_look(ngx_conf_t *cf,
     ngx_http_certsync_main_conf_t *mcf, ngx_http_certsync_cert_t *cert,
     ngx_http_certsync_decl_t *decl);
@@ -174,17 +175,21 @@ ngx_http_certsync_first_look(ngx_conf_t *cf,
     rc = cs_store_current_changed(mcf->store, cert->cc->name, &cert->seen, &changed);
 
     if (rc != CS_OK) {
+        ngx_cpystrn((u_char *) cert->fallback_reason,
+                    (u_char *) cs_error_last(), sizeof(cert->fallback_reason));
         ngx_log_error(NGX_LOG_ERR, cf->log, 0,
                       "certsync: \"%V\": %s; serving a self-signed fallback "
-                      "for its servers' names until it can be read",
+                      "and 503 until it can be read",
                       &decl->name, cs_error_last());
 
     } else if (!cert->seen.linked) {
+        ngx_cpystrn((u_char *) cert->fallback_reason,
+                    (u_char *) "no version yet", sizeof(cert->fallback_reason));
         ngx_log_error(NGX_LOG_ERR, cf->log, 0,
                       "certsync: \"%V\" has no version in the store %s yet; "
-                      "serving a self-signed fallback for its servers' names "
-                      "until `certsync sync` or `certsync import` installs "
-                      "one", &decl->name, cs_store_path(mcf->store));
+                      "serving a self-signed fallback and 503 until "
+                      "`certsync sync` or `certsync import` installs one",
+                      &decl->name, cs_store_path(mcf->store));
 
     } else if (ngx_http_certsync_load(mcf, cert, &version, &b, &expired)
                != NGX_OK)
@@ -250,86 +255,6 @@ ngx_http_certsync_install_first(ngx_conf_t *cf,
 }
 
 
-/*
- * The fallback's names: the server's plain and wildcard server_names, else
- * the certificate's domains in certsync.conf, else its name.
- */
-static const char **
-ngx_http_certsync_fallback_names(ngx_conf_t *cf, ngx_http_certsync_use_t *use,
-    ngx_uint_t *count)
-{
-    u_char                    *p;
-    ngx_str_t                 *n;
-    ngx_uint_t                 i, k, nnames;
-    const char               **names;
-    ngx_http_server_name_t    *sn;
-    ngx_http_core_srv_conf_t  *cscf;
-
-    cscf = use->srv->cscf;
-    sn = cscf->server_names.elts;
-
-    names = ngx_pcalloc(cf->pool, (cscf->server_names.nelts * 2
-                                   + use->cert->cc->n_domains + 2)
-                                  * sizeof(char *));
-    if (names == NULL) {
-        return NULL;
-    }
-
-    nnames = 0;
-
-    for (i = 0; i < cscf->server_names.nelts; i++) {
-        n = &sn[i].name;
-
-#if (NGX_PCRE)
-        if (sn[i].regex) {
-            continue;
-        }
-#endif
-
-        if (n->len == 0 || ngx_strlchr(n->data, n->data + n->len, '.') == NULL)
-        {
-            continue;   /* "", "_", "localhost"-like catch-alls */
-        }
-
-        p = ngx_pnalloc(cf->pool, n->len + 2);
-        if (p == NULL) {
-            return NULL;
-        }
-
-        if (n->data[0] == '.') {
-            /* ".example.com" is example.com and *.example.com */
-            ngx_cpystrn(p, n->data + 1, n->len);
-            names[nnames++] = (char *) p;
-
-            p = ngx_pnalloc(cf->pool, n->len + 2);
-            if (p == NULL) {
-                return NULL;
-            }
-
-            *p = '*';
-            ngx_cpystrn(p + 1, n->data, n->len + 1);
-
-        } else {
-            ngx_cpystrn(p, n->data, n->len + 1);
-        }
-
-        names[nnames++] = (char *) p;
-    }
-
-    for (k = 0; nnames == 0 && k < use->cert->cc->n_domains; k++) {
-        names[nnames++] = use->cert->cc->domains[k];
-    }
-
-    if (nnames == 0) {
-        names[nnames++] = (char *) use->cert->name.data;
-    }
-
-    *count = nnames;
-
-    return names;
-}
-
-
 /* The configured key type, unless the other certificate has that slot. */
 static ngx_uint_t
 ngx_http_certsync_fallback_slot(ngx_http_certsync_use_t *use)
@@ -360,62 +285,40 @@ ngx_http_certsync_fallback_slot(ngx_http_certsync_use_t *use)
 }
 
 
-/* A self-signed certificate for the server's names (mod_md does the same). */
+/*
+ * The core's self-signed fallback for the certificate's names (mod_md does
+ * the same); the key of its slot is shared by every fallback of that type.
+ */
 static cs_bundle *
 ngx_http_certsync_fallback(ngx_conf_t *cf, ngx_http_certsync_main_conf_t *mcf,
     ngx_http_certsync_use_t *use)
 {
-    X509          *x509;
-    time_t         now;
-    cs_bundle     *b;
-    ngx_uint_t     slot, nnames;
-    cs_cert_spec   spec;
-    const char   **names;
-
-    names = ngx_http_certsync_fallback_names(cf, use, &nnames);
-    if (names == NULL) {
-        return NULL;
-    }
+    cs_bundle         *b;
+    ngx_uint_t         slot;
+    cs_fallback_spec   spec;
 
     slot = ngx_http_certsync_fallback_slot(use);
 
-    if (mcf->fallback_key[slot] == NULL
-        && cs_key_generate(slot == NGX_HTTP_CERTSYNC_SLOT_RSA
-                           ? CS_KEY_RSA2048 : CS_KEY_EC256,
-                           &mcf->fallback_key[slot])
-           != CS_OK)
-    {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "certsync: the fallback key for \"%V\": %s",
-                      &use->cert->name, cs_error_last());
-        return NULL;
-    }
+    ngx_memzero(&spec, sizeof(cs_fallback_spec));
+    spec.name = (char *) use->cert->name.data;
+    spec.names = (const char *const *) use->cert->cc->domains;
+    spec.n_names = use->cert->cc->n_domains;
+    spec.key_type = (slot == NGX_HTTP_CERTSYNC_SLOT_RSA) ? CS_KEY_RSA2048
+                                                         : CS_KEY_EC256;
+    spec.key = mcf->fallback_key[slot];
+    spec.now = ngx_time();
 
-    now = ngx_time();
-
-    spec.common_name = names[0];
-    spec.names = names;
-    spec.n_names = nnames;
-    spec.is_ca = 0;
-    spec.not_before = now - 3600;
-    spec.not_after = now + NGX_HTTP_CERTSYNC_FALLBACK_DAYS * 86400;
-
-    if (cs_cert_issue(&spec, mcf->fallback_key[slot], NULL,
-                      mcf->fallback_key[slot], &x509)
-        != CS_OK)
-    {
+    if (cs_fallback_issue(&spec, &b) != CS_OK) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "certsync: the fallback certificate for \"%V\": %s",
                       &use->cert->name, cs_error_last());
         return NULL;
     }
 
-    if (cs_bundle_new(&b, x509, NULL, mcf->fallback_key[slot]) != CS_OK) {
-        X509_free(x509);
-        return NULL;
+    if (mcf->fallback_key[slot] == NULL) {
+        mcf->fallback_key[slot] = cs_bundle_key(b);
+        EVP_PKEY_up_ref(mcf->fallback_key[slot]);
     }
-
-    X509_free(x509);
 
     return b;
 }
@@ -553,42 +456,35 @@ ngx_http_certsync_load(ngx_http_certsync_main_conf_t *mcf,
 }
 
 
+/*
+ * The core's one policy (cs_serve_check): a version whose key, chain or
+ * names fail is never served; an expired one that is otherwise good is,
+ * with a warning, until a valid one exists.
+ */
 static ngx_int_t
-ngx_http_certsync_check(ngx_http_certsync_cert_t *cert, cs_bundle *b,
+ngx_http_certsync_check(ngx_http_certsync_cert_t *cert, const cs_bundle *b,
     unsigned version, ngx_uint_t *expired)
 {
-    char                 origin[160];
-    time_t               now, not_after;
-    const char *const   *names;
+    char              origin[160];
+    time_t            now;
+    cs_serve_verdict  verdict;
 
     now = time(NULL);
-    not_after = cs_bundle_not_after(b);
-    names = (const char *const *) cert->cc->domains;
 
     ngx_snprintf((u_char *) origin, sizeof(origin) - 1, "\"%V\" v%ud%Z",
                  &cert->name, version);
 
-    if (cs_bundle_validate(b, names, cert->cc->n_domains, now, origin)
-        == CS_OK)
-    {
-        return NGX_OK;
-    }
-
-    if (now <= not_after
-        || cs_bundle_validate(b, names, cert->cc->n_domains, not_after - 1,
-                              origin)
-           != CS_OK)
-    {
+    if (cs_serve_check(b, cert->cc, now, origin, &verdict) != CS_OK) {
         return NGX_ERROR;
     }
 
-    if (cert->bundle && cs_bundle_not_after(cert->bundle) > not_after) {
-        cs_error_set(CS_EBADCERT, "%s expired, and the one served is newer",
-                     origin);
+    if (!cs_serve_replaces(verdict, b, cert->bundle, now)) {
+        cs_error_set(CS_EBADCERT, "%s expired, and the version served is "
+                     "valid or newer", origin);
         return NGX_ERROR;
     }
 
-    *expired = 1;
+    *expired = (verdict == CS_SERVE_EXPIRED);
 
     return NGX_OK;
 }

@@ -12,6 +12,7 @@
 
 #if (NGX_THREADS)
 
+#include "cs_retry.h"
 #include "cs_sync.h"
 
 
@@ -30,6 +31,8 @@ static void ngx_http_certsync_tick(ngx_event_t *ev);
 static ngx_uint_t ngx_http_certsync_trylock(ngx_http_certsync_shm_t *sh,
     ngx_log_t *log);
 static void ngx_http_certsync_sync_thread(void *data, ngx_log_t *log);
+static void ngx_http_certsync_sync_certs(ngx_http_certsync_run_t *run,
+    cs_config *cfg, cs_store *s);
 static void ngx_http_certsync_sync_done(ngx_event_t *ev);
 
 
@@ -152,54 +155,87 @@ ngx_http_certsync_trylock(ngx_http_certsync_shm_t *sh, ngx_log_t *log)
 }
 
 
-/* In a thread of the pool: blocking calls are fine here, nginx's are not. */
+/*
+ * In a thread of the pool: blocking calls are fine here, nginx's are not.
+ * certsync.conf is read again on every run (a new provider key, cert-id or
+ * domain takes effect without a reload, as in Apache); the names served are
+ * the ones nginx was configured with.
+ */
 static void
 ngx_http_certsync_sync_thread(void *data, ngx_log_t *log)
 {
     ngx_http_certsync_run_t *run = data;
 
-    size_t                          len;
     cs_store                       *s;
-    ngx_uint_t                      i;
-    cs_sync_outcome                 out;
-    cs_sync_session                *sess;
-    ngx_http_certsync_cert_t      **certp;
+    cs_config                      *cfg;
     ngx_http_certsync_main_conf_t  *mcf;
 
     mcf = run->mcf;
-    certp = mcf->certs.elts;
 
-    /* a handle of its own: the event loop reads the store meanwhile */
-    if (cs_store_open_config(mcf->cfg, &s) != CS_OK) {
+    if (cs_config_load(mcf->cfg->path, &cfg) != CS_OK) {
         run->failed = mcf->certs.nelts;
         snprintf(run->error, sizeof(run->error), "%s", cs_error_last());
         return;
     }
 
-    sess = cs_sync_session_new(mcf->cfg);
+    /* a handle of its own: the event loop reads the store meanwhile */
+    if (cs_store_open_config(cfg, &s) != CS_OK) {
+        run->failed = mcf->certs.nelts;
+        snprintf(run->error, sizeof(run->error), "%s", cs_error_last());
+        cs_config_free(cfg);
+        return;
+    }
 
-    for (i = 0; i < mcf->certs.nelts; i++) {
+    ngx_http_certsync_sync_certs(run, cfg, s);
 
-        if (cs_sync_cert(sess, s, certp[i]->cc, 0, &out) != CS_OK) {
-            if (run->failed++ == 0) {
-                snprintf(run->error, sizeof(run->error), "\"%s\": %s",
-                         certp[i]->cc->name, cs_error_last());
+    cs_store_free(s);
+    cs_config_free(cfg);
+}
+
+
+/* Every certificate nginx serves, under the configuration just read. */
+static void
+ngx_http_certsync_sync_certs(ngx_http_certsync_run_t *run, cs_config *cfg,
+    cs_store *s)
+{
+    size_t                      len;
+    ngx_uint_t                  i;
+    const char                 *name;
+    cs_sync_outcome             out;
+    cs_sync_session            *sess;
+    const cs_cert_conf         *cc;
+    ngx_http_certsync_cert_t  **certp;
+
+    certp = run->mcf->certs.elts;
+    sess = cs_sync_session_new(cfg);
+
+    for (i = 0; i < run->mcf->certs.nelts; i++) {
+        name = (char *) certp[i]->name.data;
+        cc = cs_config_cert(cfg, name);
+
+        if (cc == NULL) {
+            cs_error_set(CS_ECONFIG, "%s no longer declares [cert %s]; "
+                         "nginx serves what it has until a reload",
+                         cfg->path, name);
+
+        } else if (cs_sync_cert(sess, s, cc, 0, &out) == CS_OK) {
+            if (out.result == CS_SYNC_INSTALLED) {
+                run->installed++;
+                len = strlen(run->summary);
+                snprintf(run->summary + len, sizeof(run->summary) - len,
+                         "%s\"%s\" v%u", len ? ", " : "", name, out.version);
             }
 
             continue;
         }
 
-        if (out.result == CS_SYNC_INSTALLED) {
-            run->installed++;
-            len = strlen(run->summary);
-            snprintf(run->summary + len, sizeof(run->summary) - len,
-                     "%s\"%s\" v%u", len ? ", " : "", certp[i]->cc->name,
-                     out.version);
+        if (run->failed++ == 0) {
+            snprintf(run->error, sizeof(run->error), "\"%s\": %s", name,
+                     cs_error_last());
         }
     }
 
     cs_sync_session_free(sess);
-    cs_store_free(s);
 }
 
 
@@ -225,11 +261,14 @@ ngx_http_certsync_sync_done(ngx_event_t *ev)
     ngx_cpystrn((u_char *) sh->last_error, (u_char *) run->error,
                 sizeof(sh->last_error));
 
+    sh->runs++;
+    sh->failures = run->failed ? sh->failures + 1 : 0;
+
+    /* the core's one schedule: the interval, or 5 s doubling; +-10 % */
+    delay = cs_retry_delay_ms(sh->failures, mcf->sync_interval,
+                              (uint32_t) ngx_random());
+
     if (run->failed) {
-        sh->failures++;
-        delay = (uint64_t) NGX_HTTP_CERTSYNC_BACKOFF_MIN
-                << ngx_min(sh->failures - 1, 20);
-        delay = ngx_min(delay, NGX_HTTP_CERTSYNC_BACKOFF_MAX);
 
         ngx_log_error(NGX_LOG_ERR, ev->log, 0,
                       "certsync: the sync failed for %ui of %ui "
@@ -238,9 +277,7 @@ ngx_http_certsync_sync_done(ngx_event_t *ev)
                       delay / 1000, run->error);
 
     } else {
-        sh->failures = 0;
         sh->last_success = sh->last_end;
-        delay = mcf->sync_interval;
     }
 
     if (run->installed) {
@@ -248,8 +285,6 @@ ngx_http_certsync_sync_done(ngx_event_t *ev)
                       "certsync: the sync installed %s", run->summary);
     }
 
-    /* +-10% so that many servers do not ask the provider at one instant */
-    delay = delay * 9 / 10 + (uint64_t) ngx_random() % (delay / 5 + 1);
     sh->next_sync = ngx_http_certsync_now_ms() + delay;
 
     (void) ngx_atomic_cmp_set(&sh->lock, ngx_pid, 0);

@@ -382,6 +382,10 @@ ngx_http_certsync_swap(ngx_http_certsync_main_conf_t *mcf,
                       "certsync: \"%V\": the new current version is not "
                       "served: %s; %s stays", &cert->name, cs_error_last(),
                       was);
+        cert->refused_version = version;
+        cert->refused_at = ngx_time();
+        ngx_cpystrn((u_char *) cert->refused_reason,
+                    (u_char *) cs_error_last(), sizeof(cert->refused_reason));
         return;
     }
 
@@ -414,6 +418,7 @@ ngx_http_certsync_swap(ngx_http_certsync_main_conf_t *mcf,
     }
 
     ngx_http_certsync_served(mcf, cert, b, version);
+    cert->refused_at = 0;    /* history once something newer is served */
 
     ngx_log_error(NGX_LOG_NOTICE, log, 0,
                   "certsync: \"%V\" v%ud is served now (was %s), sha256 %s",

@@ -211,6 +211,52 @@ def test_undeclared_name_fails_configtest_naming_file_and_line(setup):
     assert r.returncode == 0 and "Syntax OK" in r.stdout + r.stderr
 
 
+def hand_made_current(setup, version, chain, key):
+    """A version made by hand from chain's certificates and key, and `current` moved onto it
+    (the store itself never lets such a version become current)."""
+    cdir = setup.store / "certs" / "shop"
+    v = cdir / f"v{version}"
+    shutil.copytree(cdir / "current", v, symlinks=False)
+    shutil.copy(chain.fullchain, v / "fullchain.pem")
+    shutil.copy(key, v / "privkey.pem")
+    give_to_store(v)
+    os.symlink(f"v{version}", cdir / "current.tmp-hand")
+    os.rename(cdir / "current.tmp-hand", cdir / "current")
+
+
+def test_a_current_version_that_fails_its_checks_fails_configtest_with_file_and_line(setup):
+    """The one policy: a version whose key, chain or names fail is never served, and the
+    configuration test says which CertSyncCertificate names it (nginx -t does the same)."""
+    port = free_port()
+    a, b = setup.chain("a"), setup.chain("b")
+    setup.import_chain(a)
+    hand_made_current(setup, 9, b, a.key)
+    ap = Apache(setup.root, managed_vhost(port), preamble=f"CertSyncConfig {setup.conf}")
+    r = ap.configtest()
+    out = r.stdout + r.stderr
+    line = ap.line_of("CertSyncCertificate shop")
+    assert r.returncode != 0 and "Syntax OK" not in out
+    assert f"{ap.conf}:{line}: CertSyncCertificate shop: the current version cannot be " \
+        "served" in out, out
+    assert "does not match" in out and "certsync rollback shop" in out
+
+
+def test_an_expired_but_good_current_version_is_served_with_a_warning(setup):
+    port = free_port()
+    # valid for a few seconds: installed while valid, expired when Apache starts (its CAs
+    # are valid all along, so only time is wrong with it)
+    utc = lambda t: time.strftime("%Y%m%d%H%M%SZ", time.gmtime(t))
+    old = Chain(setup.pki, names=NAMES, tag="short", start=utc(time.time() - 60),
+                end=utc(time.time() + 3))
+    setup.import_chain(old)
+    time.sleep(4)
+    with Apache(setup.root, managed_vhost(port), preamble=f"CertSyncConfig {setup.conf}") as ap:
+        assert served_sha256(port) == old.sha256()
+        assert re.search(r"warn.*'shop': v1 of 'shop' expired; it is served until a valid "
+                         r"version is installed", ap.log()), ap.log()
+        assert request(port, "/index.html")[0] == 200
+
+
 def test_bad_directive_values_are_refused_with_the_directive_named(setup):
     port = free_port()
     for preamble, expected in ((f"CertSyncConfig {setup.conf}\nCertSyncSyncInterval 5x",

@@ -78,7 +78,27 @@ def tls_get(port, sni="shop.test"):
             data = b""
             while chunk := s.recv(4096):
                 data += chunk
-    return fp, int(data.split(b"\r\n\r\n", 1)[1].strip())
+    head, body = data.split(b"\r\n\r\n", 1)
+    # a fallback answers 503 (during a swap from it, a connection may still get it)
+    return fp, int(body.strip()) if head.split()[1] == b"200" else None
+
+
+def tls_request(port, sni, path="/", method="GET"):
+    """(status, headers, body) of one request over a new TLS connection (no verification)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname=sni) as s:
+            s.sendall(f"{method} {path} HTTP/1.1\r\nHost: {sni}\r\nConnection: close\r\n\r\n"
+                      .encode())
+            data = b""
+            while chunk := s.recv(4096):
+                data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    lines = head.decode().split("\r\n")
+    headers = {k.lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:])}
+    return int(lines[0].split()[1]), headers, body.decode(errors="replace")
 
 
 def wait_served(port, want, sni="shop.test", within=2.0, streak=40):
@@ -113,6 +133,11 @@ def status(ngx, query=""):
 
 def cert_of(status_json, name):
     return next(c for c in status_json["certificates"] if c["name"] == name)
+
+
+def sync_of(status_json):
+    """The in-server sync's schedule: the "server" fields of the status document."""
+    return status_json["server"]["sync"]
 
 
 # ---- what is served ----
@@ -239,7 +264,11 @@ def test_a_broken_version_is_not_served_and_the_log_says_why(tmp_path):
         assert log.count('"shop": the new current version is not served') == 2, log
         assert "v1 stays" in log
         assert re.search(r"\[error\].*does not match|\[error\].*no certificate", log), log
-        assert all(w["version"] == 1 for w in cert_of(status(ngx), "shop")["workers"])
+        st = cert_of(status(ngx), "shop")
+        assert all(w["version"] == 1 for w in st["server"]["workers"])
+        # the same status as Apache's: the store says v2, this nginx refused it
+        assert st["version"] == 2 and st["server"]["state"] == "new-version-refused"
+        assert st["server"]["refused"]["version"] == 2 and st["server"]["refused"]["reason"]
 
         # and a good version after it is served as usual
         new = Chain(tmp_path / "pki", names=("shop.test", "www.shop.test"))
@@ -267,12 +296,20 @@ def test_no_version_yet_serves_a_self_signed_fallback(tmp_path):
     with Nginx(tmp_path / "ngx", http_conf(conf, SHOP)) as ngx:
         fp, text = s_client(ngx.port("tls"), "shop.test")
         assert fp is not None, text
-        assert "Subject: CN = shop.test" in text and "Issuer: CN = shop.test" in text
+        assert "Subject: CN = certsync fallback for shop" in text
+        assert "Issuer: CN = certsync fallback for shop" in text
         assert "DNS:shop.test, DNS:www.shop.test" in text
         assert re.search(r'\[error\].*certsync: "shop" has no version in the store .* yet; '
-                         r'serving a self-signed fallback', ngx.log())
+                         r'serving a self-signed fallback and 503', ngx.log())
+        # every request gets 503 + Retry-After (mod_md's rule), so monitoring sees it
+        code, headers, _ = tls_request(ngx.port("tls"), "shop.test")
+        assert (code, headers.get("retry-after")) == (503, "60"), headers
+        assert tls_request(ngx.port("tls"), "shop.test", "/x", method="HEAD")[0] == 503
         st = cert_of(status(ngx), "shop")
-        assert st["fallback"] is True and st["version"] is None and st["fingerprint_sha256"] == fp
+        assert st["fallback"] is True and st["version"] is None
+        assert st["server"]["state"] == "fallback"
+        assert st["server"]["served"]["fallback"] is True
+        assert st["server"]["served"]["fingerprint_sha256"] == fp
 
         # the first version replaces it in every worker, still without a reload
         certsync("--config", conf, "sync")
@@ -390,8 +427,8 @@ def test_status_reflects_versions_workers_and_sync(tmp_path):
         assert st["not_after"] == store["not_after"] and st["days_left"] == store["days_left"]
         assert st["last_sync"] == "installed" and st["last_error"] is None
         t0 = time.time()    # a worker writes its row once it has started
-        while sorted(w["pid"] for w in st["workers"]) != ngx.worker_pids():
-            assert time.time() - t0 < 2, st["workers"]
+        while sorted(w["pid"] for w in st["server"]["workers"]) != ngx.worker_pids():
+            assert time.time() - t0 < 2, st["server"]["workers"]
             time.sleep(0.05)
             st = cert_of(status(ngx), "shop")
 
@@ -399,9 +436,11 @@ def test_status_reflects_versions_workers_and_sync(tmp_path):
         certsync("--config", conf, "import", "shop", "--cert", new.fullchain, "--key", new.key)
         wait_served(ngx.port("tls"), new.sha256())
         st = cert_of(status(ngx), "shop")
-        assert st["version"] == st["store_version"] == 2
-        assert st["fingerprint_sha256"] == new.sha256()
-        assert [w["version"] for w in st["workers"]] == [2, 2]
+        assert st["version"] == st["server"]["served"]["version"] == 2
+        assert st["fingerprint_sha256"] == st["server"]["served"]["fingerprint_sha256"] \
+            == new.sha256()
+        assert [w["version"] for w in st["server"]["workers"]] == [2, 2]
+        assert st["server"]["state"] == "ok" and st["server"]["refused"] is None
 
         page = status(ngx, "?format=html")
         assert "<h2>shop" in page and new.sha256() in page and "v2" in page
@@ -503,8 +542,8 @@ def test_in_process_sync_installs_and_serves_new_versions(tmp_path):
         else:
             raise AssertionError("nginx does not serve the version its sync installed")
         st = status(ngx)
-        assert st["sync"]["enabled"] is True and st["sync"]["failures_in_a_row"] == 0
-        assert st["sync"]["last_success_at"] is not None and st["sync"]["last_error"] is None
+        assert sync_of(st)["enabled"] is True and sync_of(st)["failures_in_a_row"] == 0
+        assert sync_of(st)["last_success_at"] is not None and sync_of(st)["last_error"] is None
         assert cert_of(st, "shop")["last_sync"] == "installed"
         assert "certsync: the sync installed \"shop\" v" in ngx.log()
 
@@ -522,20 +561,22 @@ def test_a_failing_sync_changes_nothing_served_and_backs_off(tmp_path):
         certsync_certificate remote;
     }
 """
-    sync = "certsync_sync on; certsync_sync_interval 1s;"
+    # the one schedule (cs_retry_delay_ms) never waits longer than the interval after a
+    # failure: 30 s here, so the first retry comes after 5 s
+    sync = "certsync_sync on; certsync_sync_interval 30s;"
     with Nginx(tmp_path / "ngx", http_conf(conf, servers, sync=sync)) as ngx:
         good = store_sha256(conf)
         t0 = time.time()
-        while status(ngx)["sync"]["failures_in_a_row"] < 1:
+        while sync_of(status(ngx))["failures_in_a_row"] < 1:
             assert time.time() - t0 < 10, ngx.log()
             time.sleep(0.2)
-        st = status(ngx)["sync"]
+        st = sync_of(status(ngx))
         assert st["last_failed"] == 1 and "remote" in st["last_error"]
         assert re.search(r"\[error\].*certsync: the sync failed for 1 of 2 certificates "
                          r"\(1 in a row\), next attempt in [45]s", ngx.log()), ngx.log()
-        # backoff: 5 s (+-10%) after the first failure, not the 1 s interval
+        # backoff: 5 s (+-10%) after the first failure, not the 30 s interval
         time.sleep(3)
-        assert status(ngx)["sync"]["failures_in_a_row"] == 1
+        assert sync_of(status(ngx))["failures_in_a_row"] == 1
         assert served_sha256(ngx.port("tls"), "shop.test") == good
         assert cert_of(status(ngx), "remote")["last_error"]
 
@@ -559,7 +600,7 @@ def test_the_sync_lock_is_taken_over_when_its_holder_dies(tmp_path):
     try:
         with Nginx(tmp_path / "ngx", http_conf(conf, servers, sync=sync)) as ngx:
             t0 = time.time()
-            while (holder := status(ngx)["sync"]["running_pid"]) is None:
+            while (holder := sync_of(status(ngx))["pid"]) is None:
                 assert time.time() - t0 < 10, ngx.log()
                 time.sleep(0.1)
             assert holder in ngx.worker_pids()
@@ -579,7 +620,7 @@ def test_the_sync_lock_is_taken_over_when_its_holder_dies(tmp_path):
                     not in ngx.log():
                 assert time.time() - t0 < 15, ngx.log()
                 time.sleep(0.2)
-            running = status(ngx)["sync"]["running_pid"]
+            running = sync_of(status(ngx))["pid"]
             assert running != holder and running in ngx.worker_pids()
             assert len(ngx.worker_pids()) == 2 and holder not in ngx.worker_pids()
     finally:
@@ -651,3 +692,26 @@ def test_in_process_sync_picks_up_a_renewal_in_the_service(tmp_path):
             assert SECRET not in ngx.log()
     finally:
         emu.stop()
+
+
+def test_the_in_server_sync_reads_certsync_conf_again_on_each_run(tmp_path):
+    """A [cert] fixed in certsync.conf takes effect at the next run, without a reload."""
+    conf = write_conf(tmp_path, {"remote": "provider = cas\ndomain = remote.test\n"},
+                      extra="[provider cas]\ntype = aliyun-cas\nregion = cn-hangzhou\n"
+                            "endpoint = https://127.0.0.1:9\n")
+    servers = SHOP.replace("shop.test www.shop.test", "remote.test").replace(
+        "certsync_certificate shop;", "certsync_certificate remote;")
+    sync = "certsync_sync on; certsync_sync_interval 30s;"
+    with Nginx(tmp_path / "ngx", http_conf(conf, servers, sync=sync)) as ngx:
+        t0 = time.time()
+        while sync_of(status(ngx))["failures_in_a_row"] < 1:
+            assert time.time() - t0 < 10, ngx.log()
+            time.sleep(0.2)
+        # the operator switches the name to the local CA: the next run (5 s) issues it
+        write_conf(tmp_path, {"remote": "domain = remote.test\n"})
+        t0 = time.time()
+        while store_status(conf, "remote").get("version") is None:
+            assert time.time() - t0 < 15, ngx.log()
+            time.sleep(0.2)
+        wait_served(ngx.port("tls"), store_sha256(conf, "remote"), sni="remote.test")
+        assert sync_of(status(ngx))["failures_in_a_row"] == 0
