@@ -24,7 +24,7 @@ import pytest
 
 import apache
 import nginx
-from apache import Apache, free_port, request, served_sha256, wait_until, workdir
+from apache import Apache, free_port, request, served_sha256, workdir
 from conftest import Chain, certsync, run
 from nginx import Nginx, s_client
 
@@ -51,6 +51,7 @@ class Findings:
 
     def assert_none(self):
         assert not self.items, "\n".join(self.items)
+
 
 pytestmark = [
     pytest.mark.skipif(not apache.available() or not apache.module_path().exists(),
@@ -114,13 +115,16 @@ class World:
 
 
 def leaf_facts(leaf):
+    """What meta.json says of a leaf: fingerprint, serial, dates, names."""
     out = run("openssl", "x509", "-in", leaf, "-noout", "-fingerprint", "-sha256", "-serial",
-              "-dates").stdout
-    kv = dict(line.split("=", 1) for line in out.splitlines())
+              "-dates", "-ext", "subjectAltName").stdout
+    names = re.findall(r"DNS:([^,\s]+)", out)
+    kv = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
     iso = lambda d: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.strptime(d, "%b %d %H:%M:%S %Y GMT"))
     fp = next(v for k, v in kv.items() if "Fingerprint" in k)
     return {"fingerprint_sha256": fp.replace(":", "").lower(), "serial": kv["serial"],
-            "not_before": iso(kv["notBefore"]), "not_after": iso(kv["notAfter"])}
+            "not_before": iso(kv["notBefore"]), "not_after": iso(kv["notAfter"]),
+            "names": names}
 
 
 @pytest.fixture
@@ -208,9 +212,10 @@ def both(w):
 
 
 def ask(port, path, host=HOST, https=False, method="GET"):
-    """(status, body, content type, Retry-After) of one request."""
+    """(status, body, content type, Retry-After, Content-Length) of one request."""
     status, body, headers = request(port, path, host=host, https=https, method=method)
-    return status, body, headers.get("Content-Type"), headers.get("Retry-After")
+    return (status, body, headers.get("Content-Type"), headers.get("Retry-After"),
+            headers.get("Content-Length"))
 
 
 def answers(s, path, host=HOST, https=False, method="GET"):
@@ -220,7 +225,7 @@ def answers(s, path, host=HOST, https=False, method="GET"):
 
 def status_document(s, srv, https=False):
     port = (s.tls if https else s.http)[srv]
-    code, body, ctype, _ = ask(port, STATUS, https=https)
+    code, body = ask(port, STATUS, https=https)[:2]
     assert code == 200, f"{srv}: {STATUS} answered {code}: {body}"
     return json.loads(body)
 
@@ -240,6 +245,7 @@ def subject_and_names(port):
 
 def write_challenges(w):
     """FILE and ACME answers for HOST, and a FILE answer for the 200-character host."""
+    assert len(LONG_HOST) == 200 and max(map(len, LONG_HOST.split("."))) == 63
     ch = w.store / "challenges"
     files = {ch / HOST / "pki-validation" / "fileauth.txt": "2026112800000012345abcdef\nshop\n",
              ch / HOST / "acme-challenge" / TOKEN: f"{TOKEN}.thumbprint",
@@ -271,7 +277,7 @@ def test_no_version_yet_both_serve_the_fallback_and_answer_503_with_retry_after(
         # every request but validation answers and status: 503 with Retry-After
         for method in ("GET", "HEAD"):
             for path in ("/", "/index.html", "/some/page"):
-                for srv, (code, _, _, retry) in answers(s, path, https=True,
+                for srv, (code, _, _, retry, _) in answers(s, path, https=True,
                                                         method=method).items():
                     f.check(code == 503, f"{srv}: {method} {path} on the fallback: {code}, "
                                          "want 503")
@@ -285,7 +291,7 @@ def test_no_version_yet_both_serve_the_fallback_and_answer_503_with_retry_after(
                 f.check(got[:2] == (200, body),
                         f"{srv}: {method} {FILEAUTH} on the fallback: {got[:2]}, want 200")
         for srv, port in s.tls.items():
-            code, body, _, _ = ask(port, STATUS, https=True)
+            code, body = ask(port, STATUS, https=True)[:2]
             if f.check(code == 200, f"{srv}: {STATUS} on the fallback: {code}, want 200"):
                 entry = cert_entry(json.loads(body))
                 f.check((entry.get("state"), entry.get("fallback"), entry.get("version")) ==
@@ -339,6 +345,9 @@ def test_validation_answers_are_the_same_in_both(world):
                     f.check(get[srv][1] == body, f"{srv}: GET {what}: body {get[srv][1]!r}")
                     f.check((get[srv][2] or "").startswith("text/plain"),
                             f"{srv}: GET {what}: content type {get[srv][2]!r}")
+                    f.check(head[srv][4] == get[srv][4] == str(len(body.encode())),
+                            f"{srv}: {what}: Content-Length HEAD {head[srv][4]!r}, "
+                            f"GET {get[srv][4]!r}, want {len(body.encode())}")
             # the same answer from both: status, and for an answer body and content type
             # (a 404 page is each server's own)
             same = (lambda a: a[:3]) if code == 200 else (lambda a: a[0])
