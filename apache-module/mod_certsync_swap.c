@@ -187,7 +187,7 @@ static int replaces(certsync_slot *slot, cs_serve_verdict v, const cs_bundle *b)
     int yes;
 
     if (cur && cur->version)
-        cs_bundle_new(&served, cur->leaf, cur->chain, cur->key);
+        cs_bundle_new(cur->leaf, cur->chain, cur->key, &served);
     yes = cs_serve_replaces(v, b, served, 0);
     cs_bundle_free(served);
     certsync_served_release(cur);
@@ -326,7 +326,7 @@ static cs_rc read_pair(int dirfd, const char *origin, const char *cert, const ch
     if (rc == CS_OK)
         rc = cs_fs_read_at(dirfd, key, CS_STORE_MAX_FILE, geteuid(), &pem, &klen);
     if (rc == CS_OK)
-        rc = cs_bundle_load_pem(out, certs, clen, pem, klen, origin);
+        rc = cs_bundle_load_pem(certs, clen, pem, klen, origin, out);
     free(certs);
     if (pem) {
         OPENSSL_cleanse(pem, klen);

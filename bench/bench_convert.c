@@ -134,7 +134,7 @@ static int convert_once(const bench_files *f, int jks)
     size_t len = 0;
     cs_rc rc;
 
-    rc = cs_bundle_load_files(&b, f->chain, f->key, NULL, NULL);
+    rc = cs_bundle_load_files(f->chain, f->key, NULL, NULL, &b);
     if (rc == CS_OK)
         rc = cs_password_read(f->pw, &pw);
     if (rc == CS_OK && jks)

@@ -296,7 +296,7 @@ static void keystore_holds(const options *o, const char *pw, char fp[65])
         STACK_OF(X509) *ca = NULL;
 
         if (p12 && PKCS12_parse(p12, pw, &key, &cert, &ca) == 1)
-            cs_bundle_new(&b, cert, ca, key);
+            cs_bundle_new(cert, ca, key, &b);
         EVP_PKEY_free(key);
         X509_free(cert);
         sk_X509_pop_free(ca, X509_free);

@@ -220,7 +220,7 @@ static cs_rc convert_run(convert_job *j)
 {
     const convert_args *a = &j->a;
 
-    if (cs_bundle_load_files(&j->b, a->cert, a->key, a->chain, a->passin) != CS_OK ||
+    if (cs_bundle_load_files(a->cert, a->key, a->chain, a->passin, &j->b) != CS_OK ||
         cs_bundle_validate(j->b, NULL, 0, time(NULL), a->cert) != CS_OK)
         return CS_ERR;
     convert_name(j);
@@ -282,7 +282,7 @@ static int import_install(cs_config *c, cs_store *s, const char *name, const imp
                 "certsync import: warning: '%s' is not declared in %s; servers can refer to it "
                 "once a [cert %s] section exists\n",
                 name, c->path, name);
-    if (cs_bundle_load_files(&b, a->cert, a->key, a->chain, a->passin) == CS_OK &&
+    if (cs_bundle_load_files(a->cert, a->key, a->chain, a->passin, &b) == CS_OK &&
         cs_store_install(s, name, b, &o, &version) == CS_OK) {
         cs_bundle_fingerprint(b, fp);
         printf("%s: installed v%u (sha256 %s)\n", name, version, fp);

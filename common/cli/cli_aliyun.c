@@ -624,7 +624,7 @@ static int cmd_upload(const cli_command *self, int argc, char **argv)
     if ((rc = ctx_open(&x, "upload", a.provider)) != EXIT_SUCCESS)
         return rc;
     one_json = a.json;
-    if ((a.cert ? cs_bundle_load_files(&b, a.cert, a.key, a.chain, NULL)
+    if ((a.cert ? cs_bundle_load_files(a.cert, a.key, a.chain, NULL, &b)
                 : cs_store_load(x.s, name, 0, &b)) != CS_OK ||
         cs_bundle_validate(b, NULL, 0, time(NULL), a.cert ? a.cert : name) != CS_OK)
         rc = cli_fail("upload");
@@ -900,7 +900,7 @@ static int install_issued(ctx *x, json_t *st, const char *order, const char *int
     cs_json_id(json_object_get(st, "CertId"), id, sizeof(id));
     snprintf(origin, sizeof(origin), "certificate of order %s (DescribeCertificateState)", order);
     o = cs_install_opts_for(cc, "aliyun-cas", id[0] ? id : NULL);
-    if (cs_bundle_load_pem(&b, cert, strlen(cert), key, strlen(key), origin) == CS_OK &&
+    if (cs_bundle_load_pem(cert, strlen(cert), key, strlen(key), origin, &b) == CS_OK &&
         cs_aliyun_verify_trust(x->client, b, origin) == CS_OK &&
         cs_store_install(x->s, into, b, &o, &v) == CS_OK) {
         fprintf(human, "%s: installed v%u (certificate %s)\n", into, v, cli_safe(id));

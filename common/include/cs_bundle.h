@@ -23,18 +23,18 @@ typedef struct cs_bundle cs_bundle;
  * (may be NULL) holds more issuers; key_password_file (may be NULL) holds the
  * password of an encrypted key on its first line.
  */
-cs_rc cs_bundle_load_files(cs_bundle **out, const char *cert_path, const char *key_path,
-                           const char *chain_path, const char *key_password_file);
+cs_rc cs_bundle_load_files(const char *cert_path, const char *key_path, const char *chain_path,
+                           const char *key_password_file, cs_bundle **out);
 
 /*
  * Load from memory. certs holds the leaf and any issuers (PEM); key is a PEM
  * private key. origin names the source in errors ("response of GetUserCertificateDetail").
  */
-cs_rc cs_bundle_load_pem(cs_bundle **out, const char *certs, size_t certs_len, const char *key,
-                         size_t key_len, const char *origin);
+cs_rc cs_bundle_load_pem(const char *certs, size_t certs_len, const char *key, size_t key_len,
+                         const char *origin, cs_bundle **out);
 
 /* Build from objects; references are taken (up-ref'd), the caller keeps its own. */
-cs_rc cs_bundle_new(cs_bundle **out, X509 *leaf, STACK_OF(X509) * issuers, EVP_PKEY *key);
+cs_rc cs_bundle_new(X509 *leaf, STACK_OF(X509) * issuers, EVP_PKEY *key, cs_bundle **out);
 
 void cs_bundle_free(cs_bundle *b);
 

@@ -285,7 +285,7 @@ static cs_rc assemble(STACK_OF(X509) * certs, EVP_PKEY *key, cs_bundle **out, co
                             origin, subj, lsubj);
     }
     sk_X509_free(rest);
-    if (cs_bundle_new(&b, leaf, chain, key) != CS_OK) {
+    if (cs_bundle_new(leaf, chain, key, &b) != CS_OK) {
         sk_X509_free(chain);
         return cs_error_code();
     }
@@ -294,7 +294,7 @@ static cs_rc assemble(STACK_OF(X509) * certs, EVP_PKEY *key, cs_bundle **out, co
     return CS_OK;
 }
 
-cs_rc cs_bundle_new(cs_bundle **out, X509 *leaf, STACK_OF(X509) * issuers, EVP_PKEY *key)
+cs_rc cs_bundle_new(X509 *leaf, STACK_OF(X509) * issuers, EVP_PKEY *key, cs_bundle **out)
 {
     cs_bundle *b = calloc(1, sizeof(*b));
     int i;
@@ -328,8 +328,8 @@ void cs_bundle_free(cs_bundle *b)
     free(b);
 }
 
-cs_rc cs_bundle_load_pem(cs_bundle **out, const char *certs, size_t certs_len, const char *key,
-                         size_t key_len, const char *origin)
+cs_rc cs_bundle_load_pem(const char *certs, size_t certs_len, const char *key, size_t key_len,
+                         const char *origin, cs_bundle **out)
 {
     STACK_OF(X509) *all = sk_X509_new_null();
     EVP_PKEY *pkey = NULL;
@@ -345,8 +345,8 @@ cs_rc cs_bundle_load_pem(cs_bundle **out, const char *certs, size_t certs_len, c
     return rc;
 }
 
-cs_rc cs_bundle_load_files(cs_bundle **out, const char *cert_path, const char *key_path,
-                           const char *chain_path, const char *key_password_file)
+cs_rc cs_bundle_load_files(const char *cert_path, const char *key_path, const char *chain_path,
+                           const char *key_password_file, cs_bundle **out)
 {
     STACK_OF(X509) *all = sk_X509_new_null();
     EVP_PKEY *pkey = NULL;

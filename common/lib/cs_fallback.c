@@ -39,7 +39,7 @@ cs_rc cs_fallback_issue(const cs_fallback_spec *spec, cs_bundle **out)
     if (rc == CS_OK)
         rc = cs_cert_issue(&cert, key, NULL, key, &x);
     if (rc == CS_OK)
-        rc = cs_bundle_new(out, x, NULL, key);
+        rc = cs_bundle_new(x, NULL, key, out);
     X509_free(x);
     if (key != spec->key)
         EVP_PKEY_free(key);

@@ -911,7 +911,7 @@ static cs_rc read_key_entry(const jks_key_entry *e, const unsigned char *end, ui
                           "certificate; the keystore is inconsistent",
                           alias);
     if (rc == CS_OK)
-        rc = cs_bundle_new(out, leaf, issuers, key);
+        rc = cs_bundle_new(leaf, issuers, key, out);
     EVP_PKEY_free(key);
     X509_free(leaf);
     sk_X509_pop_free(issuers, X509_free);

@@ -147,7 +147,7 @@ cs_rc cs_localca_issue(cs_store *s, const cs_cert_conf *cc, long ca_lifetime, cs
     if (rc == CS_OK) {
         chain = sk_X509_new_null();
         sk_X509_push(chain, ic);
-        rc = cs_bundle_new(out, x, chain, key);
+        rc = cs_bundle_new(x, chain, key, out);
         sk_X509_free(chain);
     }
     X509_free(x);

@@ -100,7 +100,7 @@ cs_rc cs_aliyun_fetch(cs_aliyun *client, const char *id, int trust, cs_bundle **
                           "elsewhere); install it with `certsync import` and your key",
                           origin);
     else
-        rc = cs_bundle_load_pem(b, cert, strlen(cert), key, strlen(key), origin);
+        rc = cs_bundle_load_pem(cert, strlen(cert), key, strlen(key), origin, b);
     if (rc == CS_OK && ((rc = cs_bundle_validate(*b, NULL, 0, time(NULL), origin)) != CS_OK ||
                         (trust && (rc = cs_aliyun_verify_trust(client, *b, origin)) != CS_OK))) {
         cs_bundle_free(*b);

@@ -483,7 +483,7 @@ cs_rc cs_store_load(cs_store *s, const char *name, unsigned version, cs_bundle *
         rc = version_read(s, name, &version, "privkey.pem", CS_STORE_MAX_FILE, &key, &klen);
     if (rc == CS_OK) {
         snprintf(origin, sizeof(origin), "'%s/certs/%s/v%u'", s->path, name, version);
-        rc = cs_bundle_load_pem(out, certs, clen, key, klen, origin);
+        rc = cs_bundle_load_pem(certs, clen, key, klen, origin, out);
     }
     free(certs);
     free_secret(key, klen);

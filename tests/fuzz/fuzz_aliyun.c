@@ -56,7 +56,7 @@ static void read_detail(json_t *d)
 
     if (cert == NULL || *cert == '\0' || key == NULL || *key == '\0')
         return;
-    rc = cs_bundle_load_pem(&b, cert, strlen(cert), key, strlen(key), "fuzz detail");
+    rc = cs_bundle_load_pem(cert, strlen(cert), key, strlen(key), "fuzz detail", &b);
     fuzz_note("detail: cs_bundle_load_pem", rc);
     cs_bundle_free(b);
 }

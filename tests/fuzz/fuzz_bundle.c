@@ -39,7 +39,7 @@ static void check_round_trip(const cs_bundle *b)
         fuzz_fail("out of memory");
     memcpy(certs, leaf, leaf_len);
     memcpy(certs + leaf_len, issuers, issuers_len + 1);
-    if (cs_bundle_load_pem(&again, certs, leaf_len + issuers_len, key, key_len, "round trip") !=
+    if (cs_bundle_load_pem(certs, leaf_len + issuers_len, key, key_len, "round trip", &again) !=
         CS_OK)
         fuzz_fail("the PEM written from a loaded bundle does not load: %s", cs_error_last());
     cs_bundle_fingerprint(b, fp);
@@ -81,10 +81,11 @@ static void load_as_files(char **parts, size_t *lens, size_t n)
     fuzz_fd_set(fd_chain, parts[2], lens[2]);
     if (n > 3)
         fuzz_fd_set(fd_pass, parts[3], lens[3]);
-    rc = cs_bundle_load_files(&b, fuzz_fd_path(fd_cert, cert_path, sizeof(cert_path)),
+    rc = cs_bundle_load_files(fuzz_fd_path(fd_cert, cert_path, sizeof(cert_path)),
                               fuzz_fd_path(fd_key, key_path, sizeof(key_path)),
                               fuzz_fd_path(fd_chain, chain_path, sizeof(chain_path)),
-                              n > 3 ? fuzz_fd_path(fd_pass, pass_path, sizeof(pass_path)) : NULL);
+                              n > 3 ? fuzz_fd_path(fd_pass, pass_path, sizeof(pass_path)) : NULL,
+                              &b);
     fuzz_note("cs_bundle_load_files", rc);
     if (rc == CS_OK)
         use(b);
@@ -104,8 +105,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fd_pass = fuzz_memfd("password");
     }
     n = fuzz_split(data, size, parts, lens, 4);
-    rc = cs_bundle_load_pem(&b, parts[0], lens[0], n > 1 ? parts[1] : "", n > 1 ? lens[1] : 0,
-                            "fuzz input");
+    rc = cs_bundle_load_pem(parts[0], lens[0], n > 1 ? parts[1] : "", n > 1 ? lens[1] : 0,
+                            "fuzz input", &b);
     fuzz_note("cs_bundle_load_pem", rc);
     if (rc == CS_OK)
         use(b);

@@ -30,7 +30,7 @@ void cs_test_chain_make(cs_test_chain *c, cs_key_type leaf_type, const char *con
         STACK_OF(X509) *is = sk_X509_new_null();
 
         sk_X509_push(is, c->inter);
-        assert_int_equal(cs_bundle_new(&c->bundle, c->leaf, is, c->leaf_key), CS_OK);
+        assert_int_equal(cs_bundle_new(c->leaf, is, c->leaf_key, &c->bundle), CS_OK);
         sk_X509_free(is);
     }
 }

@@ -30,8 +30,8 @@ static void a_full_chain_in_any_order_is_put_in_order(void **state)
     /* root first, leaf in the middle: a mess a user may paste */
     cs_test_write_certs(cs_test_path(d, "full.pem"), c.root, c.leaf, c.inter, NULL);
     cs_test_write_key(cs_test_path(d, "key.pem"), c.leaf_key);
-    assert_int_equal(cs_bundle_load_files(&b, cs_test_path(d, "full.pem"),
-                                          cs_test_path(d, "key.pem"), NULL, NULL),
+    assert_int_equal(cs_bundle_load_files(cs_test_path(d, "full.pem"), cs_test_path(d, "key.pem"),
+                                          NULL, NULL, &b),
                      CS_OK);
     assert_int_equal(X509_cmp(cs_bundle_leaf(b), c.leaf), 0);
     assert_int_equal(sk_X509_num(cs_bundle_issuers(b)), 2);
@@ -67,9 +67,8 @@ static void a_separate_chain_file_and_der_inputs_load(void **state)
     fclose(f);
     OPENSSL_free(der);
     cs_test_write_certs(cs_test_path(d, "chain.pem"), c.inter, NULL);
-    assert_int_equal(cs_bundle_load_files(&b, cs_test_path(d, "leaf.der"),
-                                          cs_test_path(d, "key.der"), cs_test_path(d, "chain.pem"),
-                                          NULL),
+    assert_int_equal(cs_bundle_load_files(cs_test_path(d, "leaf.der"), cs_test_path(d, "key.der"),
+                                          cs_test_path(d, "chain.pem"), NULL, &b),
                      CS_OK);
     assert_int_equal(sk_X509_num(cs_bundle_issuers(b)), 1);
     assert_int_equal(cs_bundle_validate(b, names, 2, time(NULL), "test"), CS_OK);
@@ -113,27 +112,27 @@ static void sec1_pkcs1_and_encrypted_pkcs8_keys_load(void **state)
     cs_test_write_text(cs_test_path(d, "pw"), "s3cret pw\n");
     cs_test_write_text(cs_test_path(d, "badpw"), "wrong\n");
 
-    assert_int_equal(cs_bundle_load_files(&b, cs_test_path(d, "ec.pem"),
-                                          cs_test_path(d, "ec-sec1.key"), NULL, NULL),
+    assert_int_equal(cs_bundle_load_files(cs_test_path(d, "ec.pem"), cs_test_path(d, "ec-sec1.key"),
+                                          NULL, NULL, &b),
                      CS_OK);
     cs_bundle_free(b);
-    assert_int_equal(cs_bundle_load_files(&b, cs_test_path(d, "rsa.pem"),
-                                          cs_test_path(d, "rsa-pkcs1.key"), NULL, NULL),
+    assert_int_equal(cs_bundle_load_files(cs_test_path(d, "rsa.pem"),
+                                          cs_test_path(d, "rsa-pkcs1.key"), NULL, NULL, &b),
                      CS_OK);
     cs_bundle_free(b);
-    assert_int_equal(cs_bundle_load_files(&b, cs_test_path(d, "ec.pem"), cs_test_path(d, "enc.key"),
-                                          NULL, cs_test_path(d, "pw")),
+    assert_int_equal(cs_bundle_load_files(cs_test_path(d, "ec.pem"), cs_test_path(d, "enc.key"),
+                                          NULL, cs_test_path(d, "pw"), &b),
                      CS_OK);
     assert_true(cs_key_matches_cert(cs_bundle_key(b), ec.leaf));
     cs_bundle_free(b);
     expect_error(
-        cs_bundle_load_files(&b, cs_test_path(d, "ec.pem"), cs_test_path(d, "enc.key"), NULL, NULL),
+        cs_bundle_load_files(cs_test_path(d, "ec.pem"), cs_test_path(d, "enc.key"), NULL, NULL, &b),
         CS_EPASSWORD, "--key-password-file");
-    expect_error(cs_bundle_load_files(&b, cs_test_path(d, "ec.pem"), cs_test_path(d, "enc.key"),
-                                      NULL, cs_test_path(d, "badpw")),
+    expect_error(cs_bundle_load_files(cs_test_path(d, "ec.pem"), cs_test_path(d, "enc.key"), NULL,
+                                      cs_test_path(d, "badpw"), &b),
                  CS_EPASSWORD, "password is wrong");
-    expect_error(cs_bundle_load_files(&b, cs_test_path(d, "ec.pem"), cs_test_path(d, "enc.key"),
-                                      NULL, cs_test_path(d, "missing-pw")),
+    expect_error(cs_bundle_load_files(cs_test_path(d, "ec.pem"), cs_test_path(d, "enc.key"), NULL,
+                                      cs_test_path(d, "missing-pw"), &b),
                  CS_ENOTFOUND, "missing-pw");
     cs_test_chain_free(&ec);
     cs_test_chain_free(&rsa);
@@ -157,18 +156,18 @@ static void bad_inputs_are_rejected_with_the_file_and_reason(void **state)
     /* the other chain's intermediate did not sign a's leaf */
     cs_test_write_certs(cs_test_path(d, "wrongchain.pem"), a.leaf, other.inter, NULL);
 
-    expect_error(cs_bundle_load_files(&b, cs_test_path(d, "a.pem"), cs_test_path(d, "other.key"),
-                                      NULL, NULL),
+    expect_error(cs_bundle_load_files(cs_test_path(d, "a.pem"), cs_test_path(d, "other.key"), NULL,
+                                      NULL, &b),
                  CS_EBADCERT, "does not match");
-    expect_error(cs_bundle_load_files(&b, cs_test_path(d, "wrongchain.pem"),
-                                      cs_test_path(d, "a.key"), NULL, NULL),
+    expect_error(cs_bundle_load_files(cs_test_path(d, "wrongchain.pem"), cs_test_path(d, "a.key"),
+                                      NULL, NULL, &b),
                  CS_EBADCERT, "does not link");
     /* the key where the certificate belongs */
     expect_error(
-        cs_bundle_load_files(&b, cs_test_path(d, "a.key"), cs_test_path(d, "a.key"), NULL, NULL),
+        cs_bundle_load_files(cs_test_path(d, "a.key"), cs_test_path(d, "a.key"), NULL, NULL, &b),
         CS_EBADCERT, "BEGIN CERTIFICATE");
     expect_error(
-        cs_bundle_load_files(&b, cs_test_path(d, "nope.pem"), cs_test_path(d, "a.key"), NULL, NULL),
+        cs_bundle_load_files(cs_test_path(d, "nope.pem"), cs_test_path(d, "a.key"), NULL, NULL, &b),
         CS_ENOTFOUND, "nope.pem");
 
     /* truncated: cut the file in the middle of the second certificate */
@@ -178,8 +177,8 @@ static void bad_inputs_are_rejected_with_the_file_and_reason(void **state)
     fwrite(pem, 1, len / 2, f);
     fclose(f);
     free(pem);
-    expect_error(cs_bundle_load_files(&b, cs_test_path(d, "trunc.pem"), cs_test_path(d, "a.key"),
-                                      NULL, NULL),
+    expect_error(cs_bundle_load_files(cs_test_path(d, "trunc.pem"), cs_test_path(d, "a.key"), NULL,
+                                      NULL, &b),
                  CS_EBADCERT, "truncated");
     if (strstr(cs_error_last(), "trunc.pem") == NULL)
         fail_msg("error does not name the file: %s", cs_error_last());
@@ -231,7 +230,7 @@ static void weak_keys_are_refused(void **state)
     cs_test_write_certs(cs_test_path(d, "a.pem"), c.leaf, NULL);
     cs_test_write_key(cs_test_path(d, "weak.key"), k);
     expect_error(
-        cs_bundle_load_files(&b, cs_test_path(d, "a.pem"), cs_test_path(d, "weak.key"), NULL, NULL),
+        cs_bundle_load_files(cs_test_path(d, "a.pem"), cs_test_path(d, "weak.key"), NULL, NULL, &b),
         CS_EBADCERT, "1024 bits");
     EVP_PKEY_free(k);
     cs_test_chain_free(&c);
@@ -319,18 +318,18 @@ static void a_chain_of_more_than_ten_issuers_is_refused(void **state)
             PEM_write_X509(f, sk_X509_value(issuers, i));
         fclose(f);
     }
-    expect_error(cs_bundle_load_files(&b, cs_test_path(d, "leaf.pem"), cs_test_path(d, "key.pem"),
-                                      cs_test_path(d, "chain.pem"), NULL),
+    expect_error(cs_bundle_load_files(cs_test_path(d, "leaf.pem"), cs_test_path(d, "key.pem"),
+                                      cs_test_path(d, "chain.pem"), NULL, &b),
                  CS_EBADCERT, "the chain holds 11 certificates besides the leaf; at most 10");
     assert_null(b);
     /* built from objects, validation refuses it */
-    assert_int_equal(cs_bundle_new(&b, leaf, issuers, key), CS_OK);
+    assert_int_equal(cs_bundle_new(leaf, issuers, key, &b), CS_OK);
     expect_error(cs_bundle_validate(b, names, 2, time(NULL), "svc"), CS_EBADCERT,
                  "svc: the chain holds 11 certificates");
     cs_bundle_free(b);
     /* ten still load */
     X509_free(sk_X509_pop(issuers)); /* the topmost: level 1 */
-    assert_int_equal(cs_bundle_new(&b, leaf, issuers, key), CS_OK);
+    assert_int_equal(cs_bundle_new(leaf, issuers, key, &b), CS_OK);
     {
         char *lp, *ip, *kp, *all;
         size_t ll, il, kl;
@@ -342,7 +341,7 @@ static void a_chain_of_more_than_ten_issuers_is_refused(void **state)
         all = malloc(ll + il + 1);
         memcpy(all, lp, ll);
         memcpy(all + ll, ip, il + 1);
-        if (cs_bundle_load_pem(&b, all, ll + il, kp, kl, "x") != CS_OK)
+        if (cs_bundle_load_pem(all, ll + il, kp, kl, "x", &b) != CS_OK)
             fail_msg("%s", cs_error_last());
         assert_int_equal(sk_X509_num(cs_bundle_issuers(b)), 10);
         assert_int_equal(cs_bundle_validate(b, names, 2, time(NULL), "svc"), CS_OK);
@@ -370,7 +369,7 @@ static void an_input_over_64_kib_is_refused_before_parsing(void **state)
     cs_test_chain_make(&c, CS_KEY_EC256, names, 2, -1, 90);
     assert_int_equal(cs_bundle_pem_leaf(c.bundle, &leaf_pem, &n), CS_OK);
     assert_int_equal(cs_bundle_pem_key(c.bundle, &key_pem, &klen), CS_OK);
-    assert_int_equal(cs_bundle_load_pem(&b, leaf_pem, n, key_pem, klen, "svc"), CS_OK);
+    assert_int_equal(cs_bundle_load_pem(leaf_pem, n, key_pem, klen, "svc", &b), CS_OK);
     cs_bundle_free(b);
     b = NULL;
     /* PEM allows text around blocks: one certificate, padded past 64 KiB */
@@ -378,9 +377,9 @@ static void an_input_over_64_kib_is_refused_before_parsing(void **state)
     memcpy(big, leaf_pem, n);
     memset(big + n, '#', 70000);
     big[n + 70000] = '\0';
-    expect_error(cs_bundle_load_pem(&b, big, n + 70000, key_pem, klen, "answer of X"), CS_EBADCERT,
+    expect_error(cs_bundle_load_pem(big, n + 70000, key_pem, klen, "answer of X", &b), CS_EBADCERT,
                  "answer of X is 70");
-    expect_error(cs_bundle_load_pem(&b, big, n + 70000, key_pem, klen, "answer of X"), CS_EBADCERT,
+    expect_error(cs_bundle_load_pem(big, n + 70000, key_pem, klen, "answer of X", &b), CS_EBADCERT,
                  "over 64 KiB are refused");
     assert_null(b);
     free(big);
@@ -398,7 +397,7 @@ static void a_bundle_without_a_chain_encodes_an_empty_chain(void **state)
     (void)state;
 
     cs_test_chain_make(&c, CS_KEY_EC256, names, 2, -1, 90);
-    assert_int_equal(cs_bundle_new(&b, c.leaf, NULL, c.leaf_key), CS_OK);
+    assert_int_equal(cs_bundle_new(c.leaf, NULL, c.leaf_key, &b), CS_OK);
     assert_int_equal(cs_bundle_pem_issuers(b, &pem, &len), CS_OK);
     assert_int_equal(len, 0);
     assert_string_equal(pem, "");
@@ -431,7 +430,7 @@ static void trust_is_checked_against_the_given_roots(void **state)
                  "against the system's trusted roots");
     /* a self-signed leaf */
     assert_int_equal(cs_cert_issue(&self, c.leaf_key, NULL, c.leaf_key, &x), CS_OK);
-    assert_int_equal(cs_bundle_new(&b, x, NULL, c.leaf_key), CS_OK);
+    assert_int_equal(cs_bundle_new(x, NULL, c.leaf_key, &b), CS_OK);
     expect_error(cs_bundle_verify_trust(b, cs_test_path(d, "root.pem"), "cert 9"), CS_EBADCERT,
                  "self-signed certificate");
     cs_bundle_free(b);

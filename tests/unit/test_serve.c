@@ -71,9 +71,9 @@ static void a_version_whose_key_or_chain_fail_is_never_served(void **state)
     cs_test_chain_make(&a, CS_KEY_EC256, NAMES, 2, -1, 90);
     cs_test_chain_make(&b, CS_KEY_EC256, NAMES, 2, -1, 90);
     sk_X509_push(is, a.inter);
-    assert_int_equal(cs_bundle_new(&wrong_key, a.leaf, is, b.leaf_key), CS_OK);
+    assert_int_equal(cs_bundle_new(a.leaf, is, b.leaf_key, &wrong_key), CS_OK);
     sk_X509_set(is, 0, b.inter);
-    assert_int_equal(cs_bundle_new(&wrong_chain, a.leaf, is, a.leaf_key), CS_OK);
+    assert_int_equal(cs_bundle_new(a.leaf, is, a.leaf_key, &wrong_chain), CS_OK);
 
     assert_int_equal(cs_serve_check(wrong_key, &CC, 0, "\"shop\" v5", &v), CS_EBADCERT);
     assert_int_equal(v, CS_SERVE_REFUSED);

@@ -133,7 +133,7 @@ static void a_bad_certificate_never_becomes_current(void **state)
     cs_test_chain_make(&good, CS_KEY_EC256, names, 1, -1, 90);
     cs_test_chain_make(&expired, CS_KEY_EC256, names, 1, -100, -1);
     cs_test_chain_make(&other, CS_KEY_EC256, wrong_names, 1, -1, 90);
-    assert_int_equal(cs_bundle_new(&mismatch, good.leaf, NULL, other.leaf_key), CS_OK);
+    assert_int_equal(cs_bundle_new(good.leaf, NULL, other.leaf_key, &mismatch), CS_OK);
     assert_int_equal(cs_store_open(root, NULL, &s), CS_OK);
     assert_int_equal(cs_store_install(s, "shop", good.bundle, &o, NULL), CS_OK);
 
