@@ -41,6 +41,7 @@ typedef struct cs_sync_session cs_sync_session;
 cs_rc cs_aliyun_of_session(cs_sync_session *sess, const cs_provider_conf *pv, cs_aliyun **out);
 cs_rc cs_aliyun_from_provider(const cs_provider_conf *pv, cs_aliyun **out);
 void cs_aliyun_free(cs_aliyun *c);
+/* The endpoint URL (borrowed: valid while c lives). */
 const char *cs_aliyun_endpoint(const cs_aliyun *c);
 
 /*
@@ -58,7 +59,7 @@ cs_rc cs_aliyun_verify_trust(const cs_aliyun *c, const cs_bundle *b, const char 
  */
 cs_rc cs_aliyun_fetch(cs_aliyun *c, const char *id, int trust, cs_bundle **out);
 
-/* The service's error of the last failed call ("" when it was not a service error). */
+/* The service's error of the last failed call ("" when it was not a service error; borrowed). */
 const char *cs_aliyun_last_code(const cs_aliyun *c);
 
 cs_rc cs_aliyun_call(cs_aliyun *c, const char *action, const cs_kv *params, json_t **out);
@@ -74,7 +75,7 @@ cs_rc cs_aliyun_list(cs_aliyun *c, const char *order_type, const char *status, c
 /*
  * From ListUserCertificateOrder CERT entries: the one with cert_id, or (cert_id
  * NULL) the newest unexpired one whose names cover every domain (a wildcard
- * covers one label). NULL if none; the entry belongs to certs.
+ * covers one label). NULL if none; the entry is borrowed from certs.
  */
 json_t *cs_aliyun_pick(json_t *certs, const char *cert_id, const char *const *domains,
                        size_t n_domains);
@@ -82,6 +83,7 @@ json_t *cs_aliyun_pick(json_t *certs, const char *cert_id, const char *const *do
 /*
  * Parse an answer. An integer beyond 64 bits (in a field certsync may not even
  * read) is taken as a real instead of failing the whole answer; ids stay exact.
+ * Owned: json_decref it.
  */
 json_t *cs_json_parse(const char *text, size_t len);
 

@@ -56,6 +56,7 @@ cs_rc cs_bundle_validate(const cs_bundle *b, const char *const *names, size_t n_
  */
 cs_rc cs_bundle_verify_trust(const cs_bundle *b, const char *ca_file, const char *origin);
 
+/* Borrowed: valid while b lives (up-ref what you keep longer). */
 X509 *cs_bundle_leaf(const cs_bundle *b);
 STACK_OF(X509) * cs_bundle_issuers(const cs_bundle *b);
 EVP_PKEY *cs_bundle_key(const cs_bundle *b);
@@ -70,7 +71,7 @@ void cs_bundle_serial(const cs_bundle *b, char *out, size_t size);
 time_t cs_bundle_not_before(const cs_bundle *b);
 time_t cs_bundle_not_after(const cs_bundle *b);
 
-/* The leaf's DNS names (SAN, else CN); a NULL-terminated malloc'd array. */
+/* The leaf's DNS names (SAN, else CN); owned: a NULL-terminated array for cs_strv_free. */
 char **cs_bundle_names(const cs_bundle *b, size_t *count);
 void cs_strv_free(char **v);
 

@@ -75,7 +75,7 @@ typedef struct {
 cs_rc cs_config_load(const char *path, cs_config **out);
 void cs_config_free(cs_config *c);
 
-/* The [cert NAME] section, or NULL. */
+/* The [cert NAME] section, or NULL (borrowed: valid while c lives). */
 const cs_cert_conf *cs_config_cert(const cs_config *c, const char *name);
 
 /* "30d", "12h", "15m", "45s" (a bare number is seconds). */

@@ -28,7 +28,10 @@ typedef enum {
     CS_EPERM = -11,     /* a store entry is not what the store wrote (symlink, owner, type) */
 } cs_rc;
 
-/* The message of the last failure in this thread ("" when there is none). */
+/*
+ * The message of the last failure in this thread ("" when there is none);
+ * borrowed: valid until the next cs_ call of this thread.
+ */
 const char *cs_error_last(void);
 
 /* The code of the last failure in this thread (CS_OK when there is none). */

@@ -37,7 +37,7 @@ cs_rc cs_status_cert(cs_store *s, const char *name, time_t now, json_t **out);
  */
 cs_rc cs_status_document(const cs_config *c, cs_store *s, time_t now, json_t **out);
 
-/* A time as the document writes it: ISO 8601 UTC, or null for 0 (never). */
+/* A time as the document writes it: ISO 8601 UTC, or null for 0 (never); owned. */
 json_t *cs_status_time(time_t t);
 
 #endif

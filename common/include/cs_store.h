@@ -61,6 +61,7 @@ typedef struct {
 /* Open (and create, 0750) the store at path. */
 cs_rc cs_store_open(const char *path, const cs_store_opts *opts, cs_store **out);
 void cs_store_free(cs_store *s);
+/* The store's directory (borrowed: valid while s lives). */
 const char *cs_store_path(const cs_store *s);
 
 /* The store's user: everything in it must belong to it. */
