@@ -356,7 +356,8 @@ static int write_layout(const char *layout, const char *dir, const char *id, con
     cs_rc rc;
 
     if (cs_format_parse(layout, &fmt) != CS_OK || fmt == CS_FMT_PEM)
-        return cli_usage_error("fetch", "--layout: use nginx, apache, tomcat, iis or jks");
+        return cli_usage_error("fetch", "--layout: '%s' is not a layout; use a format but pem: %s",
+                               cli_safe(layout), cs_format_names());
     if ((fmt & (CS_FMT_PFX | CS_FMT_JKS)) && cs_password_generate(&pw) != CS_OK)
         return cli_fail("fetch");
     o.pfx_password = o.jks_password = pw;
