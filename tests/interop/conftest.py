@@ -1,8 +1,10 @@
 """Interop tests: every output of certsync is read back by its real consumer
 (openssl, keytool, a Java program), and the CLI is driven as an operator would."""
 import os
+import pwd
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -118,3 +120,23 @@ def keytool():
     if not k:
         raise AssertionError("keytool is missing: run build/install-deps.sh")
     return k
+
+
+# ---- the trust boundary: the web server's worker user, assumed compromised ----
+
+WWW = pwd.getpwnam("www-data")
+
+
+def as_www(*args, check=False):
+    """Run a command as the worker user, as a compromised worker would."""
+    return subprocess.run(["runuser", "-u", "www-data", "--", *map(str, args)],
+                          capture_output=True, text=True, check=check, timeout=30)
+
+
+@pytest.fixture
+def base():
+    """A scratch directory under /tmp with 0755: www-data must reach what it is given."""
+    d = Path(tempfile.mkdtemp(prefix="certsync-trust-"))
+    d.chmod(0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)

@@ -3,38 +3,18 @@
 may write (a webroot, a keystore's directory), runs the root side, and asserts that nothing
 happened outside what that command means to write."""
 import os
-import pwd
-import shutil
 import stat
 import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, certsync
+from conftest import ROOT, WWW, as_www, certsync
 from test_aliyun import cas, emu, emu_module, webroot  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="stages attacks as www-data: needs root")
 
-WWW = pwd.getpwnam("www-data")
 TOMCAT_HELPER = os.path.abspath(os.environ.get("CERTSYNC_TOMCAT",
                                                ROOT / "out" / "certsync-tomcat"))
-
-
-def as_www(*args, check=False):
-    """Run a command as the worker user, as a compromised worker would."""
-    return subprocess.run(["runuser", "-u", "www-data", "--", *map(str, args)],
-                          capture_output=True, text=True, check=check, timeout=30)
-
-
-@pytest.fixture
-def base():
-    # under /tmp with 0755: www-data must reach the directories it is given
-    d = Path(tempfile.mkdtemp(prefix="certsync-trust-cli-"))
-    d.chmod(0o755)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
 
 
 def www_dir(path):

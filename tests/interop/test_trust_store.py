@@ -2,35 +2,15 @@
 compromised. Each test stages an attack as that user, then runs the root side (the
 CLI as root) and asserts that nothing happened outside the store."""
 import os
-import pwd
-import shutil
 import stat
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from conftest import certsync
+from conftest import WWW, as_www, certsync
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="stages attacks as www-data: needs root")
-
-WWW = pwd.getpwnam("www-data")
-
-
-def as_www(*args, check=False):
-    """Run a command as the worker user, as a compromised worker would."""
-    return subprocess.run(["runuser", "-u", "www-data", "--", *map(str, args)],
-                          capture_output=True, text=True, check=check, timeout=30)
-
-
-@pytest.fixture
-def base():
-    # under /tmp with 0755: www-data must be able to reach a store it owns
-    d = Path(tempfile.mkdtemp(prefix="certsync-trust-"))
-    d.chmod(0o755)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
 
 
 def write_conf(base, model):
