@@ -2,7 +2,6 @@
  * certsync CLI: the certificate service's lifecycle (aliyun-cas): list, show,
  * fetch, upload, delete, apply, withdraw, revoke, renew, quota, aliyun sign.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -16,6 +15,7 @@
 
 #include "cli.h"
 #include "cs_aliyun.h"
+#include "cs_apply.h"
 #include "cs_bundle.h"
 #include "cs_fs.h"
 #include "cs_output.h"
@@ -134,26 +134,16 @@ static const char *status_words(const char *st)
 {
     static const struct {
         const char *code, *words;
-    } map[] = {{"PAYED", "paid"},
-               {"CHECKING", "pending verification"},
-               {"CHECKED_FAIL", "failed"},
-               {"ISSUED", "issued"},
-               {"WILLEXPIRED", "expiring soon"},
-               {"EXPIRED", "expired"},
-               {"REVOKED", "revoked"},
-               {"NOTACTIVATED", "not activated"},
-               {"domain_verify", "pending verification"},
-               {"process", "in review"},
-               {"verify_fail", "failed"},
-               {"certificate", "issued"},
-               {"payed", "paid"},
-               {NULL, NULL}};
+    } map[] = {
+        {"PAYED", "paid"},      {"CHECKING", "pending verification"}, {"CHECKED_FAIL", "failed"},
+        {"ISSUED", "issued"},   {"WILLEXPIRED", "expiring soon"},     {"EXPIRED", "expired"},
+        {"REVOKED", "revoked"}, {"NOTACTIVATED", "not activated"},    {NULL, NULL}};
     int i;
 
     for (i = 0; map[i].code; i++)
         if (strcmp(map[i].code, st) == 0)
             return map[i].words;
-    return st;
+    return cs_apply_words(st); /* an order's state: domain_verify, process, ... */
 }
 
 static const char *cert_status(json_t *e)
@@ -847,34 +837,18 @@ static cs_rc write_webroot(const char *webroot, const char *content, char *path,
     return rc == CS_OK ? CS_OK : cs_error_prefix("--webroot '%s'", webroot);
 }
 
-static int write_challenge(ctx *x, const char *domain, const char *content, const char *webroot)
+/* The file goes into the store's challenge area, and under --webroot when given. */
+static int write_challenge(cs_apply *ap, cs_store *s, const char *content, const char *webroot)
 {
-    char path[4200], host[256];
-    size_t i;
-    cs_rc rc;
+    char path[4200];
+    cs_rc rc = cs_apply_publish(ap, s);
 
-    /* servers look the challenge up by the Host they received, lower-cased */
-    for (i = 0; domain[i] && i < sizeof(host) - 1; i++)
-        host[i] = (char)tolower((unsigned char)domain[i]);
-    host[i] = '\0';
-    rc = cs_store_write_challenge(x->s, host, "pki-validation", "fileauth.txt", content);
-    if (rc == CS_OK && webroot) {
-        rc = write_webroot(webroot, content, path, sizeof(path));
-        if (rc == CS_OK)
-            fprintf(human, "  written to %s\n", path);
-    }
+    if (rc == CS_OK && webroot &&
+        (rc = write_webroot(webroot, content, path, sizeof(path))) == CS_OK)
+        fprintf(human, "  written to %s\n", path);
     if (rc != CS_OK)
         cli_fail("apply");
     return rc == CS_OK;
-}
-
-static int state_of(ctx *x, const char *order, json_t **st)
-{
-    cs_kv q;
-
-    cs_kv_init(&q);
-    cs_kv_set(&q, "OrderId", order);
-    return call(x, "DescribeCertificateState", &q, st);
 }
 
 static const cs_cert_conf *cert_for_domain(const cs_config *c, const char *domain)
@@ -888,56 +862,46 @@ static const cs_cert_conf *cert_for_domain(const cs_config *c, const char *domai
     return NULL;
 }
 
-static int install_issued(ctx *x, json_t *st, const char *order, const char *into)
+/* An apply run: its options, client, the order and where it goes. */
+typedef struct {
+    apply_args a;
+    ctx x;
+    cs_apply *ap;
+    const char *into;
+    long poll_s, timeout_s;
+} apply_job;
+
+static int install_issued(apply_job *j, const char *id)
 {
-    const char *cert = jstr(st, "Certificate"), *key = jstr(st, "PrivateKey");
-    const cs_cert_conf *cc = cs_config_cert(x->c, into);
-    cs_install_opts o;
-    char origin[200], id[32];
+    const cs_cert_conf *cc = cs_config_cert(j->x.c, j->into);
+    cs_install_opts o = cs_install_opts_for(cc, "aliyun-cas", id[0] ? id : NULL);
     cs_bundle *b = NULL;
     unsigned v;
     int ok = 0;
 
-    cs_json_id(json_object_get(st, "CertId"), id, sizeof(id));
-    snprintf(origin, sizeof(origin), "certificate of order %s (DescribeCertificateState)", order);
-    o = cs_install_opts_for(cc, "aliyun-cas", id[0] ? id : NULL);
-    if (cs_bundle_load_pem(cert, strlen(cert), key, strlen(key), origin, &b) == CS_OK &&
-        cs_aliyun_verify_trust(x->client, b, origin) == CS_OK &&
-        cs_store_install(x->s, into, b, &o, &v) == CS_OK) {
-        fprintf(human, "%s: installed v%u (certificate %s)\n", into, v, cli_safe(id));
-        ok = cs_sync_notify(x->c, x->s, cc, v) == CS_OK || !cli_fail("apply");
+    if (cs_apply_bundle(j->ap, &b) == CS_OK &&
+        cs_store_install(j->x.s, j->into, b, &o, &v) == CS_OK) {
+        fprintf(human, "%s: installed v%u (certificate %s)\n", j->into, v, cli_safe(id));
+        ok = cs_sync_notify(j->x.c, j->x.s, cc, v) == CS_OK || !cli_fail("apply");
     } else {
         cli_fail("apply");
     }
-    OPENSSL_cleanse((void *)key, strlen(key));
     cs_bundle_free(b);
     return ok;
 }
-
-/* An apply run: its options, client, order and the order's last state. */
-typedef struct {
-    apply_args a;
-    ctx x;
-    char order[32];
-    const char *into;
-    long poll_s, timeout_s;
-    int published;
-    json_t *st;
-} apply_job;
 
 /* The usage checks of apply; CLI_CONTINUE when they pass. */
 static int apply_check(const cli_cmd *spec, apply_job *j)
 {
     const apply_args *a = &j->a;
 
-    snprintf(j->order, sizeof(j->order), "%s", a->order ? a->order : "");
     j->poll_s = a->poll ? atol(a->poll) : 10;
     j->timeout_s = a->timeout ? atol(a->timeout) : 3600;
-    if (!j->order[0] &&
+    if (!a->order &&
         (!a->validate || (strcasecmp(a->validate, "file") && strcasecmp(a->validate, "dns"))))
         return cli_usage(spec, "give --validate file or --validate dns");
-    if (j->order[0] && !digits(j->order))
-        return cli_usage(spec, "--order: '%s' is not an order id", j->order);
+    if (a->order && !digits(a->order))
+        return cli_usage(spec, "--order: '%s' is not an order id", a->order);
     if (j->poll_s < 1 || j->timeout_s < 1)
         return cli_usage(spec, "--poll and --timeout take seconds (at least 1)");
     if ((a->username || a->phone || a->email) && !(a->username && a->phone && a->email))
@@ -965,121 +929,108 @@ static int apply_target(apply_job *j)
     return 1;
 }
 
-/* Apply for the certificate: a new order in j->order. */
-static int apply_create(apply_job *j)
+/* Apply for the certificate (a new order), or go on with --order. */
+static int apply_start(apply_job *j)
 {
     const apply_args *a = &j->a;
-    json_t *r;
-    cs_kv q;
+    cs_apply_request req = {.domain = a->domain,
+                            .product = a->product,
+                            .username = a->username,
+                            .phone = a->phone,
+                            .email = a->email,
+                            .order = a->order};
 
-    cs_kv_init(&q);
-    cs_kv_set(&q, "Domain", a->domain);
-    cs_kv_set(&q, "ValidateType", strcasecmp(a->validate, "dns") == 0 ? "DNS" : "FILE");
-    cs_kv_set(&q, "ProductCode", a->product);
-    if (a->username) {
-        cs_kv_set(&q, "Username", a->username);
-        cs_kv_set(&q, "Phone", a->phone);
-        cs_kv_set(&q, "Email", a->email);
-    }
-    if (!call(&j->x,
-              a->username ? "CreateCertificateRequest" : "CreateCertificateForPackageRequest", &q,
-              &r))
-        return 0;
-    cs_json_id(json_object_get(r, "OrderId"), j->order, sizeof(j->order));
-    json_decref(r);
-    if (!digits(j->order)) {
-        fprintf(stderr, "certsync apply: the service answered the order id '%s', not a number\n",
-                cli_safe(j->order));
+    req.validate =
+        a->validate && strcasecmp(a->validate, "dns") == 0 ? CS_APPLY_DNS : CS_APPLY_FILE;
+    if (cs_apply_start(j->x.client, &req, &j->ap) != CS_OK) {
+        cli_fail("apply");
         return 0;
     }
-    fprintf(human, "applied for %s: order %s (%s)\n", a->domain, j->order, a->product);
+    if (!a->order)
+        fprintf(human, "applied for %s: order %s (%s)\n", a->domain, cs_apply_order(j->ap),
+                a->product);
     return 1;
 }
 
 /* apply --json: the order's state as one line, without the key */
 static void apply_json_line(apply_job *j)
 {
-    json_t *copy = json_deep_copy(j->st);
+    char *line = cs_apply_json(j->ap);
 
-    json_object_del(copy, "PrivateKey");
-    json_object_set_new(copy, "OrderId", json_string(j->order));
-    json_object_set_new(copy, "status", json_string(status_words(jstr(j->st, "Type"))));
-    json_dumpf(copy, stdout, JSON_COMPACT);
-    fputc('\n', stdout);
+    if (line == NULL) {
+        fprintf(stderr, "certsync apply: out of memory\n");
+        return;
+    }
+    printf("%s\n", line);
     fflush(stdout);
-    json_decref(copy);
+    free(line);
 }
 
 /* The order waits for validation: print (and write) what to publish, once. */
-static int apply_publish(apply_job *j)
+static int apply_publish(apply_job *j, const cs_apply_state *st)
 {
     const char *domain = j->a.domain;
-    json_t *st = j->st;
 
-    if (j->published)
+    if (!st->validation.fresh)
         return 1;
-    j->published = 1;
-    if (strcmp(jstr(st, "ValidateType"), "DNS") == 0) {
+    if (st->validation.kind == CS_APPLY_DNS) {
         fprintf(human, "publish this DNS record for %s:\n  %s  %s  %s\n", domain,
-                jtxt(st, "RecordDomain"), jtxt(st, "RecordType"), jtxt(st, "RecordValue"));
+                cli_safe(st->validation.record_domain), cli_safe(st->validation.record_type),
+                cli_safe(st->validation.record_value));
         return 1;
     }
     fprintf(human, "publish this file for %s:\n  URL path  %s\n  content   %s\n", domain,
-            jtxt(st, "Uri"), jtxt(st, "Content"));
-    if (!write_challenge(&j->x, domain, jstr(st, "Content"), j->a.webroot))
+            cli_safe(st->validation.uri), cli_safe(st->validation.content));
+    if (!write_challenge(j->ap, j->x.s, st->validation.content, j->a.webroot))
         return 0;
     fprintf(human, "  the certsync modules answer it from the store's challenge area\n");
     return 1;
 }
 
 /* The order is issued: install it into --into, or say how. */
-static int apply_issued(apply_job *j)
+static int apply_issued(apply_job *j, const cs_apply_state *st)
 {
-    char id[32];
-
-    cs_json_id(json_object_get(j->st, "CertId"), id, sizeof(id));
-    fprintf(human, "order %s is issued: certificate %s\n", j->order, cli_safe(id));
+    fprintf(human, "order %s is issued: certificate %s\n", cs_apply_order(j->ap),
+            cli_safe(st->cert_id));
     if (j->into)
-        return install_issued(&j->x, j->st, j->order, j->into) ? EXIT_SUCCESS : EXIT_FAILURE;
-    fprintf(human, "install it with `certsync fetch %s --into NAME`\n", cli_safe(id));
+        return install_issued(j, st->cert_id) ? EXIT_SUCCESS : EXIT_FAILURE;
+    fprintf(human, "install it with `certsync fetch %s --into NAME`\n", cli_safe(st->cert_id));
     return EXIT_SUCCESS;
 }
 
 /* One look at the order: an exit code when apply is done, else CLI_CONTINUE to wait on. */
 static int apply_step(apply_job *j, time_t start)
 {
-    const char *type, *o = j->order, *d = j->a.domain;
+    const char *o = cs_apply_order(j->ap), *d = j->a.domain;
+    cs_apply_state st;
 
-    json_decref(j->st);
-    j->st = NULL;
-    if (!state_of(&j->x, o, &j->st))
-        return EXIT_FAILURE;
-    type = jstr(j->st, "Type");
+    if (cs_apply_step(j->ap, &st) != CS_OK)
+        return cli_fail("apply");
     if (j->a.json)
         apply_json_line(j);
-    if (strcmp(type, "domain_verify") == 0 && !apply_publish(j))
+    if (st.phase == CS_APPLY_PENDING && !apply_publish(j, &st))
         return EXIT_FAILURE;
-    if (strcmp(type, "certificate") == 0)
-        return apply_issued(j);
-    if (strcmp(type, "verify_fail") == 0) {
+    if (st.phase == CS_APPLY_ISSUED)
+        return apply_issued(j, &st);
+    if (st.phase == CS_APPLY_FAILED) {
         fprintf(stderr,
-                "certsync apply: order %s failed review; check the published record or file, "
-                "then `certsync delete-order %s` and apply again\n",
-                o, o);
+                "certsync apply: %s; check the published record or file, then `certsync "
+                "delete-order %s` and apply again\n",
+                st.reason, o);
         return EXIT_FAILURE;
     }
     if (!j->a.wait) {
         fprintf(
             human,
             "order %s is %s; run `certsync apply --domain %s --order %s --wait` to wait for it\n",
-            o, cli_safe(status_words(type)), d, o);
+            o, cli_safe(st.words), d, o);
         return EXIT_SUCCESS;
     }
     if (time(NULL) - start >= j->timeout_s) {
         fprintf(stderr,
                 "certsync apply: order %s is still %s after %ld s; run `certsync apply --domain "
                 "%s --order %s --wait` to go on waiting\n",
-                o, cli_safe(status_words(type)), j->timeout_s, d, o);
+                o, cli_safe(st.words), j->timeout_s, d, o);
         return EXIT_FAILURE;
     }
     return CLI_CONTINUE;
@@ -1097,15 +1048,10 @@ static int cmd_apply(const cli_command *self, int argc, char **argv)
     if ((rc = ctx_open(&j.x, "apply", j.a.provider)) != EXIT_SUCCESS)
         return rc;
     rc = EXIT_FAILURE;
-    if (apply_target(&j) && (j.order[0] || apply_create(&j)))
+    if (apply_target(&j) && apply_start(&j))
         for (start = time(NULL); (rc = apply_step(&j, start)) == CLI_CONTINUE;)
             sleep((unsigned)j.poll_s);
-    if (j.st) {
-        const char *k = jstr(j.st, "PrivateKey");
-
-        OPENSSL_cleanse((void *)k, strlen(k));
-        json_decref(j.st);
-    }
+    cs_apply_free(j.ap); /* wipes the key of the last answer */
     ctx_free(&j.x);
     return rc;
 }
