@@ -26,6 +26,11 @@ static ngx_int_t ngx_http_certsync_check(ngx_http_certsync_cert_t *cert,
 static ngx_int_t ngx_http_certsync_first_look(ngx_conf_t *cf,
     ngx_http_certsync_main_conf_t *mcf, ngx_http_certsync_cert_t *cert,
     ngx_http_certsync_decl_t *decl);
+static void ngx_http_certsync_unreadable(ngx_conf_t *cf,
+    ngx_http_certsync_main_conf_t *mcf, ngx_http_certsync_cert_t *cert,
+    ngx_http_certsync_decl_t *decl);
+static cs_bundle *ngx_http_certsync_kept(ngx_conf_t *cf,
+    ngx_http_certsync_cert_t *cert, unsigned *version);
 static void ngx_http_certsync_retire(ngx_http_certsync_main_conf_t *mcf,
     ngx_http_certsync_use_t *use, ngx_uint_t slot, ngx_log_t *log);
 
@@ -158,7 +163,8 @@ ngx_http_certsync_get_cert(ngx_conf_t *cf, ngx_http_certsync_main_conf_t *mcf,
 
 /*
  * The version the configuration starts with, and what the workers compare
- * `current` with at their first look. No version: the fallback, later.
+ * `current` with at their first look. No version, or one the store refuses
+ * to read: the fallback, later. One the policy refuses fails the config.
  */
 static ngx_int_t
 ngx_http_certsync_first_look(ngx_conf_t *cf,
@@ -192,17 +198,8 @@ ngx_http_certsync_first_look(ngx_conf_t *cf,
                       &decl->name, cs_store_path(mcf->store));
 
     } else if (ngx_http_certsync_load(mcf, cert, &version, &b, &expired)
-               != NGX_OK)
+               == NGX_OK)
     {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "certsync_certificate \"%V\" in %V:%ui: the current "
-                      "version cannot be served: %s (`certsync rollback %V` "
-                      "makes the previous one current)",
-                      &decl->name, &decl->file, decl->line, cs_error_last(),
-                      &decl->name);
-        return NGX_ERROR;
-
-    } else {
         if (expired) {
             ngx_log_error(NGX_LOG_WARN, cf->log, 0,
                           "certsync: \"%V\" v%ud expired; serving it until "
@@ -211,10 +208,109 @@ ngx_http_certsync_first_look(ngx_conf_t *cf,
         }
 
         ngx_http_certsync_served(mcf, cert, b, version);
+
+    } else if (cs_error_code() != CS_EBADCERT) {
+        ngx_http_certsync_unreadable(cf, mcf, cert, decl);
+
+    } else {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "certsync_certificate \"%V\" in %V:%ui: the current "
+                      "version cannot be served: %s (`certsync rollback %V` "
+                      "makes the previous one current)",
+                      &decl->name, &decl->file, decl->line, cs_error_last(),
+                      &decl->name);
+        return NGX_ERROR;
     }
 
-
     return NGX_OK;
+}
+
+
+/*
+ * The store refuses to read the current version (a symlink, a FIFO, a file
+ * of a foreign owner: see "Trust boundary"). As in Apache, that is the case
+ * of no usable version, so that the worker user cannot stop nginx from
+ * (re)starting: a reload keeps the version the old configuration served,
+ * a start serves the fallback and 503 until a readable version is current.
+ */
+static void
+ngx_http_certsync_unreadable(ngx_conf_t *cf,
+    ngx_http_certsync_main_conf_t *mcf, ngx_http_certsync_cert_t *cert,
+    ngx_http_certsync_decl_t *decl)
+{
+    unsigned    version;
+    cs_bundle  *b;
+    ngx_uint_t  expired;
+
+    ngx_cpystrn((u_char *) cert->fallback_reason,
+                (u_char *) cs_error_last(), sizeof(cert->fallback_reason));
+
+    b = ngx_http_certsync_kept(cf, cert, &version);
+
+    if (b != NULL && ngx_http_certsync_check(cert, b, version, &expired)
+                     == NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, cf->log, 0,
+                      "certsync_certificate \"%V\" in %V:%ui: the store "
+                      "refuses to read the current version: %s; keeping "
+                      "v%ud, which nginx served before the reload",
+                      &decl->name, &decl->file, decl->line,
+                      cert->fallback_reason, version);
+        ngx_http_certsync_served(mcf, cert, b, version);
+        return;
+    }
+
+    cs_bundle_free(b);
+
+    ngx_log_error(NGX_LOG_ERR, cf->log, 0,
+                  "certsync_certificate \"%V\" in %V:%ui: the store refuses "
+                  "to read the current version: %s; serving a self-signed "
+                  "fallback and 503 until a readable version is current",
+                  &decl->name, &decl->file, decl->line,
+                  cert->fallback_reason);
+}
+
+
+/* A copy of what the configuration before a reload served of cert, or NULL. */
+static cs_bundle *
+ngx_http_certsync_kept(ngx_conf_t *cf, ngx_http_certsync_cert_t *cert,
+    unsigned *version)
+{
+    ngx_uint_t                      i;
+    cs_bundle                      *b;
+    ngx_cycle_t                    *old;
+    ngx_http_certsync_cert_t      **certp;
+    ngx_http_certsync_main_conf_t  *omcf;
+
+    old = cf->cycle->old_cycle;
+
+    if (old == NULL || ngx_is_init_cycle(old) || old->conf_ctx == NULL
+        || old->conf_ctx[ngx_http_module.index] == NULL)
+    {
+        return NULL;
+    }
+
+    omcf = ngx_http_cycle_get_module_main_conf(old, ngx_http_certsync_module);
+    if (omcf == NULL) {
+        return NULL;
+    }
+
+    certp = omcf->certs.elts;
+
+    for (i = 0; i < omcf->certs.nelts; i++) {
+        if (certp[i]->bundle != NULL
+            && ngx_strcmp(certp[i]->name.data, cert->name.data) == 0
+            && cs_bundle_new(cs_bundle_leaf(certp[i]->bundle),
+                             cs_bundle_issuers(certp[i]->bundle),
+                             cs_bundle_key(certp[i]->bundle), &b)
+               == CS_OK)
+        {
+            *version = certp[i]->version;
+            return b;
+        }
+    }
+
+    return NULL;
 }
 
 
