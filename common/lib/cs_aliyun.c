@@ -65,6 +65,12 @@ cs_rc cs_aliyun_new(const cs_aliyun_opts *o, cs_aliyun **out)
     c->trust_file = o->trust_file ? strdup(o->trust_file) : NULL;
     c->credentials = strdup(o->credentials ? o->credentials : "default");
     c->metadata_url = o->metadata_url ? strdup(o->metadata_url) : NULL;
+    if (!c->endpoint || !c->host || (o->ca_file && !c->ca_file) ||
+        (o->trust_file && !c->trust_file) || !c->credentials ||
+        (o->metadata_url && !c->metadata_url)) {
+        cs_aliyun_free(c);
+        return cs_error_set(CS_ENOMEM, "out of memory");
+    }
     c->v1 = o->signature_v1;
     c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 30000;
     c->retries = o->retries >= 0 ? o->retries : 3;
@@ -361,7 +367,8 @@ static cs_rc attempt(cs_aliyun *c, const char *action, const cs_kv *params, json
     cs_kv_init(&headers);
     if (c->v1) {
         rc = build_v1(c, action, params, &headers, &body);
-        url = strdup(c->endpoint);
+        if (rc == CS_OK && (url = strdup(c->endpoint)) == NULL)
+            rc = cs_error_set(CS_ENOMEM, "out of memory");
     } else {
         rc = build_v3(c, action, params, &headers, &url, &body);
     }

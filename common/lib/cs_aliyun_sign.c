@@ -31,6 +31,11 @@ cs_rc cs_kv_set(cs_kv *kv, const char *name, const char *value)
     kv->values = nv;
     kv->names[kv->n] = strdup(name);
     kv->values[kv->n] = strdup(value);
+    if (kv->names[kv->n] == NULL || kv->values[kv->n] == NULL) {
+        free(kv->names[kv->n]);
+        free(kv->values[kv->n]);
+        return cs_error_set(CS_ENOMEM, "out of memory");
+    }
     kv->n++;
     return CS_OK;
 }

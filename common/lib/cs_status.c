@@ -21,7 +21,10 @@ static json_t *names_json(const cs_cert_info *info)
     size_t i;
 
     for (i = 0; a && i < info->n_names; i++)
-        json_array_append_new(a, json_string(info->names[i]));
+        if (json_array_append_new(a, json_string(info->names[i])) != 0) {
+            json_decref(a);
+            return NULL;
+        }
     return a;
 }
 
@@ -70,6 +73,10 @@ static void last_sync_json(json_t *j, cs_store *s, const char *name)
                         readable ? text_or_null(st.error) : json_string(cs_error_last()));
 }
 
+/* name, the 13 keys of current_json and the 4 of last_sync_json: a set_new that failed is
+   a key missing, so the document is checked once by its size */
+#define CERT_KEYS 18
+
 cs_rc cs_status_cert(cs_store *s, const char *name, time_t now, json_t **out)
 {
     json_t *j = json_object();
@@ -80,6 +87,10 @@ cs_rc cs_status_cert(cs_store *s, const char *name, time_t now, json_t **out)
     json_object_set_new(j, "name", json_string(name));
     current_json(j, s, name, now ? now : time(NULL));
     last_sync_json(j, s, name);
+    if (json_object_size(j) != CERT_KEYS) {
+        json_decref(j);
+        return cs_error_set(CS_ENOMEM, "out of memory building the status of '%s'", name);
+    }
     *out = j;
     return CS_OK;
 }
@@ -87,6 +98,7 @@ cs_rc cs_status_cert(cs_store *s, const char *name, time_t now, json_t **out)
 cs_rc cs_status_document(const cs_config *c, cs_store *s, time_t now, json_t **out)
 {
     json_t *j = json_object(), *certs = json_array(), *one;
+    cs_rc rc = CS_OK;
     size_t i;
 
     *out = NULL;
@@ -95,17 +107,23 @@ cs_rc cs_status_document(const cs_config *c, cs_store *s, time_t now, json_t **o
         json_decref(certs);
         return cs_error_set(CS_ENOMEM, "out of memory");
     }
-    json_object_set_new(j, "config", json_string(c->path));
-    json_object_set_new(j, "store", json_string(cs_store_path(s)));
-    for (i = 0; i < c->n_certs; i++) {
-        if (cs_status_cert(s, c->certs[i].name, now, &one) != CS_OK) {
-            json_decref(j);
-            json_decref(certs);
-            return cs_error_code();
-        }
-        json_array_append_new(certs, one);
+    for (i = 0; rc == CS_OK && i < c->n_certs; i++) {
+        rc = cs_status_cert(s, c->certs[i].name, now, &one);
+        if (rc == CS_OK && json_array_append_new(certs, one) != 0)
+            rc = cs_error_set(CS_ENOMEM, "out of memory building the status document");
     }
-    json_object_set_new(j, "certificates", certs);
+    if (rc == CS_OK && (json_object_set_new(j, "config", json_string(c->path)) != 0 ||
+                        json_object_set_new(j, "store", json_string(cs_store_path(s))) != 0))
+        rc = cs_error_set(CS_ENOMEM, "out of memory building the status document");
+    /* set_new takes certs even when it fails */
+    if (rc == CS_OK && json_object_set_new(j, "certificates", certs) != 0)
+        rc = cs_error_set(CS_ENOMEM, "out of memory building the status document");
+    else if (rc != CS_OK)
+        json_decref(certs);
+    if (rc != CS_OK) {
+        json_decref(j);
+        return rc;
+    }
     *out = j;
     return CS_OK;
 }

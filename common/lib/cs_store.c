@@ -564,43 +564,105 @@ static time_t json_time(const json_t *v)
     return t;
 }
 
+/*
+ * A JSON document as text, NULL when out of memory. Not json_dumps: jansson 2.14
+ * ignores a failed write of an object key and goes on, leaving a hole in the text;
+ * this buffer stays failed after its first failure, so the document fails whole.
+ */
+typedef struct {
+    char *p;
+    size_t len, cap;
+    int failed;
+} dump_buf;
+
+static int dump_cb(const char *text, size_t n, void *data)
+{
+    dump_buf *b = data;
+    char *p;
+
+    if (!b->failed && b->len + n + 1 > b->cap) {
+        p = realloc(b->p, 2 * (b->len + n + 1));
+        b->failed = p == NULL;
+        if (p) {
+            b->p = p;
+            b->cap = 2 * (b->len + n + 1);
+        }
+    }
+    if (b->failed)
+        return -1;
+    memcpy(b->p + b->len, text, n);
+    b->p[b->len += n] = '\0';
+    return 0;
+}
+
+static char *dump_json(const json_t *j)
+{
+    dump_buf b = {0};
+
+    if (j == NULL || json_dump_callback(j, dump_cb, &b, JSON_INDENT(2) | JSON_PRESERVE_ORDER) ||
+        b.failed || b.p == NULL) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+/* The certificate's names and the formats written, as JSON arrays; NULL when out of memory. */
+static json_t *meta_names(const cs_bundle *b)
+{
+    json_t *a = json_array();
+    size_t n, i;
+    char **have = cs_bundle_names(b, &n);
+
+    for (i = 0; a && have && i < n; i++)
+        if (json_array_append_new(a, json_string(have[i])) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    cs_strv_free(have);
+    return a;
+}
+
+static json_t *meta_formats(unsigned formats)
+{
+    json_t *a = json_array();
+
+    for (unsigned bit = 1; a && bit != 0 && bit <= formats; bit <<= 1)
+        if ((bit & formats) && cs_format_name(bit) &&
+            json_array_append_new(a, json_string(cs_format_name(bit))) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    return a;
+}
+
 static cs_rc write_meta(const cs_store *s, int dir, const char *name, unsigned version,
                         const cs_bundle *b, const cs_install_opts *o)
 {
-    char fp[65], serial[80], t[32];
-    json_t *j = json_object(), *names = json_array(), *formats = json_array();
-    char **have;
-    size_t n, i;
-    char *text;
+    char fp[65], serial[80], nb[32], na[32], now[32];
+    json_t *j = NULL, *names = meta_names(b), *formats = meta_formats(CS_FMT_PEM | o->formats);
+    char *text = NULL;
     cs_rc rc;
 
     cs_bundle_fingerprint(b, fp);
     cs_bundle_serial(b, serial, sizeof(serial));
-    have = cs_bundle_names(b, &n);
-    for (i = 0; have && i < n; i++)
-        json_array_append_new(names, json_string(have[i]));
-    cs_strv_free(have);
-    for (unsigned bit = 1; bit != 0 && bit <= (CS_FMT_PEM | o->formats); bit <<= 1)
-        if ((bit & (CS_FMT_PEM | o->formats)) && cs_format_name(bit))
-            json_array_append_new(formats, json_string(cs_format_name(bit)));
-    json_object_set_new(j, "name", json_string(name));
-    json_object_set_new(j, "version", json_integer(version));
-    json_object_set_new(j, "provider", json_string(o->provider ? o->provider : "import"));
-    json_object_set_new(j, "remote_id", o->remote_id ? json_string(o->remote_id) : json_null());
-    json_object_set_new(j, "fingerprint_sha256", json_string(fp));
-    json_object_set_new(j, "serial", json_string(serial));
-    cs_time_iso(cs_bundle_not_before(b), t);
-    json_object_set_new(j, "not_before", json_string(t));
-    cs_time_iso(cs_bundle_not_after(b), t);
-    json_object_set_new(j, "not_after", json_string(t));
-    json_object_set_new(j, "names", names);
-    cs_time_iso(time(NULL), t);
-    json_object_set_new(j, "fetched_at", json_string(t));
-    json_object_set_new(j, "formats", formats);
-    text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    cs_time_iso(cs_bundle_not_before(b), nb);
+    cs_time_iso(cs_bundle_not_after(b), na);
+    cs_time_iso(time(NULL), now);
+    /* one builder, checked once: a meta.json is written whole or not at all */
+    if (names && formats)
+        j = json_pack("{s:s, s:I, s:s, s:s?, s:s, s:s, s:s, s:s, s:O, s:s, s:O}", "name", name,
+                      "version", (json_int_t)version, "provider",
+                      o->provider ? o->provider : "import", "remote_id", o->remote_id,
+                      "fingerprint_sha256", fp, "serial", serial, "not_before", nb, "not_after", na,
+                      "names", names, "fetched_at", now, "formats", formats);
+    json_decref(names);
+    json_decref(formats);
+    text = dump_json(j);
     json_decref(j);
     if (text == NULL)
-        return cs_error_set(CS_ENOMEM, "out of memory");
+        return cs_error_set(CS_ENOMEM, "out of memory writing '%s/certs/%s/v%u/meta.json'", s->path,
+                            name, version);
     rc = cs_fs_write_at(dir, "meta.json", text, strlen(text), SERVED_MODE, s->gid, CS_FS_SYNC);
     free(text);
     return rc;
@@ -617,6 +679,7 @@ cs_rc cs_store_info(cs_store *s, const char *name, unsigned version, cs_cert_inf
     json_t *j, *names, *v;
     size_t i, len;
     char *text;
+    int oom;
 
     memset(info, 0, sizeof(*info));
     if (version_read(s, name, &version, "meta.json", CS_STORE_MAX_FILE, &text, &len) != CS_OK)
@@ -637,12 +700,18 @@ cs_rc cs_store_info(cs_store *s, const char *name, unsigned version, cs_cert_inf
     info->fetched_at = json_time(json_object_get(j, "fetched_at"));
     names = json_object_get(j, "names");
     info->names = calloc(json_array_size(names) + 1, sizeof(char *));
+    oom = info->names == NULL;
     json_array_foreach(names, i, v)
     {
-        if (json_is_string(v))
-            info->names[info->n_names++] = strdup(json_string_value(v));
+        if (!oom && json_is_string(v))
+            oom = (info->names[info->n_names++] = strdup(json_string_value(v))) == NULL;
     }
     json_decref(j);
+    if (oom) {
+        cs_cert_info_clear(info);
+        return cs_error_set(CS_ENOMEM, "out of memory reading '%s/certs/%s/v%u/meta.json'", s->path,
+                            name, version);
+    }
     return CS_OK;
 }
 
@@ -708,7 +777,8 @@ cs_rc cs_store_sync_state(cs_store *s, const char *name, cs_sync_state *st)
 
 cs_rc cs_store_record_sync(cs_store *s, const char *name, cs_sync_result result, const char *error)
 {
-    char t[32];
+    char t[32], now[32];
+    const char *last;
     cs_sync_state old;
     json_t *j;
     char *text;
@@ -718,18 +788,18 @@ cs_rc cs_store_record_sync(cs_store *s, const char *name, cs_sync_result result,
     if (cert_open(s, name, 1, &cfd) != CS_OK)
         return cs_error_code();
     cs_store_sync_state(s, name, &old);
-    j = json_object();
-    json_object_set_new(j, "result", json_string(cs_sync_result_name(result)));
-    cs_time_iso(time(NULL), t);
-    json_object_set_new(j, "at", json_string(t));
-    if (result != CS_SYNC_FAILED) {
-        json_object_set_new(j, "last_success", json_string(t));
-    } else if (old.last_success) {
+    cs_time_iso(time(NULL), now);
+    if (old.last_success)
         cs_time_iso(old.last_success, t);
-        json_object_set_new(j, "last_success", json_string(t));
-    }
-    json_object_set_new(j, "error", error ? json_string(error) : json_null());
-    text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    last = result != CS_SYNC_FAILED ? now : old.last_success ? t : NULL;
+    /* one builder, checked once; not "s*": jansson drops that key when out of memory */
+    if (last)
+        j = json_pack("{s:s, s:s, s:s, s:s?}", "result", cs_sync_result_name(result), "at", now,
+                      "last_success", last, "error", error);
+    else
+        j = json_pack("{s:s, s:s, s:s?}", "result", cs_sync_result_name(result), "at", now, "error",
+                      error);
+    text = dump_json(j);
     json_decref(j);
     /* losing the last result in a crash is harmless: no fsync per certificate;
        group-readable: the modules' status pages show it (no secret is in it) */

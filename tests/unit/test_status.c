@@ -175,6 +175,53 @@ static void a_state_file_the_store_refuses_is_shown_as_unreadable(void **state)
     cs_test_chain_free(&c);
 }
 
+/* jansson's allocator, failing only the allocation after `budget` others (-1: none) */
+static long budget = -1;
+
+static void *tight_malloc(size_t n)
+{
+    if (budget-- == 0)
+        return NULL;
+    return malloc(n);
+}
+
+/* out of memory at any point: an error, never a document with a certificate's key missing */
+static void out_of_memory_never_gives_a_document_with_holes(void **state)
+{
+    cs_test_chain c;
+    cs_store *s;
+    cs_config *cfg = setup(&s, &c);
+    json_t *doc = NULL, *shop;
+    cs_rc rc = CS_ERR;
+    long n;
+    (void)state;
+
+    for (n = 0; n < 2000 && rc != CS_OK; n++) {
+        budget = n;
+        json_set_alloc_funcs(tight_malloc, free);
+        rc = cs_status_document(cfg, s, 0, &doc);
+        budget = -1;
+        if (rc != CS_OK)
+            assert_int_equal(rc, CS_ENOMEM);
+    }
+    assert_int_equal(rc, CS_OK);
+    assert_true(n > 1); /* some attempts did fail */
+    shop = cert(doc, 0);
+    assert_int_equal(json_object_size(shop), 18);
+    /* a meta.json that could not be parsed is shown as such, never as a version without names */
+    if (strcmp(str(shop, "state"), "ok") == 0)
+        assert_int_equal(json_array_size(json_object_get(shop, "names")), 2);
+    else
+        assert_non_null(str(shop, "error_current"));
+    assert_int_equal(json_object_size(cert(doc, 1)), 18);
+    assert_string_equal(str(doc, "config"), cfg->path);
+    assert_string_equal(str(doc, "store"), cfg->store_path);
+    json_decref(doc);
+    cs_store_free(s);
+    cs_config_free(cfg);
+    cs_test_chain_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -182,6 +229,7 @@ int main(void)
         cmocka_unit_test(a_name_without_a_version_is_on_the_fallback_with_every_key_present),
         cmocka_unit_test(a_failed_sync_keeps_the_last_success_and_shows_the_error),
         cmocka_unit_test(a_state_file_the_store_refuses_is_shown_as_unreadable),
+        cmocka_unit_test(out_of_memory_never_gives_a_document_with_holes),
     };
 
     return cmocka_run_group_tests_name("status", tests, NULL, NULL);

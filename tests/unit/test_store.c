@@ -213,6 +213,71 @@ static void sync_state_is_kept_for_status(void **state)
     free(root);
 }
 
+/* jansson's allocator, failing only the allocation after `budget` others (-1: none) */
+static long budget = -1;
+
+static void *tight_malloc(size_t n)
+{
+    if (budget-- == 0)
+        return NULL;
+    return malloc(n);
+}
+
+static void with_budget(long n)
+{
+    budget = n;
+    json_set_alloc_funcs(tight_malloc, free);
+}
+
+/* out of memory at any point of the JSON: an error, never a meta.json or state.json with holes */
+static void out_of_memory_never_writes_half_a_document(void **state)
+{
+    char *root = cs_test_tmpdir("store"), fp[65];
+    cs_install_opts o = opts();
+    cs_test_chain c;
+    cs_cert_info info;
+    cs_sync_state st;
+    cs_store *s;
+    unsigned v, cur;
+    cs_rc rc = CS_ERR;
+    long n;
+    (void)state;
+
+    cs_test_chain_make(&c, CS_KEY_EC256, names, 1, -1, 90);
+    assert_int_equal(cs_store_open(root, NULL, &s), CS_OK);
+    for (n = 0; n < 1000 && rc != CS_OK; n++) {
+        with_budget(n);
+        rc = cs_store_install(s, "shop", c.bundle, &o, &v);
+        with_budget(-1);
+        if (rc != CS_OK)
+            assert_int_equal(cs_store_current(s, "shop", &cur), CS_ENOTFOUND);
+    }
+    assert_int_equal(rc, CS_OK);
+    assert_true(n > 1); /* some attempts did fail */
+    rc = cs_store_info(s, "shop", 0, &info);
+    assert_int_equal(rc, CS_OK);
+    cs_bundle_fingerprint(c.bundle, fp);
+    assert_string_equal(info.fingerprint, fp);
+    assert_int_equal(info.n_names, 1);
+    assert_true(info.not_after > time(NULL));
+    cs_cert_info_clear(&info);
+    for (rc = CS_ERR, n = 0; n < 1000 && rc != CS_OK; n++) {
+        with_budget(n);
+        rc = cs_store_record_sync(s, "shop", CS_SYNC_INSTALLED, NULL);
+        with_budget(-1);
+        if (rc != CS_OK)
+            assert_int_equal(rc, CS_ENOMEM);
+    }
+    assert_int_equal(rc, CS_OK);
+    assert_true(n > 1);
+    assert_int_equal(cs_store_sync_state(s, "shop", &st), CS_OK);
+    assert_int_equal(st.result, CS_SYNC_INSTALLED);
+    assert_true(st.at > 0 && st.last_success == st.at);
+    cs_store_free(s);
+    cs_test_chain_free(&c);
+    free(root);
+}
+
 static void names_that_escape_the_store_are_refused(void **state)
 {
     char *root = cs_test_tmpdir("store");
@@ -310,6 +375,7 @@ int main(void)
         cmocka_unit_test(a_bad_certificate_never_becomes_current),
         cmocka_unit_test(retention_keeps_n_and_rollback_goes_back),
         cmocka_unit_test(sync_state_is_kept_for_status),
+        cmocka_unit_test(out_of_memory_never_writes_half_a_document),
         cmocka_unit_test(names_that_escape_the_store_are_refused),
         cmocka_unit_test(a_crash_at_any_instant_leaves_a_valid_current),
     };
