@@ -253,6 +253,17 @@ static int in_form_body(const char *action)
     return 0;
 }
 
+/* Set each pair whose value is not NULL; out of memory leaves kv partly set. */
+static cs_rc set_rows(cs_kv *kv, const char *rows[][2], size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (rows[i][1] && cs_kv_set(kv, rows[i][0], rows[i][1]) != CS_OK)
+            return cs_error_code();
+    return CS_OK;
+}
+
 /*
  * v3: the parameters in the query as the official SDK sends them, or in a
  * form body (its SHA-256 and content-type signed) for form_actions.
@@ -264,6 +275,17 @@ static cs_rc build_v3(cs_aliyun *c, const char *action, const cs_kv *params, cs_
     cs_signature sig;
     cs_kv none;
     int form = in_form_body(action) && params->n > 0;
+    const char *tok = c->cred.token;
+    const char *rows[][2] = {{"host", c->host},
+                             {"content-type", form ? "application/x-www-form-urlencoded" : NULL},
+                             {"x-acs-action", action},
+                             {"x-acs-version", CS_CAS_VERSION},
+                             {"x-acs-date", date},
+                             {"x-acs-signature-nonce", n},
+                             {"x-acs-content-sha256", hash},
+                             {"x-acs-accesskey-id", tok ? c->cred.id : NULL},
+                             {"x-acs-security-token", tok}};
+    cs_rc rc;
 
     q = cs_canonical_query(params);
     if (q == NULL)
@@ -272,27 +294,17 @@ static cs_rc build_v3(cs_aliyun *c, const char *action, const cs_kv *params, cs_
     nonce(n);
     cs_sha256_hex(form ? q : "", form ? strlen(q) : 0, hash);
     cs_kv_init(&none);
-    cs_kv_set(headers, "host", c->host);
-    if (form)
-        cs_kv_set(headers, "content-type", "application/x-www-form-urlencoded");
-    cs_kv_set(headers, "x-acs-action", action);
-    cs_kv_set(headers, "x-acs-version", CS_CAS_VERSION);
-    cs_kv_set(headers, "x-acs-date", date);
-    cs_kv_set(headers, "x-acs-signature-nonce", n);
-    cs_kv_set(headers, "x-acs-content-sha256", hash);
-    if (c->cred.token) {
-        cs_kv_set(headers, "x-acs-accesskey-id", c->cred.id);
-        cs_kv_set(headers, "x-acs-security-token", c->cred.token);
-    }
-    if (cs_sign_v3("POST", form ? &none : params, headers, c->cred.id, c->cred.secret, &sig) !=
-        CS_OK) {
+    if (set_rows(headers, rows, sizeof(rows) / sizeof(rows[0])) != CS_OK ||
+        cs_sign_v3("POST", form ? &none : params, headers, c->cred.id, c->cred.secret, &sig) !=
+            CS_OK) {
         OPENSSL_cleanse(q, strlen(q));
         free(q);
         return cs_error_code();
     }
-    cs_kv_set(headers, "Authorization", sig.authorization);
+    rc = cs_kv_set(headers, "Authorization", sig.authorization);
     cs_signature_clear(&sig);
-    if (asprintf(url, "%s/%s%s", c->endpoint, q[0] && !form ? "?" : "", form ? "" : q) < 0) {
+    if (rc != CS_OK ||
+        asprintf(url, "%s/%s%s", c->endpoint, q[0] && !form ? "?" : "", form ? "" : q) < 0) {
         OPENSSL_cleanse(q, strlen(q));
         free(q);
         return cs_error_set(CS_ENOMEM, "out of memory");
@@ -313,23 +325,28 @@ static cs_rc build_v1(cs_aliyun *c, const char *action, const cs_kv *params, cs_
     cs_kv all;
     size_t i;
     cs_rc rc;
+    const char *rows[][2] = {{"Action", action},
+                             {"Version", CS_CAS_VERSION},
+                             {"Format", "JSON"},
+                             {"AccessKeyId", c->cred.id},
+                             {"SignatureMethod", "HMAC-SHA1"},
+                             {"SignatureVersion", "1.0"},
+                             {"SignatureNonce", n},
+                             {"Timestamp", date},
+                             {"SecurityToken", c->cred.token}};
 
     now_iso(date);
     nonce(n);
     cs_kv_init(&all);
-    for (i = 0; i < params->n; i++)
-        cs_kv_set(&all, params->names[i], params->values[i]);
-    cs_kv_set(&all, "Action", action);
-    cs_kv_set(&all, "Version", CS_CAS_VERSION);
-    cs_kv_set(&all, "Format", "JSON");
-    cs_kv_set(&all, "AccessKeyId", c->cred.id);
-    cs_kv_set(&all, "SignatureMethod", "HMAC-SHA1");
-    cs_kv_set(&all, "SignatureVersion", "1.0");
-    cs_kv_set(&all, "SignatureNonce", n);
-    cs_kv_set(&all, "Timestamp", date);
-    if (c->cred.token)
-        cs_kv_set(&all, "SecurityToken", c->cred.token);
-    rc = cs_sign_v1("POST", &all, c->cred.secret, &sig);
+    rc = CS_OK;
+    for (i = 0; i < params->n && rc == CS_OK; i++)
+        rc = cs_kv_set(&all, params->names[i], params->values[i]);
+    if (rc == CS_OK)
+        rc = set_rows(&all, rows, sizeof(rows) / sizeof(rows[0]));
+    if (rc == CS_OK)
+        rc = cs_kv_set(headers, "Content-Type", "application/x-www-form-urlencoded");
+    if (rc == CS_OK)
+        rc = cs_sign_v1("POST", &all, c->cred.secret, &sig);
     if (rc == CS_OK) {
         q = cs_canonical_query(&all);
         esig = cs_percent_encode(sig.signature);
@@ -340,7 +357,6 @@ static cs_rc build_v1(cs_aliyun *c, const char *action, const cs_kv *params, cs_
         cs_signature_clear(&sig);
     }
     cs_kv_clear(&all);
-    cs_kv_set(headers, "Content-Type", "application/x-www-form-urlencoded");
     return rc;
 }
 
@@ -441,20 +457,20 @@ static cs_rc list_page(cs_aliyun *c, const char *order_type, const char *status,
                        const char *keyword, int p, json_t **page)
 {
     char num[32], size[16];
+    const char *rows[][2] = {{"CurrentPage", num},
+                             {"ShowSize", size},
+                             {"OrderType", order_type},
+                             {"Status", status},
+                             {"Keyword", keyword}};
     cs_kv q;
     cs_rc rc;
 
     cs_kv_init(&q);
     snprintf(num, sizeof(num), "%d", p);
     snprintf(size, sizeof(size), "%d", CS_LIST_PAGE);
-    cs_kv_set(&q, "CurrentPage", num);
-    cs_kv_set(&q, "ShowSize", size);
-    cs_kv_set(&q, "OrderType", order_type);
-    if (status)
-        cs_kv_set(&q, "Status", status);
-    if (keyword)
-        cs_kv_set(&q, "Keyword", keyword);
-    rc = cs_aliyun_call(c, "ListUserCertificateOrder", &q, page);
+    rc = set_rows(&q, rows, sizeof(rows) / sizeof(rows[0]));
+    if (rc == CS_OK)
+        rc = cs_aliyun_call(c, "ListUserCertificateOrder", &q, page);
     cs_kv_clear(&q);
     return rc;
 }
@@ -468,6 +484,8 @@ cs_rc cs_aliyun_list(cs_aliyun *c, const char *order_type, const char *status, c
     int p, more;
     cs_rc rc = CS_OK;
 
+    if (all == NULL)
+        return cs_error_set(CS_ENOMEM, "out of memory listing certificates");
     for (p = 1;; p++) {
         rc = list_page(c, order_type, status, keyword, p, &page);
         if (rc != CS_OK)
@@ -476,6 +494,10 @@ cs_rc cs_aliyun_list(cs_aliyun *c, const char *order_type, const char *status, c
         total = json_integer_value(json_object_get(page, "TotalCount"));
         more = cs_aliyun_list_page(page, all);
         json_decref(page);
+        if (more < 0) {
+            rc = cs_error_set(CS_ENOMEM, "out of memory collecting ListUserCertificateOrder pages");
+            break;
+        }
         if (json_array_size(all) > CS_LIST_MAX || bytes > CS_LIST_MAX_BYTES) {
             rc = cs_error_set(CS_EPROVIDER,
                               "ListUserCertificateOrder at %s: the list holds more than %d "
@@ -635,6 +657,7 @@ int cs_aliyun_list_page(json_t *page, json_t *all)
     long long total = json_integer_value(json_object_get(page, "TotalCount"));
 
     /* a short page ends the list, whatever TotalCount says */
-    json_array_extend(all, list);
+    if (json_is_array(list) && json_array_extend(all, list) != 0)
+        return -1;
     return json_array_size(list) >= CS_LIST_PAGE && (long long)json_array_size(all) < total;
 }

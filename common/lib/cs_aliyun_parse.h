@@ -23,7 +23,7 @@ cs_rc cs_aliyun_answer(const char *action, const char *endpoint, const cs_http_r
 
 /*
  * Append the CertificateOrderList of one ListUserCertificateOrder page to all;
- * 1 when another page is to be asked for.
+ * 1 when another page is to be asked for, -1 when out of memory.
  */
 int cs_aliyun_list_page(json_t *page, json_t *all);
 
