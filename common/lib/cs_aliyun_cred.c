@@ -39,9 +39,9 @@ static cs_rc set(cs_aliyun_cred *c, const char *id, const char *secret, const ch
     c->secret = strdup(secret);
     c->token = token && *token ? strdup(token) : NULL;
     snprintf(c->source, sizeof(c->source), "%s", source);
-    if (c->id == NULL || c->secret == NULL) {
+    if (c->id == NULL || c->secret == NULL || (token && *token && c->token == NULL)) {
         cs_aliyun_cred_clear(c);
-        return cs_error_set(CS_ENOMEM, "out of memory");
+        return cs_error_set(CS_ENOMEM, "out of memory copying the %s credentials", source);
     }
     return CS_OK;
 }
@@ -63,6 +63,7 @@ static const char *home(void)
 typedef struct {
     const char *want_section; /* "default", or "" for a file without sections */
     char *id, *secret, *token, *type;
+    int oom; /* a value could not be copied */
 } ini_cred;
 
 static int cred_ini_handler(void *user, const char *section, const char *name, const char *value)
@@ -83,6 +84,7 @@ static int cred_ini_handler(void *user, const char *section, const char *name, c
     if (slot) {
         wipe(*slot);
         *slot = strdup(value);
+        c->oom |= *slot == NULL;
     }
     return 1;
 }
@@ -90,12 +92,14 @@ static int cred_ini_handler(void *user, const char *section, const char *name, c
 static cs_rc from_ini(const char *path, const char *section, cs_aliyun_cred *out,
                       const char *source)
 {
-    ini_cred c = {section, NULL, NULL, NULL, NULL};
+    ini_cred c = {section, NULL, NULL, NULL, NULL, 0};
     cs_rc rc;
     int r = ini_parse(path, cred_ini_handler, &c);
 
     if (r < 0)
         rc = cs_error_set(CS_ENOTFOUND, "cannot read the credentials file '%s'", path);
+    else if (c.oom)
+        rc = cs_error_set(CS_ENOMEM, "out of memory reading the credentials file '%s'", path);
     else if (r > 0)
         rc = cs_error_set(CS_ECONFIG, "%s:%d: syntax error in the credentials file", path, r);
     else if (c.type && strcmp(c.type, "access_key") != 0 && strcmp(c.type, "sts") != 0)
@@ -123,9 +127,11 @@ static cs_rc imds_get(const char *url, const char *token, const char *method, ch
 
     cs_kv_init(&h);
     if (strcmp(method, "PUT") == 0)
-        cs_kv_set(&h, "X-aliyun-ecs-metadata-token-ttl-seconds", "21600");
-    else if (token)
-        cs_kv_set(&h, "X-aliyun-ecs-metadata-token", token);
+        rc = cs_kv_set(&h, "X-aliyun-ecs-metadata-token-ttl-seconds", "21600");
+    else
+        rc = token ? cs_kv_set(&h, "X-aliyun-ecs-metadata-token", token) : CS_OK;
+    if (rc != CS_OK)
+        return rc;
     req.method = method;
     req.url = url;
     req.headers = &h;
@@ -173,7 +179,10 @@ static cs_rc from_ecs_role(const char *base, const char *role_hint, cs_aliyun_cr
         token = NULL;
     }
     if (role_hint && *role_hint) {
-        role = strdup(role_hint);
+        if ((role = strdup(role_hint)) == NULL) {
+            rc = cs_error_set(CS_ENOMEM, "out of memory");
+            goto done;
+        }
     } else {
         snprintf(url, sizeof(url), "%s/latest/meta-data/ram/security-credentials/", base);
         if ((rc = imds_get(url, token, "GET", &role)) != CS_OK)
