@@ -71,7 +71,10 @@ void cs_bundle_serial(const cs_bundle *b, char *out, size_t size);
 time_t cs_bundle_not_before(const cs_bundle *b);
 time_t cs_bundle_not_after(const cs_bundle *b);
 
-/* The leaf's DNS names (SAN, else CN); owned: a NULL-terminated array for cs_strv_free. */
+/*
+ * The leaf's DNS names (SAN, else CN); owned: a NULL-terminated array for cs_strv_free.
+ * NULL (and *count 0) when out of memory.
+ */
 char **cs_bundle_names(const cs_bundle *b, size_t *count);
 void cs_strv_free(char **v);
 

@@ -64,6 +64,15 @@ static cs_rc too_long(size_t issuers, const char *origin)
                         origin, issuers, CS_MAX_ISSUERS);
 }
 
+/* Append x to out; x is freed when out of memory. */
+static cs_rc push_cert(STACK_OF(X509) * out, X509 *x)
+{
+    if (sk_X509_push(out, x) > 0)
+        return CS_OK;
+    X509_free(x);
+    return cs_error_set(CS_ENOMEM, "out of memory collecting certificates");
+}
+
 /* Append every certificate in data (PEM, or one DER) to out. */
 static cs_rc read_certs(const char *data, size_t len, STACK_OF(X509) * out, const char *origin)
 {
@@ -89,8 +98,7 @@ static cs_rc read_certs(const char *data, size_t len, STACK_OF(X509) * out, cons
                                 "give the certificate file as downloaded from your CA",
                                 origin);
         }
-        sk_X509_push(out, x);
-        return CS_OK;
+        return push_cert(out, x);
     }
     want = count_marker(data, len, "-----BEGIN CERTIFICATE-----");
     if (want == 0)
@@ -100,9 +108,13 @@ static cs_rc read_certs(const char *data, size_t len, STACK_OF(X509) * out, cons
                             origin);
     if (want + (size_t)sk_X509_num(out) > CS_MAX_ISSUERS + 1)
         return too_long(want + (size_t)sk_X509_num(out) - 1, origin);
-    bio = BIO_new_mem_buf(data, (int)len);
+    if ((bio = BIO_new_mem_buf(data, (int)len)) == NULL)
+        return cs_error_set(CS_ENOMEM, "out of memory reading %s", origin);
     while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
-        sk_X509_push(out, x);
+        if (push_cert(out, x) != CS_OK) {
+            BIO_free(bio);
+            return cs_error_code();
+        }
         got++;
     }
     BIO_free(bio);
@@ -239,6 +251,12 @@ static cs_rc assemble(STACK_OF(X509) * certs, EVP_PKEY *key, cs_bundle **out, co
         if (leaf == NULL && cs_key_matches_cert(key, x))
             leaf = x;
     }
+    /* room for every certificate: the pushes below cannot fail */
+    if (!sk_X509_reserve(rest, sk_X509_num(certs)) || !sk_X509_reserve(chain, sk_X509_num(certs))) {
+        sk_X509_free(rest);
+        sk_X509_free(chain);
+        return cs_error_set(CS_ENOMEM, "out of memory assembling the chain of %s", origin);
+    }
     if (leaf == NULL) {
         sk_X509_free(rest);
         sk_X509_free(chain);
@@ -312,7 +330,11 @@ cs_rc cs_bundle_new(X509 *leaf, STACK_OF(X509) * issuers, EVP_PKEY *key, cs_bund
     b->key = key;
     for (i = 0; issuers && i < sk_X509_num(issuers); i++) {
         X509_up_ref(sk_X509_value(issuers, i));
-        sk_X509_push(b->issuers, sk_X509_value(issuers, i));
+        if (sk_X509_push(b->issuers, sk_X509_value(issuers, i)) <= 0) {
+            X509_free(sk_X509_value(issuers, i));
+            cs_bundle_free(b);
+            return cs_error_set(CS_ENOMEM, "out of memory");
+        }
     }
     *out = b;
     return CS_OK;
@@ -335,6 +357,8 @@ cs_rc cs_bundle_load_pem(const char *certs, size_t certs_len, const char *key, s
     EVP_PKEY *pkey = NULL;
     cs_rc rc;
 
+    if (all == NULL)
+        return cs_error_set(CS_ENOMEM, "out of memory reading %s", origin);
     rc = read_certs(certs, certs_len, all, origin);
     if (rc == CS_OK)
         rc = read_key(key, key_len, NULL, &pkey, origin);
@@ -354,6 +378,8 @@ cs_rc cs_bundle_load_files(const char *cert_path, const char *key_path, const ch
     size_t len;
     cs_rc rc;
 
+    if (all == NULL)
+        return cs_error_set(CS_ENOMEM, "out of memory reading '%s'", cert_path);
     rc = cs_fs_read(cert_path, CS_MAX_PEM_FILE, &data, &len);
     if (rc == CS_OK) {
         snprintf(origin, sizeof(origin), "certificate file '%s'", cert_path);
@@ -626,25 +652,29 @@ char **cs_bundle_names(const cs_bundle *b, size_t *count)
     size_t n = 0;
     int i;
 
+    if (count)
+        *count = 0;
     v = calloc((size_t)(gens ? sk_GENERAL_NAME_num(gens) : 0) + 2, sizeof(char *));
-    if (v == NULL) {
-        GENERAL_NAMES_free(gens);
-        return NULL;
-    }
-    for (i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
+    for (i = 0; v && gens && i < sk_GENERAL_NAME_num(gens); i++) {
         GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
 
-        if (g->type == GEN_DNS)
-            v[n++] = strndup((const char *)ASN1_STRING_get0_data(g->d.dNSName),
-                             (size_t)ASN1_STRING_length(g->d.dNSName));
+        if (g->type == GEN_DNS &&
+            (v[n++] = strndup((const char *)ASN1_STRING_get0_data(g->d.dNSName),
+                              (size_t)ASN1_STRING_length(g->d.dNSName))) == NULL)
+            break;
     }
     GENERAL_NAMES_free(gens);
-    if (n == 0) {
+    if (v && n == 0) {
         char cn[256];
 
         if (X509_NAME_get_text_by_NID(X509_get_subject_name(b->leaf), NID_commonName, cn,
                                       sizeof(cn)) > 0)
             v[n++] = strdup(cn);
+    }
+    /* a list with a name missing would be a wrong answer: none at all */
+    if (v == NULL || (n > 0 && v[n - 1] == NULL)) {
+        cs_strv_free(v);
+        return NULL;
     }
     if (count)
         *count = n;

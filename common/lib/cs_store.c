@@ -614,7 +614,11 @@ static json_t *meta_names(const cs_bundle *b)
     size_t n, i;
     char **have = cs_bundle_names(b, &n);
 
-    for (i = 0; a && have && i < n; i++)
+    if (have == NULL) {
+        json_decref(a);
+        return NULL;
+    }
+    for (i = 0; a && i < n; i++)
         if (json_array_append_new(a, json_string(have[i])) != 0) {
             json_decref(a);
             a = NULL;
