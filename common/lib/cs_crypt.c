@@ -86,19 +86,26 @@ static int add_sans(X509 *cert, const char *const *names, size_t n)
 {
     GENERAL_NAMES *gens = GENERAL_NAMES_new();
     size_t i;
-    int ok;
+    int ok = gens != NULL;
 
-    for (i = 0; i < n; i++) {
+    /* a name that cannot be added fails the certificate: never one with a SAN missing */
+    for (i = 0; ok && i < n; i++) {
         GENERAL_NAME *g = GENERAL_NAME_new();
         ASN1_IA5STRING *s = ASN1_IA5STRING_new();
 
-        ASN1_STRING_set(s, names[i], (int)strlen(names[i]));
-        GENERAL_NAME_set0_value(g, GEN_DNS, s);
-        sk_GENERAL_NAME_push(gens, g);
+        ok = g && s && ASN1_STRING_set(s, names[i], (int)strlen(names[i]));
+        if (ok)
+            GENERAL_NAME_set0_value(g, GEN_DNS, s);
+        else
+            ASN1_IA5STRING_free(s);
+        if (!ok || sk_GENERAL_NAME_push(gens, g) <= 0) {
+            GENERAL_NAME_free(g);
+            ok = 0;
+        }
     }
-    ok = X509_add1_ext_i2d(cert, NID_subject_alt_name, gens, 0, 0);
+    ok = ok && X509_add1_ext_i2d(cert, NID_subject_alt_name, gens, 0, 0) == 1;
     GENERAL_NAMES_free(gens);
-    return ok == 1;
+    return ok;
 }
 
 cs_rc cs_cert_issue(const cs_cert_spec *spec, EVP_PKEY *pubkey, X509 *issuer, EVP_PKEY *issuer_key,
