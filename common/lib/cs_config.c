@@ -277,7 +277,10 @@ static void set_domains(parse_ctx *p, const char *key, const char *value, void *
     char *copy = strdup(value), *tok, *save = NULL;
 
     (void)key;
-    for (tok = strtok_r(copy, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
+    if (copy == NULL)
+        fail(p, "out of memory");
+    for (tok = copy ? strtok_r(copy, " \t,", &save) : NULL; tok;
+         tok = strtok_r(NULL, " \t,", &save)) {
         char **nd;
 
         for (char *q = tok; *q; q++)
@@ -293,8 +296,11 @@ static void set_domains(parse_ctx *p, const char *key, const char *value, void *
             break;
         }
         cc->domains = nd;
-        cc->domains[cc->n_domains++] = strdup(tok);
-        cc->domains[cc->n_domains] = NULL;
+        if ((cc->domains[cc->n_domains] = strdup(tok)) == NULL) {
+            fail(p, "out of memory");
+            break;
+        }
+        cc->domains[++cc->n_domains] = NULL;
     }
     free(copy);
 }
@@ -317,7 +323,10 @@ static void set_formats(parse_ctx *p, const char *key, const char *value, void *
     unsigned *formats = field, bit;
 
     *formats = CS_FMT_PEM;
-    for (tok = strtok_r(copy, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
+    if (copy == NULL)
+        fail(p, "out of memory");
+    for (tok = copy ? strtok_r(copy, " \t,", &save) : NULL; tok;
+         tok = strtok_r(NULL, " \t,", &save)) {
         if (cs_format_parse(tok, &bit) != CS_OK) {
             fail(p, "[%s] %s: %s", p->section, key, cs_error_last());
             break;
@@ -497,12 +506,15 @@ static void *open_section(parse_ctx *p, const char *kind, const char *name)
         if (n)
             return n;
         arr = realloc(c->providers, (c->n_providers + 1) * sizeof(*arr));
-        if (arr == NULL)
+        if (arr == NULL) {
+            fail(p, "out of memory");
             return NULL;
+        }
         c->providers = arr;
         n = &arr[c->n_providers++];
         memset(n, 0, sizeof(*n));
-        n->name = strdup(name);
+        if ((n->name = strdup(name)) == NULL)
+            fail(p, "out of memory");
         n->line = p->line;
         n->type = (cs_provider_type)-1;
         n->ca_lifetime = 10L * 365 * 86400;
@@ -514,12 +526,15 @@ static void *open_section(parse_ctx *p, const char *kind, const char *name)
         if (n)
             return n;
         arr = realloc(c->certs, (c->n_certs + 1) * sizeof(*arr));
-        if (arr == NULL)
+        if (arr == NULL) {
+            fail(p, "out of memory");
             return NULL;
+        }
         c->certs = arr;
         n = &arr[c->n_certs++];
         memset(n, 0, sizeof(*n));
-        n->name = strdup(name);
+        if ((n->name = strdup(name)) == NULL)
+            fail(p, "out of memory");
         n->line = p->line;
         n->formats = CS_FMT_PEM;
         n->renew_before = 30L * 86400;
@@ -640,7 +655,11 @@ cs_rc cs_config_load(const char *path, cs_config **out)
         free(p);
         return cs_error_set(CS_ENOMEM, "out of memory");
     }
-    c->path = strdup(path);
+    if ((c->path = strdup(path)) == NULL) {
+        free(p);
+        cs_config_free(c);
+        return cs_error_set(CS_ENOMEM, "out of memory loading '%s'", path);
+    }
     c->keep = 3;
     p->c = c;
     p->f = fopen(path, "r");
@@ -673,8 +692,10 @@ cs_rc cs_config_load(const char *path, cs_config **out)
         return CS_ECONFIG;
     }
     free(p);
-    if (c->store_path == NULL)
-        c->store_path = strdup(CS_DEFAULT_STORE);
+    if (c->store_path == NULL && (c->store_path = strdup(CS_DEFAULT_STORE)) == NULL) {
+        cs_config_free(c);
+        return cs_error_set(CS_ENOMEM, "out of memory loading '%s'", path);
+    }
     if (check_all(c) != CS_OK) {
         cs_config_free(c);
         return CS_ECONFIG;
