@@ -47,8 +47,12 @@ cs_rc cs_argv_split(const char *cmd, char ***argv)
             cs_strv_free(v);
             return cs_error_set(CS_EINVAL, "the command '%s' has an unclosed %c quote", cmd, quote);
         }
-        v[n] = strndup(word, w);
-        n++;
+        /* a word lost would run the command with an argument missing */
+        if ((v[n++] = strndup(word, w)) == NULL) {
+            free(word);
+            cs_strv_free(v);
+            return cs_error_set(CS_ENOMEM, "out of memory splitting the command '%s'", cmd);
+        }
     }
     free(word);
     if (n == 0) {
@@ -123,7 +127,7 @@ cs_rc cs_hook_run(const char *cmd, const char *name, unsigned version, const cha
     env = hook_env(name, version, version_dir, config_path);
     if (env == NULL) {
         cs_strv_free(argv);
-        return cs_error_set(CS_ENOMEM, "out of memory");
+        return cs_error_set(CS_ENOMEM, "[cert %s] on-change: out of memory", name);
     }
     err = posix_spawn(&pid, argv[0], NULL, NULL, argv, env);
     if (err != 0) {
