@@ -146,8 +146,11 @@ cs_rc cs_localca_issue(cs_store *s, const cs_cert_conf *cc, long ca_lifetime, cs
     }
     if (rc == CS_OK) {
         chain = sk_X509_new_null();
-        sk_X509_push(chain, ic);
-        rc = cs_bundle_new(x, chain, key, out);
+        if (chain == NULL || sk_X509_push(chain, ic) <= 0)
+            rc = cs_error_set(CS_ENOMEM, "out of memory building the chain of '%s'",
+                              leaf.common_name);
+        else
+            rc = cs_bundle_new(x, chain, key, out);
         sk_X509_free(chain);
     }
     X509_free(x);

@@ -82,8 +82,9 @@ cs_rc cs_aliyun_fetch(cs_aliyun *client, const char *id, int trust, cs_bundle **
     const char *cert, *key, *rid;
 
     cs_kv_init(&q);
-    cs_kv_set(&q, "CertId", id);
-    rc = cs_aliyun_call(client, "GetUserCertificateDetail", &q, &d);
+    rc = cs_kv_set(&q, "CertId", id);
+    if (rc == CS_OK)
+        rc = cs_aliyun_call(client, "GetUserCertificateDetail", &q, &d);
     cs_kv_clear(&q);
     if (rc != CS_OK)
         return rc;
