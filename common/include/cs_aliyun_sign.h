@@ -14,11 +14,16 @@
 
 #include "cs_error.h"
 
-/* An ordered list of name/value pairs (parameters or headers). */
+/*
+ * An ordered list of name/value pairs (parameters or headers). A failed
+ * cs_kv_set marks the list: signing and sending it then fail, so a request
+ * never goes out with a parameter missing, whether or not the caller checked.
+ */
 typedef struct {
     char **names;
     char **values;
     size_t n;
+    int failed;
 } cs_kv;
 
 void cs_kv_init(cs_kv *kv);

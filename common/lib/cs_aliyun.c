@@ -426,6 +426,8 @@ cs_rc cs_aliyun_call(cs_aliyun *c, const char *action, const cs_kv *params, json
     cs_rc rc;
 
     cs_kv_init(&none);
+    if (params && params->failed)
+        return cs_error_set(CS_ENOMEM, "%s: out of memory building its parameters", action);
     for (i = 0;; i++) {
         rc = attempt(c, action, params ? params : &none, out, &retry);
         if (rc == CS_OK || !retry || i >= c->retries)

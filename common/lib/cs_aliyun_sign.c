@@ -11,30 +11,38 @@ void cs_kv_init(cs_kv *kv)
     memset(kv, 0, sizeof(*kv));
 }
 
+static cs_rc kv_failed(cs_kv *kv)
+{
+    kv->failed = 1;
+    return cs_error_set(CS_ENOMEM, "out of memory");
+}
+
 cs_rc cs_kv_set(cs_kv *kv, const char *name, const char *value)
 {
-    char **nn, **nv;
+    char **nn, **nv, *v;
     size_t i;
 
     for (i = 0; i < kv->n; i++)
         if (strcmp(kv->names[i], name) == 0) {
+            if ((v = strdup(value)) == NULL)
+                return kv_failed(kv);
             free(kv->values[i]);
-            kv->values[i] = strdup(value);
-            return kv->values[i] ? CS_OK : cs_error_set(CS_ENOMEM, "out of memory");
+            kv->values[i] = v;
+            return CS_OK;
         }
     nn = realloc(kv->names, (kv->n + 1) * sizeof(char *));
     if (nn)
         kv->names = nn;
     nv = nn ? realloc(kv->values, (kv->n + 1) * sizeof(char *)) : NULL;
     if (nv == NULL)
-        return cs_error_set(CS_ENOMEM, "out of memory");
+        return kv_failed(kv);
     kv->values = nv;
     kv->names[kv->n] = strdup(name);
     kv->values[kv->n] = strdup(value);
     if (kv->names[kv->n] == NULL || kv->values[kv->n] == NULL) {
         free(kv->names[kv->n]);
         free(kv->values[kv->n]);
-        return cs_error_set(CS_ENOMEM, "out of memory");
+        return kv_failed(kv);
     }
     kv->n++;
     return CS_OK;
@@ -162,6 +170,9 @@ cs_rc cs_sign_v1(const char *method, const cs_kv *params, const char *secret, cs
     char *query, *eq, *key;
     size_t n;
 
+    if (params->failed)
+        return cs_error_set(CS_ENOMEM, "out of memory building the request's parameters");
+
     memset(out, 0, sizeof(*out));
     query = cs_canonical_query(params);
     eq = query ? cs_percent_encode(query) : NULL;
@@ -229,6 +240,10 @@ cs_rc cs_sign_v3(const char *method, const cs_kv *query, const cs_kv *headers,
     char hash[65];
     cs_rc rc = CS_ENOMEM;
 
+    if (query->failed || headers->failed) {
+        free(names);
+        return cs_error_set(CS_ENOMEM, "out of memory building the request");
+    }
     memset(out, 0, sizeof(*out));
     if (names == NULL)
         return cs_error_set(CS_ENOMEM, "out of memory");

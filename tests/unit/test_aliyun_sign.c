@@ -160,9 +160,29 @@ static void percent_encoding_is_rfc3986(void **state)
     free(e);
 }
 
+/* a list whose cs_kv_set failed is never signed: no request goes out missing a parameter */
+static void a_list_marked_failed_is_never_signed(void **state)
+{
+    cs_kv p, h;
+    cs_signature sig;
+    (void)state;
+
+    cs_kv_init(&p);
+    cs_kv_init(&h);
+    v1_common(&p, "ListUserCertificateOrder", "n1");
+    p.failed = 1; /* what a failed strdup or realloc in cs_kv_set leaves */
+    assert_int_equal(cs_sign_v1("GET", &p, "secret", &sig), CS_ENOMEM);
+    cs_kv_set(&h, "x-acs-content-sha256",
+              "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    assert_int_equal(cs_sign_v3("POST", &p, &h, "id", "secret", &sig), CS_ENOMEM);
+    cs_kv_clear(&p);
+    cs_kv_clear(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(a_list_marked_failed_is_never_signed),
         cmocka_unit_test(v1_get_detail),
         cmocka_unit_test(v1_post_upload_with_unicode_and_reserved_characters),
         cmocka_unit_test(v3_list_with_query),
