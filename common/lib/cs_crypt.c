@@ -117,9 +117,11 @@ cs_rc cs_cert_issue(const cs_cert_spec *spec, EVP_PKEY *pubkey, X509 *issuer, EV
     BIGNUM *bn = NULL;
     int ok;
 
-    RAND_bytes(serial, sizeof(serial));
-    serial[0] &= 0x7f; /* positive, 127 random bits */
-    bn = BN_bin2bn(serial, sizeof(serial), NULL);
+    /* a serial that is not random would repeat across issues: no certificate then */
+    if (RAND_bytes(serial, sizeof(serial)) == 1) {
+        serial[0] &= 0x7f; /* positive, 127 random bits */
+        bn = BN_bin2bn(serial, sizeof(serial), NULL);
+    }
     ok = x && name && bn && X509_set_version(x, 2) &&
          BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) &&
          X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
