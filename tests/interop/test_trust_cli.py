@@ -147,11 +147,11 @@ def test_tomcat_keeps_the_owner_and_mode_of_a_keystore_the_operator_made(base, s
     tc = base / "tc"
     tc.mkdir(mode=0o755)
     ks = tc / "ks.p12"
-    ks.write_text("placeholder\n")
+    ks.write_text("the operator's old keystore\n")
     os.chown(ks, 0, WWW.pw_gid)
     ks.chmod(0o640)
     r = tomcat(store, ks)
     assert r.returncode == 0, r.stderr
     st = ks.stat()
     assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, WWW.pw_gid, 0o640)
-    assert (tc / "ks.p12.bak").read_text() == "placeholder\n"
+    assert (tc / "ks.p12.bak").read_text() == "the operator's old keystore\n"
