@@ -48,3 +48,42 @@ def test_cron_example_runs_sync_twice_a_day():
     assert len(entry) == 1
     minute, hour, _, _, _, user, *cmd = entry[0].split()
     assert len(hour.split(",")) == 2 and user == "root" and cmd[-2:] == ["/usr/bin/certsync", "sync"]
+
+
+def complete(line, env_extra=None):
+    """What bash offers for LINE<TAB> with the installed completion sourced."""
+    words = line.split(" ")
+    script = (f"source {ROOT}/build/completion/certsync.bash\n"
+              f"COMP_WORDS=({' '.join(repr(w) for w in words)})\n"
+              f"COMP_CWORD={len(words) - 1}\n_certsync\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n")
+    env = dict(os.environ, PATH=f"{Path(CERTSYNC).parent}:"
+                                f"{os.environ['PATH']}", **(env_extra or {}))
+    r = run("bash", "--norc", "-c", script, env=env)
+    return [c for c in r.stdout.splitlines() if c]
+
+
+def test_completion_of_commands_options_names_and_formats(tmp_path):
+    conf = tmp_path / "certsync.conf"
+    conf.write_text("[store]\npath = /tmp/x\n\n[cert shop]\nprovider = local\n"
+                    "[cert  blog.example ]\n ; [cert commented]\n[provider local]\ntype = local-ca\n")
+    assert complete("certsync sy") == ["sync"]
+    assert complete("certsync convert --for") == ["--format"]
+    assert complete(f"certsync --config {conf} status ") == ["shop", "blog.example"]
+    assert complete("certsync status ", {"CERTSYNC_CONFIG": str(conf)}) == ["shop", "blog.example"]
+    assert complete("certsync convert --format p") == ["pem", "pfx"]
+    assert complete("certsync fetch --layout ") == ["nginx", "apache", "tomcat", "iis", "jks"]
+    assert "--force" in complete("certsync sync --")
+
+
+def test_completion_lists_every_command_and_format_the_help_names():
+    """The commands come from `certsync --help`; the static format and layout lists are
+    the ones convert's and fetch's help name."""
+    offered = complete("certsync ")
+    for cmd in ("sync", "status", "import", "rollback", "convert", "fetch", "apply", "aliyun"):
+        assert cmd in offered
+    cli = CERTSYNC
+    helptext = " ".join(run(cli, "convert", "--help").stdout.split())
+    formats = complete("certsync convert --format ")
+    assert f"--format FORMAT {', '.join(formats[:-1])} or {formats[-1]} (above)" in helptext
+    helptext = " ".join(run(cli, "fetch", "--help").stdout.split())
+    assert "nginx, apache, tomcat, iis (NAME.pfx + pfx-password.txt) or jks" in helptext
