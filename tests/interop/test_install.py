@@ -12,6 +12,129 @@ import pytest
 
 from conftest import CERTSYNC, ROOT, run
 
+# what `make install` adds on Debian 12 (nginx -V --modules-path, apxs -q LIBEXECDIR)
+EXPECTED = {
+    "usr/bin/certsync": 0o755,
+    "usr/bin/certsync-tomcat": 0o755,
+    "usr/share/bash-completion/completions/certsync": 0o644,
+    "lib/systemd/system/certsync.service": 0o644,
+    "lib/systemd/system/certsync.timer": 0o644,
+    "usr/lib/nginx/modules/ngx_http_certsync_module.so": 0o644,
+    "usr/share/nginx/modules-available/mod-http-certsync.conf": 0o644,
+    "usr/lib/apache2/modules/mod_certsync.so": 0o644,
+    "etc/apache2/mods-available/certsync.load": 0o644,
+    "etc/certsync/certsync.conf": 0o644,
+    "usr/share/certsync/install-manifest": 0o644,
+}
+NGINX_LINK = "etc/nginx/modules-enabled/50-mod-http-certsync.conf"
+STORE = "var/lib/certsync"
+
+
+def make(target, dest, check=True):
+    return run("make", "-C", ROOT, "--no-print-directory", target, f"DESTDIR={dest}", check=check)
+
+
+def tree(d: Path):
+    return sorted(str(p.relative_to(d)) for p in d.rglob("*") if not p.is_dir() or p.is_symlink())
+
+
+@pytest.fixture
+def installed(tmp_path):
+    dest = tmp_path / "root"
+    make("install", dest)
+    return dest
+
+
+def test_install_lays_out_debian_paths_with_their_modes(installed):
+    assert tree(installed) == sorted([*EXPECTED, NGINX_LINK])
+    for rel, mode in EXPECTED.items():
+        st = (installed / rel).lstat()
+        assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == mode, rel
+    for rel, source in (("lib/systemd/system/certsync.service", "build/systemd/certsync.service"),
+                        ("lib/systemd/system/certsync.timer", "build/systemd/certsync.timer"),
+                        ("usr/share/bash-completion/completions/certsync", "build/completion/certsync.bash"),
+                        ("etc/certsync/certsync.conf", "build/certsync.conf")):
+        assert (installed / rel).read_bytes() == (ROOT / source).read_bytes(), rel
+    conf = (installed / "etc/certsync/certsync.conf").stat()
+    assert (conf.st_uid, conf.st_gid) == (0, 0)
+    # enabled as libnginx-mod-* packages do: a link to the snippet at its real path
+    assert os.readlink(installed / NGINX_LINK) == "/usr/share/nginx/modules-available/mod-http-certsync.conf"
+    assert (installed / "usr/share/nginx/modules-available/mod-http-certsync.conf").read_text() == \
+        "load_module modules/ngx_http_certsync_module.so;\n"
+    load = (installed / "etc/apache2/mods-available/certsync.load").read_text()
+    assert load == "# Depends: ssl\nLoadModule certsync_module /usr/lib/apache2/modules/mod_certsync.so\n"
+    store = (installed / STORE).stat()
+    assert stat.S_IMODE(store.st_mode) == 0o750
+    assert (store.st_uid, store.st_gid) == (0, grp.getgrnam("www-data").gr_gid)
+
+
+def test_uninstall_leaves_nothing(installed):
+    make("uninstall", installed)
+    assert list(installed.iterdir()) == []
+
+
+def test_install_keeps_the_operators_config_and_uninstall_keeps_it_and_the_store(tmp_path):
+    dest = tmp_path / "root"
+    mine = dest / "etc/certsync/certsync.conf"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("[store]\npath = /srv/certsync\n")
+    make("install", dest)
+    assert mine.read_text() == "[store]\npath = /srv/certsync\n"
+    (dest / STORE / "certs").mkdir()
+    make("uninstall", dest)
+    assert mine.read_text() == "[store]\npath = /srv/certsync\n"
+    assert (dest / STORE / "certs").is_dir()
+    assert sorted(tree(dest)) == ["etc/certsync/certsync.conf"]
+
+
+def test_uninstall_keeps_an_example_config_the_operator_edited(installed):
+    conf = installed / "etc/certsync/certsync.conf"
+    conf.write_text(conf.read_text().replace("domain = localhost", "domain = localhost.localdomain"))
+    r = make("uninstall", installed)
+    assert "kept" in r.stdout and "certsync.conf" in r.stdout
+    assert tree(installed) == ["etc/certsync/certsync.conf"]
+
+
+def test_example_config_works_as_is(installed):
+    """The shipped config, with only its store moved into DESTDIR, issues and shows a
+    certificate from the local CA into the store directory install created."""
+    conf = installed / "etc/certsync/certsync.conf"
+    conf.write_text(conf.read_text().replace("/var/lib/certsync", str(installed / STORE)))
+    run(installed / "usr/bin/certsync", "--config", conf, "sync")
+    r = run(installed / "usr/bin/certsync", "--config", conf, "status")
+    assert re.search(r"^localhost\n  current +v1\n", r.stdout, re.M), r.stdout
+    assert "names        localhost" in r.stdout
+
+
+def test_installed_modules_load_the_debian_way(installed, tmp_path):
+    """nginx loads the module through modules-enabled; a2enmod certsync enables it with
+    mod_ssl."""
+    prefix = tmp_path / "nginx"
+    (prefix / "logs").mkdir(parents=True)
+    (prefix / "modules").symlink_to(installed / "usr/lib/nginx/modules")
+    # what nginx's "include /etc/nginx/modules-enabled/*.conf;" reads, its links resolved
+    # inside DESTDIR
+    enabled = [installed / os.readlink(p).lstrip("/")
+               for p in sorted((installed / "etc/nginx/modules-enabled").glob("*.conf"))]
+    (prefix / "nginx.conf").write_text(
+        "".join(f"include {p};\n" for p in enabled) +
+        f"pid {prefix}/nginx.pid;\nerror_log stderr;\nevents {{}}\n"
+        "http { certsync_watch_interval 5s; }\n")
+    r = run("/usr/sbin/nginx", "-t", "-p", prefix, "-c", prefix / "nginx.conf", check=False)
+    # nginx knows certsync's directives only with the module loaded
+    assert r.returncode == 0 and "test is successful" in r.stderr, r.stderr
+
+    confdir = tmp_path / "apache2"
+    shutil.copytree("/etc/apache2", confdir, symlinks=True)
+    for f in confdir.glob("mods-enabled/*"):
+        f.unlink()
+    shutil.copy(installed / "etc/apache2/mods-available/certsync.load", confdir / "mods-available")
+    env = dict(os.environ, APACHE_CONFDIR=str(confdir), APACHE_STATE_DIRECTORY=str(tmp_path / "state"))
+    run("/usr/sbin/a2enmod", "-q", "certsync", env=env)
+    enabled = {p.name for p in (confdir / "mods-enabled").iterdir()}
+    assert {"certsync.load", "ssl.load", "ssl.conf"} <= enabled, enabled
+
+
 def test_systemd_units_verify(tmp_path):
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze is missing (apt-get install systemd)")
