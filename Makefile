@@ -5,6 +5,7 @@
 #   make demo       install, build, run the local-CA demo
 #   make bench      run the benchmarks (not tests)
 #   make fuzz       build the libFuzzer targets (clang) into out/fuzz/; make fuzz-run runs them
+#   make install    build, then install with Debian's paths (PREFIX=/usr, DESTDIR=); make uninstall
 #
 # Objects go to out/ (out/asan/ for the ASan + UBSan build of the unit tests).
 
@@ -31,7 +32,7 @@ TOMCAT_BIN := $(O)/certsync-tomcat
 .SECONDARY:
 
 .PHONY: all lib cli tomcat modules unit deps test test-unit test-asan test-interop demo bench format \
-        format-check clean
+        format-check clean install uninstall
 
 all: lib cli tomcat unit $(BENCH_BINS) modules
 
@@ -67,14 +68,32 @@ $(O)/tests/%: $(O)/tests/unit/%.o $(UNIT_HELP:%.c=$(O)/%.o) $(O)/libcertsync.a
 $(O)/bench/bench_convert: $(O)/bench/bench_convert.o $(O)/libcertsync.a
 	$(CC) $(CFLAGS) -o $@ $< $(O)/libcertsync.a $(LIBS)
 
-# Server modules add their own rules, `all`/`test` prerequisites and packages here.
+# Server modules add their own rules, `all`/`test` prerequisites, packages and install paths
+# (INSTALL_ENV) here.
 MODULE_ALL :=
 MODULE_TESTS :=
+
+# make install: Debian's paths by default; build/install.sh does the work and records
+# what it added, which is what make uninstall removes
+PREFIX      ?= /usr
+DESTDIR     ?=
+SYSCONFDIR  ?= /etc
+STATEDIR    ?= /var/lib/certsync
+STORE_GROUP ?= www-data
+SYSTEMD_UNITDIR ?= /lib/systemd/system
+INSTALL_ENV  = O=$(O) DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) SYSCONFDIR=$(SYSCONFDIR) \
+               STATEDIR=$(STATEDIR) STORE_GROUP=$(STORE_GROUP) SYSTEMD_UNITDIR=$(SYSTEMD_UNITDIR)
 -include nginx-module/module.mk apache-module/module.mk
 include tests/fuzz/fuzz.mk
 
 deps:
 	@bash build/install-deps.sh
+
+install: cli tomcat modules
+	@$(INSTALL_ENV) bash build/install.sh install
+
+uninstall:
+	@$(INSTALL_ENV) bash build/install.sh uninstall
 
 # Unit tests run from a scratch directory; each binary prints cmocka's summary.
 test-unit: unit

@@ -25,3 +25,7 @@ $(O)/mod_certsync.so: $(APACHE_MOD_SRCS) $(APACHE_MOD_HDRS) $(wildcard common/in
 	cp $(APACHE_MOD_DIR)/.libs/mod_certsync.so $@
 
 MODULE_ALL += $(O)/mod_certsync.so
+
+# make install: into Apache's module directory (apxs), Debian's when apxs is absent
+APACHE_MODULES_DIR ?= $(or $(shell $(APXS) -q LIBEXECDIR 2>/dev/null),/usr/lib/apache2/modules)
+INSTALL_ENV += APACHE_MODULES_DIR=$(APACHE_MODULES_DIR)

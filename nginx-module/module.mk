@@ -53,3 +53,8 @@ $(NGX_MOD_SO): $(NGX_MOD_BUILD)/objs/Makefile $(wildcard nginx-module/*.c nginx-
 	@rm -f $(NGX_MOD_BUILD)/objs/ngx_http_certsync_module.so   # relink with a new libcertsync.a
 	env -u MAKEFLAGS -u MFLAGS $(MAKE) -C $(NGX_MOD_BUILD) -f objs/Makefile modules
 	cp $(NGX_MOD_BUILD)/objs/ngx_http_certsync_module.so $@
+
+# make install: into nginx's own modules path (nginx -V), Debian's when nginx is absent
+NGX_MODULES_PATH ?= $(or $(shell PATH=$$PATH:/usr/sbin nginx -V 2>&1 | sed -n 's/.*--modules-path=\([^ ]*\).*/\1/p'),\
+                         /usr/lib/nginx/modules)
+INSTALL_ENV += NGX_MODULES_PATH=$(NGX_MODULES_PATH)
