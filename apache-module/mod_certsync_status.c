@@ -6,7 +6,8 @@
  *       Require ip 127.0.0.1
  *   </Location>
  *
- * JSON by default, an HTML page with ?format=html. The core's status document
+ * JSON by default (or ?format=json), an HTML page with ?format=html, Prometheus
+ * metrics with ?format=prometheus; any other format is a 400. The core's status document
  * (cs_status.h: every certificate of certsync.conf, its current version and
  * last sync, the schema of `certsync status --json`), with what only this
  * process knows under "server": what it serves, a version it refused, the
@@ -262,13 +263,69 @@ static void render_html(request_rec *r, json_t *st)
     ap_rputs("</body></html>\n", r);
 }
 
+static int render_json(request_rec *r, json_t *st)
+{
+    char *text = json_dumps(st, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+    if (text == NULL)
+        return HTTP_INTERNAL_SERVER_ERROR;
+    ap_set_content_type(r, "application/json");
+    ap_rputs(text, r);
+    ap_rputs("\n", r);
+    free(text);
+    return OK;
+}
+
+static int render_page(request_rec *r, json_t *st)
+{
+    render_html(r, st);
+    return OK;
+}
+
+/* The core's metrics of the document, with what this process serves. */
+static int render_metrics(request_rec *r, json_t *st)
+{
+    char *text = NULL;
+
+    if (cs_status_metrics(st, &text) != CS_OK) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "certsync: certsync-status: %s",
+                      cs_error_last());
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    ap_set_content_type(r, "text/plain; version=0.0.4; charset=utf-8");
+    ap_rputs(text, r);
+    free(text);
+    return OK;
+}
+
+/* The ?format= values; the first is the default. */
+static const struct {
+    const char *name;
+    int (*render)(request_rec *r, json_t *st);
+} formats[] = {
+    {"json", render_json},
+    {"html", render_page},
+    {"prometheus", render_metrics},
+};
+
+/* The index of format in formats (0 for none), or -1. */
+static int find_format(const char *format)
+{
+    size_t i;
+
+    for (i = 0; format && i < sizeof(formats) / sizeof(formats[0]); i++)
+        if (strcmp(formats[i].name, format) == 0)
+            return (int)i;
+    return format ? -1 : 0;
+}
+
 int certsync_status_handler(request_rec *r)
 {
     certsync_mod *m = certsync_g;
     apr_table_t *args = NULL;
     const char *format;
     json_t *st;
-    char *text;
+    int f;
 
     if (r->handler == NULL || strcmp(r->handler, "certsync-status") != 0)
         return DECLINED;
@@ -282,6 +339,13 @@ int certsync_status_handler(request_rec *r)
     }
     ap_args_to_table(r, &args);
     format = args ? apr_table_get(args, "format") : NULL;
+    if ((f = find_format(format)) < 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      "certsync: certsync-status: unknown format '%s', expected json, html or "
+                      "prometheus",
+                      ap_escape_logitem(r->pool, format));
+        return HTTP_BAD_REQUEST;
+    }
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     st = status_json(r, m);
     if (st == NULL) {
@@ -289,17 +353,7 @@ int certsync_status_handler(request_rec *r)
                       cs_error_last()[0] ? cs_error_last() : "out of memory");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    if (format && strcmp(format, "html") == 0) {
-        render_html(r, st);
-    } else {
-        ap_set_content_type(r, "application/json");
-        text = json_dumps(st, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        if (text) {
-            ap_rputs(text, r);
-            ap_rputs("\n", r);
-        }
-        free(text);
-    }
+    f = formats[f].render(r, st);
     json_decref(st);
-    return OK;
+    return f;
 }

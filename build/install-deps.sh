@@ -13,7 +13,7 @@ packages=(
     # libcertsync
     libssl-dev libjansson-dev libinih-dev libcurl4-openssl-dev
     # tests
-    libcmocka-dev python3-pytest python3-cryptography openssl curl
+    libcmocka-dev python3-pytest python3-cryptography python3-prometheus-client openssl curl
     # Java consumers of PKCS#12 and JKS (keytool, javac), and a real Tomcat
     openjdk-17-jdk-headless tomcat10 tomcat10-admin
 )

@@ -1,8 +1,8 @@
 /*
  * ngx_http_certsync_module: the requests it answers. Validation answers
  * (FILE validation, ACME http-01) come from the store's challenges; the
- * status page is what this nginx serves, as JSON or as HTML for a person,
- * built into nginx buffers.
+ * status page is what this nginx serves, as JSON, as HTML for a person or
+ * as Prometheus metrics, built into nginx buffers.
  */
 
 
@@ -44,6 +44,30 @@ static json_t *ngx_http_certsync_status_json(
     ngx_http_certsync_main_conf_t *mcf);
 static void ngx_http_certsync_status_html(ngx_http_certsync_body_t *body,
     json_t *j);
+static void ngx_http_certsync_status_plain_json(ngx_http_certsync_body_t *body,
+    json_t *j);
+static void ngx_http_certsync_status_metrics(ngx_http_certsync_body_t *body,
+    json_t *j);
+
+
+/* the status page's ?format= values; the first is the default */
+typedef struct {
+    ngx_str_t                      name;
+    const char                    *type;
+    void                         (*render)(ngx_http_certsync_body_t *body,
+                                           json_t *j);
+} ngx_http_certsync_format_t;
+
+
+static ngx_http_certsync_format_t  ngx_http_certsync_formats[] = {
+    { ngx_string("json"), "application/json",
+      ngx_http_certsync_status_plain_json },
+    { ngx_string("html"), "text/html; charset=utf-8",
+      ngx_http_certsync_status_html },
+    { ngx_string("prometheus"), "text/plain; version=0.0.4; charset=utf-8",
+      ngx_http_certsync_status_metrics },
+    { ngx_null_string, NULL, NULL }
+};
 
 
 /* ---- validation answers, and the 503 of a fallback ---- */
@@ -232,9 +256,9 @@ ngx_http_certsync_status_handler(ngx_http_request_t *r)
 {
     json_t                         *j;
     ngx_int_t                       rc;
-    ngx_str_t                       format;
-    ngx_uint_t                      html;
+    ngx_str_t                       arg;
     ngx_http_certsync_body_t        body;
+    ngx_http_certsync_format_t     *f;
     ngx_http_certsync_main_conf_t  *mcf;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
@@ -248,8 +272,24 @@ ngx_http_certsync_status_handler(ngx_http_request_t *r)
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_certsync_module);
 
-    html = ngx_http_arg(r, (u_char *) "format", 6, &format) == NGX_OK
-           && format.len == 4 && ngx_strncmp(format.data, "html", 4) == 0;
+    f = ngx_http_certsync_formats;
+
+    if (ngx_http_arg(r, (u_char *) "format", 6, &arg) == NGX_OK) {
+        for ( /* void */ ; f->render; f++) {
+            if (f->name.len == arg.len
+                && ngx_strncmp(f->name.data, arg.data, arg.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (f->render == NULL) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "certsync_status: unknown format \"%V\", "
+                          "expected json, html or prometheus", &arg);
+            return NGX_HTTP_BAD_REQUEST;
+        }
+    }
 
     j = ngx_http_certsync_status_json(mcf);
     if (j == NULL) {
@@ -258,26 +298,46 @@ ngx_http_certsync_status_handler(ngx_http_request_t *r)
 
     ngx_http_certsync_body_init(&body, r->pool);
 
-    if (html) {
-        ngx_http_certsync_status_html(&body, j);
-
-    } else if (json_dump_callback(j, ngx_http_certsync_add_json, &body,
-                                  JSON_INDENT(2))
-               != 0)
-    {
-        body.failed = 1;
-    }
+    f->render(&body, j);
 
     json_decref(j);
-
-    ngx_http_certsync_add(&body, "\n", 1);
 
     if (body.failed) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_certsync_send(r, html ? "text/html; charset=utf-8"
-                                          : "application/json", &body);
+    return ngx_http_certsync_send(r, f->type, &body);
+}
+
+
+static void
+ngx_http_certsync_status_plain_json(ngx_http_certsync_body_t *body, json_t *j)
+{
+    if (json_dump_callback(j, ngx_http_certsync_add_json, body,
+                           JSON_INDENT(2))
+        != 0)
+    {
+        body->failed = 1;
+    }
+
+    ngx_http_certsync_add(body, "\n", 1);
+}
+
+
+/* The core's metrics of the document, with what each worker serves. */
+static void
+ngx_http_certsync_status_metrics(ngx_http_certsync_body_t *body, json_t *j)
+{
+    char  *text;
+
+    if (cs_status_metrics(j, &text) != CS_OK) {
+        body->failed = 1;
+        return;
+    }
+
+    ngx_http_certsync_add(body, text, ngx_strlen(text));
+
+    free(text);
 }
 
 

@@ -402,17 +402,25 @@ static int cmd_sync(const cli_command *self, int argc, char **argv)
 /* ---- status ---- */
 
 typedef struct {
-    int json;
+    int json, check;
 } status_args;
 
 static const cli_opt status_opts[] = {
     CLI_OPT_SWITCH(status_args, json, "json",
                    "one JSON document (an array of objects) instead of the\ntext view"),
+    CLI_OPT_SWITCH(status_args, check, "check",
+                   "one line per problem, and exit like a monitoring plugin:\n"
+                   "0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (NAME... allowed)"),
     CLI_OPT_CONFIG, CLI_OPT_HELP, CLI_OPT_END};
 
 static const char status_about[] =
     "For each managed certificate (or NAME): current version, SHA-256 fingerprint, names,\n"
-    "expiry and days left, and the result of the last sync with its error.\n";
+    "expiry and days left, and the result of the last sync with its error.\n"
+    "\n"
+    "With --check (for Nagios, Icinga, monit or a cron mail): CRITICAL when a name has no\n"
+    "version, its version has expired or expires within 7 days; WARNING inside its\n"
+    "renew-before or when its last sync failed; UNKNOWN when the config or the store cannot\n"
+    "be read. The lines go to stdout; \"OK certsync: ...\" when there is no problem.\n";
 
 /* The core's status document of one certificate (README.md, "Status"); NULL when out of memory. */
 static json_t *status_json(cs_store *s, const char *name)
@@ -476,6 +484,63 @@ static int status_collect(const cs_config *c, cs_store *s, const char *name, jso
     return EXIT_SUCCESS;
 }
 
+/* --check: an UNKNOWN line on stdout, where a monitoring system reads it */
+static int check_unknown(const char *what)
+{
+    printf("UNKNOWN certsync: %s\n", cli_safe(cs_error_last()[0] ? cs_error_last() : what));
+    return CS_CHECK_UNKNOWN;
+}
+
+/* The problems of one [cert] NAME, printed; returns its worst level. */
+static cs_check_level check_one(const cs_config *c, cs_store *s, const char *name)
+{
+    const cs_cert_conf *cert = cs_config_cert(c, name);
+    json_t *j, *problems, *line;
+    cs_check_level level;
+    size_t k;
+
+    if (cert == NULL) {
+        printf("UNKNOWN %s: no [cert %s] in %s\n", cli_safe(name), cli_safe(name), c->path);
+        return CS_CHECK_UNKNOWN;
+    }
+    if ((problems = json_array()) == NULL || cs_status_cert(s, name, 0, &j) != CS_OK) {
+        json_decref(problems);
+        return check_unknown("out of memory");
+    }
+    level = cs_status_check(j, cert->renew_before, 0, problems);
+    json_array_foreach(problems, k, line) printf("%s\n", cli_safe(json_string_value(line)));
+    json_decref(problems);
+    json_decref(j);
+    return level;
+}
+
+/* status --check [NAME...]: exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN */
+static int status_check(int n, char **names)
+{
+    cs_check_level worst = CS_CHECK_OK, level;
+    size_t count = 0;
+    cs_config *c;
+    cs_store *s;
+
+    if (cs_config_load(cli_config_file(), &c) != CS_OK)
+        return check_unknown("cannot read the config");
+    if (cs_owner_become(c) != CS_OK || cs_store_open_config(c, &s) != CS_OK) {
+        cs_config_free(c);
+        return check_unknown("cannot open the store");
+    }
+    for (size_t k = 0; n ? k < (size_t)n : k < c->n_certs; k++, count++) {
+        level = check_one(c, s, n ? names[k] : c->certs[k].name);
+        worst = level > worst ? level : worst;
+    }
+    if (worst == CS_CHECK_OK)
+        printf("OK certsync: %zu certificate(s) current and valid for more than their "
+               "renew-before\n",
+               count);
+    cs_store_free(s);
+    cs_config_free(c);
+    return worst;
+}
+
 static int cmd_status(const cli_command *self, int argc, char **argv)
 {
     status_args a = {0};
@@ -487,8 +552,12 @@ static int cmd_status(const cli_command *self, int argc, char **argv)
 
     if (rc != CLI_CONTINUE)
         return rc;
+    if (a.check && a.json)
+        return cli_usage(&self->spec, "--check and --json do not go together");
+    if (a.check)
+        return status_check(argc - first, argv + first);
     if (argc - first > 1)
-        return cli_usage(&self->spec, "give at most one NAME");
+        return cli_usage(&self->spec, "give at most one NAME (or use --check)");
     if ((rc = cli_open_all("status", &c, &s)) != EXIT_SUCCESS)
         return rc;
     all = json_array();
@@ -500,6 +569,43 @@ static int cmd_status(const cli_command *self, int argc, char **argv)
         json_array_foreach(all, k, v) status_text(v);
     }
     json_decref(all);
+    cs_store_free(s);
+    cs_config_free(c);
+    return rc;
+}
+
+/* ---- metrics ---- */
+
+static const char metrics_about[] =
+    "Every managed certificate in the Prometheus text format, for node_exporter's textfile\n"
+    "collector: certsync_cert_version, certsync_cert_not_after_seconds,\n"
+    "certsync_sync_last_run_seconds, certsync_sync_last_success_seconds and\n"
+    "certsync_sync_consecutive_failures, each labelled with the certificate's name.\n"
+    "Write it next to the collector's directory and rename it into place, e.g.\n"
+    "  certsync metrics > /var/lib/prometheus/node-exporter/certsync.prom.$$ &&\n"
+    "  mv /var/lib/prometheus/node-exporter/certsync.prom.$$ "
+    "/var/lib/prometheus/node-exporter/certsync.prom\n";
+
+static int cmd_metrics(const cli_command *self, int argc, char **argv)
+{
+    int first, rc = cli_parse(&self->spec, argc, argv, NULL, &first);
+    json_t *doc = NULL;
+    char *text = NULL;
+    cs_config *c;
+    cs_store *s;
+
+    if (rc != CLI_CONTINUE)
+        return rc;
+    if (first < argc)
+        return cli_usage(&self->spec, "takes no NAME: it shows every [cert]");
+    if ((rc = cli_open_all("metrics", &c, &s)) != EXIT_SUCCESS)
+        return rc;
+    if (cs_status_document(c, s, 0, &doc) != CS_OK || cs_status_metrics(doc, &text) != CS_OK)
+        rc = cli_fail("metrics");
+    else
+        fputs(text, stdout);
+    free(text);
+    json_decref(doc);
     cs_store_free(s);
     cs_config_free(c);
     return rc;
@@ -557,8 +663,10 @@ static int cmd_rollback(const cli_command *self, int argc, char **argv)
 static const cli_command store_commands[] = {
     CLI_COMMAND("sync", "[NAME...]", "get due certificates from their providers and install them",
                 sync_about, sync_opts, cmd_sync),
-    CLI_COMMAND("status", "[NAME]", "current version, fingerprint, expiry, last sync and error",
+    CLI_COMMAND("status", "[NAME...]", "current version, fingerprint, expiry, last sync and error",
                 status_about, status_opts, cmd_status),
+    CLI_COMMAND("metrics", NULL, "every certificate's expiry and last sync for Prometheus",
+                metrics_about, config_only_opts, cmd_metrics),
     CLI_COMMAND("import", "NAME", "install a certificate you have as a new version of NAME",
                 import_about, import_opts, cmd_import),
     CLI_COMMAND("rollback", "NAME", "make the previous good version current again", rollback_about,

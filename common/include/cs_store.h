@@ -128,6 +128,7 @@ typedef struct {
     time_t at;           /* when the last sync ended */
     time_t last_success; /* when one last succeeded (0: never) */
     char error[1024];    /* the reason of the last failure */
+    unsigned failures;   /* failed syncs since the last that succeeded */
 } cs_sync_state;
 
 cs_rc cs_store_record_sync(cs_store *s, const char *name, cs_sync_result result, const char *error);

@@ -1,6 +1,11 @@
 /* certsync: the one status document (see cs_status.h and README.md "Status"). */
 #include "cs_status.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cs_time.h"
 
 json_t *cs_status_time(time_t t)
@@ -71,11 +76,12 @@ static void last_sync_json(json_t *j, cs_store *s, const char *name)
     json_object_set_new(j, "last_success_at", cs_status_time(readable ? st.last_success : 0));
     json_object_set_new(j, "last_error",
                         readable ? text_or_null(st.error) : json_string(cs_error_last()));
+    json_object_set_new(j, "consecutive_failures", json_integer(readable ? st.failures : 0));
 }
 
-/* name, the 13 keys of current_json and the 4 of last_sync_json: a set_new that failed is
+/* name, the 13 keys of current_json and the 5 of last_sync_json: a set_new that failed is
    a key missing, so the document is checked once by its size */
-#define CERT_KEYS 18
+#define CERT_KEYS 19
 
 cs_rc cs_status_cert(cs_store *s, const char *name, time_t now, json_t **out)
 {
@@ -125,5 +131,229 @@ cs_rc cs_status_document(const cs_config *c, cs_store *s, time_t now, json_t **o
         return rc;
     }
     *out = j;
+    return CS_OK;
+}
+
+/* ---- --check: the health of one certificate ---- */
+
+typedef struct {
+    const json_t *cert;
+    const char *name;
+    long renew_before;
+    time_t now;
+} check_ctx;
+
+/* One rule of the check: its level, or CS_CHECK_OK, with its line written to line. */
+typedef cs_check_level (*check_rule)(const check_ctx *x, char *line, size_t size);
+
+static const char *key_text(const json_t *j, const char *key)
+{
+    const char *v = json_string_value(json_object_get(j, key));
+
+    return v ? v : "-";
+}
+
+static time_t key_time(const json_t *j, const char *key)
+{
+    time_t t = 0;
+
+    cs_time_parse_iso(json_string_value(json_object_get(j, key)), &t);
+    return t;
+}
+
+static cs_check_level check_current(const check_ctx *x, char *line, size_t size)
+{
+    const char *why = json_string_value(json_object_get(x->cert, "error_current"));
+
+    if (json_is_integer(json_object_get(x->cert, "version")))
+        return CS_CHECK_OK;
+    if (why && strcmp(why, "no version yet") == 0) {
+        snprintf(line, size,
+                 "CRITICAL %s: no version yet (servers serve the fallback): run `certsync sync "
+                 "%s` or `certsync import %s`",
+                 x->name, x->name, x->name);
+        return CS_CHECK_CRITICAL;
+    }
+    snprintf(line, size, "UNKNOWN %s: cannot read the current version: %s", x->name,
+             why ? why : "no reason given");
+    return CS_CHECK_UNKNOWN;
+}
+
+static cs_check_level check_expiry(const check_ctx *x, char *line, size_t size)
+{
+    json_int_t v = json_integer_value(json_object_get(x->cert, "version"));
+    time_t end = key_time(x->cert, "not_after");
+    long days = (long)((end - x->now) / 86400);
+
+    if (!json_is_integer(json_object_get(x->cert, "version")))
+        return CS_CHECK_OK;
+    if (end <= x->now) {
+        snprintf(line, size,
+                 "CRITICAL %s: v%lld expired at %s: run `certsync sync %s` and see `certsync "
+                 "status %s`",
+                 x->name, (long long)v, key_text(x->cert, "not_after"), x->name, x->name);
+        return CS_CHECK_CRITICAL;
+    }
+    if (end - x->now < CS_CHECK_CRITICAL_DAYS * 86400L) {
+        snprintf(line, size,
+                 "CRITICAL %s: v%lld expires at %s, in %ld day(s), and was not renewed: run "
+                 "`certsync sync %s` and see `certsync status %s`",
+                 x->name, (long long)v, key_text(x->cert, "not_after"), days, x->name, x->name);
+        return CS_CHECK_CRITICAL;
+    }
+    if (end - x->now < x->renew_before) {
+        snprintf(line, size,
+                 "WARNING %s: v%lld expires at %s, in %ld day(s), inside renew-before (%ld "
+                 "days): the next `certsync sync` renews it",
+                 x->name, (long long)v, key_text(x->cert, "not_after"), days,
+                 x->renew_before / 86400);
+        return CS_CHECK_WARNING;
+    }
+    return CS_CHECK_OK;
+}
+
+static cs_check_level check_last_sync(const check_ctx *x, char *line, size_t size)
+{
+    const char *last = key_text(x->cert, "last_sync");
+
+    if (strcmp(last, "unreadable") == 0) {
+        snprintf(line, size, "UNKNOWN %s: cannot read the last sync: %s", x->name,
+                 key_text(x->cert, "last_error"));
+        return CS_CHECK_UNKNOWN;
+    }
+    if (strcmp(last, "failed") != 0)
+        return CS_CHECK_OK;
+    snprintf(line, size, "WARNING %s: the last sync failed at %s (%lld in a row): %s", x->name,
+             key_text(x->cert, "last_sync_at"),
+             (long long)json_integer_value(json_object_get(x->cert, "consecutive_failures")),
+             key_text(x->cert, "last_error"));
+    return CS_CHECK_WARNING;
+}
+
+/* Each rule adds at most one line. A failed on-change left pending (issue 11, item 1) is one
+   more rule, CRITICAL, once the store records it: it belongs here. */
+static const check_rule check_rules[] = {check_current, check_expiry, check_last_sync};
+
+const char *cs_check_level_name(cs_check_level level)
+{
+    static const char *const names[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
+
+    return level <= CS_CHECK_UNKNOWN ? names[level] : "UNKNOWN";
+}
+
+cs_check_level cs_status_check(const json_t *cert, long renew_before, time_t now, json_t *problems)
+{
+    check_ctx x = {cert, key_text(cert, "name"), renew_before, now ? now : time(NULL)};
+    cs_check_level worst = CS_CHECK_OK, level;
+    char line[2048];
+    size_t i;
+
+    for (i = 0; i < sizeof(check_rules) / sizeof(check_rules[0]); i++) {
+        level = check_rules[i](&x, line, sizeof(line));
+        if (level == CS_CHECK_OK)
+            continue;
+        json_array_append_new(problems, json_string(line));
+        worst = level > worst ? level : worst;
+    }
+    return worst;
+}
+
+/* ---- metrics: the Prometheus text format ---- */
+
+typedef enum { METRIC_INTEGER, METRIC_TIME, METRIC_TIME_OR_ZERO } metric_kind;
+
+/* One gauge per certificate, from one key of its document. */
+static const struct {
+    const char *name, *key, *help;
+    metric_kind kind;
+} cert_metrics[] = {
+    {"certsync_cert_version", "version", "The store's current version (0: none, the fallback)",
+     METRIC_INTEGER},
+    {"certsync_cert_not_after_seconds", "not_after",
+     "When the current version expires, Unix time (absent without a version)", METRIC_TIME},
+    {"certsync_sync_last_run_seconds", "last_sync_at", "When the last sync ended (0: never)",
+     METRIC_TIME_OR_ZERO},
+    {"certsync_sync_last_success_seconds", "last_success_at",
+     "When a sync last succeeded, Unix time (0: never)", METRIC_TIME_OR_ZERO},
+    {"certsync_sync_consecutive_failures", "consecutive_failures",
+     "Failed syncs since the last one that succeeded", METRIC_INTEGER},
+};
+
+/* A label value: backslash, double quote and newline escaped. */
+static void label_value(FILE *f, const char *v)
+{
+    for (; v && *v; v++)
+        if (*v == '\\' || *v == '"')
+            fprintf(f, "\\%c", *v);
+        else if (*v == '\n')
+            fputs("\\n", f);
+        else
+            fputc(*v, f);
+}
+
+static void family(FILE *f, const char *name, const char *help)
+{
+    fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+}
+
+static void cert_metric(FILE *f, size_t m, const json_t *cert)
+{
+    const json_t *v = json_object_get(cert, cert_metrics[m].key);
+    long long value = json_integer_value(v);
+
+    if (cert_metrics[m].kind != METRIC_INTEGER)
+        value = (long long)key_time(cert, cert_metrics[m].key);
+    if (cert_metrics[m].kind == METRIC_TIME && value == 0)
+        return;
+    fprintf(f, "%s{name=\"", cert_metrics[m].name);
+    label_value(f, key_text(cert, "name"));
+    fprintf(f, "\"} %lld\n", value);
+}
+
+/* One row per process (nginx: server.workers) or for this process (Apache: server.served). */
+static void served_metric(FILE *f, const json_t *cert)
+{
+    const json_t *srv = json_object_get(cert, CS_STATUS_SERVER_KEY), *w;
+    const json_t *rows = json_object_get(srv, "workers");
+    size_t i, n = json_is_array(rows) ? json_array_size(rows) : 1;
+
+    for (i = 0; srv && i < n; i++) {
+        w = json_is_array(rows) ? json_array_get(rows, i) : json_object_get(srv, "served");
+        if (!json_is_object(w))
+            continue;
+        fputs("certsync_served_version{name=\"", f);
+        label_value(f, key_text(cert, "name"));
+        fprintf(f, "\",pid=\"%lld\"} %lld\n",
+                (long long)json_integer_value(json_object_get(w, "pid")),
+                (long long)json_integer_value(json_object_get(w, "version")));
+    }
+}
+
+cs_rc cs_status_metrics(const json_t *doc, char **out)
+{
+    const json_t *certs = json_object_get(doc, "certificates"), *c;
+    char *text = NULL;
+    size_t size = 0, m, i;
+    int served = 0;
+    FILE *f = open_memstream(&text, &size);
+
+    *out = NULL;
+    if (f == NULL)
+        return cs_error_set(CS_ENOMEM, "out of memory building the metrics");
+    for (m = 0; m < sizeof(cert_metrics) / sizeof(cert_metrics[0]); m++) {
+        family(f, cert_metrics[m].name, cert_metrics[m].help);
+        json_array_foreach(certs, i, c) cert_metric(f, m, c);
+    }
+    json_array_foreach(certs, i, c) served |= json_object_get(c, CS_STATUS_SERVER_KEY) != NULL;
+    if (served) {
+        family(f, "certsync_served_version",
+               "The version each server process serves (0: the fallback)");
+        json_array_foreach(certs, i, c) served_metric(f, c);
+    }
+    if (ferror(f) | fclose(f)) {
+        free(text);
+        return cs_error_set(CS_ENOMEM, "out of memory building the metrics");
+    }
+    *out = text;
     return CS_OK;
 }

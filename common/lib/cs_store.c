@@ -775,6 +775,7 @@ cs_rc cs_store_sync_state(cs_store *s, const char *name, cs_sync_state *st)
     st->at = json_time(json_object_get(j, "at"));
     st->last_success = json_time(json_object_get(j, "last_success"));
     copy_str(st->error, sizeof(st->error), json_object_get(j, "error"));
+    st->failures = (unsigned)json_integer_value(json_object_get(j, "failures"));
     json_decref(j);
     return CS_OK;
 }
@@ -784,6 +785,7 @@ cs_rc cs_store_record_sync(cs_store *s, const char *name, cs_sync_result result,
     char t[32], now[32];
     const char *last;
     cs_sync_state old;
+    json_int_t failures;
     json_t *j;
     char *text;
     int cfd;
@@ -796,13 +798,14 @@ cs_rc cs_store_record_sync(cs_store *s, const char *name, cs_sync_result result,
     if (old.last_success)
         cs_time_iso(old.last_success, t);
     last = result != CS_SYNC_FAILED ? now : old.last_success ? t : NULL;
+    failures = result == CS_SYNC_FAILED ? (json_int_t)old.failures + 1 : 0;
     /* one builder, checked once; not "s*": jansson drops that key when out of memory */
     if (last)
-        j = json_pack("{s:s, s:s, s:s, s:s?}", "result", cs_sync_result_name(result), "at", now,
-                      "last_success", last, "error", error);
+        j = json_pack("{s:s, s:s, s:s, s:s?, s:I}", "result", cs_sync_result_name(result), "at",
+                      now, "last_success", last, "error", error, "failures", failures);
     else
-        j = json_pack("{s:s, s:s, s:s?}", "result", cs_sync_result_name(result), "at", now, "error",
-                      error);
+        j = json_pack("{s:s, s:s, s:s?, s:I}", "result", cs_sync_result_name(result), "at", now,
+                      "error", error, "failures", failures);
     text = dump_json(j);
     json_decref(j);
     /* losing the last result in a crash is harmless: no fsync per certificate;

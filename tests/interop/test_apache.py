@@ -294,6 +294,30 @@ def test_status_handler_json_and_html(setup):
         assert "<table>" in html and a.sha256() in html and "<b>shop</b>" in html
 
 
+def test_status_handler_prometheus_metrics_and_an_unknown_format(setup):
+    from prometheus_client.parser import text_string_to_metric_families
+    setup.import_chain(setup.chain("a"))
+    port = free_port()
+    with Apache(setup.root, managed_vhost(port), preamble=f"CertSyncConfig {setup.conf}") as ap:
+        text = ap.certsync_status("prometheus")
+        m = {(s.name, tuple(sorted(s.labels.items()))): s.value
+             for f in text_string_to_metric_families(text) for s in f.samples}
+        assert m[("certsync_cert_version", (("name", "shop"),))] == 1
+        assert m[("certsync_sync_last_success_seconds", (("name", "shop"),))] == 0  # never synced
+        assert m[("certsync_sync_consecutive_failures", (("name", "shop"),))] == 0
+        (pid,) = [dict(k[1])["pid"] for k in m if k[0] == "certsync_served_version"]
+        assert m[("certsync_served_version", (("name", "shop"), ("pid", pid)))] == 1
+        # the same metrics as `certsync metrics`, plus what the answering process serves
+        cli = setup.certsync("metrics").stdout
+        assert {k for k in m if k[0] != "certsync_served_version"} == \
+            {(s.name, tuple(sorted(s.labels.items())))
+             for f in text_string_to_metric_families(cli) for s in f.samples}
+        assert json.loads(ap.certsync_status("json"))["certificates"][0]["version"] == 1
+        status, body, _ = request(ap.status_port, "/certsync-status?format=xml", host="status.test",
+                                  https=False)
+        assert status == 400, body
+
+
 def test_file_validation_and_acme_challenge_answered_from_the_store(setup):
     setup.import_chain(setup.chain("a"))
     content = "2026112800000012345abcdef\ncertsync-test\n"

@@ -1,6 +1,7 @@
 """ngx_http_certsync_module in Debian's real nginx: what a client is served is the store's
 current version; a new version reaches every worker with no reload and no new process;
 a bad one never does; validation requests and the status page are answered."""
+import calendar
 import hashlib
 import json
 import os
@@ -444,6 +445,42 @@ def test_status_reflects_versions_workers_and_sync(tmp_path):
 
         page = status(ngx, "?format=html")
         assert "<h2>shop" in page and new.sha256() in page and "v2" in page
+
+
+def test_status_serves_prometheus_metrics_per_worker_and_refuses_an_unknown_format(tmp_path):
+    from prometheus_client.parser import text_string_to_metric_families
+    conf = write_conf(tmp_path)
+    certsync("--config", conf, "sync")
+    with Nginx(tmp_path / "ngx", http_conf(conf, SHOP)) as ngx:
+        def metrics():
+            return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                    for f in text_string_to_metric_families(status(ngx, "?format=prometheus"))
+                    for s in f.samples}
+
+        def served():
+            return {dict(k[1])["pid"]: v for k, v in metrics().items()
+                    if k[0] == "certsync_served_version"}
+
+        t0 = time.time()    # a worker writes its row once it has started
+        while sorted(int(p) for p in served()) != ngx.worker_pids():
+            assert time.time() - t0 < 2, served()
+            time.sleep(0.05)
+        m = metrics()
+        assert m[("certsync_cert_version", (("name", "shop"),))] == 1
+        assert m[("certsync_sync_consecutive_failures", (("name", "shop"),))] == 0
+        assert m[("certsync_cert_not_after_seconds", (("name", "shop"),))] == \
+            calendar.timegm(time.strptime(store_status(conf)["not_after"], "%Y-%m-%dT%H:%M:%SZ"))
+        assert set(served().values()) == {1}
+        # the same metrics as `certsync metrics`, plus what each worker serves
+        cli = certsync("--config", conf, "metrics").stdout
+        assert {k for k in m if k[0] != "certsync_served_version"} == \
+            {(s.name, tuple(sorted(s.labels.items())))
+             for f in text_string_to_metric_families(cli) for s in f.samples}
+
+        as_json = json.loads(status(ngx, "?format=json"))
+        assert cert_of(as_json, "shop")["version"] == 1 and set(as_json) == set(status(ngx))
+        code, body = ngx.get("/certsync/status?format=xml")
+        assert code == 400, body
 
 
 def test_file_validation_and_acme_tokens_are_answered_from_the_store(tmp_path):

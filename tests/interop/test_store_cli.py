@@ -1,10 +1,12 @@
 """The store through the CLI: import, sync, status, rollback, and bad inputs that must
 change nothing."""
+import calendar
 import json
 import os
 import shutil
 import stat
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -325,3 +327,109 @@ def test_rollback_reports_the_version_it_replaced_when_another_writer_went_first
     out, err = p.communicate(timeout=30)
     assert p.returncode == 0, err
     assert out == "demo: current is now v2 (was v3)\n"
+
+
+# ---- health for people and machines: status --check and metrics ----
+
+def check(conf, *names):
+    return certsync("--config", conf, "status", "--check", *names, check=False)
+
+
+def aliyun_conf(tmp_path):
+    """[cert shop] from a service that cannot be reached: every sync of it fails."""
+    conf = tmp_path / "c.conf"
+    conf.write_text(f"[store]\npath = {tmp_path}/store\n[provider ali]\ntype = aliyun-cas\n"
+                    "endpoint = https://127.0.0.1:9\ncredentials = /nonexistent/cred\n"
+                    "[cert shop]\nprovider = ali\ncert-id = 123\nrenew-before = 30d\n")
+    return conf
+
+
+def utc(seconds_from_now):
+    return time.strftime("%Y%m%d%H%M%SZ", time.gmtime(time.time() + seconds_from_now))
+
+
+def test_status_check_is_ok_only_for_a_current_valid_version(conf):
+    path, _ = conf
+    r = check(path)
+    assert r.returncode == 2, r.stdout
+    assert ("CRITICAL shop: no version yet (servers serve the fallback): run `certsync sync shop`"
+            in r.stdout)
+    assert "CRITICAL demo: no version yet" in r.stdout
+    certsync("--config", path, "sync")
+    r = check(path)
+    assert r.returncode == 0 and r.stdout.startswith("OK certsync: 2 certificate(s)"), r.stdout
+    r = check(path, "shop", "nosuch")
+    assert r.returncode == 3 and f"UNKNOWN nosuch: no [cert nosuch] in {path}" in r.stdout
+
+
+@pytest.mark.parametrize("days,code,words", [
+    (20, 1, "WARNING shop: v1 expires at "),
+    (20, 1, "inside renew-before (30 days): the next `certsync sync` renews it"),
+    (3, 2, "CRITICAL shop: v1 expires at "),
+])
+def test_status_check_warns_inside_renew_before_and_is_critical_a_week_before(
+        tmp_path, days, code, words):
+    conf = aliyun_conf(tmp_path)
+    short = Chain(tmp_path / "pki", days=days)
+    certsync("--config", conf, "import", "shop", "--cert", short.fullchain, "--key", short.key)
+    r = check(conf)
+    assert r.returncode == code and words in r.stdout, r.stdout
+    assert len(r.stdout.splitlines()) == 1
+
+
+def test_status_check_is_critical_once_the_current_version_expired(tmp_path):
+    conf = aliyun_conf(tmp_path)
+    brief = Chain(tmp_path / "pki", start=utc(-3600), end=utc(3))
+    certsync("--config", conf, "import", "shop", "--cert", brief.fullchain, "--key", brief.key)
+    time.sleep(4)
+    r = check(conf, "shop")
+    assert r.returncode == 2 and "CRITICAL shop: v1 expired at " in r.stdout, r.stdout
+
+
+def test_status_check_warns_when_the_last_sync_failed_while_current_is_good(tmp_path):
+    conf = aliyun_conf(tmp_path)
+    good = Chain(tmp_path / "pki", days=90)
+    certsync("--config", conf, "import", "shop", "--cert", good.fullchain, "--key", good.key)
+    assert check(conf).returncode == 0
+    for _ in range(2):
+        certsync("--config", conf, "sync", check=False)
+    r = check(conf)
+    assert r.returncode == 1, r.stdout
+    assert "WARNING shop: the last sync failed at " in r.stdout
+    assert "(2 in a row): " in r.stdout and "/nonexistent/cred" in r.stdout
+
+
+def test_status_check_is_unknown_when_config_or_store_cannot_be_read(tmp_path):
+    r = check(tmp_path / "missing.conf")
+    assert r.returncode == 3 and r.stdout.startswith("UNKNOWN certsync: ") and "missing.conf" in r.stdout
+    conf = aliyun_conf(tmp_path)
+    good = Chain(tmp_path / "pki", days=90)
+    certsync("--config", conf, "import", "shop", "--cert", good.fullchain, "--key", good.key)
+    os.mkfifo(tmp_path / "store" / "certs" / "shop" / "state.json")
+    r = check(conf)
+    assert r.returncode == 3 and "UNKNOWN shop: cannot read the last sync: " in r.stdout, r.stdout
+
+
+def metric_samples(text):
+    """Every sample of a Prometheus text exposition, parsed by the reference client's parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for fam in text_string_to_metric_families(text) for s in fam.samples}
+
+
+def test_metrics_are_read_by_a_prometheus_parser(tmp_path):
+    conf = aliyun_conf(tmp_path)
+    good = Chain(tmp_path / "pki", days=90)
+    certsync("--config", conf, "import", "shop", "--cert", good.fullchain, "--key", good.key)
+    certsync("--config", conf, "sync", check=False)
+    text = certsync("--config", conf, "metrics").stdout
+    m = metric_samples(text)
+    shop = (("name", "shop"),)
+    not_after = run("openssl", "x509", "-in", good.leaf, "-noout", "-enddate").stdout
+    want = calendar.timegm(time.strptime(not_after.strip().split("=", 1)[1], "%b %d %H:%M:%S %Y GMT"))
+    assert m[("certsync_cert_not_after_seconds", shop)] == want
+    assert m[("certsync_cert_version", shop)] == 1
+    assert m[("certsync_sync_consecutive_failures", shop)] == 1
+    assert m[("certsync_sync_last_success_seconds", shop)] == 0  # never: import is no sync
+    assert abs(m[("certsync_sync_last_run_seconds", shop)] - time.time()) < 60
+    assert "# TYPE certsync_cert_version gauge" in text

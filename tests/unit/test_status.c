@@ -92,12 +92,25 @@ static void every_declared_certificate_is_shown_with_its_current_version(void **
 static void a_name_without_a_version_is_on_the_fallback_with_every_key_present(void **state)
 {
     static const char *const keys[] = {
-        "name",         "state",           "fallback",
-        "version",      "error_current",   "fingerprint_sha256",
-        "serial",       "provider",        "remote_id",
-        "names",        "not_before",      "not_after",
-        "days_left",    "fetched_at",      "last_sync",
-        "last_sync_at", "last_success_at", "last_error",
+        "name",
+        "state",
+        "fallback",
+        "version",
+        "error_current",
+        "fingerprint_sha256",
+        "serial",
+        "provider",
+        "remote_id",
+        "names",
+        "not_before",
+        "not_after",
+        "days_left",
+        "fetched_at",
+        "last_sync",
+        "last_sync_at",
+        "last_success_at",
+        "last_error",
+        "consecutive_failures",
     };
     cs_test_chain c;
     cs_store *s;
@@ -175,6 +188,159 @@ static void a_state_file_the_store_refuses_is_shown_as_unreadable(void **state)
     cs_test_chain_free(&c);
 }
 
+/* The one problem line of a check, or "" for none; the level is returned in *level. */
+static const char *check_line(json_t *cert, time_t now, cs_check_level *level)
+{
+    static char line[2048];
+    json_t *problems = json_array();
+
+    *level = cs_status_check(cert, 30 * 86400L, now, problems);
+    assert_true(json_array_size(problems) <= 1);
+    snprintf(line, sizeof(line), "%s", json_string_value(json_array_get(problems, 0)) ?: "");
+    json_decref(problems);
+    return line;
+}
+
+static void check_exits_like_a_monitoring_plugin_for_each_state(void **state)
+{
+    cs_test_chain c;
+    cs_store *s;
+    cs_config *cfg = setup(&s, &c);
+    time_t end = cs_bundle_not_after(c.bundle);
+    cs_check_level level;
+    json_t *shop, *blog;
+    (void)state;
+
+    assert_int_equal(cs_store_record_sync(s, "shop", CS_SYNC_INSTALLED, NULL), CS_OK);
+    assert_int_equal(cs_status_cert(s, "shop", 0, &shop), CS_OK);
+    assert_string_equal(check_line(shop, end - 60 * 86400, &level), "");
+    assert_int_equal(level, CS_CHECK_OK);
+    assert_non_null(
+        strstr(check_line(shop, end - 20 * 86400 - 60, &level), "WARNING shop: v1 expires at "));
+    assert_non_null(strstr(check_line(shop, end - 20 * 86400 - 60, &level),
+                           "in 20 day(s), inside renew-before (30 days)"));
+    assert_int_equal(level, CS_CHECK_WARNING);
+    assert_non_null(
+        strstr(check_line(shop, end - 3 * 86400 - 60, &level), "CRITICAL shop: v1 expires at "));
+    assert_int_equal(level, CS_CHECK_CRITICAL);
+    assert_non_null(strstr(check_line(shop, end + 86400, &level), "CRITICAL shop: v1 expired at"));
+    assert_int_equal(level, CS_CHECK_CRITICAL);
+    json_decref(shop);
+    assert_int_equal(cs_status_cert(s, "blog", 0, &blog), CS_OK);
+    assert_non_null(strstr(check_line(blog, 0, &level),
+                           "CRITICAL blog: no version yet (servers serve the fallback): run "
+                           "`certsync sync blog`"));
+    assert_int_equal(level, CS_CHECK_CRITICAL);
+    json_decref(blog);
+    cs_store_free(s);
+    cs_config_free(cfg);
+    cs_test_chain_free(&c);
+}
+
+static void failed_syncs_are_counted_warned_and_forgotten_after_a_success(void **state)
+{
+    cs_test_chain c;
+    cs_store *s;
+    cs_config *cfg = setup(&s, &c);
+    time_t good = cs_bundle_not_after(c.bundle) - 60 * 86400;
+    cs_check_level level;
+    json_t *j;
+    (void)state;
+
+    assert_int_equal(cs_store_record_sync(s, "shop", CS_SYNC_FAILED, "the service said no"), CS_OK);
+    assert_int_equal(cs_store_record_sync(s, "shop", CS_SYNC_FAILED, "the service said no"), CS_OK);
+    assert_int_equal(cs_status_cert(s, "shop", 0, &j), CS_OK);
+    assert_int_equal(json_integer_value(json_object_get(j, "consecutive_failures")), 2);
+    assert_non_null(strstr(check_line(j, good, &level), "WARNING shop: the last sync failed at "));
+    assert_non_null(strstr(check_line(j, good, &level), "(2 in a row): the service said no"));
+    assert_int_equal(level, CS_CHECK_WARNING);
+    json_decref(j);
+    assert_int_equal(cs_store_record_sync(s, "shop", CS_SYNC_UNCHANGED, NULL), CS_OK);
+    assert_int_equal(cs_status_cert(s, "shop", 0, &j), CS_OK);
+    assert_int_equal(json_integer_value(json_object_get(j, "consecutive_failures")), 0);
+    assert_string_equal(check_line(j, good, &level), "");
+    assert_int_equal(level, CS_CHECK_OK);
+    json_decref(j);
+    cs_store_free(s);
+    cs_config_free(cfg);
+    cs_test_chain_free(&c);
+}
+
+static void a_store_that_cannot_be_read_is_unknown(void **state)
+{
+    cs_test_chain c;
+    cs_store *s;
+    cs_config *cfg = setup(&s, &c);
+    char path[4096];
+    cs_check_level level;
+    json_t *j;
+    (void)state;
+
+    snprintf(path, sizeof(path), "%s/certs/shop/state.json", cfg->store_path);
+    assert_int_equal(mkfifo(path, 0640), 0);
+    assert_int_equal(cs_status_cert(s, "shop", cs_bundle_not_after(c.bundle) - 60 * 86400, &j),
+                     CS_OK);
+    assert_non_null(strstr(check_line(j, cs_bundle_not_after(c.bundle) - 60 * 86400, &level),
+                           "UNKNOWN shop: cannot read the last sync: "));
+    assert_int_equal(level, CS_CHECK_UNKNOWN);
+    json_decref(j);
+    cs_store_free(s);
+    cs_config_free(cfg);
+    cs_test_chain_free(&c);
+}
+
+static void metrics_are_one_gauge_per_certificate_in_the_prometheus_format(void **state)
+{
+    cs_test_chain c;
+    cs_store *s;
+    cs_config *cfg = setup(&s, &c);
+    char *text, want[256];
+    json_t *doc;
+    (void)state;
+
+    assert_int_equal(cs_store_record_sync(s, "shop", CS_SYNC_INSTALLED, NULL), CS_OK);
+    assert_int_equal(cs_store_record_sync(s, "blog", CS_SYNC_FAILED, "no answer"), CS_OK);
+    assert_int_equal(cs_status_document(cfg, s, 0, &doc), CS_OK);
+    assert_int_equal(cs_status_metrics(doc, &text), CS_OK);
+    assert_non_null(strstr(text, "# TYPE certsync_cert_version gauge\n"
+                                 "certsync_cert_version{name=\"shop\"} 1\n"
+                                 "certsync_cert_version{name=\"blog\"} 0\n"));
+    snprintf(want, sizeof(want), "certsync_cert_not_after_seconds{name=\"shop\"} %lld\n",
+             (long long)cs_bundle_not_after(c.bundle));
+    assert_non_null(strstr(text, want));
+    assert_null(strstr(text, "certsync_cert_not_after_seconds{name=\"blog\"}"));
+    assert_non_null(strstr(text, "certsync_sync_last_success_seconds{name=\"blog\"} 0\n"));
+    assert_non_null(strstr(text, "certsync_sync_consecutive_failures{name=\"blog\"} 1\n"));
+    assert_non_null(strstr(text, "certsync_sync_consecutive_failures{name=\"shop\"} 0\n"));
+    assert_null(strstr(text, "certsync_served_version")); /* no server: nobody serves here */
+    free(text);
+    json_decref(doc);
+    cs_store_free(s);
+    cs_config_free(cfg);
+    cs_test_chain_free(&c);
+}
+
+static void metrics_show_what_each_server_process_serves_and_escape_labels(void **state)
+{
+    json_t *doc =
+        json_pack("{s:[{s:s, s:i, s:{s:[{s:i, s:i}, {s:i, s:n}]}}, {s:s, s:n, s:{s:{s:i, s:i}}}]}",
+                  "certificates", "name", "shop", "version", 3, "server", "workers", "pid", 101,
+                  "version", 3, "pid", 102, "version", "name", "odd\"na\\me\n", "version", "server",
+                  "served", "pid", 7, "version", 2);
+    char *text;
+    (void)state;
+
+    assert_non_null(doc);
+    assert_int_equal(cs_status_metrics(doc, &text), CS_OK);
+    assert_non_null(strstr(text,
+                           "# TYPE certsync_served_version gauge\n"
+                           "certsync_served_version{name=\"shop\",pid=\"101\"} 3\n"
+                           "certsync_served_version{name=\"shop\",pid=\"102\"} 0\n"
+                           "certsync_served_version{name=\"odd\\\"na\\\\me\\n\",pid=\"7\"} 2\n"));
+    free(text);
+    json_decref(doc);
+}
+
 /* jansson's allocator, failing only the allocation after `budget` others (-1: none) */
 static long budget = -1;
 
@@ -207,13 +373,13 @@ static void out_of_memory_never_gives_a_document_with_holes(void **state)
     assert_int_equal(rc, CS_OK);
     assert_true(n > 1); /* some attempts did fail */
     shop = cert(doc, 0);
-    assert_int_equal(json_object_size(shop), 18);
+    assert_int_equal(json_object_size(shop), 19);
     /* a meta.json that could not be parsed is shown as such, never as a version without names */
     if (strcmp(str(shop, "state"), "ok") == 0)
         assert_int_equal(json_array_size(json_object_get(shop, "names")), 2);
     else
         assert_non_null(str(shop, "error_current"));
-    assert_int_equal(json_object_size(cert(doc, 1)), 18);
+    assert_int_equal(json_object_size(cert(doc, 1)), 19);
     assert_string_equal(str(doc, "config"), cfg->path);
     assert_string_equal(str(doc, "store"), cfg->store_path);
     json_decref(doc);
@@ -230,6 +396,11 @@ int main(void)
         cmocka_unit_test(a_failed_sync_keeps_the_last_success_and_shows_the_error),
         cmocka_unit_test(a_state_file_the_store_refuses_is_shown_as_unreadable),
         cmocka_unit_test(out_of_memory_never_gives_a_document_with_holes),
+        cmocka_unit_test(check_exits_like_a_monitoring_plugin_for_each_state),
+        cmocka_unit_test(failed_syncs_are_counted_warned_and_forgotten_after_a_success),
+        cmocka_unit_test(a_store_that_cannot_be_read_is_unknown),
+        cmocka_unit_test(metrics_are_one_gauge_per_certificate_in_the_prometheus_format),
+        cmocka_unit_test(metrics_show_what_each_server_process_serves_and_escape_labels),
     };
 
     return cmocka_run_group_tests_name("status", tests, NULL, NULL);
