@@ -177,13 +177,13 @@ static void retention_keeps_n_and_rollback_goes_back(void **state)
     assert_int_equal(v[0], 3);
     assert_int_equal(v[2], 5);
     free(v);
-    assert_int_equal(cs_store_rollback(s, "shop", &to), CS_OK);
+    assert_int_equal(cs_store_rollback(s, "shop", 0, &to), CS_OK);
     assert_int_equal(to, 4);
     assert_int_equal(cs_store_current(s, "shop", &cur), CS_OK);
     assert_int_equal(cur, 4);
-    assert_int_equal(cs_store_rollback(s, "shop", &to), CS_OK);
+    assert_int_equal(cs_store_rollback(s, "shop", 0, &to), CS_OK);
     assert_int_equal(to, 3);
-    assert_int_equal(cs_store_rollback(s, "shop", &to), CS_ENOTFOUND);
+    assert_int_equal(cs_store_rollback(s, "shop", 0, &to), CS_ENOTFOUND);
     assert_non_null(strstr(cs_error_last(), "no version older than v3"));
     /* a new install after a rollback gets a fresh number, and v3 stays (current) */
     assert_int_equal(cs_store_install(s, "shop", c.bundle, &o, &to), CS_OK);
