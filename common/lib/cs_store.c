@@ -758,18 +758,21 @@ static int fingerprint_listed(const json_t *list, const char *fingerprint)
 
 /*
  * state.json as an object: {} when never written, torn or foreign (status then
- * shows "never"); NULL with the error set when it cannot be read or memory is short.
+ * shows "never"); NULL with the error set when it cannot be read or memory is
+ * short. A writer (replace) starts afresh from a file the store refuses (a
+ * FIFO, another user's file): the write puts a file of ours in its place.
  */
-static json_t *state_load(cs_store *s, int cfd, const char *name)
+static json_t *state_load(cs_store *s, int cfd, const char *name, int replace)
 {
     json_t *j;
     char *text;
     size_t len;
     cs_rc rc = cs_fs_read_at(cfd, "state.json", CS_STORE_MAX_FILE, s->owner, &text, &len);
 
-    if (rc == CS_ENOTFOUND)
+    if (rc == CS_ENOTFOUND || (rc != CS_OK && rc != CS_ENOMEM && replace)) {
         cs_error_clear();
-    else if (rc != CS_OK) {
+        rc = CS_ENOTFOUND;
+    } else if (rc != CS_OK) {
         cs_error_prefix("store '%s/certs/%s/state.json'", s->path, name);
         return NULL;
     }
@@ -803,14 +806,15 @@ static cs_rc state_save(cs_store *s, int cfd, const char *name, const json_t *j)
     return rc;
 }
 
-/* Open the certificate's directory and its state; *cfd closed by the caller. */
+/* Open the certificate's directory and its state (create: to write it); *cfd closed by the
+   caller. */
 static json_t *state_open(cs_store *s, const char *name, int create, int *cfd)
 {
     json_t *j;
 
     if (cert_open(s, name, create, cfd) != CS_OK)
         return NULL;
-    if ((j = state_load(s, *cfd, name)) == NULL)
+    if ((j = state_load(s, *cfd, name, create)) == NULL)
         close(*cfd);
     return j;
 }
