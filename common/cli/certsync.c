@@ -25,6 +25,7 @@
 #include "cs_status.h"
 #include "cs_store.h"
 #include "cs_sync.h"
+#include "cs_time.h"
 #include "cli.h"
 
 #define CS_VERSION "0.1.0"
@@ -359,6 +360,8 @@ static int sync_one(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, 
     }
     if (out.result == CS_SYNC_INSTALLED)
         printf("%s: installed v%u (%s)\n", cc->name, out.version, cli_safe(out.reason));
+    else if (out.held)
+        printf("%s: %s\n", cc->name, cli_safe(out.reason));
     else
         printf("%s: unchanged (%s)\n", cc->name, cli_safe(out.reason));
     return 1;
@@ -463,6 +466,12 @@ static void status_text(json_t *j)
     printf("\n");
     if (json_is_string(json_object_get(j, "last_error")))
         printf("  last error   %s\n", field(j, "last_error"));
+    if (json_is_object(json_object_get(j, "held")))
+        printf(
+            "  held         at v%lld since %s (rollback); `certsync release %s` resumes "
+            "syncing\n",
+            (long long)json_integer_value(json_object_get(json_object_get(j, "held"), "version")),
+            field(json_object_get(j, "held"), "since"), field(j, "name"));
 }
 
 /* The status of NAME, or of every [cert] without it, appended to all. */
@@ -611,15 +620,30 @@ static int cmd_metrics(const cli_command *self, int argc, char **argv)
     return rc;
 }
 
-/* ---- rollback ---- */
+/* ---- rollback, release ---- */
+
+typedef struct {
+    int force;
+} rollback_args;
+
+static const cli_opt rollback_opts[] = {
+    CLI_OPT_SWITCH(rollback_args, force, "force",
+                   "roll back even to a version whose certificate was\nrevoked (certsync revoke)"),
+    CLI_OPT_CONFIG, CLI_OPT_HELP, CLI_OPT_END};
 
 static const cli_opt config_only_opts[] = {CLI_OPT_CONFIG, CLI_OPT_HELP, CLI_OPT_END};
 
 static const char rollback_about[] =
-    "The newest older version of NAME that still validates becomes the current one. Servers\n"
-    "with the certsync module pick it up within a second.\n";
+    "The newest older version of NAME that still validates becomes the current one, and NAME\n"
+    "is held there: `certsync sync` (and the servers' in-process syncs) leave it alone until\n"
+    "`certsync release NAME`. A version whose certificate `certsync revoke` revoked is\n"
+    "refused unless --force. Servers with the certsync module pick it up within a second.\n";
 
-static int rollback_run(cs_config *c, cs_store *s, const char *name)
+static const char release_about[] =
+    "Ends the hold a rollback put on NAME: the next sync installs a new version when one is\n"
+    "due (or at once with `certsync sync --force NAME`).\n";
+
+static int rollback_run(cs_config *c, cs_store *s, const char *name, int force)
 {
     unsigned from = 0, to;
     int lock;
@@ -630,19 +654,46 @@ static int rollback_run(cs_config *c, cs_store *s, const char *name)
         return cli_fail("rollback");
     if (cs_store_current(s, name, &from) != CS_OK)
         from = 0;
-    r = cs_store_rollback(s, name, &to);
+    r = cs_store_rollback(s, name, force, &to);
     cs_store_unlock(s, lock);
     if (r != CS_OK)
         return cli_fail("rollback");
-    printf("%s: current is now v%u (was v%u)\n", name, to, from);
+    printf("%s: current is now v%u (was v%u), held there; `certsync release %s` resumes syncing\n",
+           name, to, from, name);
     if (cs_sync_notify(c, s, cs_config_cert(c, name), to) != CS_OK)
         return cli_fail("rollback");
     return EXIT_SUCCESS;
 }
 
-static int cmd_rollback(const cli_command *self, int argc, char **argv)
+static int release_run(cs_store *s, const char *name)
 {
-    int first, rc = cli_parse(&self->spec, argc, argv, NULL, &first);
+    cs_sync_state st;
+    char since[32];
+    int lock;
+
+    if (cs_store_lock(s, name, 60, &lock) != CS_OK)
+        return cli_fail("release");
+    if (cs_store_sync_state(s, name, &st) != CS_OK ||
+        (st.held && cs_store_hold(s, name, 0) != CS_OK)) {
+        cs_store_unlock(s, lock);
+        return cli_fail("release");
+    }
+    cs_store_unlock(s, lock);
+    if (st.held == 0)
+        printf("%s: not held; nothing to release\n", name);
+    else
+        printf("%s: released (was held at v%u since %s); the next sync renews it when due\n", name,
+               st.held, cs_time_iso(st.held_since, since));
+    return EXIT_SUCCESS;
+}
+
+/* rollback and release: one NAME, known to the config or the store */
+static int cmd_hold(const cli_command *self, int argc, char **argv)
+{
+    rollback_args a = {0};
+    int first, rc = cli_parse(&self->spec, argc, argv, &a, &first);
+    const char *cmd = self->spec.name;
+    unsigned ver;
     cs_config *c;
     cs_store *s;
 
@@ -650,9 +701,17 @@ static int cmd_rollback(const cli_command *self, int argc, char **argv)
         return rc;
     if (first + 1 != argc)
         return cli_usage(&self->spec, "give exactly one certificate NAME");
-    if ((rc = cli_open_all("rollback", &c, &s)) != EXIT_SUCCESS)
+    if ((rc = cli_open_all(cmd, &c, &s)) != EXIT_SUCCESS)
         return rc;
-    rc = rollback_run(c, s, argv[first]);
+    if (cs_config_cert(c, argv[first]) == NULL && cs_store_current(s, argv[first], &ver) != CS_OK) {
+        fprintf(stderr, "certsync %s: no [cert %s] in %s and nothing in the store\n", cmd,
+                cli_safe(argv[first]), c->path);
+        rc = EXIT_FAILURE;
+    } else if (strcmp(cmd, "rollback") == 0) {
+        rc = rollback_run(c, s, argv[first], a.force);
+    } else {
+        rc = release_run(s, argv[first]);
+    }
     cs_store_free(s);
     cs_config_free(c);
     return rc;
@@ -669,8 +728,10 @@ static const cli_command store_commands[] = {
                 metrics_about, config_only_opts, cmd_metrics),
     CLI_COMMAND("import", "NAME", "install a certificate you have as a new version of NAME",
                 import_about, import_opts, cmd_import),
-    CLI_COMMAND("rollback", "NAME", "make the previous good version current again", rollback_about,
-                config_only_opts, cmd_rollback),
+    CLI_COMMAND("rollback", "NAME", "make the previous good version current and hold it there",
+                rollback_about, rollback_opts, cmd_hold),
+    CLI_COMMAND("release", "NAME", "end a rollback's hold: sync renews NAME again", release_about,
+                config_only_opts, cmd_hold),
     CLI_COMMAND("convert", NULL,
                 "convert a certificate + key to PEM, PKCS#12, JKS or a server layout",
                 convert_about, convert_opts, cmd_convert),

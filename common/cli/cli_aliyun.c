@@ -645,6 +645,7 @@ static const cli_opt id_opts[] = {
 typedef struct {
     const char *action;
     int confirm;
+    int revokes; /* the store marks the versions that hold the order's certificate */
 } id_action;
 
 /* "revoke ORDER 123? ... Type yes:"; 0 when not confirmed (a usage error without a terminal). */
@@ -681,10 +682,76 @@ static void id_done(const cli_cmd *spec, const char *id, json_t *r, int as_json)
     printf("\n");
 }
 
+/* The certificate id of an issued order; "" when it has none or the service does not say. */
+static void order_cert_id(ctx *x, const char *order, char *id, size_t size)
+{
+    const char *key;
+    json_t *r;
+    cs_kv q;
+
+    id[0] = '\0';
+    cs_kv_init(&q);
+    cs_kv_set(&q, "OrderId", order);
+    if (cs_aliyun_call(x->client, "DescribeCertificateState", &q, &r) != CS_OK) {
+        cs_kv_clear(&q);
+        cs_error_clear();
+        return;
+    }
+    cs_kv_clear(&q);
+    if (strcmp(jtxt(r, "Type"), "certificate") == 0)
+        cs_json_id(json_object_get(r, "CertId"), id, size);
+    /* the answer of an issued order carries its key: wiped before it is freed */
+    if ((key = json_string_value(json_object_get(r, "PrivateKey"))) != NULL)
+        OPENSSL_cleanse((void *)key, strlen(key));
+    json_decref(r);
+}
+
+/* Each stored version of name whose meta.json remote_id is cert_id is marked revoked. */
+static void mark_revoked_versions(ctx *x, const char *name, const char *cert_id)
+{
+    cs_cert_info info;
+    unsigned *v;
+    size_t n, i;
+
+    if (cs_store_versions(x->s, name, &v, &n) != CS_OK) {
+        cs_error_clear();
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        if (cs_store_info(x->s, name, v[i], &info) != CS_OK) {
+            cs_error_clear();
+            continue;
+        }
+        if (strcmp(info.remote_id, cert_id) == 0) {
+            if (cs_store_mark_revoked(x->s, name, info.fingerprint) == CS_OK)
+                printf("%s: v%u holds the revoked certificate %s; `certsync rollback` refuses "
+                       "it\n",
+                       name, v[i], cert_id);
+            else
+                fprintf(stderr, "certsync revoke: %s v%u holds it, but cannot be marked: %s\n",
+                        name, v[i], cli_safe(cs_error_last()));
+        }
+        cs_cert_info_clear(&info);
+    }
+    free(v);
+}
+
+/* After revoke: the store remembers which of its versions the service revoked. */
+static void record_revocation(ctx *x, const char *cert_id)
+{
+    size_t k;
+
+    if (cert_id[0] == '\0')
+        return;
+    for (k = 0; k < x->c->n_certs; k++)
+        mark_revoked_versions(x, x->c->certs[k].name, cert_id);
+}
+
 static int cmd_id_action(const cli_command *self, int argc, char **argv)
 {
     const cli_cmd *spec = &self->spec;
     const id_action *act = self->data;
+    char cert_id[32] = "";
     id_args a = {0};
     int first, rc = cli_parse(spec, argc, argv, &a, &first);
     json_t *r;
@@ -700,11 +767,14 @@ static int cmd_id_action(const cli_command *self, int argc, char **argv)
     if ((rc = ctx_open(&x, spec->name, a.provider)) != EXIT_SUCCESS)
         return rc;
     rc = EXIT_FAILURE;
+    if (act->revokes)
+        order_cert_id(&x, argv[first], cert_id, sizeof(cert_id));
     cs_kv_init(&q);
     cs_kv_set(&q, strcmp(spec->args, "ORDER") == 0 ? "OrderId" : "CertId", argv[first]);
     if (call(&x, act->action, &q, &r)) {
         id_done(spec, argv[first], r, a.json);
         json_decref(r);
+        record_revocation(&x, cert_id);
         rc = EXIT_SUCCESS;
     }
     ctx_free(&x);
@@ -1240,7 +1310,7 @@ static int cmd_aliyun(const cli_command *self, int argc, char **argv)
 
 /* ---- the table ---- */
 
-#define ID_COMMAND(name_, arg, summary_, about_, action_, confirm_)                                \
+#define ID_COMMAND(name_, arg, summary_, about_, action_, confirm_, revokes_)                      \
     {                                                                                              \
         .spec = {.prog = "certsync",                                                               \
                  .name = name_,                                                                    \
@@ -1250,7 +1320,7 @@ static int cmd_aliyun(const cli_command *self, int argc, char **argv)
                  .opts = id_opts},                                                                 \
         .run = cmd_id_action, .data = &(const id_action)                                           \
         {                                                                                          \
-            action_, confirm_                                                                      \
+            action_, confirm_, revokes_                                                            \
         }                                                                                          \
     }
 
@@ -1266,25 +1336,28 @@ const cli_command cli_aliyun_commands[] = {
     ID_COMMAND("delete", "ID", "delete a certificate from the service",
                "DeleteUserCertificate. To delete a failed or withdrawn order use `certsync\n"
                "withdraw` first, then `certsync delete-order`.\n",
-               "DeleteUserCertificate", 0),
+               "DeleteUserCertificate", 0, 0),
     CLI_COMMAND("apply", NULL, "apply, print the validation to publish, --wait to install",
                 apply_about, apply_opts, cmd_apply),
     ID_COMMAND("withdraw", "ORDER", "withdraw an application",
                "An order that waits for validation or is in review (CancelOrderRequest); it goes\n"
                "back to \"paid\" and can be applied again.\n",
-               "CancelOrderRequest", 0),
+               "CancelOrderRequest", 0, 0),
     ID_COMMAND("delete-order", "ORDER", "delete a failed or withdrawn order",
-               "DeleteCertificateRequest; its quota is returned.\n", "DeleteCertificateRequest", 0),
+               "DeleteCertificateRequest; its quota is returned.\n", "DeleteCertificateRequest", 0,
+               0),
     ID_COMMAND(
         "revoke", "ORDER", "revoke an issued certificate",
         "The certificate of an issued order (CancelCertificateForPackageRequest); a pending\n"
-        "order is cancelled and its quota returned. Asks for confirmation unless --yes.\n",
-        "CancelCertificateForPackageRequest", 1),
+        "order is cancelled and its quota returned. Asks for confirmation unless --yes.\n"
+        "Versions in the store that hold the revoked certificate (meta.json remote_id) are\n"
+        "marked revoked in their state.json: `certsync rollback` refuses them without --force.\n",
+        "CancelCertificateForPackageRequest", 1, 1),
     ID_COMMAND("renew", "ORDER", "renew an issued order",
                "An issued, still valid order (RenewCertificateOrderForPackageRequest); prints the\n"
                "new order, which then goes through validation like `certsync apply`. Once it is\n"
                "issued, `certsync sync` installs it for certificates selected by domain.\n",
-               "RenewCertificateOrderForPackageRequest", 0),
+               "RenewCertificateOrderForPackageRequest", 0, 0),
     CLI_COMMAND("quota", NULL, "remaining quota of a product",
                 "How many certificates of a product the account may still apply for\n"
                 "(DescribePackageState).\n",

@@ -25,7 +25,8 @@ typedef enum { CS_PROVIDER_LOCAL_CA, CS_PROVIDER_ALIYUN_CAS } cs_provider_type;
 
 typedef struct {
     char *name;
-    int line;
+    int line;        /* of its first key */
+    int header_line; /* of its [provider NAME] line */
     cs_provider_type type;
     /* local-ca */
     long ca_lifetime; /* seconds; default 10 years */
@@ -43,7 +44,10 @@ typedef struct {
 
 typedef struct {
     char *name;
-    int line;
+    int line;                         /* of its first key */
+    int header_line;                  /* of its [cert NAME] line */
+    int renew_before_line;            /* 0: the default */
+    int lifetime_line;                /* 0: the default */
     char *provider_name;              /* NULL: the embedded local CA */
     const cs_provider_conf *provider; /* resolved; NULL for the embedded local CA */
     char *cert_id;                    /* decimal, 64-bit */

@@ -4,7 +4,8 @@
  *   <store>/certs/<name>/v<N>/      one complete version: the PEM set,
  *                                   console-style files, PFX/JKS, meta.json
  *   <store>/certs/<name>/current    symlink to v<N>, switched by rename(2)
- *   <store>/certs/<name>/state.json last sync result and error, for status
+ *   <store>/certs/<name>/state.json last sync result and error, for status;
+ *                                   a hold (rollback) and revoked fingerprints
  *   <store>/certs/<name>/.lock      writers hold an exclusive flock on it
  *   <store>/certs/<name>/apache.conf, nginx.conf   include snippets naming the
  *                                   stable current/fullchain.pem and privkey.pem
@@ -117,8 +118,12 @@ typedef struct {
 cs_rc cs_store_info(cs_store *s, const char *name, unsigned version, cs_cert_info *info);
 void cs_cert_info_clear(cs_cert_info *info);
 
-/* Make the newest older version that still validates current. */
-cs_rc cs_store_rollback(cs_store *s, const char *name, unsigned *version);
+/*
+ * Make the newest older version that still validates current and hold it
+ * there (cs_store_hold). A version whose certificate was marked revoked is
+ * refused with CS_EPERM unless force.
+ */
+cs_rc cs_store_rollback(cs_store *s, const char *name, int force, unsigned *version);
 
 /* The last sync of a certificate, kept for status. */
 typedef enum { CS_SYNC_NONE, CS_SYNC_INSTALLED, CS_SYNC_UNCHANGED, CS_SYNC_FAILED } cs_sync_result;
@@ -129,11 +134,26 @@ typedef struct {
     time_t last_success; /* when one last succeeded (0: never) */
     char error[1024];    /* the reason of the last failure */
     unsigned failures;   /* failed syncs since the last that succeeded */
+    unsigned held;       /* held at this version (0: not held): sync leaves it alone */
+    time_t held_since;
 } cs_sync_state;
 
 cs_rc cs_store_record_sync(cs_store *s, const char *name, cs_sync_result result, const char *error);
 cs_rc cs_store_sync_state(cs_store *s, const char *name, cs_sync_state *st);
 const char *cs_sync_result_name(cs_sync_result r);
+
+/*
+ * Hold name at version (a rollback does), so that sync leaves it alone until
+ * released: version 0 releases. Kept in state.json with its time.
+ */
+cs_rc cs_store_hold(cs_store *s, const char *name, unsigned version);
+
+/*
+ * The service revoked the certificate whose SHA-256 fingerprint (hex) this
+ * is: a rollback refuses a version of name that holds it.
+ */
+cs_rc cs_store_mark_revoked(cs_store *s, const char *name, const char *fingerprint);
+cs_rc cs_store_revoked(cs_store *s, const char *name, const char *fingerprint, int *revoked);
 
 /*
  * Exclusive per-certificate writer lock (waits up to timeout_s). Taking it

@@ -13,6 +13,7 @@ typedef struct {
     cs_sync_result result;
     unsigned version; /* current version after the sync (0: none) */
     char reason[256]; /* why a new one was installed, or why none was */
+    unsigned held;    /* held at this version by a rollback: nothing was asked or done */
 } cs_sync_outcome;
 
 /*
@@ -28,6 +29,8 @@ void cs_sync_session_free(cs_sync_session *sess);
 
 /*
  * force: issue or fetch even when the current version is still good.
+ * A held certificate (cs_store_hold, after a rollback) is left alone, force
+ * or not: CS_OK, out->held set and out->reason saying how to release it.
  * A failing on-change command returns an error with out->result INSTALLED.
  * sess is required (cs_sync_session_new with the configuration: it names the
  * on-change command); without it the call fails, it never skips on-change.

@@ -21,6 +21,8 @@ typedef struct {
     int partial;    /* the last chunk did not end a line */
     int too_long;   /* a line longer than inih's buffer */
     int continued;  /* the line starts with blanks: it continues a value */
+    int header;     /* line of the last '[section]' header read */
+    int entered;    /* header of the section the handler is in */
     char err[1536]; /* first error */
     char section[256];
     char keys[64][40]; /* keys seen in the current section, for duplicates */
@@ -39,6 +41,8 @@ static char *reader(char *buf, int size, void *stream)
     if (!p->partial) {
         p->line++;
         p->continued = buf[0] == ' ' || buf[0] == '\t';
+        if (!p->continued && buf[strspn(buf, "\xef\xbb\xbf")] == '[')
+            p->header = p->line;
     }
     n = strlen(buf);
     p->partial = n > 0 && buf[n - 1] != '\n' && !feof(p->f);
@@ -124,7 +128,10 @@ cs_rc cs_duration_parse(const char *s, long *seconds)
         end++;
         break;
     case '\0':
-        break;
+        return cs_error_set(CS_EINVAL,
+                            "'%s' has no unit; write %sd, %sh, %sm or %ss (days, hours, minutes "
+                            "or seconds)",
+                            s, s, s, s, s);
     default:
         end = (char *)"x";
         break;
@@ -443,13 +450,25 @@ static void set_key(parse_ctx *p, const conf_key *keys, void *obj, const char *k
     fail(p, "[%s]: unknown key '%s'; known keys: %s", p->section, key, known);
 }
 
-/* Each new section starts its own table of keys, for duplicate detection. */
-static void enter_section(parse_ctx *p, const char *section)
+/* The lines of renew-before and lifetime, for the check that pairs them. */
+static void set_cert_key(parse_ctx *p, cs_cert_conf *cc, const char *key, const char *value)
 {
-    if (strcmp(p->section, section) == 0)
-        return;
+    set_key(p, cert_keys, cc, key, value);
+    if (strcmp(key, "renew-before") == 0)
+        cc->renew_before_line = p->line;
+    else if (strcmp(key, "lifetime") == 0)
+        cc->lifetime_line = p->line;
+}
+
+/* Each new section starts its own table of keys, for duplicate detection. */
+static int enter_section(parse_ctx *p, const char *section)
+{
+    if (strcmp(p->section, section) == 0 && p->entered == p->header)
+        return 0;
     snprintf(p->section, sizeof(p->section), "%s", section);
+    p->entered = p->header;
     p->n_keys = 0;
+    return 1;
 }
 
 static int seen_key(parse_ctx *p, const char *key)
@@ -490,8 +509,16 @@ static cs_cert_conf *find_cert(cs_config *c, const char *name)
     return NULL;
 }
 
-/* Called for "[provider NAME]" and "[cert NAME]" the first time each is seen. */
-static void *open_section(parse_ctx *p, const char *kind, const char *name)
+/* A second [cert a] would merge into the first without a word: refuse it. */
+static void *again(parse_ctx *p, const char *kind, const char *name, int first)
+{
+    fail(p, "[%s %s]: the section is given twice (lines %d and %d); merge them into one", kind,
+         name, first, p->header);
+    return NULL;
+}
+
+/* Called for "[provider NAME]" and "[cert NAME]" at each of their keys; fresh: the first. */
+static void *open_section(parse_ctx *p, const char *kind, const char *name, int fresh)
 {
     cs_config *c = p->c;
 
@@ -504,7 +531,7 @@ static void *open_section(parse_ctx *p, const char *kind, const char *name)
         cs_provider_conf *n = find_provider(c, name), *arr;
 
         if (n)
-            return n;
+            return fresh ? again(p, kind, name, n->header_line) : n;
         arr = realloc(c->providers, (c->n_providers + 1) * sizeof(*arr));
         if (arr == NULL) {
             fail(p, "out of memory");
@@ -516,6 +543,7 @@ static void *open_section(parse_ctx *p, const char *kind, const char *name)
         if ((n->name = strdup(name)) == NULL)
             fail(p, "out of memory");
         n->line = p->line;
+        n->header_line = p->header;
         n->type = (cs_provider_type)-1;
         n->ca_lifetime = 10L * 365 * 86400;
         n->retries = 3;
@@ -524,7 +552,7 @@ static void *open_section(parse_ctx *p, const char *kind, const char *name)
         cs_cert_conf *n = find_cert(c, name), *arr;
 
         if (n)
-            return n;
+            return fresh ? again(p, kind, name, n->header_line) : n;
         arr = realloc(c->certs, (c->n_certs + 1) * sizeof(*arr));
         if (arr == NULL) {
             fail(p, "out of memory");
@@ -536,6 +564,7 @@ static void *open_section(parse_ctx *p, const char *kind, const char *name)
         if ((n->name = strdup(name)) == NULL)
             fail(p, "out of memory");
         n->line = p->line;
+        n->header_line = p->header;
         n->formats = CS_FMT_PEM;
         n->renew_before = 30L * 86400;
         n->lifetime = 90L * 86400;
@@ -549,11 +578,11 @@ static int handler(void *user, const char *section, const char *key, const char 
 {
     parse_ctx *p = user;
     char kind[32] = "", name[200] = "", extra[8] = "";
-    int n;
+    int n, fresh;
 
     if (p->err[0])
         return 1;
-    enter_section(p, section);
+    fresh = enter_section(p, section);
     if (section[0] == '\0') {
         fail(p,
              "key '%s' is outside any section; put it under [store], [provider NAME] or "
@@ -567,16 +596,66 @@ static int handler(void *user, const char *section, const char *key, const char 
     if (strcmp(kind, "store") == 0 && n == 1) {
         set_key(p, store_keys, p->c, key, value);
     } else if ((strcmp(kind, "provider") == 0 || strcmp(kind, "cert") == 0) && n == 2) {
-        void *s = open_section(p, kind, name);
+        void *s = open_section(p, kind, name, fresh);
 
         if (s && kind[0] == 'p')
             set_key(p, provider_keys, s, key, value);
         else if (s)
-            set_key(p, cert_keys, s, key, value);
+            set_cert_key(p, s, key, value);
     } else {
         fail(p, "unknown section [%s]; use [store], [provider NAME] or [cert NAME]", section);
     }
     return p->err[0] ? 0 : 1;
+}
+
+/* "30d", "12h", "90s": a duration as an operator writes it. */
+static void duration_text(long s, char *buf, size_t size)
+{
+    if (s % 86400 == 0)
+        snprintf(buf, size, "%ldd", s / 86400);
+    else if (s % 3600 == 0)
+        snprintf(buf, size, "%ldh", s / 3600);
+    else if (s % 60 == 0)
+        snprintf(buf, size, "%ldm", s / 60);
+    else
+        snprintf(buf, size, "%lds", s);
+}
+
+static void key_origin(int line, char *buf, size_t size)
+{
+    if (line)
+        snprintf(buf, size, "line %d", line);
+    else
+        snprintf(buf, size, "the default");
+}
+
+/*
+ * The local CA issues for lifetime; a renew-before as long would find every
+ * new certificate due and reissue it at each sync.
+ */
+static cs_rc check_renewal_window(const cs_config *c, cs_cert_conf *cc)
+{
+    char rb[32], lt[32], rb_at[32], lt_at[32];
+
+    if (cc->provider && cc->provider->type != CS_PROVIDER_LOCAL_CA)
+        return CS_OK;
+    /* a lifetime shorter than the default notice: the default is a third of it */
+    if (cc->renew_before_line == 0 && cc->renew_before >= cc->lifetime)
+        cc->renew_before = cc->lifetime / 3;
+    if (cc->renew_before < cc->lifetime)
+        return CS_OK;
+    duration_text(cc->renew_before, rb, sizeof(rb));
+    duration_text(cc->lifetime, lt, sizeof(lt));
+    key_origin(cc->renew_before_line, rb_at, sizeof(rb_at));
+    key_origin(cc->lifetime_line, lt_at, sizeof(lt_at));
+    return cs_error_set(CS_ECONFIG,
+                        "%s:%d: [cert %s]: renew-before = %s (%s) is not shorter than lifetime "
+                        "= %s (%s): every new certificate would be due at once and reissued at "
+                        "each sync; make renew-before shorter than lifetime",
+                        c->path,
+                        cc->renew_before_line > cc->lifetime_line ? cc->renew_before_line
+                                                                  : cc->lifetime_line,
+                        cc->name, rb, rb_at, lt, lt_at);
 }
 
 /* Checks that need the whole file: references, required keys. */
@@ -616,6 +695,8 @@ static cs_rc check_all(cs_config *c)
                                 "%s:%d: [cert %s]: set cert-id or domain to say which "
                                 "certificate of the service this is",
                                 c->path, cc->line, cc->name);
+        if (check_renewal_window(c, cc) != CS_OK)
+            return CS_ECONFIG;
     }
     return CS_OK;
 }

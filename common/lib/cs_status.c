@@ -64,6 +64,14 @@ static void current_json(json_t *j, cs_store *s, const char *name, time_t now)
         cs_cert_info_clear(&info);
 }
 
+/* {"version": 3, "since": "..."}: a rollback holds it there until `certsync release`. */
+static json_t *held_json(const cs_sync_state *st)
+{
+    json_t *since = cs_status_time(st->held_since);
+
+    return since ? json_pack("{s:I, s:o}", "version", (json_int_t)st->held, "since", since) : NULL;
+}
+
 /* The last sync, by whoever ran it; a state.json the store refuses (a FIFO) is said so. */
 static void last_sync_json(json_t *j, cs_store *s, const char *name)
 {
@@ -77,11 +85,12 @@ static void last_sync_json(json_t *j, cs_store *s, const char *name)
     json_object_set_new(j, "last_error",
                         readable ? text_or_null(st.error) : json_string(cs_error_last()));
     json_object_set_new(j, "consecutive_failures", json_integer(readable ? st.failures : 0));
+    json_object_set_new(j, "held", readable && st.held ? held_json(&st) : json_null());
 }
 
-/* name, the 13 keys of current_json and the 5 of last_sync_json: a set_new that failed is
+/* name, the 13 keys of current_json and the 6 of last_sync_json: a set_new that failed is
    a key missing, so the document is checked once by its size */
-#define CERT_KEYS 19
+#define CERT_KEYS 20
 
 cs_rc cs_status_cert(cs_store *s, const char *name, time_t now, json_t **out)
 {

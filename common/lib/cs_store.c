@@ -6,11 +6,13 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <jansson.h>
+#include <limits.h>
 #include <openssl/crypto.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -741,32 +743,87 @@ const char *cs_sync_result_name(cs_sync_result r)
     }
 }
 
-cs_rc cs_store_sync_state(cs_store *s, const char *name, cs_sync_state *st)
+static int fingerprint_listed(const json_t *list, const char *fingerprint)
 {
-    const char *r;
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(list, i, v)
+    {
+        if (json_is_string(v) && strcasecmp(json_string_value(v), fingerprint) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * state.json as an object: {} when never written, torn or foreign (status then
+ * shows "never"); NULL with the error set when it cannot be read or memory is
+ * short. A writer (replace) starts afresh from a file the store refuses (a
+ * FIFO, another user's file): the write puts a file of ours in its place.
+ */
+static json_t *state_load(cs_store *s, int cfd, const char *name, int replace)
+{
     json_t *j;
     char *text;
     size_t len;
-    int cfd;
+    cs_rc rc = cs_fs_read_at(cfd, "state.json", CS_STORE_MAX_FILE, s->owner, &text, &len);
+
+    if (rc == CS_ENOTFOUND || (rc != CS_OK && rc != CS_ENOMEM && replace)) {
+        cs_error_clear();
+        rc = CS_ENOTFOUND;
+    } else if (rc != CS_OK) {
+        cs_error_prefix("store '%s/certs/%s/state.json'", s->path, name);
+        return NULL;
+    }
+    j = rc == CS_OK ? json_loadb(text, len, 0, NULL) : NULL;
+    if (rc == CS_OK)
+        free(text);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        j = json_object();
+    }
+    if (j == NULL)
+        cs_error_set(CS_ENOMEM, "out of memory reading '%s/certs/%s/state.json'", s->path, name);
+    return j;
+}
+
+/* Write state.json (group-readable: the modules' status pages show it; no secret is in it). */
+static cs_rc state_save(cs_store *s, int cfd, const char *name, const json_t *j)
+{
+    char *text = dump_json(j);
     cs_rc rc;
 
-    memset(st, 0, sizeof(*st));
-    rc = cert_open(s, name, 0, &cfd);
-    if (rc == CS_OK) {
-        rc = cs_fs_read_at(cfd, "state.json", CS_STORE_MAX_FILE, s->owner, &text, &len);
-        close(cfd);
-    }
-    if (rc == CS_ENOTFOUND) {
-        cs_error_clear();
-        return CS_OK; /* never synced */
-    }
-    if (rc != CS_OK)
-        return cs_error_prefix("store '%s/certs/%s/state.json'", s->path, name);
-    j = json_loadb(text, len, 0, NULL);
+    /* losing the last result in a crash is harmless: no fsync per certificate */
+    rc = text ? cs_fs_write_at(cfd, "state.json", text, strlen(text), SERVED_MODE, s->gid, 0)
+              : cs_error_set(CS_ENOMEM, "out of memory writing '%s/certs/%s/state.json'", s->path,
+                             name);
+    /* a full disk has no room for a temp copy, but the old file's blocks fit the new one */
+    if (rc == CS_EIO &&
+        cs_fs_overwrite_at(cfd, "state.json", text, strlen(text), s->owner) == CS_OK)
+        rc = CS_OK;
     free(text);
-    if (j == NULL)
-        return CS_OK; /* a torn or foreign file: as if never synced */
-    r = json_string_value(json_object_get(j, "result"));
+    return rc;
+}
+
+/* Open the certificate's directory and its state (create: to write it); *cfd closed by the
+   caller. */
+static json_t *state_open(cs_store *s, const char *name, int create, int *cfd)
+{
+    json_t *j;
+
+    if (cert_open(s, name, create, cfd) != CS_OK)
+        return NULL;
+    if ((j = state_load(s, *cfd, name, create)) == NULL)
+        close(*cfd);
+    return j;
+}
+
+static void state_read(json_t *j, cs_sync_state *st)
+{
+    const char *r = json_string_value(json_object_get(j, "result"));
+    json_t *held = json_object_get(j, "held");
+
     st->result = r == NULL                     ? CS_SYNC_NONE
                  : strcmp(r, "installed") == 0 ? CS_SYNC_INSTALLED
                  : strcmp(r, "unchanged") == 0 ? CS_SYNC_UNCHANGED
@@ -776,49 +833,157 @@ cs_rc cs_store_sync_state(cs_store *s, const char *name, cs_sync_state *st)
     st->last_success = json_time(json_object_get(j, "last_success"));
     copy_str(st->error, sizeof(st->error), json_object_get(j, "error"));
     st->failures = (unsigned)json_integer_value(json_object_get(j, "failures"));
+    if (json_integer_value(json_object_get(held, "version")) > 0 &&
+        json_integer_value(json_object_get(held, "version")) <= UINT_MAX) {
+        st->held = (unsigned)json_integer_value(json_object_get(held, "version"));
+        st->held_since = json_time(json_object_get(held, "since"));
+    }
+}
+
+cs_rc cs_store_sync_state(cs_store *s, const char *name, cs_sync_state *st)
+{
+    json_t *j;
+    int cfd;
+
+    memset(st, 0, sizeof(*st));
+    j = state_open(s, name, 0, &cfd);
+    if (j == NULL && cs_error_code() == CS_ENOTFOUND) {
+        cs_error_clear();
+        return CS_OK; /* never synced */
+    }
+    if (j == NULL)
+        return cs_error_code();
+    close(cfd);
+    state_read(j, st);
     json_decref(j);
     return CS_OK;
 }
 
+/* Set key to v (stolen), or remove it when v is NULL; 0 when memory is short. */
+static int state_set(json_t *j, const char *key, json_t *v, int wanted)
+{
+    if (!wanted) {
+        json_object_del(j, key);
+        return 1;
+    }
+    return v != NULL && json_object_set_new(j, key, v) == 0;
+}
+
 cs_rc cs_store_record_sync(cs_store *s, const char *name, cs_sync_result result, const char *error)
 {
-    char t[32], now[32];
-    const char *last;
-    cs_sync_state old;
+    char now[32];
     json_int_t failures;
     json_t *j;
-    char *text;
-    int cfd;
+    int cfd, ok;
     cs_rc rc;
 
-    if (cert_open(s, name, 1, &cfd) != CS_OK)
+    if ((j = state_open(s, name, 1, &cfd)) == NULL)
         return cs_error_code();
-    cs_store_sync_state(s, name, &old);
     cs_time_iso(time(NULL), now);
-    if (old.last_success)
-        cs_time_iso(old.last_success, t);
-    last = result != CS_SYNC_FAILED ? now : old.last_success ? t : NULL;
-    failures = result == CS_SYNC_FAILED ? (json_int_t)old.failures + 1 : 0;
-    /* one builder, checked once; not "s*": jansson drops that key when out of memory */
-    if (last)
-        j = json_pack("{s:s, s:s, s:s, s:s?, s:I}", "result", cs_sync_result_name(result), "at",
-                      now, "last_success", last, "error", error, "failures", failures);
-    else
-        j = json_pack("{s:s, s:s, s:s?, s:I}", "result", cs_sync_result_name(result), "at", now,
-                      "error", error, "failures", failures);
-    text = dump_json(j);
+    failures =
+        result == CS_SYNC_FAILED ? json_integer_value(json_object_get(j, "failures")) + 1 : 0;
+    /* the hold and the revoked list are kept; the last result replaced */
+    ok = state_set(j, "result", json_string(cs_sync_result_name(result)), 1) &&
+         state_set(j, "at", json_string(now), 1) &&
+         (result == CS_SYNC_FAILED || state_set(j, "last_success", json_string(now), 1)) &&
+         state_set(j, "error", error ? json_string(error) : NULL, error != NULL) &&
+         state_set(j, "failures", json_integer(failures), 1);
+    rc = ok ? state_save(s, cfd, name, j)
+            : cs_error_set(CS_ENOMEM, "out of memory writing '%s/certs/%s/state.json'", s->path,
+                           name);
     json_decref(j);
-    /* losing the last result in a crash is harmless: no fsync per certificate;
-       group-readable: the modules' status pages show it (no secret is in it) */
-    rc = text ? cs_fs_write_at(cfd, "state.json", text, strlen(text), SERVED_MODE, s->gid, 0)
-              : cs_error_set(CS_ENOMEM, "out of memory");
-    /* a full disk has no room for a temp copy, but the old file's blocks fit the new one */
-    if (rc == CS_EIO &&
-        cs_fs_overwrite_at(cfd, "state.json", text, strlen(text), s->owner) == CS_OK)
-        rc = CS_OK;
-    free(text);
     close(cfd);
     return rc;
+}
+
+static cs_rc hold_locked(cs_store *s, const char *name, unsigned version)
+{
+    char now[32];
+    json_t *j;
+    int cfd, ok;
+    cs_rc rc;
+
+    if ((j = state_open(s, name, 1, &cfd)) == NULL)
+        return cs_error_code();
+    cs_time_iso(time(NULL), now);
+    ok = state_set(j, "held",
+                   version ? json_pack("{s:I, s:s}", "version", (json_int_t)version, "since", now)
+                           : NULL,
+                   version != 0);
+    rc = ok ? state_save(s, cfd, name, j)
+            : cs_error_set(CS_ENOMEM, "out of memory writing '%s/certs/%s/state.json'", s->path,
+                           name);
+    json_decref(j);
+    close(cfd);
+    return rc;
+}
+
+/* Under the certificate's lock (it nests): state.json is read, changed and written. */
+cs_rc cs_store_hold(cs_store *s, const char *name, unsigned version)
+{
+    int lock;
+    cs_rc rc;
+
+    if (cs_store_lock(s, name, 60, &lock) != CS_OK)
+        return cs_error_code();
+    rc = hold_locked(s, name, version);
+    cs_store_unlock(s, lock);
+    return rc;
+}
+
+/* "revoked": the SHA-256 fingerprints of certificates of name the service revoked. */
+static cs_rc mark_revoked_locked(cs_store *s, const char *name, const char *fingerprint)
+{
+    json_t *j, *list;
+    int cfd;
+    cs_rc rc = CS_OK;
+
+    if ((j = state_open(s, name, 1, &cfd)) == NULL)
+        return cs_error_code();
+    list = json_object_get(j, "revoked");
+    if (!json_is_array(list)) {
+        list = json_array();
+        if (list == NULL || json_object_set_new(j, "revoked", list) != 0)
+            rc = cs_error_set(CS_ENOMEM, "out of memory");
+    }
+    if (rc == CS_OK && !fingerprint_listed(list, fingerprint))
+        rc = json_array_append_new(list, json_string(fingerprint)) == 0
+                 ? state_save(s, cfd, name, j)
+                 : cs_error_set(CS_ENOMEM, "out of memory");
+    json_decref(j);
+    close(cfd);
+    return rc;
+}
+
+cs_rc cs_store_mark_revoked(cs_store *s, const char *name, const char *fingerprint)
+{
+    int lock;
+    cs_rc rc;
+
+    if (cs_store_lock(s, name, 60, &lock) != CS_OK)
+        return cs_error_code();
+    rc = mark_revoked_locked(s, name, fingerprint);
+    cs_store_unlock(s, lock);
+    return rc;
+}
+
+cs_rc cs_store_revoked(cs_store *s, const char *name, const char *fingerprint, int *revoked)
+{
+    json_t *j;
+    int cfd;
+
+    *revoked = 0;
+    j = state_open(s, name, 0, &cfd);
+    if (j == NULL && cs_error_code() == CS_ENOTFOUND) {
+        cs_error_clear();
+        return CS_OK;
+    }
+    if (j == NULL)
+        return cs_error_code();
+    close(cfd);
+    *revoked = fingerprint_listed(json_object_get(j, "revoked"), fingerprint);
+    json_decref(j);
+    return CS_OK;
 }
 
 /* ---- install ---- */
@@ -1136,7 +1301,35 @@ cs_rc cs_store_install(cs_store *s, const char *name, const cs_bundle *b, const 
     return CS_OK;
 }
 
-cs_rc cs_store_rollback(cs_store *s, const char *name, unsigned *version)
+/* An older version fit to be current again: it loads, validates and was not revoked. */
+static cs_rc rollback_candidate(cs_store *s, const char *name, unsigned v, int force)
+{
+    cs_cert_info info;
+    cs_bundle *b;
+    int revoked = 0;
+    cs_rc rc;
+
+    if (cs_store_load(s, name, v, &b) != CS_OK)
+        return cs_error_code();
+    rc = cs_bundle_validate(b, NULL, 0, time(NULL), "the older version");
+    cs_bundle_free(b);
+    if (rc != CS_OK)
+        return cs_error_prefix("v%u", v);
+    if (force || cs_store_info(s, name, v, &info) != CS_OK) {
+        cs_error_clear();
+        return CS_OK;
+    }
+    rc = cs_store_revoked(s, name, info.fingerprint, &revoked);
+    cs_cert_info_clear(&info);
+    if (rc == CS_OK && revoked)
+        rc = cs_error_set(CS_EPERM,
+                          "v%u of '%s' was revoked in the certificate service (certsync revoke): "
+                          "clients may refuse it; give --force to make it current anyway",
+                          v, name);
+    return rc;
+}
+
+cs_rc cs_store_rollback(cs_store *s, const char *name, int force, unsigned *version)
 {
     char reason[1024] = "";
     unsigned cur, *v;
@@ -1162,21 +1355,22 @@ cs_rc cs_store_rollback(cs_store *s, const char *name, unsigned *version)
                       "'%s' has no version older than v%u to roll back to (the store keeps %u)",
                       name, cur, s->keep);
     for (i = n; i-- > 0;) {
-        cs_bundle *b;
-
         if (v[i] >= cur)
             continue;
-        if (cs_store_load(s, name, v[i], &b) != CS_OK) {
-            snprintf(reason, sizeof(reason), "%s", cs_error_last());
-            continue;
-        }
-        rc = cs_bundle_validate(b, NULL, 0, time(NULL), "the older version");
-        cs_bundle_free(b);
+        rc = rollback_candidate(s, name, v[i], force);
+        if (rc == CS_EPERM)
+            break; /* revoked: refused, not passed over for an even older one */
         if (rc != CS_OK) {
-            snprintf(reason, sizeof(reason), "v%u: %s", v[i], cs_error_last());
+            snprintf(reason, sizeof(reason), "%s", cs_error_last());
+            rc = CS_ENOTFOUND;
             continue;
         }
-        rc = switch_current(cfd, v[i]);
+        /* held first: a sync that comes between must not replace it */
+        rc = cs_store_hold(s, name, v[i]);
+        if (rc == CS_OK)
+            rc = switch_current(cfd, v[i]);
+        if (rc != CS_OK)
+            cs_store_hold(s, name, 0);
         if (rc == CS_OK && version)
             *version = v[i];
         break;

@@ -13,6 +13,7 @@
 #include "cs_escape.h"
 #include "cs_hook.h"
 #include "cs_provider.h"
+#include "cs_time.h"
 
 cs_install_opts cs_install_opts_for(const cs_cert_conf *cc, const char *provider,
                                     const char *remote_id)
@@ -216,6 +217,26 @@ static cs_rc notify_unlocked(const cs_config *c, cs_store *s, const cs_cert_conf
     return cs_error_set(rc, "%s", msg);
 }
 
+/* A rolled-back certificate is held: no provider is asked, nothing is recorded. */
+static int held(cs_store *s, const cs_cert_conf *cc, cs_sync_outcome *out)
+{
+    cs_sync_state st;
+    char since[32];
+
+    if (cs_store_sync_state(s, cc->name, &st) != CS_OK || st.held == 0) {
+        cs_error_clear();
+        return 0;
+    }
+    out->result = CS_SYNC_UNCHANGED;
+    out->held = st.held;
+    if (cs_store_current(s, cc->name, &out->version) != CS_OK)
+        out->version = 0;
+    cs_time_iso(st.held_since, since);
+    snprintf(out->reason, sizeof(out->reason),
+             "held at v%u since %s; `certsync release %s` resumes", st.held, since, cc->name);
+    return 1;
+}
+
 cs_rc cs_sync_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, int force,
                    cs_sync_outcome *out)
 {
@@ -236,6 +257,10 @@ cs_rc cs_sync_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, i
     if ((rc = cs_store_lock(s, cc->name, 60, &lock)) != CS_OK) {
         failed(s, cc, rc, out);
         return rc;
+    }
+    if (held(s, cc, out)) {
+        cs_store_unlock(s, lock);
+        return CS_OK;
     }
     rc = obtain(sess, s, cc, force, &b, &res, &type);
     snprintf(out->reason, sizeof(out->reason), "%s", res.reason);

@@ -561,9 +561,9 @@ def test_fifty_swaps_under_wrk_load_fail_no_request(tmp_path):
 # ---- the sync inside nginx ----
 
 def test_in_process_sync_installs_and_serves_new_versions(tmp_path):
-    # lifetime < renew-before: every sync renews, so every second brings a version
+    # renew-before a second short of the lifetime: every second brings a version
     conf = write_conf(tmp_path, {"shop": "domain = shop.test www.shop.test\n"
-                                         "lifetime = 1d\nrenew-before = 2d\n"})
+                                         "lifetime = 1d\nrenew-before = 86399s\n"})
     sync = "certsync_sync on; certsync_sync_interval 1s;"
     with Nginx(tmp_path / "ngx", http_conf(conf, SHOP, sync=sync)) as ngx:
         t0 = time.time()

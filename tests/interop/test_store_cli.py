@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import CERTSYNC, Chain, certsync, keytool, run
+from test_aliyun import cas, emu, emu_module, sha2, webroot  # noqa: F401 (fixtures)
 
 
 def status(conf, name=None):
@@ -207,6 +208,7 @@ def test_on_change_runs_after_each_change_of_current(tmp_path):
     certsync("--config", conf, "sync", "--force")
     certsync("--config", conf, "rollback", "web")
     assert log.read_text().splitlines() == ["graceful web v1", "graceful web v2", "graceful web v1"]
+    certsync("--config", conf, "release", "web")      # the rollback held it
 
     hook.write_text("#!/bin/sh\nexit 4\n")
     r = certsync("--config", conf, "sync", "--force", check=False)
@@ -326,7 +328,8 @@ def test_rollback_reports_the_version_it_replaced_when_another_writer_went_first
         fcntl.flock(lk, fcntl.LOCK_UN)
     out, err = p.communicate(timeout=30)
     assert p.returncode == 0, err
-    assert out == "demo: current is now v2 (was v3)\n"
+    assert out == ("demo: current is now v2 (was v3), held there; `certsync release demo` "
+                   "resumes syncing\n")
 
 
 # ---- health for people and machines: status --check and metrics ----
@@ -433,3 +436,65 @@ def test_metrics_are_read_by_a_prometheus_parser(tmp_path):
     assert m[("certsync_sync_last_success_seconds", shop)] == 0  # never: import is no sync
     assert abs(m[("certsync_sync_last_run_seconds", shop)] - time.time()) < 60
     assert "# TYPE certsync_cert_version gauge" in text
+
+
+def test_a_rollback_holds_across_syncs_until_released(conf):
+    path, store = conf
+    certsync("--config", path, "sync", "shop")
+    v1 = served_fingerprint(store, "shop")
+    certsync("--config", path, "sync", "shop", "--force")
+    r = certsync("--config", path, "rollback", "shop")
+    assert "shop: current is now v1 (was v2), held there" in r.stdout
+    assert served_fingerprint(store, "shop") == v1
+    held = status(path, "shop")["shop"]["held"]
+    assert held["version"] == 1 and held["since"].endswith("Z")
+
+    # two syncs, one of them forced: both leave it alone, say so and succeed
+    for extra in ([], ["--force"]):
+        r = certsync("--config", path, "sync", *extra)
+        assert r.returncode == 0
+        assert (f"shop: held at v1 since {held['since']}; `certsync release shop` resumes"
+                in r.stdout), r.stdout
+        assert "demo: installed" in r.stdout or "demo: unchanged" in r.stdout
+        assert served_fingerprint(store, "shop") == v1
+        assert status(path, "shop")["shop"]["version"] == 1
+    text = certsync("--config", path, "status", "shop").stdout
+    assert f"  held         at v1 since {held['since']} (rollback); `certsync release shop`" in text
+
+    r = certsync("--config", path, "release", "shop")
+    assert f"shop: released (was held at v1 since {held['since']})" in r.stdout
+    assert status(path, "shop")["shop"]["held"] is None
+    assert "held" not in certsync("--config", path, "status", "shop").stdout
+    assert "shop: unchanged (v1 is good for" in certsync("--config", path, "sync", "shop").stdout
+    assert "shop: installed v3 (forced" in certsync("--config", path, "sync", "shop",
+                                                      "--force").stdout
+    assert "shop: not held" in certsync("--config", path, "release", "shop").stdout
+    r = certsync("--config", path, "release", "nosuch", check=False)
+    assert r.returncode == 1 and "no [cert nosuch]" in r.stderr
+
+
+def test_rollback_refuses_a_version_the_service_revoked_unless_forced(cas, emu):
+    first = emu.ctl("add-cert", domain="rv.test", order="1", days=20)
+    cas.write("[cert rv]\nprovider = ali\ndomain = rv.test\n")
+    assert "rv: installed v1" in cas.cli("sync").stdout
+    renewed = emu.ctl("renew", cert_id=first["CertificateId"])["CertificateId"]
+    assert "rv: installed v2" in cas.cli("sync").stdout
+
+    r = cas.cli("revoke", str(first["OrderId"]), "--yes")
+    assert "revoke: done" in r.stdout
+    assert (f"rv: v1 holds the revoked certificate {first['CertificateId']}; `certsync rollback` "
+            "refuses it") in r.stdout
+    state = json.loads((cas.store / "certs/rv/state.json").read_text())
+    assert state["revoked"] == [sha2(emu, first["CertificateId"])]
+
+    r = cas.cli("rollback", "rv", check=False)
+    assert r.returncode == 1
+    assert "v1 of 'rv' was revoked in the certificate service" in r.stderr and "--force" in r.stderr
+    st = cas.status("rv")
+    assert st["version"] == 2 and st["held"] is None
+    assert cas.served("rv") == sha2(emu, renewed)
+
+    r = cas.cli("rollback", "rv", "--force")
+    assert "rv: current is now v1 (was v2), held there" in r.stdout
+    assert cas.status("rv")["held"]["version"] == 1
+    assert cas.served("rv") == sha2(emu, first["CertificateId"])

@@ -176,11 +176,80 @@ static void durations(void **state)
     assert_int_equal(s, 30 * 86400);
     assert_int_equal(cs_duration_parse("12h", &s), CS_OK);
     assert_int_equal(s, 12 * 3600);
-    assert_int_equal(cs_duration_parse("90", &s), CS_OK);
-    assert_int_equal(s, 90);
+    assert_int_equal(cs_duration_parse("45s", &s), CS_OK);
+    assert_int_equal(s, 45);
+    assert_int_equal(cs_duration_parse("90", &s), CS_EINVAL);
+    assert_non_null(strstr(cs_error_last(), "'90' has no unit; write 90d, 90h, 90m or 90s"));
     assert_int_equal(cs_duration_parse("-1d", &s), CS_EINVAL);
     assert_int_equal(cs_duration_parse("3w", &s), CS_EINVAL);
     assert_int_equal(cs_duration_parse("", &s), CS_EINVAL);
+}
+
+static void a_duration_without_a_unit_is_refused(void **state)
+{
+    cs_config *c;
+    (void)state;
+
+    expect_config_error("[cert a]\ndomain = a.test\nrenew-before = 30\n",
+                        ":3: [cert a] renew-before: '30' has no unit; write 30d, 30h, 30m or 30s");
+    expect_config_error("[cert a]\ndomain = a.test\nlifetime = 90\n",
+                        ":3: [cert a] lifetime: '90' has no unit");
+    expect_config_error("[provider p]\ntype = local-ca\nca-lifetime = 3650\n",
+                        ":3: [provider p] ca-lifetime: '3650' has no unit");
+    expect_config_error("[provider p]\ntype = aliyun-cas\nregion = cn-hangzhou\ntimeout = 30\n",
+                        ":4: [provider p] timeout: '30' has no unit");
+    /* with a unit, each is read */
+    assert_int_equal(cs_config_load(write_conf("[provider p]\ntype = aliyun-cas\nregion = x\n"
+                                               "timeout = 30s\n[provider l]\ntype = local-ca\n"
+                                               "ca-lifetime = 3650d\n[cert a]\ndomain = a.test\n"
+                                               "renew-before = 12h\nlifetime = 1d\n"),
+                                    &c),
+                     CS_OK);
+    assert_int_equal(c->providers[0].timeout, 30);
+    assert_int_equal(c->providers[1].ca_lifetime, 3650L * 86400);
+    assert_int_equal(c->certs[0].renew_before, 12 * 3600);
+    assert_int_equal(c->certs[0].lifetime, 86400);
+    cs_config_free(c);
+}
+
+static void a_renew_before_as_long_as_the_lifetime_is_refused(void **state)
+{
+    cs_config *c;
+    (void)state;
+
+    /* it would reissue at every sync: both lines are named */
+    expect_config_error("[cert a]\ndomain = a.test\nlifetime = 20d\nrenew-before = 30d\n",
+                        ":4: [cert a]: renew-before = 30d (line 4) is not shorter than lifetime "
+                        "= 20d (line 3)");
+    expect_config_error("[provider l]\ntype = local-ca\n[cert a]\nprovider = l\n"
+                        "renew-before = 2160h\ndomain = a.test\n",
+                        ":5: [cert a]: renew-before = 90d (line 5) is not shorter than lifetime "
+                        "= 90d (the default)");
+    /* a lifetime shorter than the default notice: the default becomes a third of it */
+    assert_int_equal(cs_config_load(write_conf("[cert a]\ndomain = a.test\nlifetime = 6d\n"), &c),
+                     CS_OK);
+    assert_int_equal(c->certs[0].renew_before, 2 * 86400);
+    cs_config_free(c);
+    /* the service decides the lifetime of its certificates: no pairing there */
+    assert_int_equal(cs_config_load(write_conf("[provider p]\ntype = aliyun-cas\nregion = x\n"
+                                               "[cert a]\nprovider = p\ndomain = a.test\n"
+                                               "lifetime = 7d\n"),
+                                    &c),
+                     CS_OK);
+    cs_config_free(c);
+}
+
+static void a_repeated_section_is_refused(void **state)
+{
+    (void)state;
+
+    expect_config_error("[cert shop]\ndomain = a.test\n\n[cert other]\ndomain = b.test\n\n"
+                        "[cert shop]\nformats = pem pfx\n",
+                        ":8: [cert shop]: the section is given twice (lines 1 and 7)");
+    expect_config_error("[cert shop]\ndomain = a.test\n[cert shop]\nformats = pem pfx\n",
+                        ":4: [cert shop]: the section is given twice (lines 1 and 3)");
+    expect_config_error("[provider p]\ntype = local-ca\n[provider p]\nca-lifetime = 1d\n",
+                        ":4: [provider p]: the section is given twice (lines 1 and 3)");
 }
 
 int main(void)
@@ -192,6 +261,9 @@ int main(void)
         cmocka_unit_test(a_missing_file_says_how_to_point_elsewhere),
         cmocka_unit_test(root_refuses_a_configuration_others_can_change),
         cmocka_unit_test(durations),
+        cmocka_unit_test(a_duration_without_a_unit_is_refused),
+        cmocka_unit_test(a_renew_before_as_long_as_the_lifetime_is_refused),
+        cmocka_unit_test(a_repeated_section_is_refused),
     };
 
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);

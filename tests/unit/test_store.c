@@ -177,13 +177,13 @@ static void retention_keeps_n_and_rollback_goes_back(void **state)
     assert_int_equal(v[0], 3);
     assert_int_equal(v[2], 5);
     free(v);
-    assert_int_equal(cs_store_rollback(s, "shop", &to), CS_OK);
+    assert_int_equal(cs_store_rollback(s, "shop", 0, &to), CS_OK);
     assert_int_equal(to, 4);
     assert_int_equal(cs_store_current(s, "shop", &cur), CS_OK);
     assert_int_equal(cur, 4);
-    assert_int_equal(cs_store_rollback(s, "shop", &to), CS_OK);
+    assert_int_equal(cs_store_rollback(s, "shop", 0, &to), CS_OK);
     assert_int_equal(to, 3);
-    assert_int_equal(cs_store_rollback(s, "shop", &to), CS_ENOTFOUND);
+    assert_int_equal(cs_store_rollback(s, "shop", 0, &to), CS_ENOTFOUND);
     assert_non_null(strstr(cs_error_last(), "no version older than v3"));
     /* a new install after a rollback gets a fresh number, and v3 stays (current) */
     assert_int_equal(cs_store_install(s, "shop", c.bundle, &o, &to), CS_OK);
@@ -367,10 +367,61 @@ static void a_crash_at_any_instant_leaves_a_valid_current(void **state)
     free(root);
 }
 
+static void a_hold_and_the_revoked_list_outlive_every_sync_record(void **state)
+{
+    char *root = cs_test_tmpdir("store");
+    cs_install_opts o = opts();
+    cs_store_opts so = {3, (uid_t)-1, (gid_t)-1};
+    cs_test_chain c1, c2;
+    cs_cert_info info;
+    cs_sync_state st;
+    cs_store *s;
+    unsigned to;
+    int revoked;
+    (void)state;
+
+    cs_test_chain_make(&c1, CS_KEY_EC256, names, 1, -1, 90);
+    cs_test_chain_make(&c2, CS_KEY_EC256, names, 1, -1, 90);
+    assert_int_equal(cs_store_open(root, &so, &s), CS_OK);
+    assert_int_equal(cs_store_install(s, "shop", c1.bundle, &o, NULL), CS_OK);
+    assert_int_equal(cs_store_install(s, "shop", c2.bundle, &o, NULL), CS_OK);
+    assert_int_equal(cs_store_info(s, "shop", 1, &info), CS_OK);
+    assert_int_equal(cs_store_mark_revoked(s, "shop", info.fingerprint), CS_OK);
+    assert_int_equal(cs_store_record_sync(s, "shop", CS_SYNC_FAILED, "boom"), CS_OK);
+    assert_int_equal(cs_store_revoked(s, "shop", info.fingerprint, &revoked), CS_OK);
+    assert_true(revoked);
+
+    /* v1 holds a revoked certificate: refused, nothing moves, nothing is held */
+    assert_int_equal(cs_store_rollback(s, "shop", 0, &to), CS_EPERM);
+    assert_non_null(strstr(cs_error_last(), "v1 of 'shop' was revoked"));
+    assert_int_equal(cs_store_current(s, "shop", &to), CS_OK);
+    assert_int_equal(to, 2);
+    assert_int_equal(cs_store_sync_state(s, "shop", &st), CS_OK);
+    assert_int_equal(st.held, 0);
+
+    assert_int_equal(cs_store_rollback(s, "shop", 1, &to), CS_OK);
+    assert_int_equal(to, 1);
+    assert_int_equal(cs_store_record_sync(s, "shop", CS_SYNC_UNCHANGED, NULL), CS_OK);
+    assert_int_equal(cs_store_sync_state(s, "shop", &st), CS_OK);
+    assert_int_equal(st.held, 1);
+    assert_true(st.held_since > 0 && st.last_success > 0 && st.error[0] == '\0');
+    assert_int_equal(cs_store_hold(s, "shop", 0), CS_OK);
+    assert_int_equal(cs_store_sync_state(s, "shop", &st), CS_OK);
+    assert_int_equal(st.held, 0);
+    assert_int_equal(cs_store_revoked(s, "shop", info.fingerprint, &revoked), CS_OK);
+    assert_true(revoked);
+    cs_cert_info_clear(&info);
+    cs_store_free(s);
+    cs_test_chain_free(&c1);
+    cs_test_chain_free(&c2);
+    free(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_version_is_complete_private_and_current),
+        cmocka_unit_test(a_hold_and_the_revoked_list_outlive_every_sync_record),
         cmocka_unit_test(pfx_and_jks_passwords_stay_across_versions),
         cmocka_unit_test(a_bad_certificate_never_becomes_current),
         cmocka_unit_test(retention_keeps_n_and_rollback_goes_back),

@@ -50,7 +50,7 @@ static void a_server_sees_each_switch_of_current_once(void **state)
     install(s, &b, &v2);
     assert_int_equal(cs_store_current_changed(s, "shop", &seen, &changed), CS_OK);
     assert_int_equal(changed, 1);
-    assert_int_equal(cs_store_rollback(s, "shop", &back), CS_OK);
+    assert_int_equal(cs_store_rollback(s, "shop", 0, &back), CS_OK);
     assert_int_equal(back, v1);
     assert_int_equal(cs_store_current_changed(s, "shop", &seen, &changed), CS_OK);
     assert_int_equal(changed, 1);

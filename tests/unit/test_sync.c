@@ -88,11 +88,13 @@ static void renew_before_force_and_changed_names_issue_again(void **state)
     cs_sync_state st;
     (void)state;
 
-    /* lifetime inside renew-before: every sync renews */
+    /* a 10-day certificate, then the operator asks for 20 days' notice: it is due */
     setup_env(&e,
-              "[cert a]\ndomain = a.test\nlifetime = 10d\nrenew-before = 20d\nkey-type = rsa2048\n"
+              "[cert a]\ndomain = a.test\nlifetime = 10d\nrenew-before = 5d\nkey-type = rsa2048\n"
               "[cert b]\ndomain = b.test\n");
     assert_int_equal(cs_sync_cert(e.sess, e.s, &e.c->certs[0], 0, &out), CS_OK);
+    e.c->certs[0].renew_before = 20L * 86400;
+    e.c->certs[0].lifetime = 30L * 86400;
     assert_int_equal(cs_sync_cert(e.sess, e.s, &e.c->certs[0], 0, &out), CS_OK);
     assert_int_equal(out.result, CS_SYNC_INSTALLED);
     assert_int_equal(out.version, 2);
