@@ -6,6 +6,7 @@
 #   make bench      run the benchmarks (not tests)
 #   make fuzz       build the libFuzzer targets (clang) into out/fuzz/; make fuzz-run runs them
 #   make install    build, then install with Debian's paths (PREFIX=/usr, DESTDIR=); make uninstall
+#   make man        the man pages (doc/*.scd, scdoc) into out/man/
 #
 # Objects go to out/ (out/asan/ for the ASan + UBSan build of the unit tests).
 
@@ -32,7 +33,7 @@ TOMCAT_BIN := $(O)/certsync-tomcat
 .SECONDARY:
 
 .PHONY: all lib cli tomcat modules unit deps test test-unit test-asan test-interop demo bench format \
-        format-check clean install uninstall
+        format-check clean install uninstall man
 
 all: lib cli tomcat unit $(BENCH_BINS) modules
 
@@ -85,11 +86,12 @@ INSTALL_ENV  = O=$(O) DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) SYSCONFDIR=$(SYSCONFDI
                STATEDIR=$(STATEDIR) STORE_GROUP=$(STORE_GROUP) SYSTEMD_UNITDIR=$(SYSTEMD_UNITDIR)
 -include nginx-module/module.mk apache-module/module.mk
 include tests/fuzz/fuzz.mk
+include doc/man.mk
 
 deps:
 	@bash build/install-deps.sh
 
-install: cli tomcat modules
+install: cli tomcat modules man
 	@$(INSTALL_ENV) bash build/install.sh install
 
 uninstall:

@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
     # build
     build-essential pkg-config clang-format
+    # man pages (make man: scdoc) and their check (man --warnings)
+    scdoc man-db
     # systemd-analyze verify of the units (tests/interop/test_install.py)
     systemd
     # fuzzing (make fuzz): clang and its libFuzzer + sanitizer runtimes

@@ -12,7 +12,7 @@ set -euo pipefail
 
 : "${O:=out}" "${DESTDIR:=}" "${PREFIX:=/usr}" "${BINDIR:=$PREFIX/bin}"
 : "${SYSCONFDIR:=/etc}" "${STATEDIR:=/var/lib/certsync}" "${SYSTEMD_UNITDIR:=/lib/systemd/system}"
-: "${BASHCOMPDIR:=$PREFIX/share/bash-completion/completions}"
+: "${BASHCOMPDIR:=$PREFIX/share/bash-completion/completions}" "${MANDIR:=$PREFIX/share/man}"
 : "${NGX_MODULES_PATH:=/usr/lib/nginx/modules}" "${NGX_MODULES_AVAILABLE:=$PREFIX/share/nginx/modules-available}"
 : "${APACHE_MODULES_DIR:=/usr/lib/apache2/modules}" "${STORE_GROUP:=www-data}"
 
@@ -75,6 +75,14 @@ install_cli() {
     put 0644 "$src/build/systemd/certsync.timer" "$SYSTEMD_UNITDIR/certsync.timer"
 }
 
+# make man wrote them (doc/man.mk): certsync.8, certsync.conf.5, ...
+install_man() {
+    local page
+    for page in certsync.8 certsync.conf.5 certsync-tomcat.8 certsync-nginx.8 certsync-apache.8; do
+        put 0644 "$O/man/$page" "$MANDIR/man${page##*.}/$page"
+    done
+}
+
 # nginx loads modules/NAME.so relative to its prefix (/usr/share/nginx/modules ->
 # /usr/lib/nginx/modules on Debian); another modules path is named in full
 install_nginx_module() {
@@ -132,6 +140,7 @@ do_install() {
     [ ! -f "$manifest" ] || cp "$manifest" "$new_manifest"
     trap save_manifest EXIT
     install_cli
+    install_man
     install_nginx_module
     install_apache_module
     install_config
