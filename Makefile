@@ -7,6 +7,7 @@
 #   make fuzz       build the libFuzzer targets (clang) into out/fuzz/; make fuzz-run runs them
 #   make install    build, then install with Debian's paths (PREFIX=/usr, DESTDIR=); make uninstall
 #   make man        the man pages (doc/*.scd, scdoc) into out/man/
+#   make deb        the Debian packages (debian/, dpkg-buildpackage) into out/deb/
 #
 # Objects go to out/ (out/asan/ for the ASan + UBSan build of the unit tests).
 
@@ -33,7 +34,7 @@ TOMCAT_BIN := $(O)/certsync-tomcat
 .SECONDARY:
 
 .PHONY: all lib cli tomcat modules unit deps test test-unit test-asan test-interop demo bench format \
-        format-check clean install uninstall man
+        format-check clean install uninstall man deb
 
 all: lib cli tomcat unit $(BENCH_BINS) modules
 
@@ -93,6 +94,10 @@ deps:
 
 install: cli tomcat modules man
 	@$(INSTALL_ENV) bash build/install.sh install
+
+# the packages are built in a copy of the tree ($(O)/deb-build), which stays as it is
+deb:
+	@O=$(O) bash build/deb.sh
 
 uninstall:
 	@$(INSTALL_ENV) bash build/install.sh uninstall

@@ -8,6 +8,8 @@ packages=(
     build-essential pkg-config clang-format
     # man pages (make man: scdoc) and their check (man --warnings)
     scdoc man-db
+    # Debian packages (make deb) and their check (tests/interop/test_deb.py)
+    debhelper dpkg-dev fakeroot lintian
     # systemd-analyze verify of the units (tests/interop/test_install.py)
     systemd
     # fuzzing (make fuzz): clang and its libFuzzer + sanitizer runtimes
