@@ -48,6 +48,7 @@ static void everything_the_sync_needs_is_there(void **state)
     assert_int_equal(mkdir(c->store_path, 0750), 0);
     assert_int_equal(cs_sync_access_check(c, me(), geteuid(), getegid()), CS_OK);
     cs_config_free(c);
+    free(root);
 }
 
 static void each_problem_names_the_path_the_errno_text_and_the_user(void **state)
@@ -70,6 +71,7 @@ static void each_problem_names_the_path_the_errno_text_and_the_user(void **state
                            "; and cannot run [cert shop] on-change '/nonexistent/hook': No such "
                            "file or directory; the in-server sync runs on-change commands as"));
     cs_config_free(c);
+    free(root);
 }
 
 /* as root only: a child becomes the worker user for the check */
@@ -81,8 +83,10 @@ static void root_checks_with_the_worker_users_rights(void **state)
     cs_config *c;
     (void)state;
 
-    if (geteuid() != 0 || www == NULL)
+    if (geteuid() != 0 || www == NULL) {
+        free(root);
         skip();
+    }
     chmod(root, 0755);
     snprintf(creds, sizeof(creds), "%s/creds", root);
     cs_test_write_text(creds, "access_key_id = a\n");
@@ -102,6 +106,7 @@ static void root_checks_with_the_worker_users_rights(void **state)
     if (cs_sync_access_check(c, "www-data", www->pw_uid, www->pw_gid) != CS_OK)
         fail_msg("%s", cs_error_last());
     cs_config_free(c);
+    free(root);
 }
 
 int main(void)
