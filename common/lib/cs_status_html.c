@@ -213,9 +213,12 @@ static void served(FILE *f, const json_t *srv, time_t now)
             fprintf(f, "<b>v%lld</b>", num(w, "version"));
         else
             fputs("<b class=\"err\">fallback</b>", f);
-        fputs(" <span class=\"since\">since ", f);
-        when(f, json_object_get(w, "since"), now);
-        fputs("</span></div>\n", f);
+        if (json_is_string(json_object_get(w, "since"))) {
+            fputs(" <span class=\"since\">since ", f);
+            when(f, json_object_get(w, "since"), now);
+            fputs("</span>", f);
+        }
+        fputs("</div>\n", f);
     }
     fputs("</td></tr>\n", f);
 }
