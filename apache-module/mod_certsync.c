@@ -137,6 +137,8 @@ static const char *set_sync(cmd_parms *cmd, void *dc, int flag)
     if (err)
         return err;
     srv_conf(cmd->server)->sync = flag;
+    srv_conf(cmd->server)->sync_file = cmd->directive->filename;
+    srv_conf(cmd->server)->sync_line = cmd->directive->line_num;
     return NULL;
 }
 
@@ -331,6 +333,8 @@ static int certsync_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t
     if (errors || check_versions(m, s) != OK)
         return HTTP_INTERNAL_SERVER_ERROR;
     m->sync = base->sync == 1;
+    if (m->sync && certsync_sync_check(m, base) != OK)
+        return HTTP_INTERNAL_SERVER_ERROR;
     m->sync_interval = base->sync_interval > 0 ? base->sync_interval : DEFAULT_SYNC_INTERVAL;
     m->graceful_on_change = base->graceful_on_change == 1;
     certsync_g = m;

@@ -115,6 +115,8 @@ typedef struct {
 
     const char *config_path; /* CertSyncConfig */
     int sync;                /* CertSyncSync, -1: unset */
+    const char *sync_file;   /* where CertSyncSync was written */
+    int sync_line;
     apr_interval_time_t sync_interval;
     int graceful_on_change;
 } certsync_srv_conf;
@@ -135,6 +137,7 @@ apr_status_t certsync_watch_start(apr_pool_t *pchild, server_rec *s);
 /* mod_certsync_drive.c */
 apr_status_t certsync_drive_init(certsync_mod *m, apr_pool_t *pconf, server_rec *s);
 void certsync_shared_read(const certsync_mod *m, certsync_shared *copy);
+int certsync_sync_check(const certsync_mod *m, const certsync_srv_conf *base);
 
 /* mod_certsync_status.c */
 int certsync_status_handler(request_rec *r);

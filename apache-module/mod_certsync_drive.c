@@ -19,6 +19,8 @@
 
 #include "cs_retry.h"
 #include "cs_sync.h"
+#include "cs_sync_access.h"
+#include "unixd.h"
 
 #include "mod_certsync.h"
 
@@ -34,6 +36,31 @@ typedef struct {
     server_rec *s;
     ap_watchdog_t *wd;
 } drive_ctx;
+
+/*
+ * CertSyncSync on runs the sync in a child, as User: that user must be able to do all of it,
+ * or `apachectl -t` fails here with the directive's file and line (cs_sync_access_check).
+ */
+int certsync_sync_check(const certsync_mod *m, const certsync_srv_conf *base)
+{
+    uid_t uid = ap_unixd_config.user_id;
+    gid_t gid = ap_unixd_config.group_id;
+    const char *user = ap_unixd_config.user_name;
+
+    if (geteuid() != 0) {
+        /* no User switch: the children are this process's user */
+        uid = geteuid();
+        gid = getegid();
+        user = ap_unixd_config.user_name ? ap_unixd_config.user_name : "(this user)";
+    }
+    if (cs_sync_access_check(m->cfg, user, uid, gid) == CS_OK)
+        return OK;
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, NULL,
+                 "mod_certsync: %s:%d: CertSyncSync on: %s; or turn it off and run `certsync "
+                 "sync` as root from its timer",
+                 base->sync_file, base->sync_line, cs_error_last());
+    return HTTP_INTERNAL_SERVER_ERROR;
+}
 
 /* ---- shared state (a seqlock: one writer, readers in any process retry) ---- */
 
@@ -173,8 +200,10 @@ static void run_sync(drive_ctx *d)
     if (failed)
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, d->s,
                      "certsync: sync failed for %u of %d certificate(s) (%u run(s) in a row): "
-                     "%s; nothing served changed; next try in %" APR_TIME_T_FMT " s",
-                     failed, m->slots->nelts, sh->failures, first, apr_time_sec(wait));
+                     "%s; nothing served changed; next try in %" APR_TIME_T_FMT
+                     " s (the sync runs as user %s, uid %ld)",
+                     failed, m->slots->nelts, sh->failures, first, apr_time_sec(wait),
+                     ap_unixd_config.user_name, (long)geteuid());
 }
 
 static apr_status_t drive_cb(int state, void *baton, apr_pool_t *ptemp)

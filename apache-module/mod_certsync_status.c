@@ -28,6 +28,7 @@
 #include "util_script.h"
 
 #include "cs_status.h"
+#include "cs_status_html.h"
 
 #include "mod_certsync.h"
 
@@ -172,95 +173,21 @@ static json_t *status_json(request_rec *r, certsync_mod *m)
     return doc;
 }
 
-/* ---- HTML ---- */
+/* ---- HTML: the core's page, as nginx's ---- */
 
-static const char *h(request_rec *r, json_t *v)
+static int render_page(request_rec *r, json_t *st)
 {
-    char *text;
-    const char *out;
+    char *page = NULL;
 
-    if (v == NULL || json_is_null(v))
-        return "-";
-    if (json_is_string(v))
-        return ap_escape_html(r->pool, json_string_value(v));
-    text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-    out = ap_escape_html(r->pool, text ? text : "?");
-    free(text);
-    return out;
-}
-
-static const char *cert_problem(request_rec *r, json_t *c, json_t *srv)
-{
-    json_t *refused = json_object_get(srv, "refused");
-
-    if (json_is_object(refused))
-        return h(r, json_object_get(refused, "reason"));
-    if (json_is_true(json_object_get(json_object_get(srv, "served"), "fallback")))
-        return h(r, json_object_get(srv, "fallback_reason"));
-    if (json_is_string(json_object_get(c, "last_error")))
-        return h(r, json_object_get(c, "last_error"));
-    if (json_is_string(json_object_get(c, "error_current")))
-        return h(r, json_object_get(c, "error_current"));
-    return "";
-}
-
-static void render_cert_row(request_rec *r, json_t *c)
-{
-    json_t *srv = json_object_get(c, CS_STATUS_SERVER_KEY),
-           *served = json_object_get(srv, "served");
-    const char *state = json_string_value(json_object_get(srv ? srv : c, "state"));
-
-    ap_rprintf(
-        r,
-        "<tr><td><b>%s</b><br>%s</td><td class=\"%s\">%s</td>"
-        "<td>v%s<br><code>%s</code></td><td>v%s</td><td>%s</td><td>%s %s</td>"
-        "<td class=\"bad\">%s</td></tr>\n",
-        h(r, json_object_get(c, "name")), h(r, json_object_get(srv, "vhosts")),
-        state && strcmp(state, "ok") == 0 ? "" : "bad",
-        h(r, json_object_get(srv ? srv : c, "state")), h(r, json_object_get(served, "version")),
-        h(r, json_object_get(served, "fingerprint_sha256")), h(r, json_object_get(c, "version")),
-        h(r, json_object_get(c, "not_after")), h(r, json_object_get(c, "last_sync")),
-        h(r, json_object_get(c, "last_sync_at")), cert_problem(r, c, srv));
-}
-
-static void render_html(request_rec *r, json_t *st)
-{
-    json_t *c, *server = json_object_get(st, CS_STATUS_SERVER_KEY);
-    json_t *sync = json_object_get(server, "sync");
-    size_t i;
-
+    if (cs_status_html(st, "Apache", 0, &page) != CS_OK) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "certsync: certsync-status: %s",
+                      cs_error_last());
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     ap_set_content_type(r, "text/html; charset=utf-8");
-    ap_rputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>certsync status</title>"
-             "<style>body{font-family:sans-serif}td,th{border:1px solid #ccc;padding:4px 8px;"
-             "text-align:left;vertical-align:top}table{border-collapse:collapse}"
-             ".bad{color:#b00}code{font-size:90%}</style></head><body>\n",
-             r);
-    ap_rprintf(r,
-               "<h1>certsync</h1>\n<p>%s, process %s, generation %s; config <code>%s</code>, "
-               "store <code>%s</code></p>\n",
-               h(r, json_object_get(server, "module")), h(r, json_object_get(server, "pid")),
-               h(r, json_object_get(server, "generation")), h(r, json_object_get(st, "config")),
-               h(r, json_object_get(st, "store")));
-    ap_rputs("<table>\n<tr><th>certificate</th><th>state</th><th>served here</th>"
-             "<th>store current</th><th>not after</th><th>last sync</th><th>problem</th></tr>\n",
-             r);
-    json_array_foreach(json_object_get(st, "certificates"), i, c) render_cert_row(r, c);
-    ap_rputs("</table>\n", r);
-    if (json_is_true(json_object_get(sync, "enabled")))
-        ap_rprintf(r,
-                   "<p>Sync in the server every %s s: %s run(s), last %s, next %s, failures in a "
-                   "row %s <span class=\"bad\">%s</span></p>\n",
-                   h(r, json_object_get(sync, "interval_s")), h(r, json_object_get(sync, "runs")),
-                   h(r, json_object_get(sync, "last_end")), h(r, json_object_get(sync, "next_run")),
-                   h(r, json_object_get(sync, "failures_in_a_row")),
-                   json_is_string(json_object_get(sync, "last_error"))
-                       ? h(r, json_object_get(sync, "last_error"))
-                       : "");
-    else
-        ap_rputs("<p>Sync in the server: off (CertSyncSync on, or <code>certsync sync</code> "
-                 "from cron)</p>\n",
-                 r);
-    ap_rputs("</body></html>\n", r);
+    ap_rputs(page, r);
+    free(page);
+    return OK;
 }
 
 static int render_json(request_rec *r, json_t *st)
@@ -273,12 +200,6 @@ static int render_json(request_rec *r, json_t *st)
     ap_rputs(text, r);
     ap_rputs("\n", r);
     free(text);
-    return OK;
-}
-
-static int render_page(request_rec *r, json_t *st)
-{
-    render_html(r, st);
     return OK;
 }
 

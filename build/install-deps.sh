@@ -20,6 +20,8 @@ packages=(
     libcmocka-dev python3-pytest python3-cryptography python3-prometheus-client openssl curl
     # Java consumers of PKCS#12 and JKS (keytool, javac), and a real Tomcat
     openjdk-17-jdk-headless tomcat10 tomcat10-admin
+    # the status page rendered by a real browser (tests/interop/test_status_page.py)
+    chromium
 )
 
 # each server module lists what it needs in <module>/deps.txt (one package a line)

@@ -151,6 +151,8 @@ typedef struct {
     cs_config                     *cfg;
     cs_store                      *store;
     ngx_flag_t                     sync;
+    u_char                        *sync_file; /* where "certsync_sync on" is */
+    ngx_uint_t                     sync_line;
     ngx_msec_t                     sync_interval;
     ngx_msec_t                     watch_interval;
     ngx_str_t                      pool_name;
@@ -199,6 +201,8 @@ void ngx_http_certsync_look(ngx_http_certsync_main_conf_t *mcf,
     ngx_http_certsync_cert_t *cert, ngx_log_t *log);
 
 /* ngx_http_certsync_sync.c */
+ngx_int_t ngx_http_certsync_sync_check(ngx_conf_t *cf,
+    ngx_http_certsync_main_conf_t *mcf);
 #if (NGX_THREADS)
 ngx_int_t ngx_http_certsync_sync_init(ngx_cycle_t *cycle,
     ngx_http_certsync_main_conf_t *mcf);

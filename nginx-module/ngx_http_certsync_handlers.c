@@ -13,6 +13,7 @@
 #include "cs_challenge.h"
 #include "cs_serve.h"
 #include "cs_status.h"
+#include "cs_status_html.h"
 
 
 /* a response body under construction: a chain of buffers from r->pool */
@@ -36,8 +37,6 @@ static void ngx_http_certsync_body_init(ngx_http_certsync_body_t *body,
     ngx_pool_t *pool);
 static void ngx_http_certsync_add(ngx_http_certsync_body_t *body,
     const void *data, size_t len);
-static void ngx_http_certsync_printf(ngx_http_certsync_body_t *body,
-    const char *fmt, ...);
 static int ngx_http_certsync_add_json(const char *buffer, size_t size,
     void *data);
 static json_t *ngx_http_certsync_status_json(
@@ -605,22 +604,6 @@ ngx_http_certsync_add(ngx_http_certsync_body_t *body, const void *data,
 }
 
 
-/* ngx_sprintf() formats (%s, %d, %V, ...) into the body. */
-static void
-ngx_http_certsync_printf(ngx_http_certsync_body_t *body, const char *fmt, ...)
-{
-    u_char   *last;
-    u_char    buf[1024];
-    va_list   args;
-
-    va_start(args, fmt);
-    last = ngx_vslprintf(buf, buf + sizeof(buf), fmt, args);
-    va_end(args);
-
-    ngx_http_certsync_add(body, buf, last - buf);
-}
-
-
 /* jansson writes its JSON through this, piece by piece. */
 static int
 ngx_http_certsync_add_json(const char *buffer, size_t size, void *data)
@@ -633,220 +616,18 @@ ngx_http_certsync_add_json(const char *buffer, size_t size, void *data)
 }
 
 
-/* ---- the status page for a person ---- */
-
-static void
-ngx_http_certsync_html_text(ngx_http_certsync_body_t *body, const char *s)
-{
-    size_t       n;
-    const char  *esc;
-
-    while (s && *s) {
-        n = strcspn(s, "<>&\"");
-        ngx_http_certsync_add(body, s, n);
-        s += n;
-
-        switch (*s) {
-        case '<':
-            esc = "&lt;";
-            break;
-        case '>':
-            esc = "&gt;";
-            break;
-        case '&':
-            esc = "&amp;";
-            break;
-        case '"':
-            esc = "&quot;";
-            break;
-        default:
-            return;
-        }
-
-        ngx_http_certsync_add(body, esc, ngx_strlen(esc));
-        s++;
-    }
-}
-
-
-static void
-ngx_http_certsync_html_row(ngx_http_certsync_body_t *body, const char *key,
-    json_t *v)
-{
-    size_t   i;
-    json_t  *e;
-
-    ngx_http_certsync_printf(body, "<tr><th>%s</th><td>", key);
-
-    if (json_is_string(v)) {
-        ngx_http_certsync_html_text(body, json_string_value(v));
-
-    } else if (json_is_integer(v)) {
-        ngx_http_certsync_printf(body, "%L", (int64_t) json_integer_value(v));
-
-    } else if (json_is_array(v)) {
-        json_array_foreach(v, i, e) {
-            ngx_http_certsync_printf(body, "%s", i ? ", " : "");
-            ngx_http_certsync_html_text(body, json_string_value(e));
-        }
-
-    } else {
-        ngx_http_certsync_printf(body, "&mdash;");
-    }
-
-    ngx_http_certsync_printf(body, "</td></tr>\n");
-}
-
-
-static const char  ngx_http_certsync_html_head[] =
-    "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-    "<title>certsync: certificates of this nginx</title>\n<style>"
-    "body{font-family:sans-serif;margin:2em;background:#f5f6f8}"
-    ".card{background:#fff;border-radius:6px;padding:1em 1.5em;"
-    "margin:0 0 1em;box-shadow:0 1px 3px #0002;max-width:60em}"
-    ".badge{padding:.2em .6em;border-radius:1em;color:#fff;"
-    "font-size:.8em;margin-left:.6em}"
-    ".ok{background:#2a8}.warn{background:#d90}.bad{background:#c33}"
-    "th{text-align:left;padding-right:1.5em;color:#555;font-weight:"
-    "normal;vertical-align:top}td{font-family:monospace}"
-    "</style></head><body>\n<h1>Certificates of this nginx</h1>\n";
-
-
-/* The badge of a certificate: its state and its colour. */
-static void
-ngx_http_certsync_html_state(json_t *c, const char **state, const char **cls)
-{
-    json_t     *served;
-    long long   days;
-
-    days = json_integer_value(json_object_get(c, "days_left"));
-    served = json_object_get(json_object_get(c, CS_STATUS_SERVER_KEY),
-                             "served");
-
-    if (json_is_true(json_object_get(served, "fallback"))) {
-        *state = "fallback: no version yet";
-        *cls = "bad";
-
-    } else if (days < 0) {
-        *state = "expired";
-        *cls = "bad";
-
-    } else if (json_is_string(json_object_get(c, "last_error"))) {
-        *state = "last sync failed";
-        *cls = "warn";
-
-    } else if (days < 30) {
-        *state = "expires soon";
-        *cls = "warn";
-
-    } else {
-        *state = "ok";
-        *cls = "ok";
-    }
-}
-
-
-static void
-ngx_http_certsync_html_worker(ngx_http_certsync_body_t *body, json_t *w)
-{
-    json_t  *v;
-
-    v = json_object_get(w, "version");
-
-    ngx_http_certsync_printf(body, "<tr><th>worker %L (pid %L)</th><td>",
-                     (int64_t) json_integer_value(json_object_get(w, "worker")),
-                     (int64_t) json_integer_value(json_object_get(w, "pid")));
-
-    if (json_is_integer(v)) {
-        ngx_http_certsync_printf(body, "v%L", (int64_t) json_integer_value(v));
-
-    } else {
-        ngx_http_certsync_printf(body, "fallback");
-    }
-
-    ngx_http_certsync_printf(body, ", since ");
-    ngx_http_certsync_html_text(body,
-                     json_string_value(json_object_get(w, "since")));
-    ngx_http_certsync_printf(body, "</td></tr>\n");
-}
-
-
-/* A card per certificate (the console's card view). */
-static void
-ngx_http_certsync_html_cert(ngx_http_certsync_body_t *body, json_t *c)
-{
-    size_t       k;
-    json_t      *w, *srv;
-    const char  *state, *cls;
-
-    static const char  *rows[][2] = {
-        { "version in the store", "version" },
-        { "names", "names" },
-        { "not after", "not_after" },
-        { "days left", "days_left" },
-        { "SHA-256", "fingerprint_sha256" },
-        { "last sync", "last_sync" },
-        { "last sync at", "last_sync_at" },
-        { "last error", "last_error" },
-    };
-
-    srv = json_object_get(c, CS_STATUS_SERVER_KEY);
-
-    ngx_http_certsync_html_state(c, &state, &cls);
-
-    ngx_http_certsync_printf(body, "<div class=\"card\"><h2>");
-    ngx_http_certsync_html_text(body,
-                                json_string_value(json_object_get(c, "name")));
-    ngx_http_certsync_printf(body, "<span class=\"badge %s\">%s</span></h2>\n"
-                             "<table>\n", cls, state);
-
-    ngx_http_certsync_html_row(body, "version served",
-                               json_object_get(json_object_get(srv, "served"),
-                                               "version"));
-
-    for (k = 0; k < sizeof(rows) / sizeof(rows[0]); k++) {
-        ngx_http_certsync_html_row(body, rows[k][0],
-                                   json_object_get(c, rows[k][1]));
-    }
-
-    json_array_foreach(json_object_get(srv, "workers"), k, w) {
-        ngx_http_certsync_html_worker(body, w);
-    }
-
-    ngx_http_certsync_printf(body, "</table></div>\n");
-}
-
+/* ---- the status page for a person: the core's page, as Apache's ---- */
 
 static void
 ngx_http_certsync_status_html(ngx_http_certsync_body_t *body, json_t *j)
 {
-    size_t   i;
-    json_t  *c, *sync;
+    char  *page;
 
-    ngx_http_certsync_add(body, ngx_http_certsync_html_head,
-                          sizeof(ngx_http_certsync_html_head) - 1);
-
-    json_array_foreach(json_object_get(j, "certificates"), i, c) {
-        ngx_http_certsync_html_cert(body, c);
+    if (cs_status_html(j, "nginx", 0, &page) != CS_OK) {
+        body->failed = 1;
+        return;
     }
 
-    sync = json_object_get(json_object_get(j, CS_STATUS_SERVER_KEY), "sync");
-
-    ngx_http_certsync_printf(body, "<div class=\"card\"><h2>Sync inside "
-                             "nginx</h2><table>\n");
-    c = json_string(json_is_true(json_object_get(sync, "enabled"))
-                    ? "yes" : "no (certsync sync runs outside nginx)");
-    ngx_http_certsync_html_row(body, "enabled", c);
-    json_decref(c);
-    ngx_http_certsync_html_row(body, "interval (s)",
-                               json_object_get(sync, "interval_s"));
-    ngx_http_certsync_html_row(body, "last run",
-                               json_object_get(sync, "last_end"));
-    ngx_http_certsync_html_row(body, "next run",
-                               json_object_get(sync, "next_run"));
-    ngx_http_certsync_html_row(body, "failures in a row",
-                               json_object_get(sync, "failures_in_a_row"));
-    ngx_http_certsync_html_row(body, "last error",
-                               json_object_get(sync, "last_error"));
-    ngx_http_certsync_printf(body, "</table></div>\n</body></html>");
+    ngx_http_certsync_add(body, page, ngx_strlen(page));
+    free(page);
 }

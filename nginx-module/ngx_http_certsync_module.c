@@ -228,6 +228,10 @@ ngx_http_certsync_init_main_conf(ngx_conf_t *cf, void *conf)
         }
     }
 
+    if (mcf->sync && ngx_http_certsync_sync_check(cf, mcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 }
 
@@ -755,6 +759,8 @@ ngx_http_certsync_sync(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     mcf->sync = ngx_http_certsync_flag[i].value;
+    mcf->sync_file = cf->conf_file->file.name.data;
+    mcf->sync_line = cf->conf_file->line;
     ngx_str_set(&mcf->pool_name, "default");
 
     if (cf->args->nelts == 3) {

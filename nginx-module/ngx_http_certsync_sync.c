@@ -10,6 +10,66 @@
 
 #include "ngx_http_certsync.h"
 
+#include <pwd.h>
+
+#include "cs_sync_access.h"
+
+
+/*
+ * "certsync_sync on" runs the sync in the workers, as nginx's "user": that
+ * user must be able to do all of it, or "nginx -t" fails here, naming the
+ * directive's file and line and what the user lacks (cs_sync_access_check).
+ */
+ngx_int_t
+ngx_http_certsync_sync_check(ngx_conf_t *cf,
+    ngx_http_certsync_main_conf_t *mcf)
+{
+    uid_t             uid;
+    gid_t             gid;
+    const char       *user;
+    struct passwd    *pw;
+    ngx_core_conf_t  *ccf;
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cf->cycle->conf_ctx,
+                                           ngx_core_module);
+
+    if (geteuid() != 0) {
+        /* nginx switches no user: the workers are this process's user */
+        uid = geteuid();
+        gid = getegid();
+        pw = getpwuid(uid);
+        user = pw ? pw->pw_name : "(this user)";
+
+    } else if (ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT) {
+        uid = ccf->user;
+        gid = ccf->group;
+        user = ccf->username;
+
+    } else {
+        /* no "user" (yet): the one nginx was built with, as it will pick */
+        pw = getpwnam(NGX_USER);
+        if (pw == NULL) {
+            return NGX_OK; /* nginx itself fails on it */
+        }
+
+        uid = pw->pw_uid;
+        gid = pw->pw_gid;
+        user = NGX_USER;
+    }
+
+    if (cs_sync_access_check(mcf->cfg, user, uid, gid) == CS_OK) {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                  "%s:%ui: \"certsync_sync on\": %s; or turn it off and run "
+                  "\"certsync sync\" as root from its timer",
+                  mcf->sync_file, mcf->sync_line, cs_error_last());
+
+    return NGX_ERROR;
+}
+
+
 #if (NGX_THREADS)
 
 #include "cs_retry.h"
@@ -244,6 +304,7 @@ ngx_http_certsync_sync_done(ngx_event_t *ev)
 {
     uint64_t                        delay;
     ngx_uint_t                      i;
+    ngx_core_conf_t                *ccf;
     ngx_http_certsync_run_t        *run;
     ngx_http_certsync_shm_t        *sh;
     ngx_http_certsync_cert_t      **certp;
@@ -252,6 +313,8 @@ ngx_http_certsync_sync_done(ngx_event_t *ev)
     mcf = ev->data;
     sh = mcf->sh;
     run = mcf->task->ctx;
+    ccf = (ngx_core_conf_t *) ngx_get_conf(ngx_cycle->conf_ctx,
+                                           ngx_core_module);
 
     mcf->syncing = 0;
 
@@ -272,9 +335,12 @@ ngx_http_certsync_sync_done(ngx_event_t *ev)
 
         ngx_log_error(NGX_LOG_ERR, ev->log, 0,
                       "certsync: the sync failed for %ui of %ui "
-                      "certificates (%ui in a row), next attempt in %uLs: %s",
+                      "certificates (%ui in a row), next attempt in %uLs: %s "
+                      "(the sync runs as user %s, uid %d)",
                       run->failed, mcf->certs.nelts, sh->failures,
-                      delay / 1000, run->error);
+                      delay / 1000, run->error,
+                      ccf->username ? ccf->username : "(nginx's)",
+                      (int) geteuid());
 
     } else {
         sh->last_success = sh->last_end;

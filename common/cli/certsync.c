@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include "cs_bundle.h"
@@ -25,6 +26,7 @@
 #include "cs_status.h"
 #include "cs_store.h"
 #include "cs_sync.h"
+#include "cs_sync_plan.h"
 #include "cs_time.h"
 #include "cli.h"
 
@@ -321,12 +323,16 @@ static int cmd_import(const cli_command *self, int argc, char **argv)
 /* ---- sync ---- */
 
 typedef struct {
-    int force;
+    int force, dry_run;
 } sync_args;
 
 static const cli_opt sync_opts[] = {
     CLI_OPT_SWITCH(sync_args, force, "force",
                    "issue or fetch a new certificate even if the current one\nis still good"),
+    CLI_OPT_SWITCH(sync_args, dry_run, "dry-run",
+                   "say what a sync would do (which names are due and why,\n"
+                   "what each provider would be asked, which on-change\n"
+                   "commands would run) and change nothing"),
     CLI_OPT_CONFIG, CLI_OPT_HELP, CLI_OPT_END};
 
 static const char sync_about[] =
@@ -334,7 +340,12 @@ static const char sync_about[] =
     "certificate is due, and install it as the new current version when it is. For the\n"
     "local CA a certificate is due when there is none, when it expires within renew-before,\n"
     "or when it no longer covers the configured names. A failure leaves what is served as\n"
-    "it was, and is shown by `certsync status`. Run it from cron or a systemd timer.\n";
+    "it was, and is shown by `certsync status`. Run it from cron or a systemd timer.\n"
+    "\n"
+    "With --dry-run nothing is written, locked, issued, ordered or spent: the store stays\n"
+    "byte for byte as it was. A provider is asked read-only questions at most (aliyun-cas:\n"
+    "the certificate list), so the answer is what a sync would find now. Exit 1 when a\n"
+    "sync would fail.\n";
 
 /* names[0..n): each a [cert NAME] of c */
 static int sync_names_known(const cs_config *c, char **names, int n)
@@ -375,6 +386,68 @@ static int sync_wanted(const char *name, char **names, int n)
     return n == 0;
 }
 
+/* Say what a sync of cc would do; returns 0 when the sync would fail. */
+static int plan_one(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, int force,
+                    int *changes)
+{
+    struct passwd *pw = getpwuid(geteuid());
+    cs_sync_plan p;
+
+    if (cs_sync_plan_cert(sess, s, cc, force, &p) != CS_OK) {
+        printf("%s: a sync would fail: %s\n", cc->name, cli_safe(cs_error_last()));
+        return 0;
+    }
+    if (p.held) {
+        printf("%s: unchanged: %s\n", cc->name, cli_safe(p.reason));
+        return 1;
+    }
+    printf("%s: %s (%s)\n  provider: %s\n", cc->name, p.due ? "due" : "not due", cli_safe(p.reason),
+           cli_safe(p.calls));
+    if (!p.due)
+        return 1;
+    ++*changes;
+    if (p.version)
+        printf("  a new version would become current, replacing v%u\n", p.version);
+    else
+        printf("  its first version would become current\n");
+    if (p.hook[0])
+        printf("  on-change would run as %s: %s\n", pw ? pw->pw_name : "this user",
+               cli_safe(p.hook));
+    return 1;
+}
+
+/* sync --dry-run: a store that does not exist yet is not made (a sync would make it). */
+static int sync_dry_run(char **names, int n, int force)
+{
+    int failed = 0, changes = 0;
+    cs_sync_session *sess;
+    cs_config *c;
+    cs_store *s = NULL;
+
+    if (cs_config_load(cli_config_file(), &c) != CS_OK)
+        return cli_fail("sync");
+    if (!sync_names_known(c, names, n)) {
+        cs_config_free(c);
+        return EXIT_FAILURE;
+    }
+    if (access(c->store_path, F_OK) != 0)
+        printf("the store %s does not exist yet: a sync would create it\n", c->store_path);
+    else if (cs_owner_become(c) != CS_OK || cs_store_open_config(c, &s) != CS_OK) {
+        cs_config_free(c);
+        return cli_fail("sync");
+    }
+    sess = cs_sync_session_new(c);
+    for (size_t k = 0; k < c->n_certs; k++)
+        if (sync_wanted(c->certs[k].name, names, n))
+            failed += !plan_one(sess, s, &c->certs[k], force, &changes);
+    cs_sync_session_free(sess);
+    printf("dry run: %d certificate(s) would change, %d would fail; nothing was changed\n", changes,
+           failed);
+    cs_store_free(s);
+    cs_config_free(c);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
 static int cmd_sync(const cli_command *self, int argc, char **argv)
 {
     sync_args a = {0};
@@ -383,6 +456,8 @@ static int cmd_sync(const cli_command *self, int argc, char **argv)
     cs_config *c;
     cs_store *s;
 
+    if (rc == CLI_CONTINUE && a.dry_run)
+        return sync_dry_run(argv + first, argc - first, a.force);
     if (rc != CLI_CONTINUE || (rc = cli_open_all("sync", &c, &s)) != EXIT_SUCCESS)
         return rc;
     if (!sync_names_known(c, argv + first, argc - first)) {

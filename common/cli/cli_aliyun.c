@@ -2,10 +2,12 @@
  * certsync CLI: the certificate service's lifecycle (aliyun-cas): list, show,
  * fetch, upload, delete, apply, withdraw, revoke, renew, quota, aliyun sign.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,7 @@
 #include "cs_aliyun.h"
 #include "cs_apply.h"
 #include "cs_bundle.h"
+#include "cs_challenge.h"
 #include "cs_fs.h"
 #include "cs_output.h"
 #include "cs_password.h"
@@ -828,8 +831,8 @@ static int cmd_quota(const cli_command *self, int argc, char **argv)
 
 typedef struct {
     const char *domain, *validate, *product, *into, *webroot, *order, *poll, *timeout, *provider;
-    const char *username, *phone, *email;
-    int wait, json;
+    const char *username, *phone, *email, *connect_to;
+    int wait, json, check;
 } apply_args;
 
 static const cli_opt apply_opts[] = {
@@ -858,6 +861,17 @@ static const cli_opt apply_opts[] = {
     CLI_OPT_VALUE(apply_args, phone, "phone", "PHONE", "the contact's phone (with --username)"),
     CLI_OPT_VALUE(apply_args, email, "email", "EMAIL", "the contact's email (with --username)"),
     OPT_JSON(apply_args, "print the order and its state as JSON lines instead of\ntext"),
+    CLI_OPT_SWITCH(apply_args, check, "check",
+                   "order nothing: write a test file where FILE validation\n"
+                   "is answered (the store's challenges, and --webroot),\n"
+                   "fetch http://DOMAIN/.well-known/pki-validation/fileauth.txt\n"
+                   "as the service would and say whether the server answers\n"
+                   "it (exit 0) or not (exit 1)"),
+    CLI_OPT_VALUE(apply_args, connect_to, "connect-to", "HOST:PORT",
+                  "with --check: fetch from HOST:PORT instead of where\n"
+                  "DOMAIN resolves (port 80), with the same URL and Host, as\n"
+                  "curl --connect-to (the server before DNS points at it, or\n"
+                  "127.0.0.1:PORT on the server itself)"),
     CLI_OPT_CONFIG,
     CLI_OPT_HELP,
     CLI_OPT_END};
@@ -867,7 +881,13 @@ static const char apply_about[] =
     "validation: the DNS record, or the file's URL path and content. For FILE validation the\n"
     "content is also put into the store's challenge area\n"
     "(<store>/challenges/DOMAIN/pki-validation/fileauth.txt, DOMAIN lower-cased), where the\n"
-    "certsync server modules answer it, and under --webroot.\n";
+    "certsync server modules answer it, and under --webroot.\n"
+    "\n"
+    "Before spending a certificate of the quota, `certsync apply --check --domain DOMAIN\n"
+    "--validate file` writes a test file there, fetches it over plain HTTP as the service\n"
+    "will, and says whether the server answers it; nothing is ordered and no credentials are\n"
+    "used. The store's previous validation file for DOMAIN (an order's) is put back after the\n"
+    "check; under --webroot the test file stays until apply writes the order's.\n";
 
 /* apply --json keeps stdout for JSON; the sentences for people go to stderr */
 static FILE *human;
@@ -976,6 +996,14 @@ static int apply_check(const cli_cmd *spec, apply_job *j)
         return cli_usage(spec, "--poll and --timeout take seconds (at least 1)");
     if ((a->username || a->phone || a->email) && !(a->username && a->phone && a->email))
         return cli_usage(spec, "give --username, --phone and --email together");
+    if (a->check && (a->order || strcasecmp(a->validate, "file") != 0))
+        return cli_usage(spec, "--check checks FILE validation: give --validate file (and no "
+                               "--order); for DNS, look the record up with dig");
+    if (a->check && (a->wait || a->into || a->username))
+        return cli_usage(spec, "--check orders nothing: --wait, --into and --username do not "
+                               "go with it");
+    if (a->connect_to && !a->check)
+        return cli_usage(spec, "--connect-to goes with --check");
     return CLI_CONTINUE;
 }
 
@@ -1106,6 +1134,62 @@ static int apply_step(apply_job *j, time_t start)
     return CLI_CONTINUE;
 }
 
+/* The store's validation file for domain before the check, to be put back after it. */
+static char *previous_answer(cs_store *s, const char *domain)
+{
+    char host[256], *data = NULL;
+    size_t i, len;
+
+    for (i = 0; domain[i] && i < sizeof(host) - 1; i++)
+        host[i] = (char)tolower((unsigned char)domain[i]);
+    host[i] = '\0';
+    if (cs_store_read_challenge(s, host, "pki-validation", "fileauth.txt", 4096, &data, &len) !=
+        CS_OK)
+        cs_error_clear();
+    return data;
+}
+
+/* apply --check: does the server answer FILE validation for the domain? Nothing is ordered. */
+static int apply_check_only(const apply_args *a)
+{
+    unsigned char rnd[16];
+    char probe[64], *previous;
+    cs_config *c;
+    cs_store *s;
+    int ok;
+
+    if (cli_open_all("apply", &c, &s) != EXIT_SUCCESS)
+        return EXIT_FAILURE;
+    RAND_bytes(rnd, sizeof(rnd));
+    snprintf(probe, sizeof(probe), "certsync-check-");
+    for (size_t i = 0; i < sizeof(rnd); i++)
+        snprintf(probe + strlen(probe), sizeof(probe) - strlen(probe), "%02x", rnd[i]);
+    previous = previous_answer(s, a->domain);
+    ok = cs_store_write_challenge(s, a->domain, "pki-validation", "fileauth.txt", probe) == CS_OK;
+    if (ok && a->webroot) {
+        char path[4200];
+
+        ok = write_webroot(a->webroot, probe, path, sizeof(path)) == CS_OK;
+    }
+    if (!ok)
+        cli_fail("apply");
+    else if ((ok = cs_apply_check_answer(a->domain, a->connect_to, probe) == CS_OK))
+        printf("apply --check: http://%s%s%s%s answers the FILE validation: the service can "
+               "validate %s; nothing was ordered\n",
+               a->domain, CS_CHALLENGE_PKI_PATH, a->connect_to ? " through " : "",
+               a->connect_to ? a->connect_to : "", a->domain);
+    else
+        fprintf(stderr, "certsync apply --check: %s; nothing was ordered\n",
+                cli_safe(cs_error_last()));
+    if (previous &&
+        cs_store_write_challenge(s, a->domain, "pki-validation", "fileauth.txt", previous) != CS_OK)
+        cli_fail("apply");
+    free(previous);
+    cs_store_free(s);
+    cs_config_free(c);
+    return ok ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
 static int cmd_apply(const cli_command *self, int argc, char **argv)
 {
     apply_job j = {.a.product = "digicert-free-1-free"};
@@ -1114,6 +1198,8 @@ static int cmd_apply(const cli_command *self, int argc, char **argv)
 
     if (rc != CLI_CONTINUE || (rc = apply_check(&self->spec, &j)) != CLI_CONTINUE)
         return rc;
+    if (j.a.check)
+        return apply_check_only(&j.a);
     human = j.a.json ? stderr : stdout;
     if ((rc = ctx_open(&j.x, "apply", j.a.provider)) != EXIT_SUCCESS)
         return rc;

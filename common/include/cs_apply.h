@@ -98,6 +98,18 @@ char *cs_apply_json(const cs_apply *ap);
 /* The console's words for a state the service names; the name itself when unknown. */
 const char *cs_apply_words(const char *type);
 
+/*
+ * FILE validation checked before anything is ordered (`certsync apply --check`):
+ * fetch http://DOMAIN/.well-known/pki-validation/fileauth.txt as the service
+ * would (plain HTTP, port 80, no redirect followed) and compare its body with
+ * expected, the content the caller has just written where the server answers
+ * it. connect_to ("HOST:PORT", or NULL) reaches the server there instead of
+ * where DOMAIN resolves, with the URL and Host header unchanged. CS_OK when
+ * the server answers expected; else CS_ENOTFOUND with what came back and
+ * what to do.
+ */
+cs_rc cs_apply_check_answer(const char *domain, const char *connect_to, const char *expected);
+
 /* Ends the application; the answers (and any key in them) are wiped. NULL is a no-op. */
 void cs_apply_free(cs_apply *ap);
 

@@ -10,7 +10,9 @@
 #include "cs_aliyun.h"
 #include "cs_apply.h"
 #include "cs_apply_map.h"
+#include "cs_challenge.h"
 #include "cs_escape.h"
+#include "cs_http.h"
 
 #define DEFAULT_PRODUCT "digicert-free-1-free"
 
@@ -322,4 +324,55 @@ void cs_apply_free(cs_apply *ap)
     free(ap->seen);
     free(ap->domain);
     free(ap);
+}
+
+/* The body without the line end a server or an editor may add. */
+static size_t trimmed(const char *s, size_t n)
+{
+    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' '))
+        n--;
+    return n;
+}
+
+cs_rc cs_apply_check_answer(const char *domain, const char *connect_to, const char *expected)
+{
+    static const char fix[] =
+        "turn on validation answers in the server that answers it on port 80 (nginx: "
+        "certsync_validation on; Apache: CertSyncValidation on), or give --webroot its "
+        "document root";
+    char url[400], via[300] = "";
+    cs_http_request req = {.method = "GET",
+                           .url = url,
+                           .connect_timeout_ms = 10000,
+                           .timeout_ms = 20000,
+                           .allow_http = 1,
+                           .connect_to = connect_to};
+    cs_http_response resp;
+    size_t n = strlen(expected);
+    cs_rc rc;
+
+    snprintf(url, sizeof(url), "http://%s" CS_CHALLENGE_PKI_PATH, domain);
+    if (connect_to)
+        snprintf(via, sizeof(via), " (through %s)", connect_to);
+    if (cs_http_perform(&req, &resp) != CS_OK)
+        return cs_error_code();
+    if (resp.transport_error)
+        rc = cs_error_set(CS_ENOTFOUND,
+                          "%s%s: no answer (%s); the service fetches this URL: %s must resolve "
+                          "to the server and its port 80 be open",
+                          url, via, resp.error, domain);
+    else if (resp.status != 200)
+        rc = cs_error_set(CS_ENOTFOUND, "%s%s answered HTTP %ld, not the file; %s", url, via,
+                          resp.status, fix);
+    else if (trimmed(resp.body, resp.len) != trimmed(expected, n) ||
+             memcmp(resp.body, expected, trimmed(expected, n)) != 0)
+        rc = cs_error_set(CS_ENOTFOUND,
+                          "%s%s answered HTTP 200 with other content (%zu bytes) than the file "
+                          "just written: another server, virtual host or static file answers "
+                          "it; %s",
+                          url, via, resp.len, fix);
+    else
+        rc = CS_OK;
+    cs_http_response_clear(&resp);
+    return rc;
 }

@@ -71,7 +71,7 @@ static int loopback_url(const char *url)
 
 cs_rc cs_http_perform(const cs_http_request *req, cs_http_response *resp)
 {
-    struct curl_slist *hdrs = NULL;
+    struct curl_slist *hdrs = NULL, *connect_to = NULL;
     char errbuf[CURL_ERROR_SIZE] = "", line[8192];
     int has_type = 0;
     CURLcode cc;
@@ -119,10 +119,16 @@ cs_rc cs_http_perform(const cs_http_request *req, cs_http_response *resp)
         curl_easy_setopt(curl, CURLOPT_CAINFO, req->ca_file);
     if (!req->env_proxy || loopback_url(req->url))
         curl_easy_setopt(curl, CURLOPT_PROXY, "");
+    if (req->connect_to) {
+        snprintf(line, sizeof(line), "::%s", req->connect_to);
+        connect_to = curl_slist_append(NULL, line);
+        curl_easy_setopt(curl, CURLOPT_CONNECT_TO, connect_to);
+    }
     cc = curl_easy_perform(curl);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
     curl_easy_cleanup(curl);
     curl_slist_free_all(hdrs);
+    curl_slist_free_all(connect_to);
     if (resp->too_large) {
         /* what was read is of no use, and may hold part of a key */
         if (resp->body)

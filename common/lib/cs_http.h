@@ -26,6 +26,8 @@ typedef struct {
      * loopback host; 0: never use a proxy (the metadata service, local peers).
      */
     int env_proxy;
+    /* "HOST:PORT": connect there, whatever the URL's host resolves to (curl's --connect-to) */
+    const char *connect_to;
 } cs_http_request;
 
 /* Answers are read into memory up to this size; a larger one is cut off and reported. */

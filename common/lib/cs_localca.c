@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -104,9 +106,21 @@ cs_rc cs_localca_ensure(cs_store *s, long ca_lifetime)
         return cs_error_code();
     fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
     if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+        int e = errno;
+        struct passwd pwd, *pw = NULL;
+        char buf[4096];
+
+        /* _r: the servers sync on a thread of their own */
+        getpwuid_r(geteuid(), &pwd, buf, sizeof(buf), &pw);
+
         if (fd >= 0)
             close(fd);
-        return cs_error_set(CS_EIO, "cannot lock '%s'", path);
+        /* a server's in-process sync runs as its worker user: say who was refused */
+        return cs_error_set(CS_EIO,
+                            "cannot lock the local CA's '%s' as user %s (uid %ld): %s; the local "
+                            "CA belongs to the store's owner: renew as that user (`certsync "
+                            "sync` as root drops to [store] owner) or as root",
+                            path, pw ? pw->pw_name : "?", (long)geteuid(), strerror(e));
     }
     /* root.pem is written last, so its presence means the CA is complete */
     if (cs_fs_join(path, sizeof(path), dir, "root.pem") == CS_OK && access(path, F_OK) != 0)

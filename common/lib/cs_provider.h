@@ -19,6 +19,13 @@ typedef struct {
     char reason[256];   /* why a new one was obtained, or why none was */
 } cs_provider_result;
 
+/* What an obtain call would do (a dry run): nothing is written, nothing spent. */
+typedef struct {
+    int due;          /* obtain would return a new certificate */
+    char reason[256]; /* why it is due, or why not */
+    char calls[512];  /* what the provider would be asked (or would do itself) */
+} cs_provider_plan;
+
 typedef struct {
     const char *type;    /* `type =` in [provider NAME], and meta.json's provider */
     cs_provider_type id; /* the configuration's enum value */
@@ -31,6 +38,12 @@ typedef struct {
      */
     cs_rc (*obtain)(void *state, cs_store *s, const cs_cert_conf *cc, int force, cs_bundle **b,
                     cs_provider_result *res);
+    /*
+     * What obtain would do, doing nothing that writes, orders or spends: read-only
+     * questions to the provider at most (a list). s is NULL when the store does not exist.
+     */
+    cs_rc (*plan)(void *state, cs_store *s, const cs_cert_conf *cc, int force,
+                  cs_provider_plan *out);
 } cs_provider_ops;
 
 extern const cs_provider_ops cs_provider_local_ca;

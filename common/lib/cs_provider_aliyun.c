@@ -152,6 +152,37 @@ static cs_rc aliyun_obtain(void *state, cs_store *s, const cs_cert_conf *cc, int
     return cs_aliyun_fetch(st->client, res->remote_id, 1, b);
 }
 
+/* The list (read-only, made once per session) says whether a fetch would follow. */
+static cs_rc aliyun_plan(void *state, cs_store *s, const cs_cert_conf *cc, int force,
+                         cs_provider_plan *out)
+{
+    aliyun_state *st = state;
+    char id[32];
+    json_t *e;
+    unsigned v = 0;
+
+    if (st->certs == NULL && cs_aliyun_list(st->client, "CERT", NULL, NULL, &st->certs) != CS_OK)
+        return cs_error_code();
+    e = cs_aliyun_pick(st->certs, cc->cert_id, (const char *const *)cc->domains, cc->n_domains);
+    if (e == NULL)
+        return not_found(cc, st->client);
+    cs_json_id(json_object_get(e, "CertificateId"), id, sizeof(id));
+    if (!force && s && is_current(s, cc, id, e, &v)) {
+        snprintf(out->reason, sizeof(out->reason), "v%u is the service's certificate %s", v, id);
+        snprintf(out->calls, sizeof(out->calls),
+                 "ListUserCertificateOrder (read-only, asked now) only");
+        return CS_OK;
+    }
+    out->due = 1;
+    snprintf(out->reason, sizeof(out->reason), "%s certificate %s of the service",
+             force ? "forced:" : "new:", id);
+    snprintf(out->calls, sizeof(out->calls),
+             "ListUserCertificateOrder (read-only, asked now), then GetUserCertificateDetail "
+             "CertId=%s (its certificate and key) at %s",
+             id, cs_aliyun_endpoint(st->client));
+    return CS_OK;
+}
+
 const cs_provider_ops cs_provider_aliyun_cas = {
-    "aliyun-cas", CS_PROVIDER_ALIYUN_CAS, aliyun_open, aliyun_close, aliyun_obtain,
+    "aliyun-cas", CS_PROVIDER_ALIYUN_CAS, aliyun_open, aliyun_close, aliyun_obtain, aliyun_plan,
 };

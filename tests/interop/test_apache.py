@@ -291,7 +291,7 @@ def test_status_handler_json_and_html(setup):
         assert {k: c[k] for k in cli if k != "days_left"} == \
             {k: v for k, v in cli.items() if k != "days_left"}
         html = ap.certsync_status("html")
-        assert "<table>" in html and a.sha256() in html and "<b>shop</b>" in html
+        assert "<span>shop</span>" in html and a.sha256() in html and "<b>v1</b>" in html
 
 
 def test_status_handler_prometheus_metrics_and_an_unknown_format(setup):

@@ -444,7 +444,7 @@ def test_status_reflects_versions_workers_and_sync(tmp_path):
         assert st["server"]["state"] == "ok" and st["server"]["refused"] is None
 
         page = status(ngx, "?format=html")
-        assert "<h2>shop" in page and new.sha256() in page and "v2" in page
+        assert "<span>shop</span>" in page and new.sha256() in page and "<b>v2</b>" in page
 
 
 def test_status_serves_prometheus_metrics_per_worker_and_refuses_an_unknown_format(tmp_path):
