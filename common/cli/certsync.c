@@ -364,6 +364,9 @@ static int sync_one(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, 
         printf("%s: %s\n", cc->name, cli_safe(out.reason));
     else
         printf("%s: unchanged (%s)\n", cc->name, cli_safe(out.reason));
+    if (out.hook_retried == HOOK_DELIVERED)
+        printf("%s: the on-change that failed before ran again for v%u and succeeded\n", cc->name,
+               out.version);
     return 1;
 }
 
@@ -393,6 +396,8 @@ static int cmd_sync(const cli_command *self, int argc, char **argv)
     if (c->n_certs == 0)
         printf("no [cert NAME] sections in %s; nothing to sync\n", c->path);
     sess = cs_sync_session_new(c);
+    /* run by a person, cron or a timer at its own pace: a pending on-change runs every time */
+    cs_sync_session_set_backoff(sess, 0);
     for (size_t k = 0; k < c->n_certs; k++)
         if (sync_wanted(c->certs[k].name, argv + first, argc - first))
             failed += !sync_one(sess, s, &c->certs[k], a.force);
@@ -442,6 +447,32 @@ static const char *field(json_t *j, const char *key)
     return cli_safe(v ? v : "-");
 }
 
+/* Each line of text (a command's stderr), escaped, the first after label, the others under it. */
+static void print_lines(const char *label, const char *text)
+{
+    const char *p = text ? text : "-";
+    char line[1024];
+    size_t n;
+
+    for (; *p; p += n + (p[n] == '\n')) {
+        n = strcspn(p, "\n");
+        snprintf(line, sizeof(line), "%.*s", (int)n, p);
+        printf("%*s%s\n", (int)strlen(label), p == text ? label : "", cli_safe(line));
+    }
+}
+
+/* A failed on-change that the next sync runs again. */
+static void status_hook(json_t *h)
+{
+    printf("  on-change    PENDING: '%s' for v%lld failed %lld time(s) since %s (exit status "
+           "%lld); next in-server try after %s; `certsync sync` runs it again\n",
+           field(h, "command"), (long long)json_integer_value(json_object_get(h, "version")),
+           (long long)json_integer_value(json_object_get(h, "attempts")), field(h, "since"),
+           (long long)json_integer_value(json_object_get(h, "exit_status")),
+           field(h, "next_attempt"));
+    print_lines("  hook error   ", json_string_value(json_object_get(h, "error")));
+}
+
 static void status_text(json_t *j)
 {
     json_t *names = json_object_get(j, "names"), *v;
@@ -472,6 +503,8 @@ static void status_text(json_t *j)
             "syncing\n",
             (long long)json_integer_value(json_object_get(json_object_get(j, "held"), "version")),
             field(json_object_get(j, "held"), "since"), field(j, "name"));
+    if (json_is_object(json_object_get(j, "hook_pending")))
+        status_hook(json_object_get(j, "hook_pending"));
 }
 
 /* The status of NAME, or of every [cert] without it, appended to all. */
