@@ -27,6 +27,7 @@
 #include "cs_sync.h"
 #include "cs_time.h"
 #include "cli.h"
+#include "cli_log.h"
 
 #define CS_VERSION "0.1.0"
 
@@ -327,7 +328,7 @@ typedef struct {
 static const cli_opt sync_opts[] = {
     CLI_OPT_SWITCH(sync_args, force, "force",
                    "issue or fetch a new certificate even if the current one\nis still good"),
-    CLI_OPT_CONFIG, CLI_OPT_HELP, CLI_OPT_END};
+    CLI_OPT_QUIET, CLI_OPT_CONFIG, CLI_OPT_HELP, CLI_OPT_END};
 
 static const char sync_about[] =
     "Ask each managed certificate's provider (all of them without NAME) whether a new\n"
@@ -799,6 +800,7 @@ typedef struct {
 
 static const cli_opt main_opts[] = {
     CLI_OPT_CONFIG,
+    CLI_OPT_QUIET,
     CLI_OPT_SWITCH(main_args, version, "version", "print the version and exit"),
     {.name = "help", .short_name = 'h', .kind = CLI_HELP, .help = "show this help and exit"},
     CLI_OPT_END};
@@ -851,6 +853,7 @@ int main(int argc, char **argv)
 
     no_core_dumps();
     umask(077);
+    cli_log_init();
     if ((rc = cli_parse(&main_spec, argc, argv, &a, &first)) != CLI_CONTINUE)
         return rc;
     if (a.version) {
