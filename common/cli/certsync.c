@@ -335,7 +335,12 @@ static const char sync_about[] =
     "certificate is due, and install it as the new current version when it is. For the\n"
     "local CA a certificate is due when there is none, when it expires within renew-before,\n"
     "or when it no longer covers the configured names. A failure leaves what is served as\n"
-    "it was, and is shown by `certsync status`. Run it from cron or a systemd timer.\n";
+    "it was, and is shown by `certsync status`. Run it from cron or a systemd timer.\n"
+    "\n"
+    "An on-change command that failed stays pending (certsync status) and each sync runs it\n"
+    "again for the current version until it succeeds (the servers' in-process syncs: after\n"
+    "a backoff of 1 min, doubling, at most 1 h). --quiet prints only warnings and errors;\n"
+    "under systemd each line carries its syslog priority (<3> error, <4> warning, <6> info).\n";
 
 /* names[0..n): each a [cert NAME] of c */
 static int sync_names_known(const cs_config *c, char **names, int n)
@@ -426,10 +431,14 @@ static const char status_about[] =
     "For each managed certificate (or NAME): current version, SHA-256 fingerprint, names,\n"
     "expiry and days left, and the result of the last sync with its error.\n"
     "\n"
+    "A failed on-change command is shown as PENDING with its exit status and the last lines\n"
+    "of its stderr until a sync runs it again with success.\n"
+    "\n"
     "With --check (for Nagios, Icinga, monit or a cron mail): CRITICAL when a name has no\n"
-    "version, its version has expired or expires within 7 days; WARNING inside its\n"
-    "renew-before or when its last sync failed; UNKNOWN when the config or the store cannot\n"
-    "be read. The lines go to stdout; \"OK certsync: ...\" when there is no problem.\n";
+    "version, its version has expired or expires within 7 days, or its on-change command\n"
+    "failed and is pending; WARNING inside its renew-before or when its last sync failed;\n"
+    "UNKNOWN when the config or the store cannot be read. The lines go to stdout;\n"
+    "\"OK certsync: ...\" when there is no problem.\n";
 
 /* The core's status document of one certificate (README.md, "Status"); NULL when out of memory. */
 static json_t *status_json(cs_store *s, const char *name)
@@ -622,8 +631,9 @@ static int cmd_status(const cli_command *self, int argc, char **argv)
 static const char metrics_about[] =
     "Every managed certificate in the Prometheus text format, for node_exporter's textfile\n"
     "collector: certsync_cert_version, certsync_cert_not_after_seconds,\n"
-    "certsync_sync_last_run_seconds, certsync_sync_last_success_seconds and\n"
-    "certsync_sync_consecutive_failures, each labelled with the certificate's name.\n"
+    "certsync_sync_last_run_seconds, certsync_sync_last_success_seconds,\n"
+    "certsync_sync_consecutive_failures and certsync_hook_pending (1 while a failed\n"
+    "on-change command waits to run again), each labelled with the certificate's name.\n"
     "Write it next to the collector's directory and rename it into place, e.g.\n"
     "  certsync metrics > /var/lib/prometheus/node-exporter/certsync.prom.$$ &&\n"
     "  mv /var/lib/prometheus/node-exporter/certsync.prom.$$ "
