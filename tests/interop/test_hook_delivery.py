@@ -2,6 +2,7 @@
 store, `certsync status` and `status --check` show it, metrics count it, and every
 following `certsync sync` runs it again until it succeeds."""
 import json
+import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -72,4 +73,43 @@ def test_a_hook_removed_from_the_config_is_no_longer_pending(tmp_path):
     assert certsync("--config", conf, "status", "--check", check=False).returncode == 2
     conf.write_text(base)
     certsync("--config", conf, "sync")
+    assert certsync("--config", conf, "status", "--check", check=False).returncode == 0
+
+
+def test_nginx_in_server_sync_runs_a_pending_hook_again_once_its_backoff_is_over(tmp_path):
+    """The servers' in-process syncs (here nginx's, every second) go through the same core:
+    inside the backoff they leave a pending hook alone, after it they run it again."""
+    from nginx import Nginx
+    from test_nginx import SHOP, http_conf, write_conf
+
+    runs, ok = tmp_path / "runs", tmp_path / "ok"
+    hook = tmp_path / "reload"
+    hook.write_text(f"#!/bin/sh\necho run >> {runs}\n[ -e {ok} ] && exit 0\n"
+                    "echo 'not yet' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    conf = write_conf(tmp_path, {"shop": f"domain = shop.test www.shop.test\non-change = {hook}\n"})
+    assert certsync("--config", conf, "sync", check=False).returncode == 1
+    state = tmp_path / "store" / "certs" / "shop" / "state.json"
+    pending = json.loads(state.read_text())["hook_pending"]
+    assert pending["attempts"] == 1 and pending["next_attempt"] > pending["since"]
+    sync = "certsync_sync on; certsync_sync_interval 1s;"
+    with Nginx(tmp_path / "ngx", http_conf(conf, SHOP, sync=sync)) as ngx:
+        time.sleep(3)                       # three in-server runs, all inside the backoff
+        assert len(runs.read_text().splitlines()) == 1, ngx.log()
+        ok.touch()
+        t0 = time.time()
+        while len(runs.read_text().splitlines()) < 2:
+            assert time.time() - t0 < 15, ngx.log()
+            # the backoff is over (as if a minute had passed); a sync may write it back meanwhile
+            st = json.loads(state.read_text())
+            if st.get("hook_pending"):
+                st["hook_pending"]["next_attempt"] = "2000-01-01T00:00:00Z"
+                state.write_text(json.dumps(st))
+            time.sleep(0.3)
+        t0 = time.time()
+        while json.loads(certsync("--config", conf, "status", "--json").stdout)[0][
+                "hook_pending"] is not None:
+            assert time.time() - t0 < 10, ngx.log()
+            time.sleep(0.2)
+    assert len(runs.read_text().splitlines()) == 2
     assert certsync("--config", conf, "status", "--check", check=False).returncode == 0
