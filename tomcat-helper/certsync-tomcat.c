@@ -97,9 +97,9 @@ static const cli_opt opts[] = {
                   "reload only this SSLHostConfig (?tlsHostName=NAME)"),
     CLI_OPT_VALUE(options, ca_file, "ca-file", "FILE", "CA bundle to verify an https reload URL"),
     CLI_OPT_VALUE(options, probe, "probe", "HOST:PORT",
-                  "Tomcat's HTTPS connector: reload when the certificate\n"
-                  "it serves there is not the store's current one, even if\n"
-                  "the keystore on disk already holds it"),
+                  "Tomcat's HTTPS connector: with --reload-url, reload when\n"
+                  "the certificate it serves there is not the store's\n"
+                  "current one, even if the keystore already holds it"),
     CLI_OPT_VALUE(options, group, "group", "GROUP",
                   "a new keystore and PATH.password are GROUP-readable\n"
                   "(0640), e.g. tomcat; default: the existing keystore's\n"
@@ -913,24 +913,21 @@ static int update(const options *o, cs_store *s, const char *pw, const char *use
     cs_bundle_fingerprint(b, fp);
     keystore_holds(o, pw, held);
     write = o->force || strcmp(held, fp) != 0;
-    if (!write)
+    /* without --reload-url (ExecStartPre before Tomcat starts) only the keystore matters */
+    if (!write && o->reload_url)
         why = reload_due(o, fp, &probe_failed);
     if (!write && why == NULL) {
         printf("%s: %s already holds v%u (sha256 %s)%s; nothing written, no reload\n", o->cert,
                o->keystore, info.version, fp,
-               o->probe && !probe_failed ? " and Tomcat serves it" : "");
+               o->probe && o->reload_url && !probe_failed ? " and Tomcat serves it" : "");
         goto done;
     }
     if (write && (rc = write_step(o, b, pw, &info, fp)) != 0)
         goto done;
     if (!write)
         printf("%s: %s holds v%u, but %s: reloading\n", o->cert, o->keystore, info.version, why);
-    if (o->reload_url == NULL) {
-        if (!write)
-            fprintf(stderr, "certsync-tomcat: give --reload-url, or restart Tomcat\n");
-        rc = write ? 0 : EXIT_RELOAD_FAILED;
+    if (o->reload_url == NULL)
         goto done;
-    }
     rc = reload_step(o, user, pass);
     if (rc == 0)
         rc = reload_verified(o, fp, info.version);

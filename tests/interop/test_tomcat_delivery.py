@@ -88,9 +88,14 @@ def test_probe_reloads_when_tomcat_serves_another_certificate(tmp_path, site):
         assert "already holds v2" in r.stdout and "and Tomcat serves it" in r.stdout
         assert "no reload" in r.stdout
         # a probe that cannot connect says so, and changes nothing
-        r = helper(conf, "--keystore", ks, "--type", "jks", "--probe",
-                   f"127.0.0.1:{free_port()}", check=False)
+        r = helper(conf, *args[:-1], f"127.0.0.1:{free_port()}", check=False)
         assert r.returncode == 0 and "cannot connect to Tomcat's connector" in r.stderr
+        assert "already holds v2" in r.stdout and "Tomcat reloaded" not in r.stdout
+    # Tomcat down, a reload pending: a run without --reload-url (systemd's ExecStartPre,
+    # before Tomcat starts and loads the keystore) is not failed by it
+    Path(str(ks) + ".reload-pending").write_text("x\n")
+    r = helper(conf, "--keystore", ks, "--type", "jks")
+    assert "already holds v2" in r.stdout
     r = helper(conf, "--keystore", ks, "--type", "jks", "--probe", "nocolon", check=False)
     assert r.returncode == 2 and "is not HOST:PORT" in r.stderr
 
