@@ -5,10 +5,13 @@
  * keystore (atomically, previous one kept as PATH.bak), only when the store's
  * current version differs from what the keystore holds, then asks Tomcat to
  * re-read it through the Manager's text API (sslReload), so a renewal reaches
- * Tomcat with no restart.
+ * Tomcat with no restart. A reload that failed is remembered (PATH.reload-pending)
+ * and asked for again by the next run; with --probe, so is one whenever Tomcat
+ * serves another certificate than the store's current one.
  *
  * Exit codes: 0 done (written and reloaded, or already current), 1 failed and
- * nothing written, 2 usage error, 3 keystore written but the reload failed.
+ * nothing written, 2 usage error, 3 the reload failed (or, with --probe, Tomcat
+ * still serves another certificate after it): the next run reloads again.
  */
 #include <curl/curl.h>
 #include <dirent.h>
@@ -124,7 +127,8 @@ static const cli_opt opts[] = {
 static void exit_codes(FILE *out)
 {
     fputs("\nExit codes: 0 done (written and reloaded, or already current), 1 failed (nothing\n"
-          "written), 2 usage error, 3 keystore written but the reload failed.\n",
+          "written), 2 usage error, 3 the reload failed, or with --probe Tomcat still serves\n"
+          "another certificate after it (the next run reloads again).\n",
           out);
 }
 
