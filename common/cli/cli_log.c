@@ -118,10 +118,10 @@ void cli_log_quiet(void)
 
     fflush(stdout);
     /* fd 1 itself: on-change commands inherit it, their chatter is silenced too */
-    if (null >= 0 && dup2(null, STDOUT_FILENO) >= 0 && streams[0])
-        streams[0]->len = 0;
-    if (null >= 0)
+    if (null >= 0) {
+        dup2(null, STDOUT_FILENO);
         close(null);
+    }
 }
 
 cs_rc cli_set_quiet(const char *unused, void *field)

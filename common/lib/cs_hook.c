@@ -132,15 +132,13 @@ static void stderr_take(hook_stderr *e, int fd)
         /* the server's error log (or the CLI's stderr, with its journal priority) shows all */
         fwrite(chunk, 1, (size_t)n, stderr);
         fflush(stderr);
+        /* keep the end: drop the oldest bytes (a chunk is smaller than the buffer) */
         if (e->len + (size_t)n > sizeof(e->buf)) {
             size_t drop = e->len + (size_t)n - sizeof(e->buf);
 
-            drop = drop > e->len ? e->len : drop;
             memmove(e->buf, e->buf + drop, e->len - drop);
             e->len -= drop;
         }
-        if ((size_t)n > sizeof(e->buf))
-            n = (ssize_t)sizeof(e->buf);
         memcpy(e->buf + e->len, chunk, (size_t)n);
         e->len += (size_t)n;
     }

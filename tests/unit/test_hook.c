@@ -76,6 +76,14 @@ static void a_failure_keeps_its_exit_status_and_the_last_lines_of_its_stderr(voi
     assert_int_equal(cs_hook_run("/nonexistent/reload", "shop", 2, "/d", "/c", 10, &r), CS_ERR);
     assert_int_equal(r.exit_status, 127);
     assert_non_null(strstr(r.tail, "cannot run '/nonexistent/reload'"));
+    /* much more than is kept: still its last lines */
+    cs_test_write_text(script, "#!/bin/sh\n"
+                               "i=0; while [ $i -lt 2000 ]; do echo \"noise line $i\" >&2; "
+                               "i=$((i+1)); done\n"
+                               "echo 'the end' >&2; exit 1\n");
+    assert_int_equal(cs_hook_run(script, "shop", 2, "/d", "/c", 10, &r), CS_ERR);
+    assert_string_equal(r.tail, "noise line 1996\nnoise line 1997\nnoise line 1998\nnoise line "
+                                "1999\nthe end");
     cs_test_write_text(script, "#!/bin/sh\nkill -TERM $$\n");
     assert_int_equal(cs_hook_run(script, "shop", 2, "/d", "/c", 10, &r), CS_ERR);
     assert_int_equal(r.exit_status, 128 + 15);
