@@ -42,6 +42,7 @@
 #include "cs_pkcs12.h"
 #include "cs_store.h"
 #include "cs_sync.h"
+#include "cli_log.h"
 #include "cli_opt.h"
 
 #define EXIT_RELOAD_FAILED 3
@@ -1087,6 +1088,8 @@ int main(int argc, char **argv)
     umask(077);
     /* a connector that closes during the --probe handshake is an error, not a death */
     signal(SIGPIPE, SIG_IGN);
+    /* under systemd (ExecStartPre), lines carry their syslog priority as certsync's do */
+    cli_log_init();
     if ((rc = parse_args(argc, argv, &o)) != CLI_CONTINUE)
         return rc;
     curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -80,3 +80,29 @@ def test_quiet_prints_only_errors(tmp_path):
     assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
     r = certsync("--config", conf, "sync", "--force", "bad")
     assert "reloaded" in r.stdout and "bad: installed v" in r.stdout
+
+
+def test_the_tomcat_helper_speaks_to_the_journal_too(tmp_path):
+    """certsync-tomcat as systemd's ExecStartPre: its lines carry priorities as well."""
+    from test_tomcat import TOMCAT_HELPER
+    conf = site(tmp_path)
+    certsync("--config", conf, "sync", "good")
+    log = tmp_path / "journal"
+    log.write_bytes(b"")
+    st = os.stat(log)
+    env = dict(os.environ, JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}")
+    with open(log, "ab") as f:
+        # tmp_path is not reachable for the user tomcat: a warning
+        r = subprocess.run([TOMCAT_HELPER, "--config", conf, "--cert", "good", "--keystore",
+                            tmp_path / "good.jks", "--type", "jks", "--tomcat-user", "nobody"],
+                           stdout=f, stderr=f, env=env)
+        assert r.returncode == 0
+        r = subprocess.run([TOMCAT_HELPER, "--config", conf, "--cert", "none", "--keystore",
+                            tmp_path / "none.jks", "--type", "jks"], stdout=f, stderr=f, env=env)
+        assert r.returncode == 1
+    lines = log.read_text().splitlines()
+    assert any(l.startswith("<6>good: wrote v1") for l in lines), lines
+    assert any(l.startswith("<4>certsync-tomcat: warning: Tomcat's user 'nobody'")
+               for l in lines), lines
+    assert any(l.startswith("<3>certsync-tomcat: ") and "none" in l for l in lines), lines
+    assert all(l[:3] in ("<3>", "<4>", "<6>") for l in lines), lines
