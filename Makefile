@@ -54,13 +54,16 @@ $(O)/libcertsync.a: $(LIB_OBJS)
 $(O)/certsync: $(CLI_OBJS) $(O)/libcertsync.a
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJS) $(O)/libcertsync.a $(LIBS)
 
-# the helper parses its options with the CLI's option table (common/cli/cli_opt.c)
+# the helper parses its options with the CLI's option table (common/cli/cli_opt.c) and logs
+# for the journal as the CLI does (common/cli/cli_log.c)
 $(O)/tomcat-helper/certsync-tomcat.o: CS_CFLAGS += -Icommon/cli
 # the unit tests reach the core's private headers (common/lib); nothing else does
 $(O)/tests/unit/%.o: CS_CFLAGS += -Icommon/lib
-$(O)/tomcat-helper/certsync-tomcat.o: common/cli/cli_opt.h
-$(TOMCAT_BIN): $(O)/tomcat-helper/certsync-tomcat.o $(O)/common/cli/cli_opt.o $(O)/libcertsync.a
-	$(CC) $(CFLAGS) -o $@ $< $(O)/common/cli/cli_opt.o $(O)/libcertsync.a $(LIBS) \
+$(O)/tomcat-helper/certsync-tomcat.o: common/cli/cli_opt.h common/cli/cli_log.h
+$(TOMCAT_BIN): $(O)/tomcat-helper/certsync-tomcat.o $(O)/common/cli/cli_opt.o \
+    $(O)/common/cli/cli_log.o $(O)/libcertsync.a
+	$(CC) $(CFLAGS) -o $@ $< $(O)/common/cli/cli_opt.o $(O)/common/cli/cli_log.o \
+	    $(O)/libcertsync.a $(LIBS) \
 	    $(shell pkg-config --libs libcurl)
 
 $(O)/tests/%: $(O)/tests/unit/%.o $(UNIT_HELP:%.c=$(O)/%.o) $(O)/libcertsync.a

@@ -5,15 +5,22 @@
  * keystore (atomically, previous one kept as PATH.bak), only when the store's
  * current version differs from what the keystore holds, then asks Tomcat to
  * re-read it through the Manager's text API (sslReload), so a renewal reaches
- * Tomcat with no restart.
+ * Tomcat with no restart. A reload that failed is remembered (PATH.reload-pending)
+ * and asked for again by the next run; with --probe, so is one whenever Tomcat
+ * serves another certificate than the store's current one.
  *
  * Exit codes: 0 done (written and reloaded, or already current), 1 failed and
- * nothing written, 2 usage error, 3 keystore written but the reload failed.
+ * nothing written, 2 usage error, 3 the reload failed (or, with --probe, Tomcat
+ * still serves another certificate after it): the next run reloads again.
  */
 #include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <pwd.h>
 #include <openssl/pkcs12.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -22,6 +29,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,14 +42,16 @@
 #include "cs_pkcs12.h"
 #include "cs_store.h"
 #include "cs_sync.h"
+#include "cli_log.h"
 #include "cli_opt.h"
 
 #define EXIT_RELOAD_FAILED 3
 
 typedef struct {
     const char *config, *cert, *keystore, *type, *alias, *password_file;
-    const char *reload_url, *credentials, *tls_host, *ca_file;
+    const char *reload_url, *credentials, *tls_host, *ca_file, *probe, *group, *tomcat_user;
     cs_p12_profile profile;
+    gid_t gid; /* --group's id ((gid_t)-1: none) */
     int force, print_config, wait_s, jks;
     /* the keystore's directory: every entry beside the keystore is reached through it */
     int dirfd, untrusted; /* untrusted: someone but root and us can write it */
@@ -90,8 +100,21 @@ static const cli_opt opts[] = {
     CLI_OPT_VALUE(options, tls_host, "tls-host-name", "NAME",
                   "reload only this SSLHostConfig (?tlsHostName=NAME)"),
     CLI_OPT_VALUE(options, ca_file, "ca-file", "FILE", "CA bundle to verify an https reload URL"),
+    CLI_OPT_VALUE(options, probe, "probe", "HOST:PORT",
+                  "Tomcat's HTTPS connector: with --reload-url, reload when\n"
+                  "the certificate it serves there is not the store's\n"
+                  "current one, even if the keystore already holds it"),
+    CLI_OPT_VALUE(options, group, "group", "GROUP",
+                  "a new keystore and PATH.password are GROUP-readable\n"
+                  "(0640), e.g. tomcat; default: the existing keystore's\n"
+                  "group and mode are given to PATH.password"),
+    CLI_OPT_VALUE(options, tomcat_user, "tomcat-user", "USER",
+                  "warn when USER (default: tomcat, if there is such a\n"
+                  "user) cannot read the keystore or its password file"),
     CLI_OPT_SWITCH(options, force, "force",
-                   "write and reload even if the keystore already holds the\ncurrent version"),
+                   "write and reload even if the keystore already holds the\n"
+                   "current version (not needed after a failed reload: the\n"
+                   "next run reloads again)"),
     CLI_OPT_CALL(options, wait_s, "wait-for-cert", "SECONDS",
                  "wait for a first version (systemd ExecStartPre before\nTomcat)", parse_seconds),
     CLI_OPT_SWITCH(options, print_config, "print-config",
@@ -105,7 +128,8 @@ static const cli_opt opts[] = {
 static void exit_codes(FILE *out)
 {
     fputs("\nExit codes: 0 done (written and reloaded, or already current), 1 failed (nothing\n"
-          "written), 2 usage error, 3 keystore written but the reload failed.\n",
+          "written), 2 usage error, 3 the reload failed, or with --probe Tomcat still serves\n"
+          "another certificate after it (the next run reloads again).\n",
           out);
 }
 
@@ -115,7 +139,9 @@ static const cli_cmd spec = {
                "re-read it",
     .about = "NAME's current version in the certsync store is written only when the keystore\n"
              "holds another one; Tomcat re-reads it through the Manager (sslReload), with no\n"
-             "restart.\n",
+             "restart. A reload that failed is remembered (PATH.reload-pending) and asked for\n"
+             "again by the next run, and with --probe a run reloads whenever Tomcat serves\n"
+             "another certificate than the store's current one.\n",
     .opts = opts,
     .more_help = exit_codes};
 
@@ -141,6 +167,16 @@ static int parse_args(int argc, char **argv, options *o)
                         : CS_DEFAULT_CONFIG;
     if (!o->alias)
         o->alias = o->cert;
+    o->gid = (gid_t)-1;
+    if (o->group) {
+        struct group *gr = getgrnam(o->group);
+
+        if (gr == NULL)
+            return cli_usage(&spec, "--group: no group '%s' on this machine", o->group);
+        o->gid = gr->gr_gid;
+    }
+    if (o->probe && strrchr(o->probe, ':') == NULL)
+        return cli_usage(&spec, "--probe: '%s' is not HOST:PORT (e.g. 127.0.0.1:8443)", o->probe);
     return CLI_CONTINUE;
 }
 
@@ -206,6 +242,43 @@ static cs_rc password_file_trusted(const options *o, const struct stat *st, cons
     return CS_OK;
 }
 
+/*
+ * Who may read PATH.password: --group (0640), else the keystore's group and
+ * mode (0640 root:tomcat when the keystore is so), else only us (0600).
+ */
+static int password_access(const options *o, gid_t *gid, mode_t *mode)
+{
+    struct stat ks;
+
+    *gid = o->gid;
+    *mode = o->gid != (gid_t)-1 ? 0640 : 0600;
+    if (o->gid == (gid_t)-1 && fstatat(o->dirfd, o->base, &ks, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISREG(ks.st_mode)) {
+        *gid = ks.st_gid;
+        *mode = (ks.st_mode & 0640) | 0600;
+    }
+    return *gid != (gid_t)-1; /* 0: nothing to go by */
+}
+
+/* An existing PATH.password of ours gets that group and mode too (it may predate --group). */
+static cs_rc password_share(const options *o, int fd, const struct stat *st, const char *path)
+{
+    gid_t gid;
+    mode_t mode;
+
+    if (!password_access(o, &gid, &mode) || (st->st_gid == gid && (st->st_mode & 07777) == mode))
+        return CS_OK;
+    if (st->st_uid != geteuid())
+        return CS_OK; /* not ours to change: the warning below says who cannot read it */
+    if ((gid != (gid_t)-1 && fchown(fd, (uid_t)-1, gid) < 0) || fchmod(fd, mode) < 0)
+        return cs_error_set(CS_EIO, "cannot give '%s' the keystore's group and mode %04o: %s", path,
+                            (unsigned)mode, strerror(errno));
+    /* stderr: --print-config's stdout is the XML to paste */
+    fprintf(stderr, "certsync-tomcat: %s is now mode %04o, group %ld (%s)\n", path, (unsigned)mode,
+            (long)gid, o->group ? "--group" : "the keystore's");
+    return CS_OK;
+}
+
 /* The first line of PATH.password, through the directory, never through a symlink. */
 static cs_rc read_password_beside(const options *o, const char *name, const char *path, char **pw)
 {
@@ -220,6 +293,8 @@ static cs_rc read_password_beside(const options *o, const char *name, const char
         return cs_error_prefix("password file '%s'", path);
     rc = fstat(fd, &st) < 0 ? cs_error_set(CS_EIO, "cannot stat '%s': %s", path, strerror(errno))
                             : password_file_trusted(o, &st, path);
+    if (rc == CS_OK)
+        rc = password_share(o, fd, &st, path);
     while (rc == CS_OK && r > 0 && got < sizeof(buf) - 1)
         if ((r = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
             got += (size_t)r;
@@ -237,16 +312,19 @@ static cs_rc read_password_beside(const options *o, const char *name, const char
     return rc;
 }
 
-/* A new random password in PATH.password (0600), replacing by rename whatever is there. */
+/* A new random password in PATH.password, replacing by rename whatever is there. */
 static cs_rc new_password_beside(const options *o, const char *name, char **pw)
 {
     char line[64];
+    gid_t gid;
+    mode_t mode;
     cs_rc rc;
 
     if (cs_password_generate(pw) != CS_OK)
         return cs_error_code();
     snprintf(line, sizeof(line), "%s\n", *pw);
-    rc = cs_fs_write_at(o->dirfd, name, line, strlen(line), 0600, (gid_t)-1, CS_FS_SYNC);
+    password_access(o, &gid, &mode);
+    rc = cs_fs_write_at(o->dirfd, name, line, strlen(line), mode, gid, CS_FS_SYNC);
     OPENSSL_cleanse(line, sizeof(line));
     return rc;
 }
@@ -361,17 +439,39 @@ static void remove_stale_temps(const options *o)
     closedir(d);
 }
 
+/*
+ * The group and mode of the keystore written: --group's (0640), else the old
+ * keystore's, else those of PATH.password (--print-config --group made it), else 0600.
+ */
+static void keystore_access(const options *o, const struct stat *old, gid_t *gid, mode_t *mode)
+{
+    struct stat pws;
+    char pwname[300];
+
+    *mode = o->gid != (gid_t)-1 ? 0640 : old ? (old->st_mode & 0660) | 0600 : 0600;
+    *gid = o->gid != (gid_t)-1 ? o->gid : old ? old->st_gid : (gid_t)-1;
+    snprintf(pwname, sizeof(pwname), "%s.password", o->base);
+    if (!old && o->gid == (gid_t)-1 && !o->password_file &&
+        fstatat(o->dirfd, pwname, &pws, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(pws.st_mode) &&
+        pws.st_uid == geteuid()) {
+        *gid = pws.st_gid;
+        *mode = (pws.st_mode & 0640) | 0600;
+    }
+}
+
 /* The new keystore as the temp entry tmp of the directory, with the old one's owner and mode. */
 static cs_rc write_temp(const options *o, const char *tmp, const unsigned char *data, size_t len,
                         const struct stat *old)
 {
-    mode_t mode = old ? (old->st_mode & 0660) | 0600 : 0600;
+    mode_t mode;
+    gid_t gid;
     const unsigned char *p = data;
     char where[4400];
     ssize_t n;
     cs_rc rc = CS_OK;
     int fd;
 
+    keystore_access(o, old, &gid, &mode);
     snprintf(where, sizeof(where), "%.*s%s", (int)(o->base - o->keystore), o->keystore, tmp);
     unlinkat(o->dirfd, tmp, 0);
     fd = openat(o->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -387,8 +487,11 @@ static cs_rc write_temp(const options *o, const char *tmp, const unsigned char *
         }
     }
     /* on the descriptor: the entry is in a directory others may write */
-    if (rc == CS_OK && old && geteuid() == 0 && fchown(fd, old->st_uid, old->st_gid) < 0)
+    if (rc == CS_OK && old && geteuid() == 0 && fchown(fd, old->st_uid, gid) < 0)
         rc = cs_error_set(CS_EIO, "cannot chown '%s': %s", where, strerror(errno));
+    if (rc == CS_OK && !old && gid != (gid_t)-1 && fchown(fd, (uid_t)-1, gid) < 0)
+        rc = cs_error_set(CS_EIO, "cannot give '%s' the group %ld: %s", where, (long)gid,
+                          strerror(errno));
     if (rc == CS_OK && (fchmod(fd, mode) < 0 || fsync(fd) < 0))
         rc = cs_error_set(CS_EIO, "cannot finish '%s': %s", where, strerror(errno));
     if (close(fd) < 0 && rc == CS_OK)
@@ -641,16 +744,172 @@ static int reload_step(const options *o, const char *user, const char *pass)
     return EXIT_RELOAD_FAILED;
 }
 
+/* The connected socket to HOST:PORT (10 s at most), or -1 with the error set. */
+static int probe_connect(const char *where)
+{
+    BIO *b = BIO_new_connect(where);
+    int fd = -1;
+    struct timeval tv = {10, 0};
+
+    if (b && BIO_set_nbio(b, 1) == 1 && BIO_do_connect_retry(b, 10, -1) == 1 &&
+        BIO_get_fd(b, &fd) >= 0) {
+        /* the socket outlives the BIO: freeing it must neither shut it down nor close it */
+        BIO_set_close(b, BIO_NOCLOSE);
+        BIO_socket_nbio(fd, 0);
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    } else {
+        cs_error_set(CS_EPROVIDER, "cannot connect to Tomcat's connector at %s (--probe): %s",
+                     where, ERR_reason_error_string(ERR_peek_last_error()));
+        fd = -1;
+    }
+    BIO_free_all(b);
+    ERR_clear_error();
+    return fd;
+}
+
+/* SHA-256 (hex) of the leaf certificate Tomcat serves at --probe to a new connection. */
+static cs_rc probe_served(const options *o, char fp[65])
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL *ssl = ctx ? SSL_new(ctx) : NULL;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned n = 0, i;
+    X509 *leaf = NULL;
+    int fd = ssl ? probe_connect(o->probe) : -1;
+    cs_rc rc = CS_OK;
+
+    /* only compared with the store's certificate: trust does not matter here */
+    if (ssl && fd >= 0) {
+        SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
+        if (o->tls_host)
+            SSL_set_tlsext_host_name(ssl, o->tls_host);
+        SSL_set_fd(ssl, fd);
+        if (SSL_connect(ssl) == 1)
+            leaf = SSL_get1_peer_certificate(ssl);
+    }
+    if (fd >= 0 && (leaf == NULL || X509_digest(leaf, EVP_sha256(), md, &n) != 1))
+        rc = cs_error_set(CS_EPROVIDER, "no TLS handshake with Tomcat's connector at %s (--probe)",
+                          o->probe);
+    else if (fd < 0)
+        rc = ssl ? cs_error_code() : cs_error_set(CS_ENOMEM, "out of memory");
+    for (i = 0; rc == CS_OK && i < n; i++)
+        snprintf(fp + 2 * i, 3, "%02x", md[i]);
+    X509_free(leaf);
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    if (fd >= 0)
+        close(fd);
+    ERR_clear_error();
+    return rc;
+}
+
+/* PATH.reload-pending: a reload failed, and the next run asks for it again. */
+static void reload_pending_name(const options *o, char *name, size_t size)
+{
+    snprintf(name, size, "%s.reload-pending", o->base);
+}
+
+static int reload_pending(const options *o)
+{
+    char name[300];
+    struct stat st;
+
+    reload_pending_name(o, name, sizeof(name));
+    return fstatat(o->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+static void remember_reload(const options *o, const char *fp, int pending)
+{
+    char name[300], line[80];
+
+    reload_pending_name(o, name, sizeof(name));
+    snprintf(line, sizeof(line), "%s\n", fp);
+    if (!pending)
+        unlinkat(o->dirfd, name, 0);
+    else if (cs_fs_write_at(o->dirfd, name, line, strlen(line), 0600, (gid_t)-1, 0) != CS_OK)
+        fprintf(stderr,
+                "certsync-tomcat: %s; the next run cannot know that a reload is due: "
+                "give it --probe or --force\n",
+                cs_error_last());
+}
+
+/* Why Tomcat must re-read the keystore though it holds the current version, or NULL. */
+static const char *reload_due(const options *o, const char *fp, int *probe_failed)
+{
+    static char why[200];
+    char served[65] = "";
+
+    *probe_failed = 0;
+    if (reload_pending(o))
+        return "the last reload failed";
+    if (o->probe == NULL)
+        return NULL;
+    if (probe_served(o, served) != CS_OK) {
+        fprintf(stderr, "certsync-tomcat: %s\n", cs_error_last());
+        *probe_failed = 1;
+        return NULL;
+    }
+    if (strcmp(served, fp) == 0)
+        return NULL;
+    snprintf(why, sizeof(why), "Tomcat serves sha256 %.16s..., not the current one", served);
+    return why;
+}
+
+/* After a reload, with --probe: Tomcat serves the current version now, or an error says so. */
+static int reload_verified(const options *o, const char *fp, unsigned version)
+{
+    char served[65] = "";
+
+    if (o->probe == NULL)
+        return 0;
+    if (probe_served(o, served) == CS_OK && strcmp(served, fp) == 0) {
+        printf("%s: Tomcat serves v%u at %s\n", o->cert, version, o->probe);
+        return 0;
+    }
+    fprintf(stderr,
+            "certsync-tomcat: Tomcat reloaded, but serves %s%s at %s, not v%u (sha256 %s): is "
+            "--keystore the file its connector loads, and --tls-host-name its SSLHostConfig?\n",
+            served[0] ? "sha256 " : "", served[0] ? served : "nothing", o->probe, version, fp);
+    return EXIT_RELOAD_FAILED;
+}
+
 /* Write the current version into the keystore unless it holds it, then reload Tomcat. */
-static int update(const options *o, cs_store *s, const char *pw, const char *user, const char *pass)
+/* The new keystore for b, written into place; 0, or EXIT_FAILURE (the error printed). */
+static int write_step(const options *o, cs_bundle *b, const char *pw, const cs_cert_info *info,
+                      const char *fp)
 {
     unsigned char *data = NULL;
+    size_t len = 0;
+    cs_rc r;
+
+    r = o->jks ? cs_jks_write(b, o->alias, pw, pw, 0, &data, &len)
+               : cs_pkcs12_write(b, o->alias, pw, o->profile, &data, &len);
+    if (r == CS_OK)
+        r = install_keystore(o, data, len);
+    if (data) {
+        OPENSSL_cleanse(data, len);
+        free(data);
+    }
+    if (r != CS_OK) {
+        fprintf(stderr, "certsync-tomcat: %s; the keystore was not changed\n", cs_error_last());
+        return EXIT_FAILURE;
+    }
+    printf("%s: wrote v%u (sha256 %s) to %s\n", o->cert, info->version, fp, o->keystore);
+    return 0;
+}
+
+/*
+ * Write the current version unless the keystore holds it; reload Tomcat when it was
+ * written, when the last reload failed, or when --probe finds another certificate served.
+ */
+static int update(const options *o, cs_store *s, const char *pw, const char *user, const char *pass)
+{
     char held[65], fp[65];
+    const char *why = NULL;
     cs_bundle *b = NULL;
     cs_cert_info info;
-    size_t len = 0;
-    int rc = EXIT_FAILURE;
-    cs_rc r;
+    int rc = 0, write, probe_failed = 0;
 
     if (!load_current(s, o, &b, &info)) {
         cs_bundle_free(b);
@@ -658,28 +917,119 @@ static int update(const options *o, cs_store *s, const char *pw, const char *use
     }
     cs_bundle_fingerprint(b, fp);
     keystore_holds(o, pw, held);
-    if (!o->force && strcmp(held, fp) == 0) {
-        printf("%s: %s already holds v%u (sha256 %s); nothing written, no reload\n", o->cert,
-               o->keystore, info.version, fp);
-        rc = 0;
+    write = o->force || strcmp(held, fp) != 0;
+    /* without --reload-url (ExecStartPre before Tomcat starts) only the keystore matters */
+    if (!write && o->reload_url)
+        why = reload_due(o, fp, &probe_failed);
+    if (!write && why == NULL) {
+        printf("%s: %s already holds v%u (sha256 %s)%s; nothing written, no reload\n", o->cert,
+               o->keystore, info.version, fp,
+               o->probe && o->reload_url && !probe_failed ? " and Tomcat serves it" : "");
         goto done;
     }
-    r = o->jks ? cs_jks_write(b, o->alias, pw, pw, 0, &data, &len)
-               : cs_pkcs12_write(b, o->alias, pw, o->profile, &data, &len);
-    if (r != CS_OK || install_keystore(o, data, len) != CS_OK) {
-        fprintf(stderr, "certsync-tomcat: %s; the keystore was not changed\n", cs_error_last());
+    if (write && (rc = write_step(o, b, pw, &info, fp)) != 0)
         goto done;
-    }
-    printf("%s: wrote v%u (sha256 %s) to %s\n", o->cert, info.version, fp, o->keystore);
-    rc = o->reload_url ? reload_step(o, user, pass) : 0;
+    if (!write)
+        printf("%s: %s holds v%u, but %s: reloading\n", o->cert, o->keystore, info.version, why);
+    if (o->reload_url == NULL)
+        goto done;
+    rc = reload_step(o, user, pass);
+    if (rc == 0)
+        rc = reload_verified(o, fp, info.version);
+    /* remembered: the next run reloads again, even with the keystore current on disk */
+    remember_reload(o, fp, rc != 0);
 done:
-    if (data) {
-        OPENSSL_cleanse(data, len);
-        free(data);
-    }
     cs_cert_info_clear(&info);
     cs_bundle_free(b);
     return rc;
+}
+
+/* st grants bit (4 read, 1 search) to the user pw with its groups. */
+static int grants(const struct passwd *pw, const gid_t *groups, int n, const struct stat *st,
+                  unsigned bit)
+{
+    int i;
+
+    if (pw->pw_uid == 0)
+        return 1;
+    if (st->st_uid == pw->pw_uid)
+        return ((st->st_mode >> 6) & bit) != 0;
+    for (i = 0; i < n; i++)
+        if (groups[i] == st->st_gid)
+            return ((st->st_mode >> 3) & bit) != 0;
+    return (st->st_mode & bit) != 0;
+}
+
+static void describe(const struct stat *st, char *out, size_t size)
+{
+    struct passwd *u = getpwuid(st->st_uid);
+    struct group *g = getgrgid(st->st_gid);
+    char uid[16], gid[16];
+
+    snprintf(uid, sizeof(uid), "%ld", (long)st->st_uid);
+    snprintf(gid, sizeof(gid), "%ld", (long)st->st_gid);
+    snprintf(out, size, "%s:%s %04o", u ? u->pw_name : uid, g ? g->gr_name : gid,
+             (unsigned)(st->st_mode & 07777));
+}
+
+/* Why pw cannot open path as Tomcat would (a directory above it, or the file), or 0. */
+static int unreadable(const struct passwd *pw, const char *path, char *why, size_t size)
+{
+    gid_t groups[256];
+    int n = 256;
+    char walk[4200], *p, mode[160];
+    struct stat st;
+
+    if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) < 0)
+        n = 0;
+    snprintf(walk, sizeof(walk), "%s", path);
+    for (p = walk; (p = strchr(p + 1, '/')) != NULL; *p = '/') {
+        *p = '\0';
+        if (stat(walk, &st) == 0 && !grants(pw, groups, n, &st, 1)) {
+            describe(&st, mode, sizeof(mode));
+            snprintf(why, size, "cannot enter the directory '%s' (%s)", walk, mode);
+            return 2;
+        }
+    }
+    if (stat(path, &st) < 0 || grants(pw, groups, n, &st, 4))
+        return 0;
+    describe(&st, mode, sizeof(mode));
+    snprintf(why, size, "cannot read '%s' (%s)", path, mode);
+    return 1;
+}
+
+/* A warning for each of the keystore and its password file that Tomcat's user cannot read. */
+static void warn_unreadable(const options *o, const char *pwpath)
+{
+    const char *name = o->tomcat_user ? o->tomcat_user : "tomcat";
+    const char *paths[] = {o->keystore, pwpath};
+    struct passwd *pw = getpwnam(name);
+    char why[4600];
+    size_t i;
+
+    if (pw == NULL) {
+        if (o->tomcat_user)
+            fprintf(stderr, "certsync-tomcat: warning: --tomcat-user: no user '%s' here\n", name);
+        return;
+    }
+    for (i = 0; i < 2; i++) {
+        int what = unreadable(pw, paths[i], why, sizeof(why));
+
+        if (what == 1)
+            fprintf(stderr,
+                    "certsync-tomcat: warning: Tomcat's user '%s' %s: Tomcat will fail to load "
+                    "it (FileNotFoundException: Permission denied); give --group %s (0640), or "
+                    "chgrp and chmod it so that '%s' can read it\n",
+                    name, why, name, name);
+        else if (what == 2) {
+            /* the keystore and its password file are in the same directory: said once */
+            fprintf(stderr,
+                    "certsync-tomcat: warning: Tomcat's user '%s' %s, above '%s': Tomcat will "
+                    "fail to load the keystore; keep it where '%s' can reach it\n",
+                    name, why, paths[i], name);
+            break;
+        }
+    }
 }
 
 /* Config, store and keystore password; --print-config; the checks before anything is written. */
@@ -699,6 +1049,7 @@ static int run(options *o)
     }
     if (o->print_config) {
         print_config(o, pwpath);
+        warn_unreadable(o, pwpath);
         rc = 0;
         goto done;
     }
@@ -716,6 +1067,7 @@ static int run(options *o)
         fprintf(stderr, "certsync-tomcat: %s; nothing written\n", cs_error_last());
     else
         rc = update(o, s, pw, user, pass);
+    warn_unreadable(o, pwpath);
 done:
     cs_password_free(pw);
     cs_password_free(pass);
@@ -734,6 +1086,10 @@ int main(int argc, char **argv)
 
     no_core_dumps();
     umask(077);
+    /* a connector that closes during the --probe handshake is an error, not a death */
+    signal(SIGPIPE, SIG_IGN);
+    /* under systemd (ExecStartPre), lines carry their syslog priority as certsync's do */
+    cli_log_init();
     if ((rc = parse_args(argc, argv, &o)) != CLI_CONTINUE)
         return rc;
     curl_global_init(CURL_GLOBAL_DEFAULT);

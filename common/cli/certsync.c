@@ -29,6 +29,7 @@
 #include "cs_sync_plan.h"
 #include "cs_time.h"
 #include "cli.h"
+#include "cli_log.h"
 
 #define CS_VERSION "0.1.0"
 
@@ -333,7 +334,7 @@ static const cli_opt sync_opts[] = {
                    "say what a sync would do (which names are due and why,\n"
                    "what each provider would be asked, which on-change\n"
                    "commands would run) and change nothing"),
-    CLI_OPT_CONFIG, CLI_OPT_HELP, CLI_OPT_END};
+    CLI_OPT_QUIET, CLI_OPT_CONFIG, CLI_OPT_HELP, CLI_OPT_END};
 
 static const char sync_about[] =
     "Ask each managed certificate's provider (all of them without NAME) whether a new\n"
@@ -345,7 +346,12 @@ static const char sync_about[] =
     "With --dry-run nothing is written, locked, issued, ordered or spent: the store stays\n"
     "byte for byte as it was. A provider is asked read-only questions at most (aliyun-cas:\n"
     "the certificate list), so the answer is what a sync would find now. Exit 1 when a\n"
-    "sync would fail.\n";
+    "sync would fail.\n"
+    "\n"
+    "An on-change command that failed stays pending (certsync status) and each sync runs it\n"
+    "again for the current version until it succeeds (the servers' in-process syncs: after\n"
+    "a backoff of 1 min, doubling, at most 1 h). --quiet prints only warnings and errors;\n"
+    "under systemd each line carries its syslog priority (<3> error, <4> warning, <6> info).\n";
 
 /* names[0..n): each a [cert NAME] of c */
 static int sync_names_known(const cs_config *c, char **names, int n)
@@ -375,6 +381,9 @@ static int sync_one(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, 
         printf("%s: %s\n", cc->name, cli_safe(out.reason));
     else
         printf("%s: unchanged (%s)\n", cc->name, cli_safe(out.reason));
+    if (out.hook_retried == HOOK_DELIVERED)
+        printf("%s: the on-change that failed before ran again for v%u and succeeded\n", cc->name,
+               out.version);
     return 1;
 }
 
@@ -468,6 +477,8 @@ static int cmd_sync(const cli_command *self, int argc, char **argv)
     if (c->n_certs == 0)
         printf("no [cert NAME] sections in %s; nothing to sync\n", c->path);
     sess = cs_sync_session_new(c);
+    /* run by a person, cron or a timer at its own pace: a pending on-change runs every time */
+    cs_sync_session_set_backoff(sess, 0);
     for (size_t k = 0; k < c->n_certs; k++)
         if (sync_wanted(c->certs[k].name, argv + first, argc - first))
             failed += !sync_one(sess, s, &c->certs[k], a.force);
@@ -495,10 +506,14 @@ static const char status_about[] =
     "For each managed certificate (or NAME): current version, SHA-256 fingerprint, names,\n"
     "expiry and days left, and the result of the last sync with its error.\n"
     "\n"
+    "A failed on-change command is shown as PENDING with its exit status and the last lines\n"
+    "of its stderr until a sync runs it again with success.\n"
+    "\n"
     "With --check (for Nagios, Icinga, monit or a cron mail): CRITICAL when a name has no\n"
-    "version, its version has expired or expires within 7 days; WARNING inside its\n"
-    "renew-before or when its last sync failed; UNKNOWN when the config or the store cannot\n"
-    "be read. The lines go to stdout; \"OK certsync: ...\" when there is no problem.\n";
+    "version, its version has expired or expires within 7 days, or its on-change command\n"
+    "failed and is pending; WARNING inside its renew-before or when its last sync failed;\n"
+    "UNKNOWN when the config or the store cannot be read. The lines go to stdout;\n"
+    "\"OK certsync: ...\" when there is no problem.\n";
 
 /* The core's status document of one certificate (README.md, "Status"); NULL when out of memory. */
 static json_t *status_json(cs_store *s, const char *name)
@@ -515,6 +530,32 @@ static const char *field(json_t *j, const char *key)
     const char *v = json_string_value(json_object_get(j, key));
 
     return cli_safe(v ? v : "-");
+}
+
+/* Each line of text (a command's stderr), escaped, the first after label, the others under it. */
+static void print_lines(const char *label, const char *text)
+{
+    const char *p = text ? text : "-";
+    char line[1024];
+    size_t n;
+
+    for (; *p; p += n + (p[n] == '\n')) {
+        n = strcspn(p, "\n");
+        snprintf(line, sizeof(line), "%.*s", (int)n, p);
+        printf("%*s%s\n", (int)strlen(label), p == text ? label : "", cli_safe(line));
+    }
+}
+
+/* A failed on-change that the next sync runs again. */
+static void status_hook(json_t *h)
+{
+    printf("  on-change    PENDING: '%s' for v%lld failed %lld time(s) since %s (exit status "
+           "%lld); next in-server try after %s; `certsync sync` runs it again\n",
+           field(h, "command"), (long long)json_integer_value(json_object_get(h, "version")),
+           (long long)json_integer_value(json_object_get(h, "attempts")), field(h, "since"),
+           (long long)json_integer_value(json_object_get(h, "exit_status")),
+           field(h, "next_attempt"));
+    print_lines("  hook error   ", json_string_value(json_object_get(h, "error")));
 }
 
 static void status_text(json_t *j)
@@ -547,6 +588,8 @@ static void status_text(json_t *j)
             "syncing\n",
             (long long)json_integer_value(json_object_get(json_object_get(j, "held"), "version")),
             field(json_object_get(j, "held"), "since"), field(j, "name"));
+    if (json_is_object(json_object_get(j, "hook_pending")))
+        status_hook(json_object_get(j, "hook_pending"));
 }
 
 /* The status of NAME, or of every [cert] without it, appended to all. */
@@ -663,8 +706,9 @@ static int cmd_status(const cli_command *self, int argc, char **argv)
 static const char metrics_about[] =
     "Every managed certificate in the Prometheus text format, for node_exporter's textfile\n"
     "collector: certsync_cert_version, certsync_cert_not_after_seconds,\n"
-    "certsync_sync_last_run_seconds, certsync_sync_last_success_seconds and\n"
-    "certsync_sync_consecutive_failures, each labelled with the certificate's name.\n"
+    "certsync_sync_last_run_seconds, certsync_sync_last_success_seconds,\n"
+    "certsync_sync_consecutive_failures and certsync_hook_pending (1 while a failed\n"
+    "on-change command waits to run again), each labelled with the certificate's name.\n"
     "Write it next to the collector's directory and rename it into place, e.g.\n"
     "  certsync metrics > /var/lib/prometheus/node-exporter/certsync.prom.$$ &&\n"
     "  mv /var/lib/prometheus/node-exporter/certsync.prom.$$ "
@@ -841,6 +885,7 @@ typedef struct {
 
 static const cli_opt main_opts[] = {
     CLI_OPT_CONFIG,
+    CLI_OPT_QUIET,
     CLI_OPT_SWITCH(main_args, version, "version", "print the version and exit"),
     {.name = "help", .short_name = 'h', .kind = CLI_HELP, .help = "show this help and exit"},
     CLI_OPT_END};
@@ -893,6 +938,7 @@ int main(int argc, char **argv)
 
     no_core_dumps();
     umask(077);
+    cli_log_init();
     if ((rc = cli_parse(&main_spec, argc, argv, &a, &first)) != CLI_CONTINUE)
         return rc;
     if (a.version) {
@@ -905,8 +951,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[first], "help") == 0)
         return help_of(argc - first, argv + first);
-    if ((k = find_command(argv[first])) != NULL)
+    if ((k = find_command(argv[first])) != NULL) {
+        cli_log_command(k->spec.name);
         return k->run(k, argc - first, argv + first);
+    }
     fprintf(stderr, "certsync: unknown command '%s'\n", argv[first]);
     cli_help(&main_spec, stderr);
     return EXIT_USAGE;

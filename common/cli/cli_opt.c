@@ -156,7 +156,7 @@ static struct option *getopt_table(const cli_cmd *cmd, char *shorts, size_t size
     k = (size_t)snprintf(shorts, size, "%s:", cmd->stop_at_arg ? "+" : "");
     for (i = 0; lo && i < n; i++) {
         const cli_opt *o = &cmd->opts[i];
-        int has_arg = o->kind == CLI_VALUE || o->kind == CLI_CALL;
+        int has_arg = o->kind == CLI_VALUE || (o->kind == CLI_CALL && o->value);
 
         lo[i] = (struct option){o->name, has_arg ? required_argument : no_argument, NULL,
                                 FIRST_VAL + (int)i};

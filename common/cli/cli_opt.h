@@ -21,7 +21,8 @@
 typedef enum {
     CLI_SWITCH, /* an int at the offset, set to 1 */
     CLI_VALUE,  /* a const char * at the offset, the argument as given */
-    CLI_CALL,   /* parse(argument, args + offset); a failure is a usage error */
+    CLI_CALL,   /* parse(argument, args + offset); a failure is a usage error; a row
+                   without .value takes no argument: parse(NULL, ...) */
     CLI_HELP,   /* print the help and exit 0 */
 } cli_kind;
 

@@ -128,6 +128,20 @@ cs_rc cs_store_rollback(cs_store *s, const char *name, int force, unsigned *vers
 /* The last sync of a certificate, kept for status. */
 typedef enum { CS_SYNC_NONE, CS_SYNC_INSTALLED, CS_SYNC_UNCHANGED, CS_SYNC_FAILED } cs_sync_result;
 
+/*
+ * An on-change command that failed for the current version: every sync runs it
+ * again until it succeeds (at least once delivery), and status shows it.
+ */
+typedef struct {
+    unsigned version;    /* the version it last ran for (0: nothing is pending) */
+    char command[128];   /* its program's base name, never its arguments */
+    int exit_status;     /* as $? in a shell (128+N: signal N; 127: not run; -1: unknown) */
+    char error[1024];    /* the last lines of its stderr */
+    time_t since;        /* when it first failed */
+    unsigned attempts;   /* runs that failed so far */
+    time_t next_attempt; /* in-server syncs wait until then (backoff); `certsync sync` does not */
+} cs_hook_pending;
+
 typedef struct {
     cs_sync_result result;
     time_t at;           /* when the last sync ended */
@@ -136,10 +150,14 @@ typedef struct {
     unsigned failures;   /* failed syncs since the last that succeeded */
     unsigned held;       /* held at this version (0: not held): sync leaves it alone */
     time_t held_since;
+    cs_hook_pending hook; /* hook.version 0: no on-change is pending */
 } cs_sync_state;
 
 cs_rc cs_store_record_sync(cs_store *s, const char *name, cs_sync_result result, const char *error);
 cs_rc cs_store_sync_state(cs_store *s, const char *name, cs_sync_state *st);
+
+/* Record a pending on-change in state.json ("hook_pending"); NULL (or version 0) clears it. */
+cs_rc cs_store_record_hook(cs_store *s, const char *name, const cs_hook_pending *pending);
 const char *cs_sync_result_name(cs_sync_result r);
 
 /*

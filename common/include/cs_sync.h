@@ -14,6 +14,8 @@ typedef struct {
     unsigned version; /* current version after the sync (0: none) */
     char reason[256]; /* why a new one was installed, or why none was */
     unsigned held;    /* held at this version by a rollback: nothing was asked or done */
+    /* a pending on-change (a failed one of an earlier sync) ran again: */
+    enum { HOOK_NOT_RETRIED, HOOK_DELIVERED, HOOK_STILL_FAILING } hook_retried;
 } cs_sync_outcome;
 
 /*
@@ -28,10 +30,20 @@ cs_sync_session *cs_sync_session_new(const cs_config *c);
 void cs_sync_session_free(cs_sync_session *sess);
 
 /*
+ * on (the default; the servers' in-process syncs): a pending on-change runs
+ * again only after its backoff (1 min after the first failure, doubling, at
+ * most 1 h). off (`certsync sync`, run by a person, cron or a timer at a pace
+ * of their choosing): it runs again at every sync.
+ */
+void cs_sync_session_set_backoff(cs_sync_session *sess, int on);
+
+/*
  * force: issue or fetch even when the current version is still good.
  * A held certificate (cs_store_hold, after a rollback) is left alone, force
  * or not: CS_OK, out->held set and out->reason saying how to release it.
- * A failing on-change command returns an error with out->result INSTALLED.
+ * A failing on-change command returns an error with out->result INSTALLED,
+ * and stays pending: every following sync runs it again (see
+ * cs_sync_session_set_backoff) until it succeeds.
  * sess is required (cs_sync_session_new with the configuration: it names the
  * on-change command); without it the call fails, it never skips on-change.
  */
@@ -40,7 +52,8 @@ cs_rc cs_sync_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, i
 
 /*
  * Run cc's on-change command for version (no-op without one). Called after
- * every change of current: sync, import, rollback.
+ * every change of current: sync, import, rollback. A failure is recorded as
+ * the certificate's pending hook (cs_sync_state.hook), a success clears it.
  */
 cs_rc cs_sync_notify(const cs_config *c, cs_store *s, const cs_cert_conf *cc, unsigned version);
 

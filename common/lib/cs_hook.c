@@ -1,6 +1,9 @@
 #include "cs_hook.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <spawn.h>
@@ -114,56 +117,194 @@ static char **hook_env(const char *name, unsigned version, const char *dir, cons
     return env;
 }
 
-cs_rc cs_hook_run(const char *cmd, const char *name, unsigned version, const char *version_dir,
-                  const char *config_path, int timeout_s)
-{
-    char **argv, **env;
-    pid_t pid;
-    int status, err, waited;
-    cs_rc rc = CS_OK;
+/* What the hook wrote to stderr: passed on to ours, and its end kept for status. */
+typedef struct {
+    char buf[4096];
+    size_t len;
+} hook_stderr;
 
-    if (cs_argv_split(cmd, &argv) != CS_OK)
-        return cs_error_prefix("[cert %s] on-change", name);
-    env = hook_env(name, version, version_dir, config_path);
-    if (env == NULL) {
-        cs_strv_free(argv);
-        return cs_error_set(CS_ENOMEM, "[cert %s] on-change: out of memory", name);
+static void stderr_take(hook_stderr *e, int fd)
+{
+    char chunk[1024];
+    ssize_t n;
+
+    while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
+        /* the server's error log (or the CLI's stderr, with its journal priority) shows all */
+        fwrite(chunk, 1, (size_t)n, stderr);
+        fflush(stderr);
+        /* keep the end: drop the oldest bytes (a chunk is smaller than the buffer) */
+        if (e->len + (size_t)n > sizeof(e->buf)) {
+            size_t drop = e->len + (size_t)n - sizeof(e->buf);
+
+            memmove(e->buf, e->buf + drop, e->len - drop);
+            e->len -= drop;
+        }
+        memcpy(e->buf + e->len, chunk, (size_t)n);
+        e->len += (size_t)n;
     }
-    err = posix_spawn(&pid, argv[0], NULL, NULL, argv, env);
-    if (err != 0) {
-        rc = cs_error_set(CS_ERR, "[cert %s] on-change: cannot run '%s': %s; give the full path",
-                          name, argv[0], strerror(err));
-        goto done;
+}
+
+/* The last CS_HOOK_TAIL_LINES lines of what the hook wrote, trimmed, control characters as '?'. */
+static void stderr_tail(const hook_stderr *e, char *out, size_t size)
+{
+    size_t end = e->len, start, lines = 0, i, k = 0;
+
+    while (end > 0 && isspace((unsigned char)e->buf[end - 1]))
+        end--;
+    for (start = end; start > 0; start--)
+        if (e->buf[start - 1] == '\n' && ++lines == CS_HOOK_TAIL_LINES)
+            break;
+    while (start < end && isspace((unsigned char)e->buf[start]))
+        start++;
+    if (end - start >= size)
+        start = end - (size - 1);
+    for (i = start; i < end && k + 1 < size; i++) {
+        unsigned char ch = (unsigned char)e->buf[i];
+
+        out[k++] = ch == '\n' || ch >= 0x20 ? (ch == 0x7f ? '?' : (char)ch) : '?';
     }
-    for (waited = 0;; waited++) {
-        pid_t r = waitpid(pid, &status, WNOHANG);
+    out[k] = '\0';
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Wait for pid (killed after timeout_s), passing its stderr on; *status its wait status. */
+static cs_rc hook_wait(pid_t pid, int errfd, const char *name, const char *prog, int timeout_s,
+                       int *status, hook_stderr *e)
+{
+    double deadline = now_s() + timeout_s;
+    struct pollfd p = {errfd, POLLIN, 0};
+
+    for (;;) {
+        pid_t r = waitpid(pid, status, WNOHANG);
 
         if (r == pid)
             break;
         if (r < 0) {
             /* the host process (an nginx worker) reaped it itself: the exit status is gone */
-            if (errno == ECHILD)
-                goto done;
-            rc = cs_error_set(CS_ERR, "[cert %s] on-change: cannot wait for '%s': %s", name,
-                              argv[0], strerror(errno));
-            goto done;
+            if (errno == ECHILD) {
+                *status = -1;
+                break;
+            }
+            return cs_error_set(CS_ERR, "[cert %s] on-change: cannot wait for '%s': %s", name, prog,
+                                strerror(errno));
         }
-        if (waited >= timeout_s * 20) {
+        if (now_s() >= deadline) {
             kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            rc = cs_error_set(CS_ERR, "[cert %s] on-change: '%s' did not finish within %d s", name,
-                              argv[0], timeout_s);
-            goto done;
+            waitpid(pid, status, 0);
+            stderr_take(e, errfd);
+            return cs_error_set(CS_ERR, "[cert %s] on-change: '%s' did not finish within %d s",
+                                name, prog, timeout_s);
         }
-        usleep(50000);
+        if (poll(&p, 1, 50) > 0)
+            stderr_take(e, errfd);
     }
+    stderr_take(e, errfd);
+    return CS_OK;
+}
+
+/* posix_spawn with the hook's stderr into a pipe whose read end is *errfd (non-blocking). */
+static int hook_spawn(pid_t *pid, char **argv, char **env, int *errfd)
+{
+    posix_spawn_file_actions_t fa;
+    int p[2], err;
+
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return errno;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, p[1], STDERR_FILENO);
+    err = posix_spawn(pid, argv[0], &fa, NULL, argv, env);
+    posix_spawn_file_actions_destroy(&fa);
+    close(p[1]);
+    if (err != 0) {
+        close(p[0]);
+        return err;
+    }
+    fcntl(p[0], F_SETFL, O_NONBLOCK);
+    *errfd = p[0];
+    return 0;
+}
+
+/* The tail on one line, for an error message: its lines joined by " | ". */
+static const char *one_line(const char *tail, char *buf, size_t size)
+{
+    size_t k = 0;
+
+    for (; *tail && k + 4 < size; tail++)
+        if (*tail == '\n')
+            k += (size_t)snprintf(buf + k, size - k, " | ");
+        else
+            buf[k++] = *tail;
+    buf[k] = '\0';
+    return buf;
+}
+
+/* The exit status as a shell gives it ($?: 128+N after signal N), and its error. */
+static cs_rc hook_verdict(int status, const char *name, const char *prog, cs_hook_result *res)
+{
+    char said[1200];
+
+    if (status == -1)
+        return CS_OK; /* reaped by the host: nothing is known, nothing is pending */
+    res->exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
-        rc = cs_error_set(CS_ERR, "[cert %s] on-change: '%s' exited with status %d", name, argv[0],
-                          WEXITSTATUS(status));
+        return cs_error_set(CS_ERR, "[cert %s] on-change: '%s' exited with status %d%s%s", name,
+                            prog, WEXITSTATUS(status), res->tail[0] ? ": " : "",
+                            one_line(res->tail, said, sizeof(said)));
+    if (WIFSIGNALED(status))
+        return cs_error_set(CS_ERR, "[cert %s] on-change: '%s' was killed by signal %d%s%s", name,
+                            prog, WTERMSIG(status), res->tail[0] ? ": " : "",
+                            one_line(res->tail, said, sizeof(said)));
+    return CS_OK;
+}
+
+cs_rc cs_hook_run(const char *cmd, const char *name, unsigned version, const char *version_dir,
+                  const char *config_path, int timeout_s, cs_hook_result *res)
+{
+    cs_hook_result mine;
+    hook_stderr *e = NULL;
+    char **argv, **env;
+    pid_t pid;
+    int status = 0, err, errfd = -1;
+    cs_rc rc;
+
+    res = res ? res : &mine;
+    memset(res, 0, sizeof(*res));
+    res->exit_status = 127; /* as a shell says of a command it could not run */
+    if (cs_argv_split(cmd, &argv) != CS_OK)
+        return cs_error_prefix("[cert %s] on-change", name);
+    snprintf(res->command, sizeof(res->command), "%s",
+             strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0]);
+    env = hook_env(name, version, version_dir, config_path);
+    e = calloc(1, sizeof(*e));
+    if (env == NULL || e == NULL) {
+        rc = cs_error_set(CS_ENOMEM, "[cert %s] on-change: out of memory", name);
+        goto done;
+    }
+    if ((err = hook_spawn(&pid, argv, env, &errfd)) != 0) {
+        rc = cs_error_set(CS_ERR, "[cert %s] on-change: cannot run '%s': %s; give the full path",
+                          name, argv[0], strerror(err));
+        snprintf(res->tail, sizeof(res->tail), "cannot run '%s': %s", argv[0], strerror(err));
+        goto done;
+    }
+    rc = hook_wait(pid, errfd, name, argv[0], timeout_s, &status, e);
+    stderr_tail(e, res->tail, sizeof(res->tail));
+    if (rc == CS_OK)
+        rc = hook_verdict(status, name, argv[0], res);
     else if (WIFSIGNALED(status))
-        rc = cs_error_set(CS_ERR, "[cert %s] on-change: '%s' was killed by signal %d", name,
-                          argv[0], WTERMSIG(status));
+        res->exit_status = 128 + WTERMSIG(status);
+    else
+        res->exit_status = -1;
 done:
+    if (errfd >= 0)
+        close(errfd);
+    free(e);
     cs_strv_free(argv);
     cs_strv_free(env);
     return rc;

@@ -72,6 +72,21 @@ static json_t *held_json(const cs_sync_state *st)
     return since ? json_pack("{s:I, s:o}", "version", (json_int_t)st->held, "since", since) : NULL;
 }
 
+/* A failed on-change that every sync runs again until it succeeds (README.md, "on-change"). */
+static json_t *hook_json(const cs_hook_pending *p)
+{
+    json_t *since = cs_status_time(p->since), *next = cs_status_time(p->next_attempt);
+
+    if (since == NULL || next == NULL) {
+        json_decref(since);
+        json_decref(next);
+        return NULL;
+    }
+    return json_pack("{s:s, s:I, s:i, s:s, s:o, s:I, s:o}", "command", p->command, "version",
+                     (json_int_t)p->version, "exit_status", p->exit_status, "error", p->error,
+                     "since", since, "attempts", (json_int_t)p->attempts, "next_attempt", next);
+}
+
 /* The last sync, by whoever ran it; a state.json the store refuses (a FIFO) is said so. */
 static void last_sync_json(json_t *j, cs_store *s, const char *name)
 {
@@ -86,11 +101,13 @@ static void last_sync_json(json_t *j, cs_store *s, const char *name)
                         readable ? text_or_null(st.error) : json_string(cs_error_last()));
     json_object_set_new(j, "consecutive_failures", json_integer(readable ? st.failures : 0));
     json_object_set_new(j, "held", readable && st.held ? held_json(&st) : json_null());
+    json_object_set_new(j, "hook_pending",
+                        readable && st.hook.version ? hook_json(&st.hook) : json_null());
 }
 
-/* name, the 13 keys of current_json and the 6 of last_sync_json: a set_new that failed is
+/* name, the 13 keys of current_json and the 7 of last_sync_json: a set_new that failed is
    a key missing, so the document is checked once by its size */
-#define CERT_KEYS 20
+#define CERT_KEYS 21
 
 cs_rc cs_status_cert(cs_store *s, const char *name, time_t now, json_t **out)
 {
@@ -239,9 +256,33 @@ static cs_check_level check_last_sync(const check_ctx *x, char *line, size_t siz
     return CS_CHECK_WARNING;
 }
 
-/* Each rule adds at most one line. A failed on-change left pending (issue 11, item 1) is one
-   more rule, CRITICAL, once the store records it: it belongs here. */
-static const check_rule check_rules[] = {check_current, check_expiry, check_last_sync};
+/* A failed on-change: the servers may not have the current version. */
+static cs_check_level check_hook(const check_ctx *x, char *line, size_t size)
+{
+    const json_t *h = json_object_get(x->cert, "hook_pending");
+    char error[1024];
+    size_t i;
+
+    if (!json_is_object(h))
+        return CS_CHECK_OK;
+    /* a monitoring line is one line: the command's stderr lines joined */
+    snprintf(error, sizeof(error), "%s", key_text(h, "error"));
+    for (i = 0; error[i]; i++)
+        error[i] = error[i] == '\n' ? '/' : error[i];
+    snprintf(line, size,
+             "CRITICAL %s: on-change '%s' for v%lld failed (exit status %lld, %lld attempt(s) "
+             "since %s): %s; the servers may not have v%lld: fix it, then `certsync sync %s` "
+             "runs it again",
+             x->name, key_text(h, "command"),
+             (long long)json_integer_value(json_object_get(h, "version")),
+             (long long)json_integer_value(json_object_get(h, "exit_status")),
+             (long long)json_integer_value(json_object_get(h, "attempts")), key_text(h, "since"),
+             error, (long long)json_integer_value(json_object_get(h, "version")), x->name);
+    return CS_CHECK_CRITICAL;
+}
+
+/* Each rule adds at most one line. */
+static const check_rule check_rules[] = {check_current, check_expiry, check_last_sync, check_hook};
 
 const char *cs_check_level_name(cs_check_level level)
 {
@@ -269,7 +310,8 @@ cs_check_level cs_status_check(const json_t *cert, long renew_before, time_t now
 
 /* ---- metrics: the Prometheus text format ---- */
 
-typedef enum { METRIC_INTEGER, METRIC_TIME, METRIC_TIME_OR_ZERO } metric_kind;
+/* METRIC_PRESENT: 1 when the key holds an object, 0 when null */
+typedef enum { METRIC_INTEGER, METRIC_TIME, METRIC_TIME_OR_ZERO, METRIC_PRESENT } metric_kind;
 
 /* One gauge per certificate, from one key of its document. */
 static const struct {
@@ -286,6 +328,8 @@ static const struct {
      "When a sync last succeeded, Unix time (0: never)", METRIC_TIME_OR_ZERO},
     {"certsync_sync_consecutive_failures", "consecutive_failures",
      "Failed syncs since the last one that succeeded", METRIC_INTEGER},
+    {"certsync_hook_pending", "hook_pending",
+     "1 while a failed on-change command waits to run again (see certsync status)", METRIC_PRESENT},
 };
 
 /* A label value: backslash, double quote and newline escaped. */
@@ -310,7 +354,9 @@ static void cert_metric(FILE *f, size_t m, const json_t *cert)
     const json_t *v = json_object_get(cert, cert_metrics[m].key);
     long long value = json_integer_value(v);
 
-    if (cert_metrics[m].kind != METRIC_INTEGER)
+    if (cert_metrics[m].kind == METRIC_PRESENT)
+        value = json_is_object(v);
+    else if (cert_metrics[m].kind != METRIC_INTEGER)
         value = (long long)key_time(cert, cert_metrics[m].key);
     if (cert_metrics[m].kind == METRIC_TIME && value == 0)
         return;

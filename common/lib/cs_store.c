@@ -819,6 +819,21 @@ static json_t *state_open(cs_store *s, const char *name, int create, int *cfd)
     return j;
 }
 
+static void hook_read(const json_t *h, cs_hook_pending *p)
+{
+    json_int_t v = json_integer_value(json_object_get(h, "version"));
+
+    if (!json_is_object(h) || v <= 0 || v > UINT_MAX)
+        return;
+    p->version = (unsigned)v;
+    copy_str(p->command, sizeof(p->command), json_object_get(h, "command"));
+    p->exit_status = (int)json_integer_value(json_object_get(h, "exit_status"));
+    copy_str(p->error, sizeof(p->error), json_object_get(h, "error"));
+    p->since = json_time(json_object_get(h, "since"));
+    p->attempts = (unsigned)json_integer_value(json_object_get(h, "attempts"));
+    p->next_attempt = json_time(json_object_get(h, "next_attempt"));
+}
+
 static void state_read(json_t *j, cs_sync_state *st)
 {
     const char *r = json_string_value(json_object_get(j, "result"));
@@ -838,6 +853,7 @@ static void state_read(json_t *j, cs_sync_state *st)
         st->held = (unsigned)json_integer_value(json_object_get(held, "version"));
         st->held_since = json_time(json_object_get(held, "since"));
     }
+    hook_read(json_object_get(j, "hook_pending"), &st->hook);
 }
 
 cs_rc cs_store_sync_state(cs_store *s, const char *name, cs_sync_state *st)
@@ -893,6 +909,43 @@ cs_rc cs_store_record_sync(cs_store *s, const char *name, cs_sync_result result,
                            name);
     json_decref(j);
     close(cfd);
+    return rc;
+}
+
+static json_t *hook_json(const cs_hook_pending *p)
+{
+    char since[32], next[32];
+
+    cs_time_iso(p->since, since);
+    cs_time_iso(p->next_attempt, next);
+    return json_pack("{s:s, s:I, s:i, s:s, s:s, s:I, s:s}", "command", p->command, "version",
+                     (json_int_t)p->version, "exit_status", p->exit_status, "error", p->error,
+                     "since", since, "attempts", (json_int_t)p->attempts, "next_attempt", next);
+}
+
+/* Under the certificate's lock (it nests), as every writer of state.json. */
+cs_rc cs_store_record_hook(cs_store *s, const char *name, const cs_hook_pending *pending)
+{
+    int want = pending != NULL && pending->version != 0, lock, cfd;
+    json_t *j;
+    cs_rc rc;
+
+    if (cs_store_lock(s, name, 60, &lock) != CS_OK)
+        return cs_error_code();
+    if ((j = state_open(s, name, 1, &cfd)) == NULL) {
+        cs_store_unlock(s, lock);
+        return cs_error_code();
+    }
+    if (!want && json_object_get(j, "hook_pending") == NULL)
+        rc = CS_OK; /* nothing was pending: nothing to write */
+    else if (state_set(j, "hook_pending", want ? hook_json(pending) : NULL, want))
+        rc = state_save(s, cfd, name, j);
+    else
+        rc = cs_error_set(CS_ENOMEM, "out of memory writing '%s/certs/%s/state.json'", s->path,
+                          name);
+    json_decref(j);
+    close(cfd);
+    cs_store_unlock(s, lock);
     return rc;
 }
 

@@ -74,15 +74,24 @@ struct cs_sync_session {
         void *state;
     } p[CS_MAX_PROVIDERS];
     size_t n;
+    int backoff; /* a pending on-change waits for its next_attempt */
 };
 
 cs_sync_session *cs_sync_session_new(const cs_config *c)
 {
     cs_sync_session *sess = c ? calloc(1, sizeof(*sess)) : NULL;
 
-    if (sess)
+    if (sess) {
         sess->c = c;
+        sess->backoff = 1;
+    }
     return sess;
+}
+
+void cs_sync_session_set_backoff(cs_sync_session *sess, int on)
+{
+    if (sess)
+        sess->backoff = on;
 }
 
 void cs_sync_session_free(cs_sync_session *sess)
@@ -146,21 +155,77 @@ static cs_rc obtain(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, 
     return sess->p[i].ops->obtain(sess->p[i].state, s, cc, force, b, res);
 }
 
+/* In-server syncs wait before running a failing on-change again: 1 min, doubling, at most 1 h. */
+#define CS_HOOK_BACKOFF_FIRST 60
+#define CS_HOOK_BACKOFF_MAX 3600
+
+static time_t hook_backoff(unsigned attempts)
+{
+    time_t wait = CS_HOOK_BACKOFF_FIRST;
+
+    while (attempts-- > 1 && wait < CS_HOOK_BACKOFF_MAX)
+        wait *= 2;
+    return wait < CS_HOOK_BACKOFF_MAX ? wait : CS_HOOK_BACKOFF_MAX;
+}
+
+/* The on-change for version failed (why: its error): pending, one attempt more, since kept. */
+static cs_rc hook_pending(cs_store *s, const char *name, unsigned version, const cs_hook_result *r,
+                          const char *why)
+{
+    cs_sync_state st;
+    cs_hook_pending p = {0};
+    time_t now = time(NULL);
+    int lock;
+    cs_rc rc;
+
+    if (cs_store_lock(s, name, 60, &lock) != CS_OK)
+        return cs_error_code();
+    if (cs_store_sync_state(s, name, &st) == CS_OK && st.hook.version != 0)
+        p = st.hook;
+    cs_error_clear();
+    if (p.version == 0)
+        p.since = now;
+    p.version = version;
+    p.attempts++;
+    p.exit_status = r->exit_status;
+    snprintf(p.command, sizeof(p.command), "%s", r->command);
+    /* its own words when it said something, else ours (not run, timed out) */
+    snprintf(p.error, sizeof(p.error), "%.*s", (int)sizeof(p.error) - 1,
+             r->tail[0] ? r->tail : why);
+    p.next_attempt = now + hook_backoff(p.attempts);
+    rc = cs_store_record_hook(s, name, &p);
+    cs_store_unlock(s, lock);
+    return rc;
+}
+
 cs_rc cs_sync_notify(const cs_config *c, cs_store *s, const cs_cert_conf *cc, unsigned version)
 {
-    char dir[4096];
+    cs_hook_result r;
+    char dir[4096], msg[1536], why[1024];
+    cs_rc rc;
 
     if (c == NULL || cc == NULL || cc->on_change == NULL)
         return CS_OK;
     if (cs_store_version_dir(s, cc->name, version, dir, sizeof(dir)) != CS_OK)
         return cs_error_code();
-    if (cs_hook_run(cc->on_change, cc->name, version, dir, c->path, 300) != CS_OK) {
-        char msg[1536];
-
-        snprintf(msg, sizeof(msg), "%s", cs_error_last());
-        return cs_error_set(cs_error_code(), "v%u is current, but %s", version, msg);
+    if (cs_hook_run(cc->on_change, cc->name, version, dir, c->path, 300, &r) == CS_OK) {
+        if (cs_store_record_hook(s, cc->name, NULL) == CS_OK)
+            return CS_OK;
+        return cs_error_prefix("on-change for v%u succeeded, but its pending state stays and it "
+                               "runs again at the next sync",
+                               version);
     }
-    return CS_OK;
+    rc = cs_error_code();
+    cs_escape(cs_error_last(), msg, sizeof(msg));
+    if (hook_pending(s, cc->name, version, &r, msg) != CS_OK) {
+        snprintf(why, sizeof(why), "%s", cs_error_last());
+        return cs_error_set(rc, "v%u is current, but %s; and status cannot show it: %s", version,
+                            msg, why);
+    }
+    return cs_error_set(rc,
+                        "v%u is current, but %s; the on-change stays pending (certsync status) "
+                        "and runs again at the next sync",
+                        version, msg);
 }
 
 static cs_rc unchanged(cs_store *s, const cs_cert_conf *cc, cs_sync_outcome *out, int lock)
@@ -237,27 +302,39 @@ static int held(cs_store *s, const cs_cert_conf *cc, cs_sync_outcome *out)
     return 1;
 }
 
-cs_rc cs_sync_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, int force,
-                   cs_sync_outcome *out)
+/*
+ * A pending on-change runs again for the current version, after its backoff
+ * when the session keeps it (in-server syncs); one no longer configured is
+ * dropped.
+ */
+static cs_rc retry_hook(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc,
+                        cs_sync_outcome *out)
+{
+    cs_sync_state st;
+    cs_rc rc;
+
+    if (cs_store_sync_state(s, cc->name, &st) != CS_OK || st.hook.version == 0) {
+        cs_error_clear();
+        return CS_OK;
+    }
+    if (cc->on_change == NULL)
+        return cs_store_record_hook(s, cc->name, NULL);
+    if (out->version == 0 || (sess->backoff && time(NULL) < st.hook.next_attempt))
+        return CS_OK;
+    rc = cs_sync_notify(sess->c, s, cc, out->version);
+    out->hook_retried = rc == CS_OK ? HOOK_DELIVERED : HOOK_STILL_FAILING;
+    return rc;
+}
+
+static cs_rc sync_locked(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, int force,
+                         cs_sync_outcome *out, int lock)
 {
     cs_provider_result res = {"", ""};
     cs_install_opts o = {0};
     cs_bundle *b = NULL;
     const char *type = NULL;
-    int lock;
     cs_rc rc;
 
-    memset(out, 0, sizeof(*out));
-    /* the session carries the configuration: without it on-change would be skipped silently */
-    if (sess == NULL || sess->c == NULL)
-        return cs_error_set(CS_EINVAL,
-                            "[cert %s]: a sync needs a session made from the "
-                            "configuration (cs_sync_session_new)",
-                            cc->name);
-    if ((rc = cs_store_lock(s, cc->name, 60, &lock)) != CS_OK) {
-        failed(s, cc, rc, out);
-        return rc;
-    }
     if (held(s, cc, out)) {
         cs_store_unlock(s, lock);
         return CS_OK;
@@ -283,5 +360,29 @@ cs_rc cs_sync_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, i
         failed(s, cc, rc, out);
         cs_store_unlock(s, lock);
     }
+    return rc;
+}
+
+cs_rc cs_sync_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, int force,
+                   cs_sync_outcome *out)
+{
+    int lock;
+    cs_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    /* the session carries the configuration: without it on-change would be skipped silently */
+    if (sess == NULL || sess->c == NULL)
+        return cs_error_set(CS_EINVAL,
+                            "[cert %s]: a sync needs a session made from the "
+                            "configuration (cs_sync_session_new)",
+                            cc->name);
+    if ((rc = cs_store_lock(s, cc->name, 60, &lock)) != CS_OK) {
+        failed(s, cc, rc, out);
+        return rc;
+    }
+    rc = sync_locked(sess, s, cc, force, out, lock);
+    /* a new version ran on-change already; else one that failed before runs again */
+    if (rc == CS_OK && out->result != CS_SYNC_INSTALLED)
+        rc = retry_hook(sess, s, cc, out);
     return rc;
 }

@@ -17,7 +17,7 @@ OPTIONS = {
     "convert": {"--cert", "--key", "--chain", "--format", "--out", "--profile", "--alias",
                 "--password-file", "--key-password-file", "--passin-file", "--config", "--help"},
     "import": {"--cert", "--key", "--chain", "--passin-file", "--config", "--help"},
-    "sync": {"--force", "--dry-run", "--config", "--help"},
+    "sync": {"--force", "--dry-run", "--quiet", "--config", "--help"},
     "status": {"--json", "--check", "--config", "--help"},
     "metrics": {"--config", "--help"},
     "rollback": {"--force", "--config", "--help"},
@@ -43,7 +43,8 @@ OPTIONS = {
 }
 TOMCAT_OPTIONS = {"--config", "--cert", "--keystore", "--type", "--profile", "--alias",
                   "--password-file", "--reload-url", "--manager-credentials", "--tls-host-name",
-                  "--ca-file", "--force", "--print-config", "--wait-for-cert", "--help"}
+                  "--ca-file", "--probe", "--group", "--tomcat-user", "--force", "--print-config",
+                  "--wait-for-cert", "--help"}
 
 OPTION_LINE = re.compile(r"^  (?:-\w, )?(--[a-z-]+)( \S+)?")
 
@@ -99,7 +100,7 @@ def test_the_five_id_commands_share_one_table(no_config):
 
 def test_main_help_lists_every_command():
     out = certsync("--help").stdout
-    assert set(options_section(out)) == {"--config", "--version", "--help"}
+    assert set(options_section(out)) == {"--config", "--quiet", "--version", "--help"}
     listed = {line.split()[0] for line in out.splitlines()
               if re.match(r"^  [a-z]", line) and not line.startswith("  -")}
     assert listed == {c.split()[0] for c in OPTIONS}

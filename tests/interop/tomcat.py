@@ -110,7 +110,7 @@ class Tomcat:
     def __init__(self, base, keystore, keystore_type="PKCS12", keystore_password="changeit",
                  key_alias=None, https_port=None, http_port=None, shutdown_port=-1,
                  manager_user="certsync", manager_password="manager-pw",
-                 password_file=None, java_home=None, start_timeout=60.0):
+                 password_file=None, java_home=None, start_timeout=60.0, user=None):
         if keystore_type not in ("JKS", "PKCS12"):
             raise ValueError("keystore_type must be JKS or PKCS12")
         self.base = Path(base)
@@ -126,6 +126,7 @@ class Tomcat:
         self.manager_password = manager_password
         self.java_home = java_home or find_java_home()
         self.start_timeout = start_timeout
+        self.user = user  # run the JVM as this user (its CATALINA_BASE is chowned to it)
         self.proc = None
         self.start_seconds = None
         self._out = None
@@ -222,12 +223,21 @@ class Tomcat:
         env.pop("JRE_HOME", None)
         env.pop("JAVA_OPTS", None)
         self._out = open(self.base / "logs" / "catalina.out", "ab")
+        as_user = {}
+        if self.user:
+            import pwd
+            pw = pwd.getpwnam(self.user)
+            for d, _, files in os.walk(self.base):
+                for f in [d, *(os.path.join(d, n) for n in files)]:
+                    os.chown(f, pw.pw_uid, pw.pw_gid)
+            as_user = dict(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
+            env["HOME"] = str(self.base)
         t0 = time.monotonic()
         # catalina.sh run ends in `exec java ...`, so this PID is the JVM's.
         self.proc = subprocess.Popen([str(CATALINA_HOME / "bin" / "catalina.sh"), "run"],
                                      cwd=self.base, env=env, stdin=subprocess.DEVNULL,
                                      stdout=self._out, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True, **as_user)
         try:
             self._wait_ready(t0)
         except BaseException:

@@ -40,15 +40,53 @@ static void the_command_gets_the_version_and_its_exit_status_counts(void **state
                        "exit $3\n");
     chmod(script, 0755);
     snprintf(cmd, sizeof(cmd), "%s 'an arg' %s 0", script, cs_test_path(d, "out"));
-    assert_int_equal(cs_hook_run(cmd, "shop", 7, "/store/certs/shop/v7", "/c.conf", 10), CS_OK);
+    assert_int_equal(cs_hook_run(cmd, "shop", 7, "/store/certs/shop/v7", "/c.conf", 10, NULL),
+                     CS_OK);
     assert_int_equal(cs_fs_read(cs_test_path(d, "out"), 1000, &out, NULL), CS_OK);
     assert_string_equal(out, "an arg|shop|7|/store/certs/shop/v7\n");
     free(out);
     snprintf(cmd, sizeof(cmd), "%s x %s 3", script, cs_test_path(d, "out"));
-    assert_int_equal(cs_hook_run(cmd, "shop", 7, "/d", "/c.conf", 10), CS_ERR);
+    assert_int_equal(cs_hook_run(cmd, "shop", 7, "/d", "/c.conf", 10, NULL), CS_ERR);
     assert_non_null(strstr(cs_error_last(), "exited with status 3"));
-    assert_int_equal(cs_hook_run("/nonexistent/reload", "shop", 7, "/d", "/c", 10), CS_ERR);
+    assert_int_equal(cs_hook_run("/nonexistent/reload", "shop", 7, "/d", "/c", 10, NULL), CS_ERR);
     assert_non_null(strstr(cs_error_last(), "cannot run '/nonexistent/reload'"));
+    free(d);
+}
+
+static void a_failure_keeps_its_exit_status_and_the_last_lines_of_its_stderr(void **state)
+{
+    char *d = cs_test_tmpdir("hook"), cmd[4096];
+    const char *script = cs_test_path(d, "fail.sh");
+    cs_hook_result r;
+    (void)state;
+
+    cs_test_write_text(script, "#!/bin/sh\n"
+                               "for i in 1 2 3 4 5 6 7; do echo \"line $i\" >&2; done\n"
+                               "printf '  last \\033[31m words  \\n\\n' >&2\n"
+                               "exit 9\n");
+    chmod(script, 0755);
+    snprintf(cmd, sizeof(cmd), "%s --password-file /secret", script);
+    assert_int_equal(cs_hook_run(cmd, "shop", 2, "/d", "/c.conf", 10, &r), CS_ERR);
+    assert_int_equal(r.exit_status, 9);
+    /* the base name only: arguments may hold what must not be shown */
+    assert_string_equal(r.command, "fail.sh");
+    /* the last 5 lines, trimmed, an escape sequence defused */
+    assert_string_equal(r.tail, "line 4\nline 5\nline 6\nline 7\n  last ?[31m words");
+    assert_non_null(strstr(cs_error_last(), "exited with status 9: line 4 | line 5"));
+    assert_int_equal(cs_hook_run("/nonexistent/reload", "shop", 2, "/d", "/c", 10, &r), CS_ERR);
+    assert_int_equal(r.exit_status, 127);
+    assert_non_null(strstr(r.tail, "cannot run '/nonexistent/reload'"));
+    /* much more than is kept: still its last lines */
+    cs_test_write_text(script, "#!/bin/sh\n"
+                               "i=0; while [ $i -lt 2000 ]; do echo \"noise line $i\" >&2; "
+                               "i=$((i+1)); done\n"
+                               "echo 'the end' >&2; exit 1\n");
+    assert_int_equal(cs_hook_run(script, "shop", 2, "/d", "/c", 10, &r), CS_ERR);
+    assert_string_equal(r.tail, "noise line 1996\nnoise line 1997\nnoise line 1998\nnoise line "
+                                "1999\nthe end");
+    cs_test_write_text(script, "#!/bin/sh\nkill -TERM $$\n");
+    assert_int_equal(cs_hook_run(script, "shop", 2, "/d", "/c", 10, &r), CS_ERR);
+    assert_int_equal(r.exit_status, 128 + 15);
     free(d);
 }
 
@@ -87,7 +125,8 @@ static char *hook_env_seen(const char *d)
     cs_test_write_text(script, "#!/bin/sh\n/usr/bin/env > \"$1\"\n");
     chmod(script, 0755);
     snprintf(cmd, sizeof(cmd), "%s %s", script, cs_test_path(d, "env.out"));
-    assert_int_equal(cs_hook_run(cmd, "shop", 3, "/store/certs/shop/v3", "/c.conf", 10), CS_OK);
+    assert_int_equal(cs_hook_run(cmd, "shop", 3, "/store/certs/shop/v3", "/c.conf", 10, NULL),
+                     CS_OK);
     assert_int_equal(cs_fs_read(cs_test_path(d, "env.out"), 65536, &out, NULL), CS_OK);
     return out;
 }
@@ -132,6 +171,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(words_and_quotes_split_like_a_shell_would_not_interpret),
         cmocka_unit_test(the_command_gets_the_version_and_its_exit_status_counts),
+        cmocka_unit_test(a_failure_keeps_its_exit_status_and_the_last_lines_of_its_stderr),
         cmocka_unit_test(a_long_command_continues_on_indented_lines),
         cmocka_unit_test(the_command_sees_no_credentials_only_a_minimal_environment),
     };

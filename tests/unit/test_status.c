@@ -112,6 +112,7 @@ static void a_name_without_a_version_is_on_the_fallback_with_every_key_present(v
         "last_error",
         "consecutive_failures",
         "held",
+        "hook_pending",
     };
     cs_test_chain c;
     cs_store *s;
@@ -290,6 +291,62 @@ static void a_store_that_cannot_be_read_is_unknown(void **state)
     cs_test_chain_free(&c);
 }
 
+static void a_pending_on_change_is_shown_critical_and_counted_until_delivered(void **state)
+{
+    cs_test_chain c;
+    cs_store *s;
+    cs_config *cfg = setup(&s, &c);
+    time_t good = cs_bundle_not_after(c.bundle) - 60 * 86400;
+    cs_hook_pending p = {.version = 1,
+                         .command = "certsync-tomcat",
+                         .exit_status = 3,
+                         .error = "rejected the user (HTTP 401)\nthe keystore on disk is new",
+                         .since = 1767225600,
+                         .attempts = 2,
+                         .next_attempt = 1767225720};
+    cs_check_level level;
+    json_t *j, *h, *doc;
+    char *text;
+    (void)state;
+
+    assert_int_equal(cs_store_record_sync(s, "shop", CS_SYNC_UNCHANGED, NULL), CS_OK);
+    assert_int_equal(cs_store_record_hook(s, "shop", &p), CS_OK);
+    assert_int_equal(cs_status_cert(s, "shop", 0, &j), CS_OK);
+    h = json_object_get(j, "hook_pending");
+    assert_string_equal(str(h, "command"), "certsync-tomcat");
+    assert_int_equal(json_integer_value(json_object_get(h, "version")), 1);
+    assert_int_equal(json_integer_value(json_object_get(h, "exit_status")), 3);
+    assert_int_equal(json_integer_value(json_object_get(h, "attempts")), 2);
+    assert_string_equal(str(h, "error"),
+                        "rejected the user (HTTP 401)\nthe keystore on disk is new");
+    assert_string_equal(str(h, "since"), "2026-01-01T00:00:00Z");
+    assert_string_equal(str(h, "next_attempt"), "2026-01-01T00:02:00Z");
+    /* one line for the monitoring system, the command's lines joined */
+    assert_non_null(strstr(check_line(j, good, &level),
+                           "CRITICAL shop: on-change 'certsync-tomcat' for v1 failed (exit status "
+                           "3, 2 attempt(s) since 2026-01-01T00:00:00Z): rejected the user (HTTP "
+                           "401)/the keystore on disk is new"));
+    assert_int_equal(level, CS_CHECK_CRITICAL);
+    json_decref(j);
+    assert_int_equal(cs_status_document(cfg, s, 0, &doc), CS_OK);
+    assert_int_equal(cs_status_metrics(doc, &text), CS_OK);
+    assert_non_null(strstr(text, "# TYPE certsync_hook_pending gauge\n"
+                                 "certsync_hook_pending{name=\"shop\"} 1\n"
+                                 "certsync_hook_pending{name=\"blog\"} 0\n"));
+    free(text);
+    json_decref(doc);
+    /* delivered: null again, and OK */
+    assert_int_equal(cs_store_record_hook(s, "shop", NULL), CS_OK);
+    assert_int_equal(cs_status_cert(s, "shop", 0, &j), CS_OK);
+    assert_true(json_is_null(json_object_get(j, "hook_pending")));
+    assert_string_equal(check_line(j, good, &level), "");
+    assert_int_equal(level, CS_CHECK_OK);
+    json_decref(j);
+    cs_store_free(s);
+    cs_config_free(cfg);
+    cs_test_chain_free(&c);
+}
+
 static void metrics_are_one_gauge_per_certificate_in_the_prometheus_format(void **state)
 {
     cs_test_chain c;
@@ -374,13 +431,13 @@ static void out_of_memory_never_gives_a_document_with_holes(void **state)
     assert_int_equal(rc, CS_OK);
     assert_true(n > 1); /* some attempts did fail */
     shop = cert(doc, 0);
-    assert_int_equal(json_object_size(shop), 20);
+    assert_int_equal(json_object_size(shop), 21);
     /* a meta.json that could not be parsed is shown as such, never as a version without names */
     if (strcmp(str(shop, "state"), "ok") == 0)
         assert_int_equal(json_array_size(json_object_get(shop, "names")), 2);
     else
         assert_non_null(str(shop, "error_current"));
-    assert_int_equal(json_object_size(cert(doc, 1)), 20);
+    assert_int_equal(json_object_size(cert(doc, 1)), 21);
     assert_string_equal(str(doc, "config"), cfg->path);
     assert_string_equal(str(doc, "store"), cfg->store_path);
     json_decref(doc);
@@ -400,6 +457,7 @@ int main(void)
         cmocka_unit_test(check_exits_like_a_monitoring_plugin_for_each_state),
         cmocka_unit_test(failed_syncs_are_counted_warned_and_forgotten_after_a_success),
         cmocka_unit_test(a_store_that_cannot_be_read_is_unknown),
+        cmocka_unit_test(a_pending_on_change_is_shown_critical_and_counted_until_delivered),
         cmocka_unit_test(metrics_are_one_gauge_per_certificate_in_the_prometheus_format),
         cmocka_unit_test(metrics_show_what_each_server_process_serves_and_escape_labels),
     };

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cs_config.h"
+#include "cs_fs.h"
 #include "cs_localca.h"
 #include "cs_store.h"
 #include "cs_sync.h"
@@ -144,6 +145,79 @@ static void a_provider_failure_is_recorded_and_changes_nothing(void **state)
     teardown_env(&e);
 }
 
+/* A hook that fails until the file ok exists; it counts its runs in runs. */
+static void failing_hook_env(env *e)
+{
+    char certs[4096], *d = cs_test_tmpdir("synchook");
+    const char *hook = cs_test_path(d, "hook.sh");
+
+    snprintf(certs, sizeof(certs), "[cert web]\ndomain = web.test\non-change = %s\n", hook);
+    cs_test_write_text(hook, "#!/bin/sh\n"
+                             "echo run >> \"$(dirname \"$0\")/runs\"\n"
+                             "[ -e \"$(dirname \"$0\")/ok\" ] && exit 0\n"
+                             "echo 'Tomcat said 401' >&2\n"
+                             "exit 3\n");
+    chmod(hook, 0755);
+    setup_env(e, certs);
+    free(e->dir);
+    e->dir = d;
+}
+
+static long runs_of(const env *e)
+{
+    char *text = NULL;
+    long n = 0;
+
+    if (cs_fs_read(cs_test_path(e->dir, "runs"), 4096, &text, NULL) == CS_OK)
+        for (char *p = text; *p; p++)
+            n += *p == '\n';
+    free(text);
+    return n;
+}
+
+static void a_failed_on_change_stays_pending_until_a_sync_delivers_it(void **state)
+{
+    env e;
+    cs_sync_outcome out;
+    cs_sync_state st;
+    time_t t0 = time(NULL);
+    (void)state;
+
+    failing_hook_env(&e);
+    assert_int_equal(cs_sync_cert(e.sess, e.s, &e.c->certs[0], 0, &out), CS_ERR);
+    assert_int_equal(out.result, CS_SYNC_INSTALLED);
+    assert_non_null(strstr(cs_error_last(), "stays pending"));
+    assert_int_equal(cs_store_sync_state(e.s, "web", &st), CS_OK);
+    assert_int_equal(st.hook.version, 1);
+    assert_int_equal(st.hook.attempts, 1);
+    assert_int_equal(st.hook.exit_status, 3);
+    assert_string_equal(st.hook.command, "hook.sh");
+    assert_string_equal(st.hook.error, "Tomcat said 401");
+    assert_true(st.hook.since >= t0 && st.hook.next_attempt >= st.hook.since + 60);
+    /* the in-server syncs (backoff on, the default) wait for next_attempt */
+    assert_int_equal(cs_sync_cert(e.sess, e.s, &e.c->certs[0], 0, &out), CS_OK);
+    assert_int_equal(out.hook_retried, HOOK_NOT_RETRIED);
+    assert_int_equal(runs_of(&e), 1);
+    /* `certsync sync` (no backoff) runs it at once; it fails again: one attempt more */
+    cs_sync_session_set_backoff(e.sess, 0);
+    assert_int_equal(cs_sync_cert(e.sess, e.s, &e.c->certs[0], 0, &out), CS_ERR);
+    assert_int_equal(out.result, CS_SYNC_UNCHANGED);
+    assert_int_equal(out.hook_retried, HOOK_STILL_FAILING);
+    assert_int_equal(cs_store_sync_state(e.s, "web", &st), CS_OK);
+    assert_int_equal(st.hook.attempts, 2);
+    assert_true(st.hook.since <= st.hook.next_attempt - 120);
+    /* fixed: the next sync delivers it and nothing is pending any more */
+    cs_test_write_text(cs_test_path(e.dir, "ok"), "");
+    assert_int_equal(cs_sync_cert(e.sess, e.s, &e.c->certs[0], 0, &out), CS_OK);
+    assert_int_equal(out.hook_retried, HOOK_DELIVERED);
+    assert_int_equal(runs_of(&e), 3);
+    assert_int_equal(cs_store_sync_state(e.s, "web", &st), CS_OK);
+    assert_int_equal(st.hook.version, 0);
+    assert_int_equal(cs_sync_cert(e.sess, e.s, &e.c->certs[0], 0, &out), CS_OK);
+    assert_int_equal(runs_of(&e), 3);
+    teardown_env(&e);
+}
+
 static void the_lock_is_free_while_on_change_runs(void **state)
 {
     env e;
@@ -188,6 +262,7 @@ int main(void)
         cmocka_unit_test(renew_before_force_and_changed_names_issue_again),
         cmocka_unit_test(a_provider_failure_is_recorded_and_changes_nothing),
         cmocka_unit_test(the_lock_is_free_while_on_change_runs),
+        cmocka_unit_test(a_failed_on_change_stays_pending_until_a_sync_delivers_it),
     };
 
     return cmocka_run_group_tests_name("sync", tests, NULL, NULL);
