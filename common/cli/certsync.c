@@ -334,7 +334,10 @@ static const cli_opt sync_opts[] = {
                    "say what a sync would do (which names are due and why,\n"
                    "what each provider would be asked, which on-change\n"
                    "commands would run) and change nothing"),
-    CLI_OPT_QUIET, CLI_OPT_CONFIG, CLI_OPT_HELP, CLI_OPT_END};
+    CLI_OPT_QUIET,
+    CLI_OPT_CONFIG,
+    CLI_OPT_HELP,
+    CLI_OPT_END};
 
 static const char sync_about[] =
     "Ask each managed certificate's provider (all of them without NAME) whether a new\n"
