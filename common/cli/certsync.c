@@ -415,6 +415,9 @@ static int plan_one(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, 
     }
     printf("%s: %s (%s)\n  provider: %s\n", cc->name, p.due ? "due" : "not due", cli_safe(p.reason),
            cli_safe(p.calls));
+    if (!p.due && p.hook_pending)
+        printf("  its pending on-change would run again as %s: %s\n",
+               pw ? pw->pw_name : "this user", cli_safe(p.hook));
     if (!p.due)
         return 1;
     ++*changes;

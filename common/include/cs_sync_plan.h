@@ -19,6 +19,7 @@ typedef struct {
     char reason[256]; /* why it is due, or why not */
     char calls[512];  /* what its provider would be asked (or would do in this process) */
     char hook[1024];  /* the on-change command a sync would run, "" for none */
+    int hook_pending; /* not due, but an on-change failed before: a sync runs it again */
 } cs_sync_plan;
 
 /*

@@ -29,6 +29,18 @@ static int held(cs_store *s, const cs_cert_conf *cc, cs_sync_plan *out)
     return 1;
 }
 
+/* An on-change that failed: a sync runs it again for the current version (cs_sync.c). */
+static int hook_pending(cs_store *s, const char *name, unsigned version)
+{
+    cs_sync_state st;
+
+    if (s == NULL || version == 0 || cs_store_sync_state(s, name, &st) != CS_OK) {
+        cs_error_clear();
+        return 0;
+    }
+    return st.hook.version != 0;
+}
+
 cs_rc cs_sync_plan_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, int force,
                         cs_sync_plan *out)
 {
@@ -53,5 +65,7 @@ cs_rc cs_sync_plan_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *
     snprintf(out->calls, sizeof(out->calls), "%s", p.calls);
     if (p.due && cc->on_change)
         snprintf(out->hook, sizeof(out->hook), "%s", cc->on_change);
+    else if (cc->on_change && hook_pending(s, cc->name, out->version))
+        out->hook_pending = snprintf(out->hook, sizeof(out->hook), "%s", cc->on_change) > 0;
     return CS_OK;
 }

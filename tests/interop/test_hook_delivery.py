@@ -48,6 +48,11 @@ def test_a_hook_that_fails_twice_is_run_at_each_sync_until_it_succeeds(tmp_path)
             assert "on-change    PENDING: 'reload-app' for v1 failed" in text
             assert "reload: Tomcat answered HTTP 401" in text
             assert hook_pending_metric(conf) == {"app": 1}
+            # a dry run says the pending hook would run again, and does not run it
+            d = certsync("--config", conf, "sync", "--dry-run")
+            assert "app: not due" in d.stdout
+            assert f"its pending on-change would run again as root: {hook}" in d.stdout
+            assert runs.read_text().splitlines() == ["v1"] * n
         else:
             assert r.returncode == 0, r.stderr
             assert "ran again for v1 and succeeded" in r.stdout
