@@ -5,6 +5,7 @@ SDK's models can hold; certsync must send only what the SDK's models know, signe
 signs. A test here fails when the emulator, certsync and the SDK disagree."""
 import datetime
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from test_aliyun import (KEY_ID, SECRET, STS_ID, STS_SECRET, STS_TOKEN, cas, emu
                          emu_module, webroot)
 
 SDK = ROOT / "tests" / "sdk"
+CERTSYNC = os.environ.get("CERTSYNC", ROOT / "out" / "certsync")
 HARNESS = SDK / "conformance.js"
 
 # every action certsync sends (common/lib, common/cli)
@@ -220,3 +222,18 @@ def test_every_request_certsync_sends_uses_the_sdks_names_and_signs_what_it_sign
                 f"{q['action']}: the SDK would sign {sorted(set(would) - set(q['signed_headers']))}"
             if q["content_type"] is not None:
                 assert "content-type" in q["signed_headers"]
+
+
+def test_region_endpoints_are_the_sdks():
+    others = ["ap-southeast-1", "ap-southeast-2", "ap-northeast-1", "eu-central-1", "ap-south-1",
+              "me-east-1", "us-east-2", "cn-hongkong", "ap-southeast-3", "ap-southeast-5"]
+    ref = sdk({"mode": "endpoints", "regions": others})
+    regions = sorted(set(ref["map"]) | set(others))
+    ref = sdk({"mode": "endpoints", "regions": regions})["endpoints"]
+    r = subprocess.run([str(CERTSYNC), "aliyun", "endpoint", *regions], capture_output=True,
+                       text=True, check=True)
+    ours = dict(line.split() for line in r.stdout.splitlines())
+    assert ours == {reg: "https://" + host for reg, host in ref.items()}
+    # the ones the issue names: the SDK sends them to the central endpoint
+    assert ours["cn-hongkong"] == ours["ap-southeast-3"] == "https://cas.aliyuncs.com"
+    assert ours["ap-southeast-1"] == "https://cas.ap-southeast-1.aliyuncs.com"
