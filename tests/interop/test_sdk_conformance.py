@@ -237,3 +237,41 @@ def test_region_endpoints_are_the_sdks():
     # the ones the issue names: the SDK sends them to the central endpoint
     assert ours["cn-hongkong"] == ours["ap-southeast-3"] == "https://cas.aliyuncs.com"
     assert ours["ap-southeast-1"] == "https://cas.ap-southeast-1.aliyuncs.com"
+
+
+def signed_v3_post(emu, content_type, sign_it):
+    """A v3 ListUserCertificateOrder with an empty body, Content-Type sent and signed or not."""
+    import hashlib
+    import http.client
+    import ssl
+    import sys
+    import time
+    import uuid
+    sys.path.insert(0, str(ROOT / "tests" / "emulator"))
+    import cas_emulator as ce
+    empty = hashlib.sha256(b"").hexdigest()
+    h = {"host": f"127.0.0.1:{emu.port}", "x-acs-action": "ListUserCertificateOrder",
+         "x-acs-version": "2020-04-07", "x-acs-signature-nonce": uuid.uuid4().hex,
+         "x-acs-date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+         "x-acs-content-sha256": empty}
+    if content_type:
+        h["content-type"] = content_type
+    names = sorted(n for n in h if n != "content-type" or sign_it)
+    q = [("OrderType", "CERT")]
+    sig = ce.v3_signature(SECRET, ce.v3_string_to_sign(
+        ce.v3_canonical_request("POST", "/", q, h, names, empty)))
+    h["authorization"] = (f"ACS3-HMAC-SHA256 Credential={KEY_ID},"
+                          f"SignedHeaders={';'.join(names)},Signature={sig}")
+    conn = http.client.HTTPSConnection("127.0.0.1", emu.port,
+                                       context=ssl.create_default_context(cafile=str(emu.ca)))
+    conn.request("POST", "/?OrderType=CERT", body=b"", headers=h)
+    r = conn.getresponse()
+    return r.status, json.loads(r.read())
+
+
+def test_the_emulator_refuses_an_unsigned_content_type_as_the_signing_rules_say(emu):
+    status, body = signed_v3_post(emu, "application/x-www-form-urlencoded", sign_it=False)
+    assert status == 400 and body["Code"] == "IncompleteSignature"
+    assert "content-type" in body["Message"]
+    assert signed_v3_post(emu, "application/x-www-form-urlencoded", sign_it=True)[0] == 200
+    assert signed_v3_post(emu, None, sign_it=False)[0] == 200
