@@ -416,6 +416,11 @@ def test_list_shows_expired_certificates_domains_once_and_ids_as_strings(cas, em
     assert f"sha256       {sha2(emu, a)}" in shown          # lower-case, as status prints it
     d = json.loads(cas.cli("show", str(a), "--json").stdout)
     assert d["Id"] == str(a) and d["Sha2"] == sha2(emu, a) and d["NotAfter"].endswith("Z")
+    soon = emu.ctl("add-cert", domain="soon.test", order="1", days=20)
+    r = json.loads(cas.cli("renew", str(soon["OrderId"]), "--json").stdout)
+    assert isinstance(r["OrderId"], str) and r["OrderId"].isdigit()
+    assert isinstance(json.loads(cas.cli("fetch", str(a), "--into", "x", "--json").stdout)[
+        "certificate"], str)
 
 
 def test_aliyun_sign_prints_the_reference_vectors(tmp_path):
