@@ -1347,7 +1347,7 @@ def _cert_row(emu, c, st):
             "StartDate": f["start"], "EndDate": f["end"], "Expired": st == "EXPIRED",
             "Upload": c.upload, "OrgName": f["org"], "Country": f["country"],
             "Province": f["province"], "City": f["city"], "ResourceGroupId": "",
-            "InstanceId": c.instance_id, "Algorithm": f["algorithm"]}
+            "InstanceId": c.instance_id}   # no Algorithm: the SDK documents it for orders
 
 
 def _order_row(o, st):

@@ -275,3 +275,26 @@ def test_the_emulator_refuses_an_unsigned_content_type_as_the_signing_rules_say(
     assert "content-type" in body["Message"]
     assert signed_v3_post(emu, "application/x-www-form-urlencoded", sign_it=True)[0] == 200
     assert signed_v3_post(emu, None, sign_it=False)[0] == 200
+
+
+def test_list_rows_carry_only_the_fields_the_sdk_documents_for_their_order_type(small_ids,
+                                                                                 tmp_path):
+    """The SDK's model documents each row field as "returned only if OrderType is set to
+    CERT or UPLOAD" or "... CPACK or BUY" (read from its client.d.ts)."""
+    emu = small_ids
+    emu.ctl("add-cert", domain="rows.test", order="1")
+    emu.ctl("add-cert", domain="up.test", upload="1")
+    only = sdk({"mode": "conditions",
+                "model": "ListUserCertificateOrderResponseBodyCertificateOrderList"})
+    assert only["CertificateId"] == ["CERT", "UPLOAD"] and only["OrderId"] == ["CPACK", "BUY"]
+    kinds = ["CERT", "UPLOAD", "CPACK"]
+    out = sdk({"mode": "call", "port": emu.port, "ca": str(emu.ca),
+               "key": {"id": KEY_ID, "secret": SECRET}, "signature": "v3",
+               "calls": [{"action": "ListUserCertificateOrder", "params": {"OrderType": k}}
+                         for k in kinds]})
+    for kind, r in zip(kinds, out):
+        rows = r["body"]["CertificateOrderList"]
+        assert r["ok"] and rows, (kind, r)
+        for row in rows:
+            wrong = sorted(f for f in row if f in only and kind not in only[f])
+            assert wrong == [], f"OrderType {kind}: the SDK documents {wrong} for {only[wrong[0]]}"

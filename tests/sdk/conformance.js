@@ -14,6 +14,8 @@
  *     -> {A: {"request": [WireName...], "response": [WireName...]}}
  *   {"mode": "signed", "headers": {name: value}}
  *     -> {"signed": [names the SDK's signer signs of these headers]}
+ *   {"mode": "conditions", "model": M}
+ *     -> {WireName: [OrderType...]}: the fields M's documentation returns only for these
  *   {"mode": "endpoints", "regions": [R...]}
  *     -> {"map": {region: host}, "endpoints": {R: host the SDK uses}}
  */
@@ -87,6 +89,26 @@ function checkModel(obj, model, path, out) {
         }
         typeProblem(obj[wire], types[field], `${path}.${wire}`, out);
     }
+}
+
+/*
+ * The SDK's documentation of a model's fields ("This parameter is returned only if
+ * OrderType is set to CERT or UPLOAD"): {WireName: [OrderType values]} from client.d.ts.
+ */
+function conditions(model) {
+    const dts = fs.readFileSync(require.resolve('@alicloud/cas20200407/dist/client.d.ts'), 'utf8');
+    const start = dts.indexOf(`class ${model} `);
+    if (start < 0) throw new Error('the SDK has no model ' + model);
+    const body = dts.slice(start, dts.indexOf('static names()', start));
+    const names = cas[model].names();
+    const out = {};
+    const re = /\/\*\*([\s\S]*?)\*\/\s*(\w+)\?:/g;
+    let m;
+    while ((m = re.exec(body)) !== null) {
+        const c = /returned only if OrderType is set to ([A-Z]+(?: or [A-Z]+)*)/.exec(m[1].replace(/\s*\*\s*/g, ' '));
+        if (c && names[m[2]]) out[names[m[2]]] = c[1].split(' or ');
+    }
+    return out;
 }
 
 function requestNames(action) {
@@ -172,6 +194,8 @@ async function main() {
         answer = {};
         for (const a of job.actions)
             answer[a] = { request: requestNames(a), response: Object.values(bodyModel(a).names()) };
+    } else if (job.mode === 'conditions') {
+        answer = conditions(job.model);
     } else if (job.mode === 'signed') {
         const auth = core.OpenApiUtil.getAuthorization({ pathname: '/', method: 'POST', query: {}, headers: job.headers },
             'ACS3-HMAC-SHA256', '', 'id', 'secret');
