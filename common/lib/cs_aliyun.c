@@ -695,6 +695,8 @@ static const struct {
     {NULL, "NotFound",
      "no such certificate or order in this account and region: check the id with `certsync "
      "list` and the provider's region"},
+    {NULL, "NotFoundOrder",
+     "no such order in this account and region: check the order id with `certsync list`"},
     {NULL, "InvalidAccessKeyId.NotFound",
      "the service does not know this access key id: check the provider's credentials"},
     {NULL, "InvalidAccessKeyId.Inactive",
