@@ -33,7 +33,7 @@ TOMCAT_BIN := $(O)/certsync-tomcat
 
 .SECONDARY:
 
-.PHONY: all lib cli tomcat modules unit deps test test-unit test-asan test-interop demo bench format \
+.PHONY: all lib cli tomcat modules unit deps test test-unit test-asan test-interop sdk-deps demo bench format \
         format-check clean install uninstall man deb
 
 all: lib cli tomcat unit $(BENCH_BINS) modules
@@ -117,7 +117,14 @@ test-asan:
 
 modules: $(MODULE_ALL)
 
-test-interop: cli tomcat modules
+# The official SDK (tests/sdk) pinned by its package-lock.json: the reference client of
+# tests/interop/test_sdk_conformance.py. npm ci without install scripts.
+sdk-deps: tests/sdk/node_modules/.package-lock.json
+
+tests/sdk/node_modules/.package-lock.json: tests/sdk/package.json tests/sdk/package-lock.json
+	cd tests/sdk && npm ci --ignore-scripts --no-audit --no-fund
+
+test-interop: cli tomcat modules sdk-deps
 	@CERTSYNC=$(abspath $(O)/certsync) CERTSYNC_TOMCAT=$(abspath $(TOMCAT_BIN)) /usr/bin/python3 -m pytest -q tests/interop
 
 test: deps

@@ -22,7 +22,12 @@ packages=(
     openjdk-17-jdk-headless tomcat10 tomcat10-admin
     # the status page rendered by a real browser (tests/interop/test_status_page.py)
     chromium
+    # the official SDK of the certificates service as the tests' reference client
+    # (tests/sdk: npm ci from its package-lock.json, `make sdk-deps`)
+    nodejs
 )
+# Debian's npm is a package of its own; a nodejs that bundles npm (NodeSource's) has none
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 # each server module lists what it needs in <module>/deps.txt (one package a line)
 here=$(cd "$(dirname "$0")/.." && pwd)

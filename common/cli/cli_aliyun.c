@@ -7,7 +7,9 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,7 @@
 #include "cs_output.h"
 #include "cs_password.h"
 #include "cs_sync.h"
+#include "cs_time.h"
 
 /* What every command here shares: config, store, the provider's client. */
 typedef struct {
@@ -87,8 +90,57 @@ static int call(ctx *x, const char *action, cs_kv *q, json_t **out)
     return rc == CS_OK;
 }
 
+static int is_one_of(const char *k, const char *const *set)
+{
+    for (; *set; set++)
+        if (strcmp(k, *set) == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * What every --json output here shares: ids are JSON strings (a double cannot hold every
+ * id the service hands out), fingerprints lower-case hex, times UTC ISO-8601 (the
+ * service's milliseconds since the epoch become "YYYY-MM-DDTHH:MM:SSZ").
+ */
+static void normalize(json_t *j)
+{
+    static const char *const ids[] = {"Id",      "CertId",        "CertificateId",
+                                      "OrderId", "AliyunOrderId", NULL};
+    static const char *const prints[] = {"Sha2", "CertSha2", "Fingerprint", NULL};
+    static const char *const ms[] = {"NotBefore",   "NotAfter", "CertStartTime",
+                                     "CertEndTime", "BuyDate",  NULL};
+    char buf[160], *p;
+    const char *k;
+    json_t *v;
+    size_t i;
+
+    if (json_is_array(j))
+        json_array_foreach(j, i, v) normalize(v);
+    if (!json_is_object(j))
+        return;
+    json_object_foreach(j, k, v)
+    {
+        if (is_one_of(k, ids) && json_is_integer(v)) {
+            cs_json_id(v, buf, sizeof(buf));
+            json_object_set_new(j, k, json_string(buf));
+        } else if (is_one_of(k, prints) && json_is_string(v)) {
+            snprintf(buf, sizeof(buf), "%s", json_string_value(v));
+            for (p = buf; *p; p++)
+                *p = (char)tolower((unsigned char)*p);
+            json_object_set_new(j, k, json_string(buf));
+        } else if (is_one_of(k, ms) && json_is_integer(v)) {
+            json_object_set_new(
+                j, k, json_string(cs_time_iso((time_t)(json_integer_value(v) / 1000), buf)));
+        } else {
+            normalize(v);
+        }
+    }
+}
+
 static void print_json(json_t *j)
 {
+    normalize(j);
     json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     printf("\n");
 }
@@ -178,7 +230,8 @@ typedef struct {
 static const cli_opt list_opts[] = {
     OPT_PROVIDER(list_args),
     CLI_OPT_VALUE(list_args, keyword, "keyword", "TEXT",
-                  "only entries whose name or domain holds TEXT"),
+                  "only entries whose domain (or resource id) holds TEXT;\n"
+                  "the service matches no names"),
     OPT_JSON(list_args, "one JSON object {certificates, orders} instead of tables"),
     CLI_OPT_CONFIG,
     CLI_OPT_HELP,
@@ -189,28 +242,96 @@ static const char list_about[] =
     "console's words: paid, pending verification, in review, issued, expiring soon, expired,\n"
     "revoked, failed.\n";
 
+/* Does the comma-separated list hold name (n bytes)? */
+static int listed(const char *list, const char *name, size_t n)
+{
+    const char *p = list;
+
+    while (*p) {
+        size_t len = strcspn(p, ",");
+
+        if (len == n && strncasecmp(p, name, n) == 0)
+            return 1;
+        p += len + (p[len] == ',');
+    }
+    return 0;
+}
+
+/* The common name, then the Sans that are not it, each once, comma-separated. */
+static json_t *domains_of(json_t *e)
+{
+    const char *cn = jstr(e, "CommonName"), *p = jstr(e, "Sans");
+    size_t cap = strlen(cn) + strlen(p) + 2, used;
+    char *out = calloc(1, cap);
+    json_t *j;
+
+    if (out == NULL)
+        return NULL;
+    snprintf(out, cap, "%s", cn);
+    while (*p) {
+        size_t len = strcspn(p, ",");
+
+        used = strlen(out);
+        if (len && !listed(out, p, len))
+            snprintf(out + used, cap - used, "%s%.*s", used ? "," : "", (int)len, p);
+        p += len + (p[len] == ',');
+    }
+    j = jtext(out);
+    free(out);
+    return j;
+}
+
+/* The end of an order's certificate (CertEndTime, ms) in UTC; "" when it has none. */
+static const char *order_end(json_t *e, char buf[CS_TIME_ISO_SIZE])
+{
+    json_t *v = json_object_get(e, "CertEndTime");
+
+    if (!json_is_integer(v))
+        return "";
+    return cs_time_iso((time_t)(json_integer_value(v) / 1000), buf);
+}
+
 static void list_text(json_t *certs, json_t *orders)
 {
-    char id[32], cid[32];
+    char id[32], end[CS_TIME_ISO_SIZE];
     json_t *e;
     size_t i;
 
-    printf("%-20s %-24s %-11s %-14s %s\n", "CERTIFICATE", "NAME", "NOT AFTER", "STATUS", "DOMAINS");
+    /* the list's EndDate is the service's calendar date (UTC+8): `show ID` has the time */
+    printf("%-20s %-24s %-11s %-14s %s\n", "CERTIFICATE", "NAME", "END (+8)", "STATUS", "DOMAINS");
     json_array_foreach(certs, i, e)
     {
         cs_json_id(json_object_get(e, "CertificateId"), id, sizeof(id));
-        printf("%-20s %-24s %-11s %-14s %s%s%s\n", cli_safe(id), jtxt(e, "Name"),
-               jtxt(e, "EndDate"), jtxt(e, "status"), jtxt(e, "CommonName"),
-               *jstr(e, "Sans") ? " " : "", jtxt(e, "Sans"));
+        printf("%-20s %-24s %-11s %-14s %s\n", cli_safe(id), jtxt(e, "Name"), jtxt(e, "EndDate"),
+               jtxt(e, "status"), jtxt(e, "domains"));
     }
-    printf("\n%-20s %-28s %-22s %-20s %s\n", "ORDER", "DOMAIN", "PRODUCT", "STATUS", "CERTIFICATE");
+    printf("\n%-20s %-28s %-22s %-20s %s\n", "ORDER", "DOMAIN", "PRODUCT", "STATUS", "NOT AFTER");
     json_array_foreach(orders, i, e)
     {
         cs_json_id(json_object_get(e, "OrderId"), id, sizeof(id));
-        cs_json_id(json_object_get(e, "CertificateId"), cid, sizeof(cid));
         printf("%-20s %-28s %-22s %-20s %s\n", cli_safe(id), jtxt(e, "Domain"),
-               jtxt(e, "ProductCode"), jtxt(e, "status"), cli_safe(cid));
+               jtxt(e, "ProductCode"), jtxt(e, "status"), order_end(e, end));
     }
+}
+
+/* Valid (issued, expiring) and expired certificates: an empty Status lists valid ones only. */
+static cs_rc list_certs(ctx *x, const char *keyword, json_t **certs)
+{
+    json_t *expired = NULL;
+
+    if (cs_aliyun_list(x->client, "CERT", NULL, keyword, certs) != CS_OK)
+        return cs_error_code();
+    if (cs_aliyun_list(x->client, "CERT", "EXPIRED", keyword, &expired) != CS_OK) {
+        json_decref(*certs);
+        return cs_error_code();
+    }
+    if (json_array_extend(*certs, expired) != 0) {
+        json_decref(*certs);
+        json_decref(expired);
+        return cs_error_set(CS_ENOMEM, "out of memory listing certificates");
+    }
+    json_decref(expired);
+    return CS_OK;
 }
 
 static int cmd_list(const cli_command *self, int argc, char **argv)
@@ -224,12 +345,16 @@ static int cmd_list(const cli_command *self, int argc, char **argv)
     if (rc != CLI_CONTINUE || (rc = ctx_open(&x, "list", a.provider)) != EXIT_SUCCESS)
         return rc;
     rc = EXIT_FAILURE;
-    if (cs_aliyun_list(x.client, "CERT", NULL, a.keyword, &certs) != CS_OK ||
+    if (list_certs(&x, a.keyword, &certs) != CS_OK ||
         cs_aliyun_list(x.client, "CPACK", NULL, a.keyword, &orders) != CS_OK) {
         cli_fail("list");
         goto done;
     }
-    json_array_foreach(certs, i, e) json_object_set_new(e, "status", json_string(cert_status(e)));
+    json_array_foreach(certs, i, e)
+    {
+        json_object_set_new(e, "status", json_string(cert_status(e)));
+        json_object_set_new(e, "domains", domains_of(e));
+    }
     json_array_foreach(orders, i, e)
         json_object_set_new(e, "status", json_string(status_words(jstr(e, "Status"))));
     if (a.json) {
@@ -265,14 +390,13 @@ static const char show_about[] =
 
 static void show_text(json_t *d)
 {
-    char id[32];
-
-    cs_json_id(json_object_get(d, "Id"), id, sizeof(id));
+    normalize(d); /* ids, UTC times, lower-case fingerprints: as status prints them */
     printf("certificate  %s\nname         %s\ncommon name  %s\nnames        %s\n"
-           "valid        %s .. %s%s\nissuer       %s\nserial       %s\nsha256       %s\n",
-           cli_safe(id), jtxt(d, "Name"), jtxt(d, "Common"), jtxt(d, "Sans"), jtxt(d, "StartDate"),
-           jtxt(d, "EndDate"), json_is_true(json_object_get(d, "Expired")) ? " (expired)" : "",
-           jtxt(d, "Issuer"), jtxt(d, "SerialNo"), jtxt(d, "Sha2"));
+           "valid        %s .. %s%s\nissuer       %s\nserial       %s\nsha256       %s\n"
+           "sha1         %s\n",
+           jtxt(d, "Id"), jtxt(d, "Name"), jtxt(d, "Common"), jtxt(d, "Sans"), jtxt(d, "NotBefore"),
+           jtxt(d, "NotAfter"), json_is_true(json_object_get(d, "Expired")) ? " (expired)" : "",
+           jtxt(d, "Issuer"), jtxt(d, "SerialNo"), jtxt(d, "Sha2"), jtxt(d, "Fingerprint"));
 }
 
 static int cmd_show(const cli_command *self, int argc, char **argv)
@@ -466,8 +590,9 @@ static const cli_opt upload_opts[] = {
     CLI_OPT_VALUE(upload_args, key, "key", "FILE", "its private key (with --cert)"),
     CLI_OPT_VALUE(upload_args, chain, "chain", "FILE", "intermediate certificates, in any order"),
     CLI_OPT_SWITCH(upload_args, replace, "replace",
-                   "NAME exists in the service already: upload under a fresh\n"
-                   "name (NAME-YYYYMMDDHHMMSS), then delete the certificates\nnamed NAME"),
+                   "replace earlier uploads: upload as NAME (as\n"
+                   "NAME-YYYYMMDDHHMMSS while NAME is taken), then delete the\n"
+                   "uploads named NAME or NAME-YYYYMMDDHHMMSS, expired ones too"),
     OPT_PROVIDER(upload_args),
     OPT_JSON(upload_args, "print the new certificate's id and name as one JSON\nobject"),
     CLI_OPT_CONFIG,
@@ -478,17 +603,52 @@ static const char upload_about[] =
     "Into the service under the name NAME: --cert and --key, or else the store's current\n"
     "version of the managed certificate NAME.\n";
 
+/*
+ * The key as the service's upload documentation shows it: traditional PEM ("BEGIN RSA
+ * PRIVATE KEY", "BEGIN EC PRIVATE KEY"), which it asks PKCS#8 keys to be converted to.
+ */
+static int traditional_key(const cs_bundle *b, char **out, size_t *len)
+{
+    char *pkcs8 = NULL, *data;
+    size_t n = 0;
+    EVP_PKEY *k = NULL;
+    BIO *in = NULL, *mem = NULL;
+    long got;
+    int ok = 0;
+
+    if (cs_bundle_pem_key(b, &pkcs8, &n) != CS_OK)
+        return 0;
+    if ((in = BIO_new_mem_buf(pkcs8, (int)n)) != NULL &&
+        (k = PEM_read_bio_PrivateKey(in, NULL, NULL, NULL)) != NULL &&
+        (mem = BIO_new(BIO_s_secmem())) != NULL &&
+        PEM_write_bio_PrivateKey_traditional(mem, k, NULL, NULL, 0, NULL, NULL) == 1 &&
+        (got = BIO_get_mem_data(mem, &data)) > 0 && (*out = malloc((size_t)got + 1)) != NULL) {
+        memcpy(*out, data, (size_t)got);
+        (*out)[got] = '\0';
+        *len = (size_t)got;
+        ok = 1;
+    } else {
+        cs_error_set(CS_EBADCERT, "cannot write the private key in traditional PEM form");
+    }
+    OPENSSL_cleanse(pkcs8, n);
+    free(pkcs8);
+    BIO_free(in);
+    BIO_free(mem); /* a secure-heap BIO: cleansed */
+    EVP_PKEY_free(k);
+    return ok;
+}
+
 static int upload_once(ctx *x, const char *name, cs_bundle *b, char *id, size_t size)
 {
     char *cert = NULL, *chain = NULL, *key = NULL, *full = NULL;
-    size_t cl, chl, kl;
+    size_t cl, chl, kl = 0;
     json_t *r;
     cs_kv q;
     int ok = 0;
 
     if (cs_bundle_pem_leaf(b, &cert, &cl) != CS_OK ||
-        cs_bundle_pem_issuers(b, &chain, &chl) != CS_OK ||
-        cs_bundle_pem_key(b, &key, &kl) != CS_OK || asprintf(&full, "%s%s", cert, chain) < 0) {
+        cs_bundle_pem_issuers(b, &chain, &chl) != CS_OK || !traditional_key(b, &key, &kl) ||
+        asprintf(&full, "%s%s", cert, chain) < 0) {
         cli_fail("upload");
         goto done;
     }
@@ -520,8 +680,49 @@ static int name_exists_error(const cs_aliyun *client)
            strcmp(code, "ParamRepeat") == 0 || strcmp(code, "NameExist") == 0;
 }
 
-/* Delete the certificates of certs named name (all but the fresh upload); 0 if one failed. */
-static int upload_delete_old(ctx *x, json_t *certs, const char *name)
+/* NAME itself, or NAME-YYYYMMDDHHMMSS as an earlier --replace named it. */
+static int upload_of(const char *entry, const char *name)
+{
+    size_t n = strlen(name) > 49 ? 49 : strlen(name), i;
+
+    if (strcmp(entry, name) == 0)
+        return 1;
+    if (strncmp(entry, name, n) != 0 || entry[n] != '-' || strlen(entry + n + 1) != 14)
+        return 0;
+    for (i = n + 1; entry[i]; i++)
+        if (entry[i] < '0' || entry[i] > '9')
+            return 0;
+    return 1;
+}
+
+/*
+ * The uploads named after name, valid and expired. Keyword matches a domain or a resource
+ * id, not a name (the SDK's documentation): every upload is listed, the names filtered here.
+ */
+static int uploads_named(ctx *x, const char *name, json_t **out)
+{
+    json_t *valid = NULL, *expired = NULL, *e;
+    size_t i;
+
+    if (cs_aliyun_list(x->client, "UPLOAD", NULL, NULL, &valid) != CS_OK ||
+        cs_aliyun_list(x->client, "UPLOAD", "EXPIRED", NULL, &expired) != CS_OK ||
+        json_array_extend(valid, expired) != 0 || (*out = json_array()) == NULL) {
+        json_decref(valid);
+        json_decref(expired);
+        return 0;
+    }
+    json_array_foreach(valid, i, e)
+    {
+        if (upload_of(jstr(e, "Name"), name))
+            json_array_append(*out, e);
+    }
+    json_decref(valid);
+    json_decref(expired);
+    return 1;
+}
+
+/* Delete the uploads in olds but the fresh one; 0 if one failed. */
+static int upload_delete_old(ctx *x, json_t *olds, const char *fresh_id)
 {
     char old[32];
     json_t *e, *r;
@@ -529,16 +730,16 @@ static int upload_delete_old(ctx *x, json_t *certs, const char *name)
     size_t i;
     cs_kv q;
 
-    json_array_foreach(certs, i, e)
+    json_array_foreach(olds, i, e)
     {
-        if (strcmp(jstr(e, "Name"), name) != 0)
-            continue;
         cs_json_id(json_object_get(e, "CertificateId"), old, sizeof(old));
+        if (old[0] == '\0' || strcmp(old, fresh_id) == 0)
+            continue;
         cs_kv_init(&q);
         cs_kv_set(&q, "CertId", old);
         if (call(x, "DeleteUserCertificate", &q, &r)) {
             fprintf(one_json ? stderr : stdout, "deleted the old certificate %s (name %s)\n",
-                    cli_safe(old), cli_safe(name));
+                    cli_safe(old), jtxt(e, "Name"));
             json_decref(r);
         } else {
             ok = 0;
@@ -547,31 +748,49 @@ static int upload_delete_old(ctx *x, json_t *certs, const char *name)
     return ok;
 }
 
-/* --replace: upload under NAME-YYYYMMDDHHMMSS, then delete the certificates named NAME. */
+static void upload_said(const char *name, const char *id, const char *as, int replaced)
+{
+    if (one_json)
+        print_one(json_pack("{s:o, s:o, s:b}", "certificate", jtext(id), "name", jtext(as),
+                            "replaced", replaced));
+    else if (strcmp(name, as) != 0)
+        printf("uploaded %s as certificate %s (name %s)\n", cli_safe(name), cli_safe(id),
+               cli_safe(as));
+    else
+        printf("uploaded %s as certificate %s\n", cli_safe(name), cli_safe(id));
+}
+
+/*
+ * --replace: the uploads named NAME (or NAME-YYYYMMDDHHMMSS) are listed first; b goes up as
+ * NAME, or NAME-YYYYMMDDHHMMSS while NAME is taken; then the listed ones are deleted.
+ */
 static int upload_replace(ctx *x, const char *name, cs_bundle *b)
 {
-    json_t *certs = NULL;
-    char fresh[80], id[32] = "";
+    json_t *olds = NULL;
+    char fresh[128], id[32] = "";
+    const char *as = name;
     time_t t = time(NULL);
     struct tm tm;
     int ok;
 
-    gmtime_r(&t, &tm);
-    snprintf(fresh, sizeof(fresh), "%.47s-%04d%02d%02d%02d%02d%02d", name, tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    if (cs_aliyun_list(x->client, "UPLOAD", NULL, name, &certs) != CS_OK ||
-        !upload_once(x, fresh, b, id, sizeof(id))) {
-        json_decref(certs);
+    if (!uploads_named(x, name, &olds))
+        return cli_fail("upload");
+    ok = upload_once(x, name, b, id, sizeof(id));
+    if (!ok && name_exists_error(x->client)) {
+        cs_error_clear();
+        gmtime_r(&t, &tm);
+        snprintf(fresh, sizeof(fresh), "%.49s-%04d%02d%02d%02d%02d%02d", name, tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        as = fresh;
+        ok = upload_once(x, fresh, b, id, sizeof(id));
+    }
+    if (!ok) {
+        json_decref(olds);
         return cli_fail("upload");
     }
-    if (one_json)
-        print_one(json_pack("{s:o, s:o, s:b}", "certificate", jtext(id), "name", jtext(fresh),
-                            "replaced", 1));
-    else
-        printf("uploaded %s as certificate %s (name %s)\n", cli_safe(name), cli_safe(id),
-               cli_safe(fresh));
-    ok = upload_delete_old(x, certs, name);
-    json_decref(certs);
+    upload_said(name, id, as, json_array_size(olds) > 0);
+    ok = upload_delete_old(x, olds, id);
+    json_decref(olds);
     return ok ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
@@ -580,17 +799,14 @@ static int upload_run(ctx *x, const char *name, cs_bundle *b, int replace)
 {
     char id[32] = "";
 
+    if (replace)
+        return upload_replace(x, name, b);
     if (upload_once(x, name, b, id, sizeof(id))) {
-        if (one_json)
-            print_one(json_pack("{s:o, s:o}", "certificate", jtext(id), "name", jtext(name)));
-        else
-            printf("uploaded %s as certificate %s\n", cli_safe(name), cli_safe(id));
+        upload_said(name, id, name, 0);
         return EXIT_SUCCESS;
     }
     if (!name_exists_error(x->client))
         return cli_fail("upload");
-    if (replace)
-        return upload_replace(x, name, b);
     fprintf(stderr,
             "certsync upload: a certificate named '%s' already exists in the service; use "
             "--replace to upload under a fresh name and delete the old one\n",
@@ -613,8 +829,8 @@ static int cmd_upload(const cli_command *self, int argc, char **argv)
     name = argv[first];
     if ((a.cert != NULL) != (a.key != NULL))
         return cli_usage(&self->spec, "give both --cert and --key, or neither");
-    if (strlen(name) > 63)
-        return cli_usage(&self->spec, "the service allows names of at most 63 characters");
+    if (strlen(name) > 64)
+        return cli_usage(&self->spec, "the service allows names of at most 64 characters");
     if ((rc = ctx_open(&x, "upload", a.provider)) != EXIT_SUCCESS)
         return rc;
     one_json = a.json;
@@ -638,7 +854,7 @@ typedef struct {
 
 static const cli_opt id_opts[] = {
     OPT_PROVIDER(id_args),
-    CLI_OPT_SWITCH(id_args, yes, "yes", "do not ask for confirmation (revoke asks)"),
+    CLI_OPT_SWITCH(id_args, yes, "yes", "do not ask for confirmation (revoke and delete ask)"),
     OPT_JSON(id_args, "print the service's answer as JSON"),
     CLI_OPT_CONFIG,
     CLI_OPT_HELP,
@@ -681,8 +897,58 @@ static void id_done(const cli_cmd *spec, const char *id, json_t *r, int as_json)
     cs_json_id(json_object_get(r, "OrderId"), nid, sizeof(nid));
     printf("%s: done (%s %s, RequestId %s)", spec->name, spec->args, id, jtxt(r, "RequestId"));
     if (nid[0])
-        printf("; the new order is %s", cli_safe(nid));
+        printf("; the new order is %s, paid and waiting for an application: submit it in the "
+               "console, then `certsync apply --domain DOMAIN --order %s --wait`",
+               cli_safe(nid), cli_safe(nid));
     printf("\n");
+}
+
+/* The leaf of pem: its lower-case SHA-256 and the name the list's Keyword matches. */
+static int leaf_of(const char *pem, char sha[65], char *name, size_t size)
+{
+    BIO *in = BIO_new_mem_buf(pem, -1);
+    X509 *x = in ? PEM_read_bio_X509(in, NULL, NULL, NULL) : NULL;
+    unsigned char md[32];
+    unsigned n = 0, i;
+
+    BIO_free(in);
+    if (x == NULL || X509_digest(x, EVP_sha256(), md, &n) != 1 || n != 32 ||
+        X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, name, (int)size) <= 0) {
+        X509_free(x);
+        return 0;
+    }
+    for (i = 0; i < n; i++)
+        snprintf(sha + 2 * i, 3, "%02x", md[i]);
+    X509_free(x);
+    return 1;
+}
+
+/*
+ * The certificate id of an issued certificate, found in the certificate list: the SDK's
+ * DescribeCertificateState has no CertId. Listed by the domain (what Keyword matches), the
+ * entry whose Sha2 is the leaf's. "" if none is found.
+ */
+static void cert_id_of_pem(ctx *x, const char *pem, char *id, size_t size)
+{
+    char sha[65], cn[256];
+    json_t *certs = NULL, *e;
+    size_t i;
+
+    id[0] = '\0';
+    if (!leaf_of(pem, sha, cn, sizeof(cn)))
+        return;
+    if (cs_aliyun_list(x->client, "CERT", NULL, cn[0] == '*' ? cn + 2 : cn, &certs) != CS_OK) {
+        cs_error_clear();
+        return;
+    }
+    json_array_foreach(certs, i, e)
+    {
+        if (strcasecmp(jstr(e, "Sha2"), sha) == 0) {
+            cs_json_id(json_object_get(e, "CertificateId"), id, size);
+            break;
+        }
+    }
+    json_decref(certs);
 }
 
 /* The certificate id of an issued order; "" when it has none or the service does not say. */
@@ -701,8 +967,11 @@ static void order_cert_id(ctx *x, const char *order, char *id, size_t size)
         return;
     }
     cs_kv_clear(&q);
-    if (strcmp(jtxt(r, "Type"), "certificate") == 0)
+    if (strcmp(jtxt(r, "Type"), "certificate") == 0) {
         cs_json_id(json_object_get(r, "CertId"), id, size);
+        if (id[0] == '\0')
+            cert_id_of_pem(x, jstr(r, "Certificate"), id, size);
+    }
     /* the answer of an issued order carries its key: wiped before it is freed */
     if ((key = json_string_value(json_object_get(r, "PrivateKey"))) != NULL)
         OPENSSL_cleanse((void *)key, strlen(key));
@@ -1085,14 +1354,37 @@ static int apply_publish(apply_job *j, const cs_apply_state *st)
     return 1;
 }
 
+/* The id of the issued certificate: the answer's CertId, else found in the list. */
+static void issued_id(apply_job *j, const cs_apply_state *st, char *id, size_t size)
+{
+    char *line;
+    json_t *a;
+
+    snprintf(id, size, "%s", st->cert_id);
+    if (id[0] || (line = cs_apply_json(j->ap)) == NULL) /* the answer without its key */
+        return;
+    a = json_loads(line, 0, NULL);
+    free(line);
+    cert_id_of_pem(&j->x, jstr(a, "Certificate"), id, size);
+    json_decref(a);
+}
+
 /* The order is issued: install it into --into, or say how. */
 static int apply_issued(apply_job *j, const cs_apply_state *st)
 {
-    fprintf(human, "order %s is issued: certificate %s\n", cs_apply_order(j->ap),
-            cli_safe(st->cert_id));
+    char id[32];
+
+    issued_id(j, st, id, sizeof(id));
+    if (id[0] == '\0')
+        fprintf(stderr,
+                "certsync apply: order %s is issued, but its certificate is not (yet) in the "
+                "service's certificate list, so its id is not known: the next sync may install "
+                "it once more\n",
+                cs_apply_order(j->ap));
+    fprintf(human, "order %s is issued: certificate %s\n", cs_apply_order(j->ap), cli_safe(id));
     if (j->into)
-        return install_issued(j, st->cert_id) ? EXIT_SUCCESS : EXIT_FAILURE;
-    fprintf(human, "install it with `certsync fetch %s --into NAME`\n", cli_safe(st->cert_id));
+        return install_issued(j, id) ? EXIT_SUCCESS : EXIT_FAILURE;
+    fprintf(human, "install it with `certsync fetch %s --into NAME`\n", cli_safe(id));
     return EXIT_SUCCESS;
 }
 
@@ -1110,6 +1402,15 @@ static int apply_step(apply_job *j, time_t start)
         return EXIT_FAILURE;
     if (st.phase == CS_APPLY_ISSUED)
         return apply_issued(j, &st);
+    if (strcmp(st.type, "payed") == 0) {
+        fprintf(stderr,
+                "certsync apply: order %s is paid and waits for an application (a renewal's new "
+                "order, or a withdrawn one), which the API cannot submit: submit it in the "
+                "console, then run `certsync apply --domain %s --order %s --wait`; or delete it "
+                "with `certsync delete-order %s` and apply anew\n",
+                o, d, o, o);
+        return EXIT_FAILURE;
+    }
     if (st.phase == CS_APPLY_FAILED) {
         fprintf(stderr,
                 "certsync apply: %s; check the published record or file, then `certsync "
@@ -1383,15 +1684,35 @@ static int cmd_aliyun_sign(int argc, char **argv)
     return rc;
 }
 
+/* aliyun endpoint REGION...: the host each region's calls go to (the SDK's endpoint map). */
+static int cmd_aliyun_endpoint(const cli_command *self, int argc, char **argv)
+{
+    char host[128];
+    int i;
+
+    if (argc < 2)
+        return cli_usage(&self->spec, "aliyun endpoint: give one or more region ids");
+    for (i = 1; i < argc; i++) {
+        if (cs_aliyun_region_host(argv[i], host, sizeof(host)) != CS_OK)
+            return cli_usage(&self->spec, "aliyun endpoint: %s", cs_error_last());
+        printf("%s https://%s\n", argv[i], host);
+    }
+    return EXIT_SUCCESS;
+}
+
 static int cmd_aliyun(const cli_command *self, int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "sign") == 0)
         return cmd_aliyun_sign(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "endpoint") == 0)
+        return cmd_aliyun_endpoint(self, argc - 1, argv + 1);
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0)) {
         cli_help(&sign_spec, stdout);
+        printf("\ncertsync aliyun endpoint REGION...\n  the endpoint each region's calls go to "
+               "(a [provider] without endpoint =)\n");
         return EXIT_SUCCESS;
     }
-    return cli_usage(&self->spec, "the aliyun commands are: sign");
+    return cli_usage(&self->spec, "the aliyun commands are: sign, endpoint");
 }
 
 /* ---- the table ---- */
@@ -1419,15 +1740,18 @@ const cli_command cli_aliyun_commands[] = {
                 fetch_about, fetch_opts, cmd_fetch),
     CLI_COMMAND("upload", "NAME", "upload a certificate (default: the store's current NAME)",
                 upload_about, upload_opts, cmd_upload),
-    ID_COMMAND("delete", "ID", "delete a certificate from the service",
-               "DeleteUserCertificate. To delete a failed or withdrawn order use `certsync\n"
-               "withdraw` first, then `certsync delete-order`.\n",
-               "DeleteUserCertificate", 0, 0),
+    ID_COMMAND("delete", "ID", "delete an uploaded or expired certificate",
+               "DeleteUserCertificate: the service deletes uploaded and expired certificates\n"
+               "only; an issued, valid one is revoked with `certsync revoke ORDER`. Asks for\n"
+               "confirmation unless --yes. An order is deleted with `certsync delete-order`\n"
+               "(withdraw it first).\n",
+               "DeleteUserCertificate", 1, 0),
     CLI_COMMAND("apply", NULL, "apply, print the validation to publish, --wait to install",
                 apply_about, apply_opts, cmd_apply),
     ID_COMMAND("withdraw", "ORDER", "withdraw an application",
                "An order that waits for validation or is in review (CancelOrderRequest); it goes\n"
-               "back to \"paid\" and can be applied again.\n",
+               "back to \"paid\" (pending application). `certsync delete-order ORDER` then\n"
+               "deletes it and returns its quota.\n",
                "CancelOrderRequest", 0, 0),
     ID_COMMAND("delete-order", "ORDER", "delete a failed or withdrawn order",
                "DeleteCertificateRequest; its quota is returned.\n", "DeleteCertificateRequest", 0,
@@ -1439,15 +1763,19 @@ const cli_command cli_aliyun_commands[] = {
         "Versions in the store that hold the revoked certificate (meta.json remote_id) are\n"
         "marked revoked in their state.json: `certsync rollback` refuses them without --force.\n",
         "CancelCertificateForPackageRequest", 1, 1),
-    ID_COMMAND("renew", "ORDER", "renew an issued order",
-               "An issued, still valid order (RenewCertificateOrderForPackageRequest); prints the\n"
-               "new order, which then goes through validation like `certsync apply`. Once it is\n"
-               "issued, `certsync sync` installs it for certificates selected by domain.\n",
+    ID_COMMAND("renew", "ORDER", "renew an order that expires soon",
+               "An order that expires soon (\"expiring soon\" in `certsync list`;\n"
+               "RenewCertificateOrderForPackageRequest): the service renews no other. Prints the\n"
+               "new order, which is paid and waits for an application: the API cannot submit\n"
+               "it, submit it in the console; then `certsync apply --domain DOMAIN --order NEW\n"
+               "--wait` follows it through validation, and `certsync sync` installs it for\n"
+               "certificates selected by domain.\n",
                "RenewCertificateOrderForPackageRequest", 0, 0),
     CLI_COMMAND("quota", NULL, "remaining quota of a product",
                 "How many certificates of a product the account may still apply for\n"
                 "(DescribePackageState).\n",
                 quota_opts, cmd_quota),
-    CLI_COMMAND("aliyun", "sign ...", "show how a request is signed (SignatureDoesNotMatch aid)",
-                NULL, NULL, cmd_aliyun),
+    CLI_COMMAND("aliyun", "sign|endpoint ...",
+                "how a request is signed (SignatureDoesNotMatch aid); a region's endpoint", NULL,
+                NULL, cmd_aliyun),
     CLI_COMMAND_END};

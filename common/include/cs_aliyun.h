@@ -43,6 +43,10 @@ cs_rc cs_aliyun_from_provider(const cs_provider_conf *pv, cs_aliyun **out);
 void cs_aliyun_free(cs_aliyun *c);
 /* The endpoint URL (borrowed: valid while c lives). */
 const char *cs_aliyun_endpoint(const cs_aliyun *c);
+/* A one-line English hint for an error code of an action, or NULL. */
+const char *cs_aliyun_hint(const char *action, const char *code);
+/* The service's host for a region, as the official SDK's endpoint map has it. */
+cs_rc cs_aliyun_region_host(const char *region, char *host, size_t size);
 
 /*
  * A certificate fetched from the service is installed only if its chain leads

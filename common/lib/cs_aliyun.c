@@ -30,17 +30,88 @@ struct cs_aliyun {
     char last_code[128];
 };
 
-/* Regions with their own endpoint (reference §1); others use the central one. */
-static const char *const regional[] = {
-    "cn-hongkong",    "ap-northeast-1", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3",
-    "ap-southeast-5", "eu-central-1",   "ap-south-1",     "me-east-1",      NULL};
+/*
+ * The official SDK's endpoint map (@alicloud/cas20200407 3.0.0, endpointRule "regional"):
+ * these regions use the central endpoint cas.aliyuncs.com; every other region
+ * cas.REGION.aliyuncs.com. tests/interop/test_sdk_conformance.py compares it with the SDK.
+ */
+static const char *const central[] = {"ap-northeast-2-pop",
+                                      "ap-southeast-3",
+                                      "ap-southeast-5",
+                                      "cn-beijing",
+                                      "cn-beijing-finance-1",
+                                      "cn-beijing-finance-pop",
+                                      "cn-beijing-gov-1",
+                                      "cn-beijing-nu16-b01",
+                                      "cn-chengdu",
+                                      "cn-edge-1",
+                                      "cn-fujian",
+                                      "cn-haidian-cm12-c01",
+                                      "cn-hangzhou",
+                                      "cn-hangzhou-bj-b01",
+                                      "cn-hangzhou-finance",
+                                      "cn-hangzhou-internal-prod-1",
+                                      "cn-hangzhou-internal-test-1",
+                                      "cn-hangzhou-internal-test-2",
+                                      "cn-hangzhou-internal-test-3",
+                                      "cn-hangzhou-test-306",
+                                      "cn-hongkong",
+                                      "cn-hongkong-finance-pop",
+                                      "cn-huhehaote",
+                                      "cn-huhehaote-nebula-1",
+                                      "cn-north-2-gov-1",
+                                      "cn-qingdao",
+                                      "cn-qingdao-nebula",
+                                      "cn-shanghai",
+                                      "cn-shanghai-et15-b01",
+                                      "cn-shanghai-et2-b01",
+                                      "cn-shanghai-finance-1",
+                                      "cn-shanghai-inner",
+                                      "cn-shanghai-internal-test-1",
+                                      "cn-shenzhen",
+                                      "cn-shenzhen-finance-1",
+                                      "cn-shenzhen-inner",
+                                      "cn-shenzhen-st4-d01",
+                                      "cn-shenzhen-su18-b01",
+                                      "cn-wuhan",
+                                      "cn-wulanchabu",
+                                      "cn-yushanfang",
+                                      "cn-zhangbei",
+                                      "cn-zhangbei-na61-b01",
+                                      "cn-zhangjiakou",
+                                      "cn-zhangjiakou-na62-a01",
+                                      "cn-zhengzhou-nebula-1",
+                                      "eu-west-1",
+                                      "eu-west-1-oxs",
+                                      "rus-west-1-pop",
+                                      "us-east-1",
+                                      "us-west-1",
+                                      NULL};
+
+cs_rc cs_aliyun_region_host(const char *region, char *host, size_t size)
+{
+    size_t i;
+
+    if (*region == '\0' || strlen(region) > 64 ||
+        strspn(region, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(region))
+        return cs_error_set(CS_ECONFIG,
+                            "region '%s' is not a region id (lower-case letters, digits and '-', "
+                            "e.g. cn-hangzhou)",
+                            region);
+    for (i = 0; central[i]; i++)
+        if (strcmp(region, central[i]) == 0) {
+            snprintf(host, size, "cas.aliyuncs.com");
+            return CS_OK;
+        }
+    snprintf(host, size, "cas.%s.aliyuncs.com", region);
+    return CS_OK;
+}
 
 cs_rc cs_aliyun_new(const cs_aliyun_opts *o, cs_aliyun **out)
 {
     cs_aliyun *c = calloc(1, sizeof(*c));
     const char *region = o->region ? o->region : "cn-hangzhou";
-    char url[512];
-    size_t i;
+    char url[512], host[128];
 
     if (c == NULL)
         return cs_error_set(CS_ENOMEM, "out of memory");
@@ -49,11 +120,11 @@ cs_rc cs_aliyun_new(const cs_aliyun_opts *o, cs_aliyun **out)
         url[strcspn(url, "?#")] = '\0';
         if (url[strlen(url) - 1] == '/')
             url[strlen(url) - 1] = '\0';
+    } else if (cs_aliyun_region_host(region, host, sizeof(host)) == CS_OK) {
+        snprintf(url, sizeof(url), "https://%s", host);
     } else {
-        snprintf(url, sizeof(url), "https://cas.aliyuncs.com");
-        for (i = 0; regional[i]; i++)
-            if (strcmp(region, regional[i]) == 0)
-                snprintf(url, sizeof(url), "https://cas.%s.aliyuncs.com", region);
+        free(c);
+        return cs_error_code();
     }
     if (strncmp(url, "https://", 8) != 0 || strchr(url + 8, '/')) {
         free(c);
@@ -603,6 +674,71 @@ json_t *cs_aliyun_pick(json_t *certs, const char *cert_id, const char *const *do
     return best;
 }
 
+/*
+ * A one-line English hint for the service's common codes: its messages often come in Chinese
+ * only ("证书订单状态错误。"). Shown beside the code and the message, never instead.
+ */
+static const struct {
+    const char *action, *code, *hint; /* action NULL: any */
+} hints[] = {
+    {"DeleteUserCertificate", "*",
+     "only expired or uploaded certificates can be deleted; an issued one is revoked with "
+     "`certsync revoke ORDER`"},
+    {"RenewCertificateOrderForPackageRequest", "OrderStateError",
+     "only an order that expires soon (\"expiring soon\" in `certsync list`) can be renewed"},
+    {"DeleteCertificateRequest", "OrderStateError",
+     "only a failed or withdrawn order can be deleted: withdraw the order first (`certsync "
+     "withdraw ORDER`)"},
+    {NULL, "OrderStateError",
+     "the order's state does not allow this (see `certsync list`): withdraw the order first, "
+     "or wait until it is issued"},
+    {NULL, "NotFound",
+     "no such certificate or order in this account and region: check the id with `certsync "
+     "list` and the provider's region"},
+    {NULL, "NotFoundOrder",
+     "no such order in this account and region: check the order id with `certsync list`"},
+    {NULL, "InvalidAccessKeyId.NotFound",
+     "the service does not know this access key id: check the provider's credentials"},
+    {NULL, "InvalidAccessKeyId.Inactive",
+     "the access key is disabled: enable it in the RAM console or use another"},
+    {NULL, "SignatureDoesNotMatch",
+     "the access key secret is wrong, or something altered the request; `certsync aliyun "
+     "sign` shows what certsync signs"},
+    {NULL, "InvalidTimeStamp.Expired",
+     "this machine's clock is more than 15 minutes off: synchronise it (NTP)"},
+    {NULL, "InvalidSecurityToken.Expired", "the STS token has expired: refresh the credentials"},
+    {NULL, "Forbidden.RAM",
+     "the RAM user or role lacks the permission: grant yundun-cert:<action> (e.g. the "
+     "policy AliyunYundunCertFullAccess)"},
+    {NULL, "NoPermission",
+     "the RAM user or role lacks the permission: grant yundun-cert:<action> (e.g. the "
+     "policy AliyunYundunCertFullAccess)"},
+    {NULL, "Throttling.User", "the service is throttling this account: try again later"},
+    {NULL, "Throttling.Api", "the service is throttling this action: try again later"},
+    {NULL, "NotFoundPackage",
+     "the account has no package of this product: buy one, or choose another --product"},
+    {NULL, "NotRemainCount",
+     "the product's quota is used up (`certsync quota`): delete failed orders or buy more"},
+    {NULL, "ParamRepeat", "the name is taken: choose another, or `certsync upload --replace`"},
+    {NULL, "InvalidSource.Content.Malformed",
+     "the certificate or key is not PEM the service accepts (certificates, then a "
+     "traditional \"BEGIN RSA/EC PRIVATE KEY\")"},
+    {NULL, "CertificateChainNotMatch",
+     "the key does not belong to the certificate, or the chain is out of order"},
+};
+
+const char *cs_aliyun_hint(const char *action, const char *code)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(hints) / sizeof(hints[0]); i++)
+        if ((hints[i].action == NULL || strcmp(hints[i].action, action) == 0) &&
+            (strcmp(hints[i].code, "*") == 0 ? strcmp(code, "NotFound") != 0
+                                             : strcmp(hints[i].code, code) == 0))
+            return hints[i].hint;
+    return NULL;
+}
+
 cs_rc cs_aliyun_answer(const char *action, const char *endpoint, const cs_http_response *resp,
                        char *code_out, size_t code_size, json_t **out, int *retry)
 {
@@ -638,8 +774,11 @@ cs_rc cs_aliyun_answer(const char *action, const char *endpoint, const cs_http_r
 
         snprintf(code_out, code_size, "%s", code);
         *retry = retryable_code(code) || resp->status >= 500;
-        rc = cs_error_set(CS_EPROVIDER, "%s at %s failed: %s: %s (HTTP %ld, RequestId %s)", action,
-                          endpoint, code, msg ? msg : "", resp->status, rid ? rid : "none");
+        const char *hint = cs_aliyun_hint(action, code);
+
+        rc = cs_error_set(CS_EPROVIDER, "%s at %s failed: %s: %s (HTTP %ld, RequestId %s)%s%s",
+                          action, endpoint, code, msg ? msg : "", resp->status, rid ? rid : "none",
+                          hint ? "; " : "", hint ? hint : "");
         json_decref(j);
         return rc;
     }

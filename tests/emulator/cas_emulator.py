@@ -425,6 +425,7 @@ class UserCert:
 
     def set_pem(self, pem):
         self.pem = pem
+        self._fields = None
         self.chain = parse_cert_chain(pem)
         self.leaf = self.chain[0]
 
@@ -443,6 +444,11 @@ class UserCert:
         return nva(self.leaf) < datetime.datetime.now(datetime.timezone.utc)
 
     def common_fields(self):
+        if self._fields is None:
+            self._fields = self._compute_fields()
+        return self._fields
+
+    def _compute_fields(self):
         leaf = self.leaf
         der = leaf.public_bytes(serialization.Encoding.DER)
         names = cert_dns_names(leaf)
@@ -687,6 +693,11 @@ class Emulator:
                 # where the parameters came from: names in the URL, the body's type
                 "query_names": sorted({k for k, _ in query_pairs}),
                 "content_type": headers.get("content-type"),
+                # the capture log: every header name received and, for v3, those signed
+                "header_names": sorted(headers),
+                "signed_headers": None,
+                "param_names": sorted(k for k in params
+                                      if k not in ("Signature", "SecurityToken", "AccessKeyId")),
                 "params": {k: (params[k] if k in LOGGABLE_PARAMS else "<%d chars>" % len(params[k]))
                            for k in params if k not in ("Signature", "SecurityToken", "AccessKeyId")}}
         xml = False
@@ -853,8 +864,11 @@ class Emulator:
         if "x-acs-content-sha256" not in headers:
             raise missing("ContentSha256", "x-acs-content-sha256")
         signed = [n.strip().lower() for n in fields["SignedHeaders"].split(";") if n.strip()]
+        info["signed_headers"] = signed
+        # the signing rules list content-type among the headers to sign: a Content-Type
+        # the signature does not cover is refused, with or without a body
         need = {"host"} | {h for h in headers if h.startswith("x-acs-")}
-        if body and "content-type" in headers:
+        if "content-type" in headers:
             need.add("content-type")
         lacking = sorted(need - set(signed))
         if lacking:
@@ -1162,6 +1176,21 @@ class Emulator:
                 else:
                     o.state = "verify_fail"
             return {"ok": True, "OrderId": o.id, "state": o.state}
+        if what == "id-base":
+            # the official JavaScript SDK reads ids as doubles: its tests need ids below 2**53
+            with self.lock:
+                self.next_cert_id = need_int("cert")
+                self.next_order_id = need_int("order")
+            return {"ok": True}
+        if what == "submit-order":
+            with self.lock:
+                o = self.orders.get(need_int("order_id"))
+                if o is None:
+                    raise ApiError("NotFoundOrder", "no such order", 404)
+                if o.state != "payed":
+                    raise ApiError("OrderStateError", "order is in state " + o.state, 409)
+                o.state = "domain_verify"
+            return {"ok": True, "OrderId": o.id, "state": o.state}
         if what == "requests":
             with self.lock:
                 return {"requests": list(self.requests)}
@@ -1310,6 +1339,52 @@ def domain_type(domains):
 # --------------------------------------------------------------------------------------
 # Actions
 
+def _cert_row(emu, c, st):
+    f = c.common_fields()
+    return {"CertificateId": emu.forged_ids.get(c.id, c.id), "Name": c.name,
+            "CommonName": f["common"], "Sans": f["sans"], "Issuer": f["issuer"],
+            "Fingerprint": f["fingerprint"], "SerialNo": f["serial"], "Sha2": f["sha2"],
+            "StartDate": f["start"], "EndDate": f["end"], "Expired": st == "EXPIRED",
+            "Upload": c.upload, "OrgName": f["org"], "Country": f["country"],
+            "Province": f["province"], "City": f["city"], "ResourceGroupId": "",
+            "InstanceId": c.instance_id}   # no Algorithm: the SDK documents it for orders
+
+
+def _order_row(o, st):
+    """An order as the SDK's model documents it for CPACK/BUY: no CertificateId (the model
+    says it is "returned only if OrderType is set to CERT or UPLOAD")."""
+    pname, ctype, brand = PRODUCTS.get(o.product, (o.product, "DV", "DigiCert"))
+    row = {"OrderId": o.id, "InstanceId": o.instance_id, "AliyunOrderId": o.aliyun_order_id,
+           "PartnerOrderId": "", "ProductCode": o.product, "ProductName": pname,
+           "Domain": ",".join(o.domains), "DomainType": domain_type(o.domains),
+           "DomainCount": len(o.domains),
+           "WildDomainCount": sum(1 for d in o.domains if d.startswith("*.")),
+           "CertType": ctype, "Algorithm": "RSA" if o.key_type == "rsa" else "ECC",
+           "RootBrand": brand, "SourceType": "cpack", "Status": st,
+           "TrusteeStatus": "unTrustee", "BuyDate": int(o.created * 1000)}
+    if o.cert_id is not None:
+        row["CertStartTime"] = o.cert_nb_ms
+        row["CertEndTime"] = o.cert_na_ms
+    return row
+
+
+def _cert_matches(emu, c, order_type, status, keyword):
+    """Keyword is a fuzzy match on a domain or a resource id (the SDK's documentation),
+    never on a certificate's name."""
+    if order_type == "UPLOAD" and not c.upload:
+        return None
+    st = c.status()
+    if status is None and st not in ("ISSUED", "WILLEXPIRED"):
+        return None
+    if status is not None and st != status:
+        return None
+    if keyword:
+        f = c.common_fields()
+        if not any(keyword in s.lower() for s in (f["common"], f["sans"], c.instance_id)):
+            return None
+    return st
+
+
 def act_list(emu, p):
     order_type = p_str(p, "OrderType") or "CPACK"
     if order_type not in ORDER_TYPES:
@@ -1320,56 +1395,33 @@ def act_list(emu, p):
     keyword = (p_str(p, "Keyword") or "").lower()
     page = p_int(p, "CurrentPage", default=1, minimum=1)
     size = p_int(p, "ShowSize", default=50, minimum=1)
-    rows = []
+    start = (page - 1) * size
+    rows, total = [], 0
+    # one cheap pass to filter and count; rows are built for the page served only
     with emu.lock:
         if order_type in ("CERT", "UPLOAD"):
             for c in sorted(emu.certs.values(), key=lambda c: -c.id):
-                if order_type == "UPLOAD" and not c.upload:
+                st = _cert_matches(emu, c, order_type, status, keyword)
+                if st is None:
                     continue
-                st = c.status()
-                if status is None and st not in ("ISSUED", "WILLEXPIRED"):
-                    continue
-                if status is not None and st != status:
-                    continue
-                f = c.common_fields()
-                if keyword and not any(keyword in s.lower() for s in (
-                        c.name, f["common"], f["sans"], str(c.id), c.instance_id)):
-                    continue
-                rows.append({"CertificateId": emu.forged_ids.get(c.id, c.id), "Name": c.name,
-                             "CommonName": f["common"], "Sans": f["sans"], "Issuer": f["issuer"], "Fingerprint": f["fingerprint"],
-                             "SerialNo": f["serial"], "Sha2": f["sha2"], "StartDate": f["start"],
-                             "EndDate": f["end"], "Expired": st == "EXPIRED", "Upload": c.upload,
-                             "OrgName": f["org"], "Country": f["country"], "Province": f["province"],
-                             "City": f["city"], "ResourceGroupId": "", "InstanceId": c.instance_id,
-                             "Algorithm": f["algorithm"]})
+                if start <= total < start + size:
+                    rows.append(_cert_row(emu, c, st))
+                total += 1
         elif order_type == "CPACK":
             for o in sorted(emu.orders.values(), key=lambda o: -o.id):
                 emu._advance(o)
                 st = order_list_status(emu, o)
                 if status is not None and st != status:
                     continue
-                dom = ",".join(o.domains)
-                if keyword and not any(keyword in s.lower() for s in (dom, str(o.id), o.instance_id)):
+                if keyword and not any(keyword in s.lower() for s in (",".join(o.domains),
+                                                                       o.instance_id)):
                     continue
-                pname, ctype, brand = PRODUCTS.get(o.product, (o.product, "DV", "DigiCert"))
-                row = {"OrderId": o.id, "InstanceId": o.instance_id, "AliyunOrderId": o.aliyun_order_id,
-                       "PartnerOrderId": "", "ProductCode": o.product, "ProductName": pname,
-                       "Domain": dom, "DomainType": domain_type(o.domains),
-                       "DomainCount": len(o.domains),
-                       "WildDomainCount": sum(1 for d in o.domains if d.startswith("*.")),
-                       "CertType": ctype, "Algorithm": "RSA" if o.key_type == "rsa" else "ECC",
-                       "RootBrand": brand, "SourceType": "cpack", "Status": st,
-                       "TrusteeStatus": "unTrustee", "BuyDate": int(o.created * 1000)}
-                if o.cert_id is not None:
-                    row["CertificateId"] = o.cert_id
-                    row["CertStartTime"] = o.cert_nb_ms
-                    row["CertEndTime"] = o.cert_na_ms
-                rows.append(row)
+                if start <= total < start + size:
+                    rows.append(_order_row(o, st))
+                total += 1
         # BUY: the emulator has no purchased (non-package) orders.
-    total = len(rows)
-    start = (page - 1) * size
-    return {"CertificateOrderList": rows[start:start + size], "CurrentPage": page,
-            "ShowSize": size, "TotalCount": total}
+    return {"CertificateOrderList": rows, "CurrentPage": page, "ShowSize": size,
+            "TotalCount": total}
 
 
 def order_list_status(emu, o):
@@ -1405,8 +1457,8 @@ def act_detail(emu, p):
                "SerialNo": f["serial"], "Issuer": f["issuer"], "Algorithm": f["algorithm"],
                "BuyInAliyun": not c.upload, "OrgName": f["org"], "Country": f["country"],
                "Province": f["province"], "City": f["city"], "InstanceId": c.instance_id,
-               "CertIdentifier": "%d-cn-hangzhou" % c.id, "Sha2": f["sha2"], "CertSha2": f["sha2"],
-               "ResourceGroupId": "", "Tags": [],
+               "CertIdentifier": "%d-cn-hangzhou" % c.id, "Sha2": f["sha2"],
+               "ResourceGroupId": "",
                "CertChain": [{"CommonName": name_attr(x.subject, NameOID.COMMON_NAME),
                               "IssuerCommonName": name_attr(x.issuer, NameOID.COMMON_NAME),
                               "NotBefore": ms(nvb(x)), "NotAfter": ms(nva(x)),
@@ -1420,7 +1472,7 @@ def act_detail(emu, p):
         return out
 
 
-NAME_MAX = 63
+NAME_MAX = 64    # the SDK's model: "up to 64 characters"
 
 
 def act_upload(emu, p):
@@ -1433,6 +1485,11 @@ def act_upload(emu, p):
         chain = parse_cert_chain(cert_text)
     except Exception:
         raise ApiError("InvalidSource.Content.Malformed", "证书格式异常，请检查输入内容。", 400)
+    # the service's upload documentation asks for a traditional PEM key ("BEGIN RSA PRIVATE
+    # KEY", converted from PKCS#8 with `openssl rsa`); the SDK's examples show "BEGIN EC
+    # PRIVATE KEY" for EC keys: a PKCS#8 "BEGIN PRIVATE KEY" is refused here
+    if "-----BEGIN PRIVATE KEY-----" in key_text or "-----BEGIN ENCRYPTED PRIVATE KEY" in key_text:
+        raise ApiError("InvalidSource.Content.Malformed", "私钥格式异常，请检查输入内容。", 400)
     try:
         key = parse_private_key(key_text)
     except Exception:
@@ -1450,10 +1507,17 @@ def act_upload(emu, p):
 
 
 def act_delete_cert(emu, p):
+    """"Deletes an expired or uploaded certificate" (the SDK's documentation): an issued,
+    unexpired certificate of an order is refused (the code is the emulator's choice)."""
     cid = p_int(p, "CertId", required=True)
     with emu.lock:
-        if emu.certs.pop(cid, None) is None:
+        c = emu.certs.get(cid)
+        if c is None:
             raise err_not_found_cert()
+        if not c.upload and not c.expired():
+            raise ApiError("CertificateStatusError",
+                           "证书状态错误，只能删除已过期或上传的证书。", 400)
+        del emu.certs[cid]
     return {}
 
 
@@ -1536,8 +1600,8 @@ def act_state(emu, p):
             return {"Type": "domain_verify", "ValidateType": "DNS", "Domain": o.domains[0],
                     "RecordDomain": "_dnsauth." + base, "RecordType": "TXT", "RecordValue": o.token}
         if o.state == "certificate":
-            return {"Type": "certificate", "Certificate": o.cert_pem, "PrivateKey": o.key_pem or "",
-                    "CertId": str(o.cert_id)}
+            # no CertId: the SDK's response model has none
+            return {"Type": "certificate", "Certificate": o.cert_pem, "PrivateKey": o.key_pem or ""}
         if o.state in ("process", "verify_fail", "payed"):
             return {"Type": o.state}
         return {"Type": "unknow"}
@@ -1577,14 +1641,18 @@ def act_delete_order(emu, p):
 
 
 def act_renew(emu, p):
+    """Only an order "in the expiring state" (WILLEXPIRED: issued, still valid, at most
+    WILL_EXPIRE_DAYS left); the new order is "pending application" (payed) until an
+    application is submitted for it (the SDK's documentation)."""
     csr = p_str(p, "Csr")
     with emu.lock:
         o = emu._get_order(p)
-        if o.state != "certificate" or o.cert_na_ms < time.time() * 1000:
+        if o.state != "certificate" or order_list_status(emu, o) != "WILLEXPIRED":
             raise err_order_state()
         domains = parse_csr(csr) if csr else list(o.domains)
         n = emu._new_order(o.product, domains, o.validate_type, csr)
         n.renewed_from = o.id
+        n.state = "payed"
     return {"OrderId": n.id}
 
 

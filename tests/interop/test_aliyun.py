@@ -4,6 +4,7 @@ import functools
 import http.server
 import json
 import os
+import re
 import signal
 import ssl
 import subprocess
@@ -273,6 +274,11 @@ def test_list_show_and_fetch_layouts(cas, emu, tmp_path):
     assert "l: installed v1" in r.stdout and cas.served("l") == sha2(emu, cid)
 
 
+def uploads(emu):
+    return {str(c.get("id", c.get("CertificateId"))): c.get("name", c.get("Name"))
+            for c in emu.ctl("state")["certificates"]}
+
+
 def test_upload_replace_and_delete(cas, emu, chain):
     cas.write("")
     r = cas.cli("upload", "mine", "--cert", chain.fullchain, "--key", chain.key)
@@ -280,13 +286,52 @@ def test_upload_replace_and_delete(cas, emu, chain):
     r = cas.cli("upload", "mine", "--cert", chain.fullchain, "--key", chain.key, check=False)
     assert r.returncode == 1 and "already exists in the service; use --replace" in r.stderr
     r = cas.cli("upload", "mine", "--cert", chain.fullchain, "--key", chain.key, "--replace")
-    assert f"deleted the old certificate {first}" in r.stdout
-    ids = [str(c.get("id", c.get("CertificateId"))) for c in emu.ctl("state")["certificates"]]
+    assert f"deleted the old certificate {first} (name mine)" in r.stdout
+    ids = list(uploads(emu))
     assert first not in ids and len(ids) == 1
-    r = cas.cli("delete", ids[0])
-    assert "delete: done" in r.stdout
     r = cas.cli("delete", ids[0], check=False)
-    assert r.returncode == 1 and "NotFound" in r.stderr
+    assert r.returncode == 2 and "confirm with --yes" in r.stderr   # no terminal: not confirmed
+    r = cas.cli("delete", ids[0], "--yes")
+    assert "delete: done" in r.stdout
+    r = cas.cli("delete", ids[0], "--yes", check=False)
+    assert r.returncode == 1 and "NotFound" in r.stderr and "check the id with" in r.stderr
+
+
+def test_upload_replace_finds_old_uploads_by_name_expired_ones_too(cas, emu, chain):
+    """The service's Keyword matches domains, not names (the emulator too): the old uploads are
+    found by listing them all, valid and expired, and filtering names here."""
+    cas.write("")
+    old = cas.cli("upload", "site", "--cert", chain.fullchain,
+                  "--key", chain.key).stdout.split("certificate ")[1].split()[0]
+    emu.ctl("expire", cert_id=old)
+    r = cas.cli("upload", "site", "--cert", chain.fullchain, "--key", chain.key, "--replace")
+    assert f"deleted the old certificate {old} (name site)" in r.stdout
+    # the name was taken: the new one went up as site-YYYYMMDDHHMMSS ...
+    names = sorted(uploads(emu).values())
+    assert len(names) == 1 and names[0].startswith("site-") and len(names[0]) == 19, names
+    # ... and the one after it replaces that one under the plain name again
+    r = cas.cli("upload", "site", "--cert", chain.fullchain, "--key", chain.key, "--replace")
+    assert f"(name {names[0]})" in r.stdout and sorted(uploads(emu).values()) == ["site"]
+
+
+def test_upload_names_of_64_characters_and_traditional_keys(cas, emu, chain):
+    cas.write("")
+    emu.ctl("clear", requests="1")
+    cas.cli("upload", "n" * 64, "--cert", chain.fullchain, "--key", chain.key)
+    r = cas.cli("upload", "n" * 65, "--cert", chain.fullchain, "--key", chain.key, check=False)
+    assert r.returncode == 2 and "at most 64 characters" in r.stderr
+    # the emulator refuses a PKCS#8 key, as the service's upload documentation asks
+    assert [q["status"] for q in emu.ctl("requests")["requests"]] == [200]
+
+
+def test_delete_refuses_an_issued_certificate_with_a_hint(cas, emu):
+    issued = emu.ctl("add-cert", domain="keep.test", order="1")
+    cas.write("")
+    r = cas.cli("delete", str(issued["CertificateId"]), "--yes", check=False)
+    assert r.returncode == 1
+    assert "DeleteUserCertificate" in r.stderr and "证书状态错误" in r.stderr   # code and message
+    assert "only expired or uploaded certificates can be deleted" in r.stderr  # and a hint
+    assert "certsync revoke ORDER" in r.stderr
 
 
 def test_apply_with_file_validation_waits_and_installs(cas, emu, webroot):
@@ -312,12 +357,70 @@ def test_apply_dns_withdraw_delete_order_revoke_renew_quota(cas, emu):
     issued = emu.ctl("add-cert", domain="r.test", order="1")
     r = cas.cli("revoke", str(issued["OrderId"]), check=False)
     assert r.returncode == 2 and "--yes" in r.stderr       # no terminal, no confirmation
-    other = emu.ctl("add-cert", domain="n.test", order="1")
-    r = cas.cli("renew", str(other["OrderId"]))
-    assert "renew: done" in r.stdout and "the new order is" in r.stdout
+    r = cas.cli("delete-order", str(issued["OrderId"]), check=False)
+    assert r.returncode == 1 and "OrderStateError: 证书订单状态错误。" in r.stderr
+    assert "withdraw the order first" in r.stderr
     assert "revoke: done" in cas.cli("revoke", str(issued["OrderId"]), "--yes").stdout
     assert "revoked" in cas.cli("list").stdout
     assert "digicert-free-1-free:" in cas.cli("quota").stdout
+
+
+def test_renew_only_an_expiring_order_and_the_new_order_waits_for_an_application(cas, emu):
+    cas.write("[cert s]\nprovider = ali\ndomain = s.test\n")
+    fresh = emu.ctl("add-cert", domain="n.test", order="1")            # 90 days left
+    r = cas.cli("renew", str(fresh["OrderId"]), check=False)
+    assert r.returncode == 1 and "OrderStateError" in r.stderr
+    assert "only an order that expires soon" in r.stderr
+    soon = emu.ctl("add-cert", domain="s.test", order="1", days=20)
+    r = cas.cli("renew", str(soon["OrderId"]))
+    assert "renew: done" in r.stdout and "paid and waiting for an application" in r.stdout
+    new = r.stdout.split("the new order is ")[1].split(",")[0]
+    # a paid order is not waited on until --timeout: apply says what to do, at once
+    t0 = time.monotonic()
+    r = cas.cli("apply", "--domain", "s.test", "--order", new, "--wait", "--poll", "1",
+                check=False)
+    assert r.returncode == 1 and time.monotonic() - t0 < 10
+    assert f"order {new} is paid and waits for an application" in r.stderr
+    emu.ctl("submit-order", order_id=new)                    # what the console does
+    r = cas.cli("apply", "--domain", "s.test", "--order", new)
+    assert "publish this DNS record for s.test" in r.stdout
+    emu.ctl("validate-dns", order_id=new)
+    r = cas.cli("apply", "--domain", "s.test", "--order", new, "--wait", "--poll", "1")
+    # no CertId in DescribeCertificateState (the SDK's model): the id is found in the list
+    cid = r.stdout.split(f"order {new} is issued: certificate ")[1].split()[0]
+    assert cid.isdigit() and "s: installed v1 (certificate " + cid in r.stdout
+    meta = json.loads((cas.store / "certs/s/current/meta.json").read_text())
+    assert meta["remote_id"] == cid and cas.served("s") == sha2(emu, cid)
+    assert "s: unchanged" in cas.cli("sync").stdout         # not installed once more
+
+
+def test_list_shows_expired_certificates_domains_once_and_ids_as_strings(cas, emu):
+    a = emu.ctl("add-cert", domain="l.test,www.l.test", name="shop")["CertificateId"]
+    old = emu.ctl("add-cert", domain="old.test", name="gone")["CertificateId"]
+    emu.ctl("expire", cert_id=old)
+    o = emu.ctl("add-cert", domain="o.test", order="1")
+    cas.write("")
+    lines = cas.cli("list").stdout.splitlines()
+    row = next(l for l in lines if l.startswith(str(a)))
+    assert row.split()[-1] == "l.test,www.l.test"          # each name once
+    assert "expired" in next(l for l in lines if l.startswith(str(old)))
+    orow = next(l for l in lines if l.startswith(str(o["OrderId"])))
+    assert re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", orow), orow
+    js = json.loads(cas.cli("list", "--json").stdout)
+    assert {c["CertificateId"] for c in js["certificates"]} >= {str(a), str(old)}
+    assert all(isinstance(c["CertificateId"], str) for c in js["certificates"])
+    assert all(isinstance(x["OrderId"], str) and "CertificateId" not in x for x in js["orders"])
+    assert all(c["Sha2"] == c["Sha2"].lower() for c in js["certificates"])
+    shown = cas.cli("show", str(a)).stdout
+    assert re.search(r"valid +\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \.\. \d{4}-", shown), shown
+    assert f"sha256       {sha2(emu, a)}" in shown          # lower-case, as status prints it
+    d = json.loads(cas.cli("show", str(a), "--json").stdout)
+    assert d["Id"] == str(a) and d["Sha2"] == sha2(emu, a) and d["NotAfter"].endswith("Z")
+    soon = emu.ctl("add-cert", domain="soon.test", order="1", days=20)
+    r = json.loads(cas.cli("renew", str(soon["OrderId"]), "--json").stdout)
+    assert isinstance(r["OrderId"], str) and r["OrderId"].isdigit()
+    assert isinstance(json.loads(cas.cli("fetch", str(a), "--into", "x", "--json").stdout)[
+        "certificate"], str)
 
 
 def test_aliyun_sign_prints_the_reference_vectors(tmp_path):

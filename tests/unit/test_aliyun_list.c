@@ -1,8 +1,11 @@
-/* Collecting the pages of ListUserCertificateOrder. */
+/* Collecting the pages of ListUserCertificateOrder; error hints; region endpoints. */
 #include <jansson.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "cs_aliyun.h"
 #include "cs_aliyun_parse.h"
+#include "cs_http.h"
 #include "cs_test.h"
 
 /* jansson's allocator, failing only the allocation after `budget` others (-1: none) */
@@ -53,11 +56,61 @@ static void out_of_memory_is_not_the_end_of_the_list(void **state)
     json_decref(all);
 }
 
+/* An error answer of the service as cs_aliyun_answer reports it. */
+static const char *answered(const char *action, const char *body)
+{
+    cs_http_response resp = {.status = 403, .body = (char *)body, .len = strlen(body)};
+    char code[64];
+    json_t *out = NULL;
+    int retry;
+
+    assert_int_equal(
+        cs_aliyun_answer(action, "https://cas.test", &resp, code, sizeof(code), &out, &retry),
+        CS_EPROVIDER);
+    return cs_error_last();
+}
+
+/* the code and the service's (Chinese) message, then a one-line English hint */
+static void an_error_keeps_code_and_message_and_adds_a_hint(void **state)
+{
+    const char *e;
+
+    (void)state;
+    e = answered("DeleteCertificateRequest", "{\"Code\":\"OrderStateError\",\"Message\":"
+                                             "\"\u8bc1\u4e66\",\"RequestId\":\"R1\"}");
+    assert_non_null(
+        strstr(e, "OrderStateError: \xe8\xaf\x81\xe4\xb9\xa6 (HTTP 403, RequestId R1)"));
+    assert_non_null(
+        strstr(e, "; only a failed or withdrawn order can be deleted: withdraw the order first"));
+    e = answered("DeleteUserCertificate", "{\"Code\":\"Whatever\",\"RequestId\":\"R2\"}");
+    assert_non_null(strstr(e, "only expired or uploaded certificates can be deleted"));
+    e = answered("DeleteUserCertificate", "{\"Code\":\"NotFound\",\"RequestId\":\"R3\"}");
+    assert_non_null(strstr(e, "no such certificate or order"));
+    e = answered("ListUserCertificateOrder", "{\"Code\":\"Rare.Code\",\"RequestId\":\"R4\"}");
+    assert_string_equal(strstr(e, "Rare.Code"), "Rare.Code:  (HTTP 403, RequestId R4)");
+}
+
+/* the SDK's endpoint map: listed regions go to the central endpoint, others to their own */
+static void regions_use_the_sdks_endpoints(void **state)
+{
+    char host[128];
+
+    (void)state;
+    assert_int_equal(cs_aliyun_region_host("cn-hongkong", host, sizeof(host)), CS_OK);
+    assert_string_equal(host, "cas.aliyuncs.com");
+    assert_int_equal(cs_aliyun_region_host("ap-southeast-1", host, sizeof(host)), CS_OK);
+    assert_string_equal(host, "cas.ap-southeast-1.aliyuncs.com");
+    assert_int_equal(cs_aliyun_region_host("evil.com/x", host, sizeof(host)), CS_ECONFIG);
+    assert_int_equal(cs_aliyun_region_host("", host, sizeof(host)), CS_ECONFIG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_full_page_asks_for_the_next_and_a_short_one_ends),
         cmocka_unit_test(out_of_memory_is_not_the_end_of_the_list),
+        cmocka_unit_test(an_error_keeps_code_and_message_and_adds_a_hint),
+        cmocka_unit_test(regions_use_the_sdks_endpoints),
     };
 
     return cmocka_run_group_tests_name("aliyun_list", tests, NULL, NULL);
