@@ -1,0 +1,636 @@
+/*
+ * One ACME issuance (RFC 8555 7.4-7.5): an order, its authorizations proven
+ * with a challenge, finalize with a CSR, the certificate downloaded. The
+ * order in progress is kept in <store>/acme/<provider>/order-<cert>.json
+ * (with the key of its CSR in order-<cert>.key, 0600) so that a sync that
+ * dies between order and certificate is resumed by the next one.
+ */
+#include "cs_acme.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cs_challenge.h"
+#include "cs_crypt.h"
+#include "cs_fs.h"
+
+#define POLL_LIMIT_S 300 /* an authorization or order still pending after this fails */
+
+/* ---- challenges: one row per type; dns-01 and tls-alpn-01 slot in here ---- */
+
+typedef struct {
+    const char *type;
+    cs_acme_challenge id;
+    cs_rc (*publish)(cs_acme *a, const char *domain, const char *token, const char *keyauthz);
+    void (*withdraw)(cs_acme *a, const char *domain, const char *token);
+} challenge_ops;
+
+/* WEBROOT/.well-known/acme-challenge, entered without following a link (workers write there). */
+static cs_rc webroot_dir(const char *webroot, int *fd)
+{
+    static const char *const steps[] = {".well-known", "acme-challenge"};
+    int cur, next;
+    size_t i;
+
+    if ((cur = open(webroot, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return cs_error_set(CS_EIO, "webroot '%s': %s", webroot, strerror(errno));
+    for (i = 0; i < 2; i++) {
+        cs_rc rc = cs_fs_dir_enterat(cur, steps[i], 0755, &next);
+
+        close(cur);
+        if (rc != CS_OK)
+            return cs_error_prefix("webroot '%s'", webroot);
+        cur = next;
+    }
+    *fd = cur;
+    return CS_OK;
+}
+
+static cs_rc http01_publish(cs_acme *a, const char *domain, const char *token, const char *ka)
+{
+    const char *webroot = cs_acme_provider(a)->webroot;
+    int fd;
+    cs_rc rc;
+
+    if (cs_store_write_challenge(cs_acme_store(a), domain, "acme-challenge", token, ka) != CS_OK)
+        return cs_error_code();
+    if (webroot == NULL)
+        return CS_OK;
+    if (webroot_dir(webroot, &fd) != CS_OK)
+        return cs_error_code();
+    rc = cs_fs_write_at(fd, token, ka, strlen(ka), 0644, (gid_t)-1, CS_FS_SYNC);
+    close(fd);
+    return rc == CS_OK ? CS_OK : cs_error_prefix("webroot '%s'", webroot);
+}
+
+static void http01_withdraw(cs_acme *a, const char *domain, const char *token)
+{
+    const char *webroot = cs_acme_provider(a)->webroot;
+    int fd;
+
+    cs_store_remove_challenge(cs_acme_store(a), domain, "acme-challenge", token);
+    if (webroot && webroot_dir(webroot, &fd) == CS_OK) {
+        cs_fs_remove_at(fd, token);
+        close(fd);
+    }
+    cs_error_clear();
+}
+
+static const challenge_ops challenges[] = {
+    {"http-01", CS_ACME_HTTP01, http01_publish, http01_withdraw},
+};
+
+static const challenge_ops *challenge_of(cs_acme_challenge id)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(challenges) / sizeof(challenges[0]); i++)
+        if (challenges[i].id == id)
+            return &challenges[i];
+    return NULL;
+}
+
+/* ---- the order kept in the store ---- */
+
+static void state_file(char *buf, size_t size, const cs_cert_conf *cc, const char *ext)
+{
+    snprintf(buf, size, "order-%s.%s", cc->name, ext);
+}
+
+static json_t *state_load(cs_acme *a, int dir, const cs_cert_conf *cc)
+{
+    char file[96], *text = NULL;
+    size_t len;
+    json_t *j;
+
+    state_file(file, sizeof(file), cc, "json");
+    if (cs_fs_read_at(dir, file, 64 * 1024, cs_store_owner(cs_acme_store(a)), &text, &len) !=
+        CS_OK) {
+        cs_error_clear();
+        return NULL;
+    }
+    j = json_loadb(text, len, 0, NULL);
+    free(text);
+    return json_is_string(json_object_get(j, "url")) ? j : (json_decref(j), NULL);
+}
+
+static cs_rc state_save(int dir, const cs_cert_conf *cc, const char *url)
+{
+    json_t *names = json_array(), *j;
+    char file[96], *text;
+    size_t i;
+    cs_rc rc;
+
+    for (i = 0; i < cc->n_domains; i++)
+        json_array_append_new(names, json_string(cc->domains[i]));
+    j = json_pack("{s:s,s:o,s:I}", "url", url, "names", names, "created", (json_int_t)time(NULL));
+    text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+    json_decref(j);
+    if (text == NULL)
+        return cs_error_set(CS_ENOMEM, "out of memory");
+    state_file(file, sizeof(file), cc, "json");
+    rc = cs_fs_write_at(dir, file, text, strlen(text), 0600, (gid_t)-1, CS_FS_SYNC);
+    free(text);
+    return rc;
+}
+
+static void state_drop(int dir, const cs_cert_conf *cc)
+{
+    char file[96];
+
+    state_file(file, sizeof(file), cc, "json");
+    cs_fs_remove_at(dir, file);
+    state_file(file, sizeof(file), cc, "key");
+    cs_fs_remove_at(dir, file);
+    cs_error_clear();
+}
+
+/* The kept order is for exactly cc's names. */
+static int same_names(json_t *st, const cs_cert_conf *cc)
+{
+    json_t *names = json_object_get(st, "names"), *v;
+    size_t i, j;
+
+    if (json_array_size(names) != cc->n_domains)
+        return 0;
+    for (i = 0; i < cc->n_domains; i++) {
+        int found = 0;
+
+        json_array_foreach(names, j, v) found |=
+            json_is_string(v) && strcmp(json_string_value(v), cc->domains[i]) == 0;
+        if (!found)
+            return 0;
+    }
+    return 1;
+}
+
+int cs_acme_order_pending(cs_acme *a, const cs_cert_conf *cc)
+{
+    json_t *st;
+    int dir;
+
+    if (cs_acme_area(a, &dir) != CS_OK) {
+        cs_error_clear();
+        return 0;
+    }
+    st = state_load(a, dir, cc);
+    close(dir);
+    json_decref(st);
+    return st != NULL;
+}
+
+/* CERTSYNC_ACME_STOP_AFTER=order|authorizations: a documented debugging aid to test resumption. */
+static cs_rc stop_after(const char *step, const char *url)
+{
+    const char *want = getenv("CERTSYNC_ACME_STOP_AFTER");
+
+    if (want && strcmp(want, step) == 0)
+        return cs_error_set(CS_EPROVIDER,
+                            "stopped after the %s step of order %s, as CERTSYNC_ACME_STOP_AFTER "
+                            "asks; the next sync resumes the order",
+                            step, url);
+    return CS_OK;
+}
+
+/* ---- polling ---- */
+
+static void pause_for(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+/* POST-as-GET url until its status leaves "pending"/"processing" (Retry-After honoured). */
+static cs_rc poll(cs_acme *a, const char *url, const char *what, json_t **out)
+{
+    time_t end = time(NULL) + POLL_LIMIT_S;
+    long wait_ms = 250;
+    cs_http_response r;
+
+    for (;;) {
+        const char *status;
+        long ra;
+
+        if (cs_acme_post(a, url, NULL, what, out, &r) != CS_OK)
+            return cs_error_code();
+        status = json_string_value(json_object_get(*out, "status"));
+        ra = cs_acme_retry_after(r.retry_after, -1);
+        cs_http_response_clear(&r);
+        if (status == NULL || (strcmp(status, "pending") != 0 && strcmp(status, "processing") != 0))
+            return CS_OK;
+        json_decref(*out);
+        *out = NULL;
+        if (time(NULL) >= end)
+            return cs_error_set(CS_EPROVIDER,
+                                "ACME CA: %s is still %s after %d seconds; the next sync tries "
+                                "again",
+                                what, status, POLL_LIMIT_S);
+        pause_for(ra >= 0 ? (ra > 60 ? 60000 : ra * 1000) : wait_ms);
+        if (wait_ms < 4000)
+            wait_ms *= 2;
+    }
+}
+
+/* ---- authorizations ---- */
+
+static json_t *pick_challenge(json_t *authz, const char *type)
+{
+    json_t *c;
+    size_t i;
+
+    json_array_foreach(json_object_get(authz, "challenges"), i,
+                       c) if (strcmp(json_string_value(json_object_get(c, "type")) ?: "", type) ==
+                              0) return c;
+    return NULL;
+}
+
+/* Why an authorization failed: its challenge's problem document. */
+static cs_rc authz_failed(const char *domain, json_t *authz, const char *type)
+{
+    json_t *c = pick_challenge(authz, type), *err = json_object_get(c, "error");
+    const char *t = json_string_value(json_object_get(err, "type"));
+    const char *d = json_string_value(json_object_get(err, "detail"));
+
+    return cs_error_set(CS_EPROVIDER,
+                        "ACME CA: the %s challenge for '%s' failed: %s: %s; check that "
+                        "http://%s/.well-known/acme-challenge/ reaches a server answering from "
+                        "this store (certsync_validation, CertSyncValidation) or the webroot",
+                        type, domain, t ? t : "(no problem type)", d ? d : "(no detail)", domain);
+}
+
+static cs_rc prove(cs_acme *a, const challenge_ops *ops, const char *url, json_t *authz,
+                   const char *domain)
+{
+    json_t *c = pick_challenge(authz, ops->type), *ans = NULL, *done = NULL;
+    const char *token = json_string_value(json_object_get(c, "token"));
+    const char *curl = json_string_value(json_object_get(c, "url"));
+    char *ka = NULL, what[320];
+    cs_http_response r;
+    cs_rc rc;
+
+    if (c == NULL || token == NULL || curl == NULL)
+        return cs_error_set(CS_EPROVIDER,
+                            "ACME CA: the authorization of '%s' offers no %s challenge", domain,
+                            ops->type);
+    if (!cs_challenge_token_valid(token, strlen(token)))
+        return cs_error_set(CS_EPROVIDER, "ACME CA: the %s token for '%s' is not base64url",
+                            ops->type, domain);
+    snprintf(what, sizeof(what), "authorization of '%s'", domain);
+    rc = cs_acme_key_authorization(token, cs_acme_account_key(a), &ka);
+    if (rc == CS_OK)
+        rc = ops->publish(a, domain, token, ka);
+    if (rc == CS_OK && (rc = cs_acme_post(a, curl, "{}", what, &ans, &r)) == CS_OK)
+        cs_http_response_clear(&r);
+    if (rc == CS_OK)
+        rc = poll(a, url, what, &done);
+    if (rc == CS_OK && strcmp(json_string_value(json_object_get(done, "status")) ?: "", "valid"))
+        rc = authz_failed(domain, done, ops->type);
+    ops->withdraw(a, domain, token);
+    json_decref(ans);
+    json_decref(done);
+    free(ka);
+    return rc;
+}
+
+static cs_rc authorize(cs_acme *a, const char *url)
+{
+    const challenge_ops *ops = challenge_of(cs_acme_provider(a)->challenge);
+    json_t *authz = NULL;
+    const char *domain, *status;
+    cs_http_response r;
+    cs_rc rc;
+
+    if (cs_acme_post(a, url, NULL, "authorization", &authz, &r) != CS_OK)
+        return cs_error_code();
+    cs_http_response_clear(&r);
+    domain = json_string_value(json_object_get(json_object_get(authz, "identifier"), "value"));
+    status = json_string_value(json_object_get(authz, "status"));
+    if (domain == NULL || status == NULL)
+        rc = cs_error_set(CS_EPROVIDER, "ACME CA: the authorization %s has no identifier or status",
+                          url);
+    else if (strcmp(status, "valid") == 0)
+        rc = CS_OK;
+    else if (strcmp(status, "pending") == 0)
+        rc = prove(a, ops, url, authz, domain);
+    else
+        rc = authz_failed(domain, authz, ops->type);
+    json_decref(authz);
+    return rc;
+}
+
+static cs_rc authorize_all(cs_acme *a, json_t *order)
+{
+    json_t *u;
+    size_t i;
+
+    json_array_foreach(json_object_get(order, "authorizations"), i, u)
+    {
+        if (!json_is_string(u))
+            return cs_error_set(CS_EPROVIDER, "ACME CA: an order lists a non-URL authorization");
+        if (authorize(a, json_string_value(u)) != CS_OK)
+            return cs_error_code();
+    }
+    return CS_OK;
+}
+
+/* ---- finalize ---- */
+
+static cs_rc key_pem(EVP_PKEY *key, char **pem, size_t *len)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *p;
+    long n;
+
+    if (bio == NULL || !PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) ||
+        (n = BIO_get_mem_data(bio, &p)) <= 0 || (*pem = malloc((size_t)n + 1)) == NULL) {
+        BIO_free(bio);
+        return cs_error_set(CS_ERR, "cannot encode the certificate key: %s", cs_error_openssl());
+    }
+    memcpy(*pem, p, (size_t)n);
+    (*pem)[n] = '\0';
+    *len = (size_t)n;
+    OPENSSL_cleanse(p, (size_t)n);
+    BIO_free(bio);
+    return CS_OK;
+}
+
+/* The key of the CSR: kept from a resumed order, the current version's (reuse-key), or new. */
+static cs_rc cert_key(cs_acme *a, int dir, const cs_cert_conf *cc, char **pem, size_t *len)
+{
+    char file[96];
+    cs_bundle *cur = NULL;
+    EVP_PKEY *key = NULL;
+    cs_rc rc;
+
+    state_file(file, sizeof(file), cc, "key");
+    if (cs_fs_read_at(dir, file, 64 * 1024, cs_store_owner(cs_acme_store(a)), pem, len) == CS_OK)
+        return CS_OK;
+    cs_error_clear();
+    if (cc->reuse_key && cs_store_load(cs_acme_store(a), cc->name, 0, &cur) == CS_OK) {
+        key = cs_bundle_key(cur);
+        EVP_PKEY_up_ref(key);
+        cs_bundle_free(cur);
+    }
+    cs_error_clear();
+    rc = key ? CS_OK : cs_key_generate(cc->key_type, &key);
+    if (rc == CS_OK)
+        rc = key_pem(key, pem, len);
+    EVP_PKEY_free(key);
+    if (rc == CS_OK &&
+        (rc = cs_fs_write_at(dir, file, *pem, *len, 0600, (gid_t)-1, CS_FS_SYNC)) != CS_OK) {
+        OPENSSL_cleanse(*pem, *len);
+        free(*pem);
+    }
+    return rc;
+}
+
+static char *csr_b64(const cs_cert_conf *cc, EVP_PKEY *key)
+{
+    X509_REQ *req = X509_REQ_new();
+    STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+    X509_EXTENSION *ext = NULL;
+    char *san = NULL, *out = NULL;
+    unsigned char *der = NULL;
+    size_t i, n = 0;
+    int len;
+
+    for (i = 0; i < cc->n_domains; i++)
+        n += strlen(cc->domains[i]) + 6;
+    if ((san = calloc(1, n + 1)) != NULL)
+        for (i = 0; i < cc->n_domains; i++)
+            sprintf(san + strlen(san), "%sDNS:%s", i ? "," : "", cc->domains[i]);
+    if (req && exts && san && X509_REQ_set_version(req, 0) &&
+        X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req), "CN", MBSTRING_UTF8,
+                                   (const unsigned char *)cc->domains[0], -1, -1, 0) &&
+        (ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, san)) &&
+        sk_X509_EXTENSION_push(exts, ext) && X509_REQ_add_extensions(req, exts) &&
+        X509_REQ_set_pubkey(req, key) && X509_REQ_sign(req, key, EVP_sha256()) &&
+        (len = i2d_X509_REQ(req, &der)) > 0)
+        out = cs_acme_b64url(der, (size_t)len);
+    OPENSSL_free(der);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    X509_REQ_free(req);
+    free(san);
+    return out;
+}
+
+static cs_rc finalize(cs_acme *a, json_t *order, EVP_PKEY *key, const cs_cert_conf *cc)
+{
+    const char *url = json_string_value(json_object_get(order, "finalize"));
+    char *csr = csr_b64(cc, key), *payload = NULL;
+    cs_http_response r;
+    json_t *ans = NULL;
+    cs_rc rc;
+
+    if (url == NULL || csr == NULL || asprintf(&payload, "{\"csr\":\"%s\"}", csr) < 0)
+        rc = cs_error_set(CS_ERR, "cannot make the CSR for '%s': %s", cc->name,
+                          url ? cs_error_openssl() : "the order has no finalize URL");
+    else if ((rc = cs_acme_post(a, url, payload, "finalize", &ans, &r)) == CS_OK)
+        cs_http_response_clear(&r);
+    json_decref(ans);
+    free(payload);
+    free(csr);
+    return rc;
+}
+
+/* ---- the order ---- */
+
+static cs_rc new_order(cs_acme *a, const cs_cert_conf *cc, char **url, json_t **order)
+{
+    json_t *ids = json_array(), *req;
+    cs_http_response r;
+    char *payload;
+    size_t i;
+    cs_rc rc;
+
+    for (i = 0; i < cc->n_domains; i++)
+        json_array_append_new(ids, json_pack("{s:s,s:s}", "type", "dns", "value", cc->domains[i]));
+    req = json_pack("{s:o}", "identifiers", ids);
+    payload = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    if (payload == NULL)
+        return cs_error_set(CS_ENOMEM, "out of memory");
+    rc = cs_acme_post(a, cs_acme_resource(a, "newOrder"), payload, "new order", order, &r);
+    free(payload);
+    if (rc == CS_OK && (r.location[0] == '\0' || *order == NULL))
+        rc = cs_error_set(CS_EPROVIDER, "ACME CA: newOrder answered with no Location or order");
+    if (rc == CS_OK && (*url = strdup(r.location)) == NULL)
+        rc = cs_error_set(CS_ENOMEM, "out of memory");
+    cs_http_response_clear(&r);
+    return rc;
+}
+
+/* The kept order when the CA still has it usable; else *url stays NULL. */
+static void resume_order(cs_acme *a, int dir, const cs_cert_conf *cc, char **url, json_t **order)
+{
+    json_t *st = state_load(a, dir, cc);
+    const char *status;
+    cs_http_response r;
+
+    if (st && same_names(st, cc) &&
+        cs_acme_post(a, json_string_value(json_object_get(st, "url")), NULL, "kept order", order,
+                     &r) == CS_OK) {
+        cs_http_response_clear(&r);
+        status = json_string_value(json_object_get(*order, "status"));
+        if (status && strcmp(status, "invalid") != 0)
+            *url = strdup(json_string_value(json_object_get(st, "url")));
+    }
+    if (*url == NULL) {
+        json_decref(*order);
+        *order = NULL;
+        if (st)
+            state_drop(dir, cc);
+    }
+    cs_error_clear();
+    json_decref(st);
+}
+
+static cs_rc download(cs_acme *a, json_t *order, const char *kpem, size_t klen, cs_bundle **b)
+{
+    const char *url = json_string_value(json_object_get(order, "certificate"));
+    cs_http_response r;
+    json_t *none = NULL;
+    cs_rc rc;
+
+    if (url == NULL)
+        return cs_error_set(CS_EPROVIDER, "ACME CA: a valid order has no certificate URL");
+    rc = cs_acme_post(a, url, NULL, "certificate download", &none, &r);
+    json_decref(none);
+    if (rc == CS_OK)
+        rc = cs_bundle_load_pem(r.body, r.len, kpem, klen, "the certificate from the ACME CA", b);
+    cs_http_response_clear(&r);
+    return rc;
+}
+
+static const char *status_of(json_t *order)
+{
+    return json_string_value(json_object_get(order, "status")) ?: "?";
+}
+
+static cs_rc order_failed(json_t *order, const char *url)
+{
+    json_t *err = json_object_get(order, "error");
+    const char *t = json_string_value(json_object_get(err, "type"));
+    const char *d = json_string_value(json_object_get(err, "detail"));
+
+    return cs_error_set(CS_EPROVIDER, "ACME CA: the order %s is %s: %s: %s", url, status_of(order),
+                        t ? t : "(no problem type)", d ? d : "(no detail)");
+}
+
+static EVP_PKEY *parse_key(const char *pem, size_t len)
+{
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    EVP_PKEY *k = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+
+    BIO_free(bio);
+    return k;
+}
+
+/* A finalized order's CSR key must be the one kept with it: none is made up. */
+static cs_rc kept_key(cs_acme *a, int dir, const cs_cert_conf *cc, char **pem, size_t *len)
+{
+    char file[96];
+
+    state_file(file, sizeof(file), cc, "key");
+    if (cs_fs_read_at(dir, file, 64 * 1024, cs_store_owner(cs_acme_store(a)), pem, len) == CS_OK)
+        return CS_OK;
+    return cs_error_set(CS_EPROVIDER,
+                        "the order of '%s' was finalized but the key of its CSR is gone; the "
+                        "next sync places a new order",
+                        cc->name);
+}
+
+static cs_rc finalize_with_key(cs_acme *a, int dir, const cs_cert_conf *cc, const char *url,
+                               json_t **order, char **kpem, size_t *klen)
+{
+    EVP_PKEY *key;
+    cs_rc rc = cert_key(a, dir, cc, kpem, klen);
+
+    if (rc != CS_OK)
+        return rc;
+    if ((key = parse_key(*kpem, *klen)) == NULL)
+        return cs_error_set(CS_EIO, "the kept key of the order of '%s' does not load", cc->name);
+    rc = finalize(a, *order, key, cc);
+    EVP_PKEY_free(key);
+    json_decref(*order);
+    *order = NULL;
+    return rc == CS_OK ? poll(a, url, "order", order) : rc;
+}
+
+/* Authorize (pending), finalize (ready), wait (processing) and download (valid). */
+static cs_rc complete(cs_acme *a, int dir, const cs_cert_conf *cc, const char *url, json_t **order,
+                      cs_bundle **b)
+{
+    char *kpem = NULL;
+    size_t klen = 0;
+    cs_rc rc = CS_OK;
+
+    if (strcmp(status_of(*order), "pending") == 0) {
+        rc = authorize_all(a, *order);
+        if (rc == CS_OK)
+            rc = stop_after("authorizations", url);
+        json_decref(*order);
+        *order = NULL;
+        if (rc == CS_OK)
+            rc = poll(a, url, "order", order);
+    }
+    if (rc == CS_OK && strcmp(status_of(*order), "ready") == 0)
+        rc = finalize_with_key(a, dir, cc, url, order, &kpem, &klen);
+    else if (rc == CS_OK && (strcmp(status_of(*order), "processing") == 0 ||
+                             strcmp(status_of(*order), "valid") == 0)) {
+        rc = kept_key(a, dir, cc, &kpem, &klen);
+        if (rc == CS_OK && strcmp(status_of(*order), "processing") == 0) {
+            json_decref(*order);
+            *order = NULL;
+            rc = poll(a, url, "order", order);
+        }
+    }
+    if (rc == CS_OK && strcmp(status_of(*order), "valid") != 0)
+        rc = order_failed(*order, url);
+    if (rc == CS_OK)
+        rc = download(a, *order, kpem, klen, b);
+    if (kpem) {
+        OPENSSL_cleanse(kpem, klen);
+        free(kpem);
+    }
+    return rc;
+}
+
+cs_rc cs_acme_issue(cs_acme *a, const cs_cert_conf *cc, cs_bundle **b)
+{
+    char *url = NULL;
+    json_t *order = NULL;
+    int dir;
+    cs_rc rc;
+
+    *b = NULL;
+    if (cs_acme_ready(a) != CS_OK || cs_acme_area(a, &dir) != CS_OK)
+        return cs_error_code();
+    resume_order(a, dir, cc, &url, &order);
+    if (url == NULL) {
+        rc = new_order(a, cc, &url, &order);
+        if (rc == CS_OK)
+            rc = state_save(dir, cc, url);
+        if (rc == CS_OK)
+            rc = stop_after("order", url);
+    } else {
+        rc = CS_OK;
+    }
+    if (rc == CS_OK)
+        rc = complete(a, dir, cc, url, &order, b);
+    /* an order that failed for good is forgotten; one cut short is resumed next time */
+    if (rc == CS_OK || (order && strcmp(status_of(order), "invalid") == 0))
+        state_drop(dir, cc);
+    close(dir);
+    json_decref(order);
+    free(url);
+    return rc == CS_OK ? CS_OK : cs_error_prefix("[cert %s]", cc->name);
+}
