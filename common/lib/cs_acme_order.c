@@ -23,6 +23,26 @@
 
 #define POLL_LIMIT_S 300 /* an authorization or order still pending after this fails */
 
+/* Clean-up calls may fail and set an error of their own: the one being reported stays. */
+typedef struct {
+    cs_rc code;
+    char msg[1024];
+} saved_error;
+
+static void error_save(saved_error *e)
+{
+    e->code = cs_error_code();
+    snprintf(e->msg, sizeof(e->msg), "%s", cs_error_last());
+}
+
+static void error_restore(const saved_error *e)
+{
+    if (e->code != CS_OK)
+        cs_error_set(e->code, "%s", e->msg);
+    else
+        cs_error_clear();
+}
+
 /* ---- challenges: one row per type; dns-01 and tls-alpn-01 slot in here ---- */
 
 typedef struct {
@@ -73,14 +93,16 @@ static cs_rc http01_publish(cs_acme *a, const char *domain, const char *token, c
 static void http01_withdraw(cs_acme *a, const char *domain, const char *token)
 {
     const char *webroot = cs_acme_provider(a)->webroot;
+    saved_error e;
     int fd;
 
+    error_save(&e);
     cs_store_remove_challenge(cs_acme_store(a), domain, "acme-challenge", token);
     if (webroot && webroot_dir(webroot, &fd) == CS_OK) {
         cs_fs_remove_at(fd, token);
         close(fd);
     }
-    cs_error_clear();
+    error_restore(&e);
 }
 
 static const challenge_ops challenges[] = {
@@ -144,12 +166,14 @@ static cs_rc state_save(int dir, const cs_cert_conf *cc, const char *url)
 static void state_drop(int dir, const cs_cert_conf *cc)
 {
     char file[96];
+    saved_error e;
 
+    error_save(&e);
     state_file(file, sizeof(file), cc, "json");
     cs_fs_remove_at(dir, file);
     state_file(file, sizeof(file), cc, "key");
     cs_fs_remove_at(dir, file);
-    cs_error_clear();
+    error_restore(&e);
 }
 
 /* The kept order is for exactly cc's names. */
@@ -335,8 +359,10 @@ static cs_rc authorize_all(cs_acme *a, json_t *order)
     {
         if (!json_is_string(u))
             return cs_error_set(CS_EPROVIDER, "ACME CA: an order lists a non-URL authorization");
-        if (authorize(a, json_string_value(u)) != CS_OK)
-            return cs_error_code();
+        cs_rc rc = authorize(a, json_string_value(u));
+
+        if (rc != CS_OK)
+            return rc;
     }
     return CS_OK;
 }

@@ -35,7 +35,7 @@ def _free_port(kind=socket.SOCK_STREAM):
 
 
 class Pebble:
-    def __init__(self, d, http_port, tls_port=None):
+    def __init__(self, d, http_port, tls_port=None, env=None):
         self.d = Path(d)
         self.d.mkdir(parents=True, exist_ok=True)
         self.port, self.mgmt = _free_port(), _free_port()
@@ -47,6 +47,7 @@ class Pebble:
         self.key_file = self.d / "pebble-tls.key"
         self.log_file = self.d / "pebble.log"
         self.procs = []
+        self.env = env or {}  # e.g. PEBBLE_AUTHZREUSE=0: every order proves control again
 
     @property
     def directory(self):
@@ -76,6 +77,7 @@ class Pebble:
             stdout=dns_log, stderr=subprocess.STDOUT))
         env = dict(os.environ, PEBBLE_VA_NOSLEEP="1")
         env.pop("PEBBLE_WFE_NONCEREJECT", None)  # keep pebble's default 5 %
+        env.update(self.env)
         log = open(self.log_file, "w")
         self.procs.append(subprocess.Popen(
             [PEBBLE, "-config", cfg, "-dnsserver", f"127.0.0.1:{self.dns}"],

@@ -4,6 +4,7 @@ by a plain nginx serving the `webroot`; it verifies against pebble's root and ng
 it; a failed challenge changes nothing and says which name and why; an order cut short is
 resumed by the next sync."""
 import json
+import os
 import re
 import subprocess
 import time
@@ -111,3 +112,120 @@ def test_nginx_module_answers_http01_and_serves_the_issued_certificate(tmp_path)
             again = certsync("--config", conf, "sync")
             assert status(conf)["fingerprint_sha256"] == st["fingerprint_sha256"], again.stdout
         print(r.stdout, r.stderr)
+
+
+def test_apache_module_answers_http01_and_serves_the_issued_certificate():
+    import apache
+    root = apache.workdir()
+    try:
+        http_port, https_port = apache.free_port(), apache.free_port()
+        with pebble.Pebble(root / "pebble", http_port=http_port) as ca:
+            conf = write_conf(root, ca)
+            # the workers (www-data) read the store's challenge answers through its group
+            conf.write_text(conf.read_text().replace("[store]\n", "[store]\ngroup = www-data\n"))
+            vhosts = f"""
+Listen 127.0.0.1:{https_port} https
+<VirtualHost 127.0.0.1:{https_port}>
+    ServerName {NAMES[0]}
+    ServerAlias {NAMES[1]}
+    SSLEngine on
+    CertSyncCertificate shop
+</VirtualHost>
+Listen 127.0.0.1:{http_port}
+<VirtualHost 127.0.0.1:{http_port}>
+    ServerName {NAMES[0]}
+    ServerAlias {NAMES[1]}
+</VirtualHost>
+"""
+            with apache.Apache(root, vhosts, preamble=f"CertSyncConfig {conf}") as ap:
+                r = certsync("--config", conf, "sync")
+                assert "shop: installed v1" in r.stdout, r.stdout + r.stderr
+                st = verify_issued(root, conf, ca)
+                for n in NAMES:
+                    ok, _ = apache.wait_until(
+                        lambda n=n: apache.served_sha256(https_port, n) == st["fingerprint_sha256"],
+                        3.0)
+                    assert ok, ap.log()
+    finally:
+        apache.cleanup(root)
+
+
+def test_webroot_served_by_a_plain_nginx(tmp_path):
+    """No certsync module in this server: the tokens go to the `webroot` nginx serves."""
+    webroot = tmp_path / "www"
+    webroot.mkdir()
+    ngx = Nginx(tmp_path / "ngx", f"""
+    server {{
+        listen 127.0.0.1:{{port_http}};
+        root {webroot};
+    }}
+""", ports=("http",))
+    with pebble.Pebble(tmp_path / "pebble", http_port=ngx.port("http")) as ca:
+        conf = write_conf(tmp_path, ca, extra_provider=f"webroot = {webroot}\n")
+        with ngx:
+            r = certsync("--config", conf, "sync")
+            assert "shop: installed v1" in r.stdout, r.stdout + r.stderr
+            verify_issued(tmp_path, conf, ca)
+            assert "Attempting to validate w/ HTTP" in ca.log()
+        # removed after the authorizations completed; the directories stay for the next time
+        assert list((webroot / ".well-known" / "acme-challenge").iterdir()) == []
+
+
+def test_a_failed_challenge_changes_nothing_and_names_the_domain_and_why(tmp_path):
+    ngx = module_nginx(tmp_path, tmp_path / "certsync.conf")
+    # pebble reuses a valid authorization half the time: here the renewal must prove again
+    with pebble.Pebble(tmp_path / "pebble", http_port=ngx.port("http"),
+                       env={"PEBBLE_AUTHZREUSE": "0"}) as ca:
+        conf = write_conf(tmp_path, ca)
+        with ngx:
+            certsync("--config", conf, "sync")
+            before = status(conf)["fingerprint_sha256"]
+        # nginx is down: pebble's validation finds nothing listening
+        r = certsync("--config", conf, "sync", "--force", check=False)
+        assert r.returncode != 0
+        err = r.stdout + r.stderr
+        assert re.search(r"the http-01 challenge for '(www\.)?shop\.acme\.test' failed: "
+                         r"urn:ietf:params:acme:error:connection: .*(refused|connect)", err), err
+        st = status(conf)
+        assert st["fingerprint_sha256"] == before and st["version"] == 1
+        assert "shop.acme.test' failed" in json.dumps(st)
+
+
+def test_an_order_cut_short_is_resumed_by_the_next_sync(tmp_path):
+    ngx = module_nginx(tmp_path, tmp_path / "certsync.conf")
+    with pebble.Pebble(tmp_path / "pebble", http_port=ngx.port("http")) as ca:
+        conf = write_conf(tmp_path, ca)
+        with ngx:
+            r = certsync("--config", conf, "sync", check=False,
+                         env=dict(os.environ, CERTSYNC_ACME_STOP_AFTER="order"))
+            assert r.returncode != 0
+            m = re.search(r"stopped after the order step of order (\S+),", r.stdout + r.stderr)
+            assert m, r.stdout + r.stderr
+            state = tmp_path / "store" / "acme" / "ca" / "order-shop.json"
+            assert json.loads(state.read_text())["url"] == m.group(1)
+            assert oct(state.stat().st_mode & 0o777) == "0o600"
+            r = certsync("--config", conf, "sync")
+            assert "shop: installed v1" in r.stdout, r.stdout + r.stderr
+            verify_issued(tmp_path, conf, ca, ngx)
+        # one order in pebble for both syncs, and the kept state is gone once issued
+        assert len(re.findall(r'Added order "', ca.log())) == 1, ca.log()
+        assert not state.exists()
+        key = tmp_path / "store" / "acme" / "ca" / "account.key"
+        assert oct(key.stat().st_mode & 0o777) == "0o600"
+
+
+def test_reuse_key_keeps_the_key_across_renewals(tmp_path):
+    ngx = module_nginx(tmp_path, tmp_path / "certsync.conf")
+    with pebble.Pebble(tmp_path / "pebble", http_port=ngx.port("http")) as ca:
+        conf = write_conf(tmp_path, ca, extra_cert="reuse-key = yes\n")
+        cur = tmp_path / "store" / "certs" / "shop" / "current"
+        pub = lambda: run("openssl", "pkey", "-in", cur / "privkey.pem", "-pubout").stdout
+        with ngx:
+            certsync("--config", conf, "sync")
+            first = pub()
+            certsync("--config", conf, "sync", "--force")
+            assert status(conf)["version"] == 2
+            assert pub() == first
+            conf.write_text(conf.read_text().replace("reuse-key = yes", "reuse-key = no"))
+            certsync("--config", conf, "sync", "--force")
+            assert pub() != first
