@@ -103,15 +103,20 @@ def test_nginx_module_answers_http01_and_serves_the_issued_certificate(tmp_path)
         conf = write_conf(tmp_path, ca)
         with ngx:
             r = certsync("--config", conf, "sync")
+            assert "shop: installed v1 (issued by the ACME CA" in r.stdout, r.stdout + r.stderr
             st = verify_issued(tmp_path, conf, ca, ngx)
             assert st["provider"] == "acme"
-            # the tokens are gone once the authorizations completed
+            # both names were validated over http-01, from the store's answers...
+            for n in NAMES:
+                assert f"Attempting to validate w/ HTTP: http://{n}:" in ca.log()
+            # ...which are gone once the authorizations completed
             ch = tmp_path / "store" / "challenges"
-            assert not any(p.is_file() for p in ch.rglob("*")) if ch.exists() else True
+            assert sorted(p.name for p in ch.iterdir()) == sorted(NAMES)
+            assert [p for p in ch.rglob("*") if p.is_file()] == []
             # a second sync has nothing to do: the certificate is good for long
             again = certsync("--config", conf, "sync")
-            assert status(conf)["fingerprint_sha256"] == st["fingerprint_sha256"], again.stdout
-        print(r.stdout, r.stderr)
+            assert "shop: unchanged" in again.stdout
+            assert status(conf)["fingerprint_sha256"] == st["fingerprint_sha256"]
 
 
 def test_apache_module_answers_http01_and_serves_the_issued_certificate():
@@ -141,6 +146,9 @@ Listen 127.0.0.1:{http_port}
                 r = certsync("--config", conf, "sync")
                 assert "shop: installed v1" in r.stdout, r.stdout + r.stderr
                 st = verify_issued(root, conf, ca)
+                for n in NAMES:
+                    assert re.search(r"answering /\.well-known/acme-challenge/\S+ for "
+                                     + re.escape(n) + " from the store", ap.log()), ap.log()
                 for n in NAMES:
                     ok, _ = apache.wait_until(
                         lambda n=n: apache.served_sha256(https_port, n) == st["fingerprint_sha256"],
