@@ -237,3 +237,26 @@ def test_reuse_key_keeps_the_key_across_renewals(tmp_path):
             conf.write_text(conf.read_text().replace("reuse-key = yes", "reuse-key = no"))
             certsync("--config", conf, "sync", "--force")
             assert pub() != first
+
+
+def test_terms_must_be_agreed_and_a_lost_account_url_is_found_again(tmp_path):
+    ngx = module_nginx(tmp_path, tmp_path / "certsync.conf")
+    with pebble.Pebble(tmp_path / "pebble", http_port=ngx.port("http")) as ca:
+        conf = write_conf(tmp_path, ca)
+        conf.write_text(conf.read_text().replace("tos-agreed = yes\n", ""))
+        with ngx:
+            r = certsync("--config", conf, "sync", check=False)
+            assert r.returncode != 0
+            assert re.search(r"ACME CA https://127\.0\.0\.1:\d+/dir has terms of service "
+                             r"\(data:text/plain,\S+\): read them and set tos-agreed = yes in "
+                             r"\[provider ca\]", r.stderr), r.stdout + r.stderr
+            assert "There are now 1 accounts" not in ca.log()
+            conf.write_text(conf.read_text().replace("type = acme\n", "type = acme\ntos-agreed = yes\n"))
+            certsync("--config", conf, "sync")
+            # the account URL is lost, its key is not: newAccount with onlyReturnExisting
+            (tmp_path / "store" / "acme" / "ca" / "account.json").unlink()
+            r = certsync("--config", conf, "sync", "--force")
+            assert "shop: installed v2" in r.stdout, r.stdout + r.stderr
+        assert len(re.findall(r"There are now \d+ accounts", ca.log())) == 1, ca.log()
+        saved = json.loads((tmp_path / "store" / "acme" / "ca" / "account.json").read_text())
+        assert saved["url"].startswith(f"https://127.0.0.1:{ca.port}/my-account/")

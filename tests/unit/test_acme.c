@@ -130,7 +130,7 @@ static void an_ec_jwk_has_padded_coordinates_in_canonical_order(void **state)
 }
 
 /* Check a flattened JWS as a CA does: header fields, then the signature with the public key. */
-static json_t *verify_jws(const char *jws, EVP_PKEY *key, int ec)
+static json_t *verify_jws(const char *jws, EVP_PKEY *key, int ec, const EVP_MD *md)
 {
     json_t *j = json_loads(jws, 0, NULL), *h;
     const char *p64 = json_string_value(json_object_get(j, "protected"));
@@ -146,15 +146,15 @@ static json_t *verify_jws(const char *jws, EVP_PKEY *key, int ec)
     if (ec) { /* JWS's r||s back to the DER OpenSSL verifies */
         ECDSA_SIG *es = ECDSA_SIG_new();
 
-        assert_int_equal(sl, 64);
-        ECDSA_SIG_set0(es, BN_bin2bn(sig, 32, NULL), BN_bin2bn(sig + 32, 32, NULL));
+        assert_int_equal(sl, (size_t)ec * 2);
+        ECDSA_SIG_set0(es, BN_bin2bn(sig, ec, NULL), BN_bin2bn(sig + ec, ec, NULL));
         derlen = i2d_ECDSA_SIG(es, &der);
         ECDSA_SIG_free(es);
     } else {
         der = OPENSSL_memdup(sig, sl);
         derlen = (int)sl;
     }
-    assert_int_equal(EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, key), 1);
+    assert_int_equal(EVP_DigestVerifyInit(ctx, NULL, md, NULL, key), 1);
     assert_int_equal(
         EVP_DigestVerify(ctx, der, (size_t)derlen, (unsigned char *)input, strlen(input)), 1);
     h = json_loadb((char *)hdr, hl, 0, NULL);
@@ -170,20 +170,26 @@ static json_t *verify_jws(const char *jws, EVP_PKEY *key, int ec)
 
 static void requests_are_jws_a_ca_verifies(void **state)
 {
-    cs_key_type types[] = {CS_KEY_EC256, CS_KEY_RSA2048};
+    static const struct {
+        cs_key_type type;
+        const char *alg;
+        int ec; /* bytes of r and of s; 0: RSA */
+    } v[] = {
+        {CS_KEY_EC256, "ES256", 32}, {CS_KEY_EC384, "ES384", 48}, {CS_KEY_RSA2048, "RS256", 0}};
     (void)state;
 
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < 3; i++) {
+        const EVP_MD *md = v[i].ec == 48 ? EVP_sha384() : EVP_sha256();
         EVP_PKEY *key;
         char *jws;
         json_t *h;
 
-        assert_int_equal(cs_key_generate(types[i], &key), CS_OK);
+        assert_int_equal(cs_key_generate(v[i].type, &key), CS_OK);
         assert_int_equal(cs_acme_jws(key, "https://ca.test/acct/1", "n0nce",
                                      "https://ca.test/order", "{\"a\":1}", &jws),
                          CS_OK);
-        h = verify_jws(jws, key, i == 0);
-        assert_string_equal(json_string_value(json_object_get(h, "alg")), i ? "RS256" : "ES256");
+        h = verify_jws(jws, key, v[i].ec, md);
+        assert_string_equal(json_string_value(json_object_get(h, "alg")), v[i].alg);
         assert_string_equal(json_string_value(json_object_get(h, "nonce")), "n0nce");
         assert_string_equal(json_string_value(json_object_get(h, "url")), "https://ca.test/order");
         assert_string_equal(json_string_value(json_object_get(h, "kid")), "https://ca.test/acct/1");
@@ -193,7 +199,7 @@ static void requests_are_jws_a_ca_verifies(void **state)
         /* before the account exists: the jwk instead of a kid; POST-as-GET: empty payload */
         assert_int_equal(cs_acme_jws(key, NULL, "n2", "https://ca.test/new-acct", NULL, &jws),
                          CS_OK);
-        h = verify_jws(jws, key, i == 0);
+        h = verify_jws(jws, key, v[i].ec, md);
         assert_null(json_object_get(h, "kid"));
         assert_non_null(json_object_get(h, "jwk"));
         assert_non_null(strstr(jws, "\"payload\":\"\""));
