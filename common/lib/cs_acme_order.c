@@ -232,13 +232,17 @@ static void pause_for(long ms)
     nanosleep(&ts, NULL);
 }
 
-/* POST-as-GET url until its status leaves "pending"/"processing" (Retry-After honoured). */
-static cs_rc poll(cs_acme *a, const char *url, const char *what, json_t **out)
+/*
+ * POST-as-GET url until its status leaves "pending"/"processing", first after first_ms,
+ * then as Retry-After says, else backing off from 250 ms to 4 s.
+ */
+static cs_rc poll(cs_acme *a, const char *url, const char *what, long first_ms, json_t **out)
 {
     time_t end = time(NULL) + POLL_LIMIT_S;
     long wait_ms = 250;
     cs_http_response r;
 
+    pause_for(first_ms);
     for (;;) {
         const char *status;
         long ra;
@@ -265,14 +269,23 @@ static cs_rc poll(cs_acme *a, const char *url, const char *what, json_t **out)
 
 /* ---- authorizations ---- */
 
+/* A name being proven: the answer published for it, to poll and then withdraw. */
+typedef struct {
+    const char *url; /* the authorization (borrowed from the order) */
+    char *domain;
+    char *token; /* set once published: it is withdrawn at the end */
+} proof;
+
 static json_t *pick_challenge(json_t *authz, const char *type)
 {
     json_t *c;
     size_t i;
 
-    json_array_foreach(json_object_get(authz, "challenges"), i,
-                       c) if (strcmp(json_string_value(json_object_get(c, "type")) ?: "", type) ==
-                              0) return c;
+    json_array_foreach(json_object_get(authz, "challenges"), i, c)
+    {
+        if (strcmp(json_string_value(json_object_get(c, "type")) ?: "", type) == 0)
+            return c;
+    }
     return NULL;
 }
 
@@ -290,10 +303,10 @@ static cs_rc authz_failed(const char *domain, json_t *authz, const char *type)
                         type, domain, t ? t : "(no problem type)", d ? d : "(no detail)", domain);
 }
 
-static cs_rc prove(cs_acme *a, const challenge_ops *ops, const char *url, json_t *authz,
-                   const char *domain)
+/* Publish the answer for a pending authorization and tell the CA it is there. */
+static cs_rc respond(cs_acme *a, const challenge_ops *ops, json_t *authz, proof *p)
 {
-    json_t *c = pick_challenge(authz, ops->type), *ans = NULL, *done = NULL;
+    json_t *c = pick_challenge(authz, ops->type), *ans = NULL;
     const char *token = json_string_value(json_object_get(c, "token"));
     const char *curl = json_string_value(json_object_get(c, "url"));
     char *ka = NULL, what[320];
@@ -302,69 +315,106 @@ static cs_rc prove(cs_acme *a, const challenge_ops *ops, const char *url, json_t
 
     if (c == NULL || token == NULL || curl == NULL)
         return cs_error_set(CS_EPROVIDER,
-                            "ACME CA: the authorization of '%s' offers no %s challenge", domain,
+                            "ACME CA: the authorization of '%s' offers no %s challenge", p->domain,
                             ops->type);
     if (!cs_challenge_token_valid(token, strlen(token)))
         return cs_error_set(CS_EPROVIDER, "ACME CA: the %s token for '%s' is not base64url",
-                            ops->type, domain);
-    snprintf(what, sizeof(what), "authorization of '%s'", domain);
+                            ops->type, p->domain);
+    snprintf(what, sizeof(what), "challenge of '%s'", p->domain);
     rc = cs_acme_key_authorization(token, cs_acme_account_key(a), &ka);
+    if (rc == CS_OK && (p->token = strdup(token)) == NULL)
+        rc = cs_error_set(CS_ENOMEM, "out of memory");
     if (rc == CS_OK)
-        rc = ops->publish(a, domain, token, ka);
+        rc = ops->publish(a, p->domain, token, ka);
     if (rc == CS_OK && (rc = cs_acme_post(a, curl, "{}", what, &ans, &r)) == CS_OK)
         cs_http_response_clear(&r);
-    if (rc == CS_OK)
-        rc = poll(a, url, what, &done);
-    if (rc == CS_OK && strcmp(json_string_value(json_object_get(done, "status")) ?: "", "valid"))
-        rc = authz_failed(domain, done, ops->type);
-    ops->withdraw(a, domain, token);
     json_decref(ans);
-    json_decref(done);
     free(ka);
     return rc;
 }
 
-static cs_rc authorize(cs_acme *a, const char *url)
+/* Look at one authorization: valid already (reused), or answer its challenge. */
+static cs_rc start(cs_acme *a, const challenge_ops *ops, proof *p, int *started)
 {
-    const challenge_ops *ops = challenge_of(cs_acme_provider(a)->challenge);
     json_t *authz = NULL;
     const char *domain, *status;
     cs_http_response r;
     cs_rc rc;
 
-    if (cs_acme_post(a, url, NULL, "authorization", &authz, &r) != CS_OK)
+    *started = 0;
+    if (cs_acme_post(a, p->url, NULL, "authorization", &authz, &r) != CS_OK)
         return cs_error_code();
     cs_http_response_clear(&r);
     domain = json_string_value(json_object_get(json_object_get(authz, "identifier"), "value"));
     status = json_string_value(json_object_get(authz, "status"));
     if (domain == NULL || status == NULL)
         rc = cs_error_set(CS_EPROVIDER, "ACME CA: the authorization %s has no identifier or status",
-                          url);
+                          p->url);
+    else if ((p->domain = strdup(domain)) == NULL)
+        rc = cs_error_set(CS_ENOMEM, "out of memory");
     else if (strcmp(status, "valid") == 0)
         rc = CS_OK;
-    else if (strcmp(status, "pending") == 0)
-        rc = prove(a, ops, url, authz, domain);
-    else
+    else if (strcmp(status, "pending") == 0 && (rc = respond(a, ops, authz, p)) == CS_OK)
+        *started = 1;
+    else if (strcmp(status, "pending") != 0)
         rc = authz_failed(domain, authz, ops->type);
     json_decref(authz);
     return rc;
 }
 
+/* Wait for the CA's verdict on one answered authorization. */
+static cs_rc finish(cs_acme *a, const challenge_ops *ops, proof *p)
+{
+    json_t *done = NULL;
+    char what[320];
+    cs_rc rc;
+
+    snprintf(what, sizeof(what), "authorization of '%s'", p->domain);
+    rc = poll(a, p->url, what, 200, &done);
+    if (rc == CS_OK && strcmp(json_string_value(json_object_get(done, "status")) ?: "", "valid"))
+        rc = authz_failed(p->domain, done, ops->type);
+    json_decref(done);
+    return rc;
+}
+
+/*
+ * Every answer is published and announced first, then the verdicts are
+ * awaited: the CA validates the names in parallel. The answers are withdrawn
+ * whatever happened.
+ */
 static cs_rc authorize_all(cs_acme *a, json_t *order)
 {
-    json_t *u;
-    size_t i;
+    const challenge_ops *ops = challenge_of(cs_acme_provider(a)->challenge);
+    json_t *urls = json_object_get(order, "authorizations"), *u;
+    size_t i, n = json_array_size(urls);
+    proof *p = calloc(n ? n : 1, sizeof(*p));
+    int *started = calloc(n ? n : 1, sizeof(int));
+    saved_error e;
+    cs_rc rc = p && started ? CS_OK : cs_error_set(CS_ENOMEM, "out of memory");
 
-    json_array_foreach(json_object_get(order, "authorizations"), i, u)
+    json_array_foreach(urls, i, u)
     {
-        if (!json_is_string(u))
-            return cs_error_set(CS_EPROVIDER, "ACME CA: an order lists a non-URL authorization");
-        cs_rc rc = authorize(a, json_string_value(u));
-
-        if (rc != CS_OK)
-            return rc;
+        if (rc == CS_OK && !json_is_string(u))
+            rc = cs_error_set(CS_EPROVIDER, "ACME CA: an order lists a non-URL authorization");
+        if (rc == CS_OK) {
+            p[i].url = json_string_value(u);
+            rc = start(a, ops, &p[i], &started[i]);
+        }
     }
-    return CS_OK;
+    for (i = 0; i < n && rc == CS_OK; i++)
+        if (started[i])
+            rc = finish(a, ops, &p[i]);
+    error_save(&e);
+    for (i = 0; p && i < n; i++) {
+        if (p[i].token)
+            ops->withdraw(a, p[i].domain, p[i].token);
+        free(p[i].domain);
+        free(p[i].token);
+    }
+    error_restore(&e);
+    free(p);
+    free(started);
+    return rc;
 }
 
 /* ---- finalize ---- */
@@ -448,20 +498,23 @@ static char *csr_b64(const cs_cert_conf *cc, EVP_PKEY *key)
     return out;
 }
 
-static cs_rc finalize(cs_acme *a, json_t *order, EVP_PKEY *key, const cs_cert_conf *cc)
+/* POST the CSR to the order's finalize URL; *ans is the order as the CA answers it. */
+static cs_rc finalize(cs_acme *a, json_t *order, EVP_PKEY *key, const cs_cert_conf *cc,
+                      json_t **ans)
 {
     const char *url = json_string_value(json_object_get(order, "finalize"));
     char *csr = csr_b64(cc, key), *payload = NULL;
     cs_http_response r;
-    json_t *ans = NULL;
     cs_rc rc;
 
+    *ans = NULL;
     if (url == NULL || csr == NULL || asprintf(&payload, "{\"csr\":\"%s\"}", csr) < 0)
         rc = cs_error_set(CS_ERR, "cannot make the CSR for '%s': %s", cc->name,
                           url ? cs_error_openssl() : "the order has no finalize URL");
-    else if ((rc = cs_acme_post(a, url, payload, "finalize", &ans, &r)) == CS_OK)
+    else if ((rc = cs_acme_post(a, url, payload, "finalize", ans, &r)) == CS_OK)
         cs_http_response_clear(&r);
-    json_decref(ans);
+    if (rc == CS_OK && *ans == NULL)
+        rc = cs_error_set(CS_EPROVIDER, "ACME CA: finalize answered with no order");
     free(payload);
     free(csr);
     return rc;
@@ -577,6 +630,7 @@ static cs_rc kept_key(cs_acme *a, int dir, const cs_cert_conf *cc, char **pem, s
 static cs_rc finalize_with_key(cs_acme *a, int dir, const cs_cert_conf *cc, const char *url,
                                json_t **order, char **kpem, size_t *klen)
 {
+    json_t *ans = NULL, *again = NULL;
     EVP_PKEY *key;
     cs_rc rc = cert_key(a, dir, cc, kpem, klen);
 
@@ -584,11 +638,22 @@ static cs_rc finalize_with_key(cs_acme *a, int dir, const cs_cert_conf *cc, cons
         return rc;
     if ((key = parse_key(*kpem, *klen)) == NULL)
         return cs_error_set(CS_EIO, "the kept key of the order of '%s' does not load", cc->name);
-    rc = finalize(a, *order, key, cc);
+    rc = finalize(a, *order, key, cc, &ans);
+    /* finalized at once after the last authorization: the CA may not have caught up */
+    if (rc == CS_EPROVIDER && strstr(cs_error_last(), "orderNotReady") &&
+        poll(a, url, "order", 500, &again) == CS_OK && strcmp(status_of(again), "ready") == 0)
+        rc = finalize(a, again, key, cc, &ans);
     EVP_PKEY_free(key);
+    json_decref(again);
+    if (rc != CS_OK)
+        return rc;
+    json_decref(*order);
+    *order = ans;
+    if (strcmp(status_of(*order), "processing") != 0)
+        return CS_OK;
     json_decref(*order);
     *order = NULL;
-    return rc == CS_OK ? poll(a, url, "order", order) : rc;
+    return poll(a, url, "order", 250, order);
 }
 
 /* Authorize (pending), finalize (ready), wait (processing) and download (valid). */
@@ -603,10 +668,9 @@ static cs_rc complete(cs_acme *a, int dir, const cs_cert_conf *cc, const char *u
         rc = authorize_all(a, *order);
         if (rc == CS_OK)
             rc = stop_after("authorizations", url);
-        json_decref(*order);
-        *order = NULL;
+        /* every authorization is valid: the order is ready (RFC 8555 7.1.6), finalize now */
         if (rc == CS_OK)
-            rc = poll(a, url, "order", order);
+            json_object_set_new(*order, "status", json_string("ready"));
     }
     if (rc == CS_OK && strcmp(status_of(*order), "ready") == 0)
         rc = finalize_with_key(a, dir, cc, url, order, &kpem, &klen);
@@ -616,7 +680,7 @@ static cs_rc complete(cs_acme *a, int dir, const cs_cert_conf *cc, const char *u
         if (rc == CS_OK && strcmp(status_of(*order), "processing") == 0) {
             json_decref(*order);
             *order = NULL;
-            rc = poll(a, url, "order", order);
+            rc = poll(a, url, "order", 0, order);
         }
     }
     if (rc == CS_OK && strcmp(status_of(*order), "valid") != 0)
