@@ -363,14 +363,14 @@ static cs_rc start(cs_acme *a, const challenge_ops *ops, proof *p, int *started)
 }
 
 /* Wait for the CA's verdict on one answered authorization. */
-static cs_rc finish(cs_acme *a, const challenge_ops *ops, proof *p)
+static cs_rc finish(cs_acme *a, const challenge_ops *ops, proof *p, long first_ms)
 {
     json_t *done = NULL;
     char what[320];
     cs_rc rc;
 
     snprintf(what, sizeof(what), "authorization of '%s'", p->domain);
-    rc = poll(a, p->url, what, 200, &done);
+    rc = poll(a, p->url, what, first_ms, &done);
     if (rc == CS_OK && strcmp(json_string_value(json_object_get(done, "status")) ?: "", "valid"))
         rc = authz_failed(p->domain, done, ops->type);
     json_decref(done);
@@ -390,6 +390,7 @@ static cs_rc authorize_all(cs_acme *a, json_t *order)
     proof *p = calloc(n ? n : 1, sizeof(*p));
     int *started = calloc(n ? n : 1, sizeof(int));
     saved_error e;
+    long first_ms = 150;
     cs_rc rc = p && started ? CS_OK : cs_error_set(CS_ENOMEM, "out of memory");
 
     json_array_foreach(urls, i, u)
@@ -401,9 +402,12 @@ static cs_rc authorize_all(cs_acme *a, json_t *order)
             rc = start(a, ops, &p[i], &started[i]);
         }
     }
+    /* a CA validates in about the time of a request or two: the first look waits that long */
     for (i = 0; i < n && rc == CS_OK; i++)
-        if (started[i])
-            rc = finish(a, ops, &p[i]);
+        if (started[i]) {
+            rc = finish(a, ops, &p[i], first_ms);
+            first_ms = 0;
+        }
     error_save(&e);
     for (i = 0; p && i < n; i++) {
         if (p[i].token)
@@ -653,7 +657,7 @@ static cs_rc finalize_with_key(cs_acme *a, int dir, const cs_cert_conf *cc, cons
         return CS_OK;
     json_decref(*order);
     *order = NULL;
-    return poll(a, url, "order", 250, order);
+    return poll(a, url, "order", 100, order);
 }
 
 /* Authorize (pending), finalize (ready), wait (processing) and download (valid). */
