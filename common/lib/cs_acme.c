@@ -133,7 +133,7 @@ static cs_rc problem(const char *what, const char *url, const cs_http_response *
 {
     const char *type = json_string_value(json_object_get(j, "type"));
     const char *detail = json_string_value(json_object_get(j, "detail"));
-    char sub[512] = "";
+    char sub[512] = "", wait[96] = "";
     size_t i, n = 0;
     json_t *sp;
 
@@ -151,11 +151,11 @@ static cs_rc problem(const char *what, const char *url, const cs_http_response *
         return cs_error_set(CS_EPROVIDER,
                             "ACME CA: %s: %s answered HTTP %ld with no problem document", what, url,
                             r->status);
+    if (r->status == 429 || r->retry_after[0])
+        snprintf(wait, sizeof(wait), " (the CA asks to wait %ld seconds before trying again)",
+                 cs_acme_retry_after(r->retry_after, 0));
     return cs_error_set(CS_EPROVIDER, "ACME CA: %s: HTTP %ld %s: %s%s%s", what, r->status, type,
-                        detail ? detail : "(no detail)", sub,
-                        r->status == 429 && r->retry_after[0] ? " (rate limited; retry after the "
-                                                                "time the CA gave)"
-                                                              : "");
+                        detail ? detail : "(no detail)", sub, wait);
 }
 
 static cs_rc get_nonce(cs_acme *a)

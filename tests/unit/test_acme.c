@@ -9,9 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cs_acme.h"
 #include "cs_config.h"
+#include "cs_store.h"
 #include "cs_test.h"
 
 /* RFC 7638 section 3.1: the RSA key and its thumbprint. */
@@ -219,6 +222,41 @@ static void retry_after_is_seconds_or_a_date(void **state)
     assert_int_equal(cs_acme_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 7), 0);
 }
 
+/* The http-01 answer is removed once used; ACME's private area is 0700 and only that. */
+static void challenge_answers_are_removed_and_the_acme_area_is_private(void **state)
+{
+    char *dir = cs_test_tmpdir("acme-store"), *data = NULL;
+    cs_store *s;
+    struct stat st;
+    size_t len;
+    int fd;
+    (void)state;
+
+    assert_int_equal(cs_store_open(dir, NULL, &s), CS_OK);
+    assert_int_equal(cs_store_write_challenge(s, "Shop.Test", "acme-challenge", "tok", "tok.tp"),
+                     CS_OK);
+    assert_int_equal(
+        cs_store_read_challenge(s, "shop.test", "acme-challenge", "tok", 64, &data, &len), CS_OK);
+    assert_string_equal(data, "tok.tp");
+    free(data);
+    assert_int_equal(cs_store_remove_challenge(s, "SHOP.test", "acme-challenge", "tok"), CS_OK);
+    assert_int_equal(
+        cs_store_read_challenge(s, "shop.test", "acme-challenge", "tok", 64, &data, &len),
+        CS_ENOTFOUND);
+    /* gone already, or never there: nothing to do */
+    assert_int_equal(cs_store_remove_challenge(s, "shop.test", "acme-challenge", "tok"), CS_OK);
+    assert_int_equal(cs_store_remove_challenge(s, "other.test", "acme-challenge", "tok"), CS_OK);
+    assert_int_equal(cs_store_remove_challenge(s, "shop.test", "acme-challenge", "../x"),
+                     CS_EINVAL);
+    assert_int_equal(cs_store_area_open(s, "acme", &fd), CS_OK);
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    close(fd);
+    assert_int_equal(cs_store_area_open(s, "../acme", &fd), CS_EINVAL);
+    assert_int_equal(cs_store_area_open(s, ".acme", &fd), CS_EINVAL);
+    cs_store_free(s);
+}
+
 static const char *write_conf(const char *text)
 {
     static char *dir;
@@ -315,6 +353,7 @@ int main(void)
         cmocka_unit_test(an_ec_jwk_has_padded_coordinates_in_canonical_order),
         cmocka_unit_test(requests_are_jws_a_ca_verifies),
         cmocka_unit_test(retry_after_is_seconds_or_a_date),
+        cmocka_unit_test(challenge_answers_are_removed_and_the_acme_area_is_private),
         cmocka_unit_test(an_acme_provider_is_read),
         cmocka_unit_test(what_acme_cannot_do_yet_is_refused_by_name),
     };
