@@ -211,7 +211,10 @@ int cs_acme_order_pending(cs_acme *a, const cs_cert_conf *cc)
     return st != NULL;
 }
 
-/* CERTSYNC_ACME_STOP_AFTER=order|authorizations: a documented debugging aid to test resumption. */
+/*
+ * CERTSYNC_ACME_STOP_AFTER=order|authorizations|finalize: a documented debugging aid that
+ * stops a sync there, as a crash would, to test resumption.
+ */
 static cs_rc stop_after(const char *step, const char *url)
 {
     const char *want = getenv("CERTSYNC_ACME_STOP_AFTER");
@@ -654,6 +657,8 @@ static cs_rc finalize_with_key(cs_acme *a, int dir, const cs_cert_conf *cc, cons
         return rc;
     json_decref(*order);
     *order = ans;
+    if ((rc = stop_after("finalize", url)) != CS_OK)
+        return rc;
     if (strcmp(status_of(*order), "processing") != 0)
         return CS_OK;
     json_decref(*order);

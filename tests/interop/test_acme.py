@@ -199,25 +199,37 @@ def test_a_failed_challenge_changes_nothing_and_names_the_domain_and_why(tmp_pat
         assert "shop.acme.test' failed" in json.dumps(st)
 
 
-def test_an_order_cut_short_is_resumed_by_the_next_sync(tmp_path):
+@pytest.mark.parametrize("step", ["order", "authorizations", "finalize"])
+def test_an_order_cut_short_is_resumed_by_the_next_sync(tmp_path, step):
+    """A sync that dies after placing the order, after proving the names, or after
+    finalizing (the CSR's key kept with the order) is resumed by the next: one order."""
     ngx = module_nginx(tmp_path, tmp_path / "certsync.conf")
     with pebble.Pebble(tmp_path / "pebble", http_port=ngx.port("http")) as ca:
         conf = write_conf(tmp_path, ca)
         with ngx:
             r = certsync("--config", conf, "sync", check=False,
-                         env=dict(os.environ, CERTSYNC_ACME_STOP_AFTER="order"))
+                         env=dict(os.environ, CERTSYNC_ACME_STOP_AFTER=step))
             assert r.returncode != 0
-            m = re.search(r"stopped after the order step of order (\S+),", r.stdout + r.stderr)
+            m = re.search(rf"stopped after the {step} step of order (\S+),", r.stdout + r.stderr)
             assert m, r.stdout + r.stderr
+            assert "current" not in [p.name for p in (tmp_path / "store" / "certs" / "shop").iterdir()]
             state = tmp_path / "store" / "acme" / "ca" / "order-shop.json"
             assert json.loads(state.read_text())["url"] == m.group(1)
             assert oct(state.stat().st_mode & 0o777) == "0o600"
+            if step == "finalize":
+                key = state.with_suffix(".key")
+                assert oct(key.stat().st_mode & 0o777) == "0o600"
+                kept = run("openssl", "pkey", "-in", key, "-pubout").stdout
             r = certsync("--config", conf, "sync")
             assert "shop: installed v1" in r.stdout, r.stdout + r.stderr
             verify_issued(tmp_path, conf, ca, ngx)
+            if step == "finalize":  # the certificate is for the key of the CSR sent before
+                cur = tmp_path / "store" / "certs" / "shop" / "current" / "privkey.pem"
+                assert run("openssl", "pkey", "-in", cur, "-pubout").stdout == kept
         # one order in pebble for both syncs, and the kept state is gone once issued
         assert len(re.findall(r'Added order "', ca.log())) == 1, ca.log()
-        assert not state.exists()
+        assert len(re.findall(r"Issued certificate serial", ca.log())) == 1, ca.log()
+        assert not state.exists() and not state.with_suffix(".key").exists()
         key = tmp_path / "store" / "acme" / "ca" / "account.key"
         assert oct(key.stat().st_mode & 0o777) == "0o600"
 
