@@ -472,7 +472,6 @@ static const conf_key provider_keys[] = {
     KEY("region", "aliyun-cas", set_string, cs_provider_conf, region),
     KEY("credentials", "aliyun-cas", set_credentials, cs_provider_conf, credentials),
     KEY("endpoint", "aliyun-cas", set_https, cs_provider_conf, endpoint),
-    /* ca-file: also acme's (listed once, as a key is found by its first row) */
     KEY("ca-file", "aliyun-cas", set_string, cs_provider_conf, ca_file),
     KEY("trust-file", "aliyun-cas", set_path, cs_provider_conf, trust_file),
     KEY("signature-version", "aliyun-cas", set_signature, cs_provider_conf, signature_version),
@@ -481,6 +480,8 @@ static const conf_key provider_keys[] = {
     KEY("retries", "aliyun-cas", set_retries, cs_provider_conf, retries),
     KEY("directory", "acme", set_acme_directory, cs_provider_conf, directory),
     KEY("contact", "acme", set_contact, cs_provider_conf, contact),
+    /* acme's too: the first row parses it, this one lists it under acme in "known keys" */
+    KEY("ca-file", "acme", set_string, cs_provider_conf, ca_file),
     KEY("tos-agreed", "acme", set_yes_no, cs_provider_conf, tos_agreed),
     KEY("challenge", "acme", set_acme_challenge, cs_provider_conf, challenge),
     KEY("webroot", "acme", set_path, cs_provider_conf, webroot),

@@ -334,6 +334,11 @@ static void what_acme_cannot_do_yet_is_refused_by_name(void **state)
                  "[cert w]\nprovider = p\ndomain = *.example.com\n",
                  "[cert w] domain: '*.example.com' is a wildcard, which http-01 cannot validate");
     expect_error("[provider p]\ntype = acme\n", "[provider p]: the key 'directory' is missing");
+    expect_error("[provider p]\ntype = acme\ncafile = /x\n",
+                 "unknown key 'cafile'; known keys: type; ca-lifetime (local-ca); "
+                 "region, credentials, endpoint, ca-file, trust-file, signature-version, "
+                 "metadata-endpoint, timeout, retries (aliyun-cas); directory, contact, ca-file, "
+                 "tos-agreed, challenge, webroot, account-key-type (acme)");
     expect_error("[provider p]\ntype = acme\ndirectory = http://ca.test/d\n",
                  ":3: [provider p] directory: 'http://ca.test/d' is neither an https:// URL");
     expect_error("[provider p]\ntype = acme\ncontact = admin@example.com\n",
