@@ -76,7 +76,7 @@ class Pebble:
              "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""],
             stdout=dns_log, stderr=subprocess.STDOUT))
         env = dict(os.environ, PEBBLE_VA_NOSLEEP="1")
-        env.pop("PEBBLE_WFE_NONCEREJECT", None)  # keep pebble's default 5 %
+        env.pop("PEBBLE_WFE_NONCEREJECT", None)  # pebble's default 5 %, unless a test says
         env.update(self.env)
         log = open(self.log_file, "w")
         self.procs.append(subprocess.Popen(

@@ -272,3 +272,19 @@ def test_terms_must_be_agreed_and_a_lost_account_url_is_found_again(tmp_path):
         assert len(re.findall(r"There are now \d+ accounts", ca.log())) == 1, ca.log()
         saved = json.loads((tmp_path / "store" / "acme" / "ca" / "account.json").read_text())
         assert saved["url"].startswith(f"https://127.0.0.1:{ca.port}/my-account/")
+
+
+def test_refused_nonces_are_retried(tmp_path):
+    """pebble refuses half of the good nonces here (5 % by default): each badNonce is
+    retried with the fresh nonce of the refusal, and the issuance goes through."""
+    ngx = module_nginx(tmp_path, tmp_path / "certsync.conf")
+    with pebble.Pebble(tmp_path / "pebble", http_port=ngx.port("http"),
+                       env={"PEBBLE_WFE_NONCEREJECT": "50"}) as ca:
+        conf = write_conf(tmp_path, ca)
+        with ngx:
+            r = certsync("--config", conf, "sync")
+            assert "shop: installed v1" in r.stdout, r.stdout + r.stderr
+            verify_issued(tmp_path, conf, ca, ngx)
+        # without the retry, one of the ~11 signed requests failing would fail the sync
+        requests = int(re.search(r"\((\d+) requests\)", r.stdout).group(1))
+        assert requests > 13, r.stdout  # 13 with no refusal and no extra poll
