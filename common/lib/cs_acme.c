@@ -20,11 +20,12 @@
 struct cs_acme {
     const cs_provider_conf *pv;
     cs_store *s;
-    json_t *dir;       /* the directory */
-    EVP_PKEY *key;     /* the account key */
-    char *kid;         /* the account URL */
-    char nonce[128];   /* the newest Replay-Nonce, "" when used */
-    unsigned requests; /* sent through this handle */
+    json_t *dir;          /* the directory */
+    EVP_PKEY *key;        /* the account key */
+    char *kid;            /* the account URL */
+    char nonce[128];      /* the newest Replay-Nonce, "" when used */
+    unsigned requests;    /* sent through this handle */
+    int registered_again; /* once per handle, after the CA said accountDoesNotExist */
 };
 
 cs_rc cs_acme_new(const cs_provider_conf *pv, cs_store *s, cs_acme **out)
@@ -177,14 +178,16 @@ static cs_rc get_nonce(cs_acme *a)
     return rc;
 }
 
-static int bad_nonce(json_t *j)
+static int problem_is(json_t *j, const char *type)
 {
     const char *t = json_string_value(json_object_get(j, "type"));
 
-    return t && strcmp(t, "urn:ietf:params:acme:error:badNonce") == 0;
+    return t && strncmp(t, "urn:ietf:params:acme:error:", 27) == 0 && strcmp(t + 27, type) == 0;
 }
 
-/* One signed POST; *retry set when the CA refused the nonce. */
+enum { RETRY_NONE, RETRY_NONCE, RETRY_ACCOUNT };
+
+/* One signed POST; *retry says why it is worth another (a refused nonce, a forgotten account). */
 static cs_rc post_once(cs_acme *a, const char *url, const char *payload, json_t **json,
                        cs_http_response *resp, int *retry)
 {
@@ -203,30 +206,58 @@ static cs_rc post_once(cs_acme *a, const char *url, const char *payload, json_t 
     }
     free(body);
     *json = is_json(resp) ? json_loadb(resp->body, resp->len, 0, NULL) : NULL;
-    *retry = resp->status == 400 && bad_nonce(*json);
+    if (resp->status == 400 && problem_is(*json, "badNonce"))
+        *retry = RETRY_NONCE;
+    else if (resp->status >= 400 && a->kid && !a->registered_again &&
+             problem_is(*json, "accountDoesNotExist"))
+        *retry = RETRY_ACCOUNT;
     return CS_OK;
+}
+
+static cs_rc account(cs_acme *a, int dir);
+
+/* The CA forgot the account (a test CA restarted, a staging reset): register the key again. */
+static cs_rc register_again(cs_acme *a)
+{
+    int dir;
+    cs_rc rc;
+
+    a->registered_again = 1;
+    free(a->kid);
+    a->kid = NULL;
+    if (cs_acme_area(a, &dir) != CS_OK)
+        return cs_error_code();
+    cs_fs_remove_at(dir, "account.json");
+    rc = account(a, dir);
+    close(dir);
+    return rc;
 }
 
 cs_rc cs_acme_post(cs_acme *a, const char *url, const char *payload, const char *what,
                    json_t **json, cs_http_response *resp)
 {
-    int attempt, retry = 0;
+    int attempt, retry = RETRY_NONE;
     cs_rc rc;
 
     for (attempt = 0; attempt <= ACME_NONCE_RETRIES; attempt++) {
         *json = NULL;
         rc = post_once(a, url, payload, json, resp, &retry);
-        if (rc != CS_OK || !retry)
+        if (rc != CS_OK || retry == RETRY_NONE)
             break;
         json_decref(*json);
         *json = NULL;
         cs_http_response_clear(resp);
+        if (retry == RETRY_ACCOUNT && (rc = register_again(a)) != CS_OK)
+            return cs_error_prefix("ACME CA: %s: the CA no longer knows the account", what);
     }
     if (rc == CS_OK && resp->status >= 300) {
+        long status = resp->status;
+
         rc = problem(what, url, resp, *json);
         json_decref(*json);
         *json = NULL;
         cs_http_response_clear(resp);
+        resp->status = status; /* kept: the caller may tell "gone" from "try later" */
     } else if (rc == CS_OK && *json == NULL && is_json(resp)) {
         rc = cs_error_set(CS_EPROVIDER, "ACME CA: %s: the answer of %s is not valid JSON", what,
                           url);

@@ -65,7 +65,8 @@ cs_rc cs_acme_ready(cs_acme *a);
  * (or its jwk before it has one). A badNonce is retried with the fresh
  * nonce. On an error status the problem document becomes the error (what,
  * e.g. "authorization of 'a.example'", says what was asked). *json is the
- * parsed answer when it is JSON (NULL otherwise); resp keeps the raw one.
+ * parsed answer when it is JSON (NULL otherwise); resp keeps the raw one. On
+ * a failure resp holds only the HTTP status (0: no answer).
  */
 cs_rc cs_acme_post(cs_acme *a, const char *url, const char *payload, const char *what,
                    json_t **json, cs_http_response *resp);

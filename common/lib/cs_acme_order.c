@@ -144,7 +144,7 @@ static json_t *state_load(cs_acme *a, int dir, const cs_cert_conf *cc)
     return json_is_string(json_object_get(j, "url")) ? j : (json_decref(j), NULL);
 }
 
-static cs_rc state_save(int dir, const cs_cert_conf *cc, const char *url)
+static cs_rc state_save(cs_acme *a, int dir, const cs_cert_conf *cc, const char *url)
 {
     json_t *names = json_array(), *j;
     char file[96], *text;
@@ -153,7 +153,8 @@ static cs_rc state_save(int dir, const cs_cert_conf *cc, const char *url)
 
     for (i = 0; i < cc->n_domains; i++)
         json_array_append_new(names, json_string(cc->domains[i]));
-    j = json_pack("{s:s,s:o,s:I}", "url", url, "names", names, "created", (json_int_t)time(NULL));
+    j = json_pack("{s:s,s:s,s:o,s:I}", "directory", cs_acme_provider(a)->directory, "url", url,
+                  "names", names, "created", (json_int_t)time(NULL));
     text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
     json_decref(j);
     if (text == NULL)
@@ -177,13 +178,15 @@ static void state_drop(int dir, const cs_cert_conf *cc)
     error_restore(&e);
 }
 
-/* The kept order is for exactly cc's names. */
-static int same_names(json_t *st, const cs_cert_conf *cc)
+/* The kept order is for exactly cc's names, from the CA configured now. */
+static int same_order(cs_acme *a, json_t *st, const cs_cert_conf *cc)
 {
     json_t *names = json_object_get(st, "names"), *v;
+    const char *dir = json_string_value(json_object_get(st, "directory"));
     size_t i, j;
 
-    if (json_array_size(names) != cc->n_domains)
+    if (dir == NULL || strcmp(dir, cs_acme_provider(a)->directory) != 0 ||
+        json_array_size(names) != cc->n_domains)
         return 0;
     for (i = 0; i < cc->n_domains; i++) {
         int found = 0;
@@ -555,20 +558,31 @@ static cs_rc new_order(cs_acme *a, const cs_cert_conf *cc, char **url, json_t **
     return rc;
 }
 
-/* The kept order when the CA still has it usable; else *url stays NULL. */
-static void resume_order(cs_acme *a, int dir, const cs_cert_conf *cc, char **url, json_t **order)
+/*
+ * The kept order, when there is one for cc's names and the CA still has it
+ * usable; else *url stays NULL and the kept state is dropped. A CA that does
+ * not answer (or answers 5xx or 429) fails the sync and keeps the state.
+ */
+static cs_rc resume_order(cs_acme *a, int dir, const cs_cert_conf *cc, char **url, json_t **order)
 {
     json_t *st = state_load(a, dir, cc);
-    const char *status;
-    cs_http_response r;
+    const char *kept = json_string_value(json_object_get(st, "url")), *status;
+    cs_http_response r = {0};
+    cs_rc rc = CS_OK;
+    long answered;
 
-    if (st && same_names(st, cc) &&
-        cs_acme_post(a, json_string_value(json_object_get(st, "url")), NULL, "kept order", order,
-                     &r) == CS_OK) {
-        cs_http_response_clear(&r);
+    if (st && same_order(a, st, cc)) {
+        rc = cs_acme_post(a, kept, NULL, "the kept order", order, &r);
         status = json_string_value(json_object_get(*order, "status"));
-        if (status && strcmp(status, "invalid") != 0)
-            *url = strdup(json_string_value(json_object_get(st, "url")));
+        if (rc == CS_OK && status && strcmp(status, "invalid") != 0 &&
+            (*url = strdup(kept)) == NULL)
+            rc = cs_error_set(CS_ENOMEM, "out of memory");
+        answered = r.status;
+        cs_http_response_clear(&r);
+        if (rc != CS_OK && (answered == 0 || answered == 429 || answered >= 500)) {
+            json_decref(st);
+            return rc;
+        }
     }
     if (*url == NULL) {
         json_decref(*order);
@@ -578,6 +592,7 @@ static void resume_order(cs_acme *a, int dir, const cs_cert_conf *cc, char **url
     }
     cs_error_clear();
     json_decref(st);
+    return CS_OK;
 }
 
 static cs_rc download(cs_acme *a, json_t *order, const char *kpem, size_t klen, cs_bundle **b)
@@ -714,15 +729,13 @@ cs_rc cs_acme_issue(cs_acme *a, const cs_cert_conf *cc, cs_bundle **b)
     *b = NULL;
     if (cs_acme_ready(a) != CS_OK || cs_acme_area(a, &dir) != CS_OK)
         return cs_error_code();
-    resume_order(a, dir, cc, &url, &order);
-    if (url == NULL) {
+    rc = resume_order(a, dir, cc, &url, &order);
+    if (rc == CS_OK && url == NULL) {
         rc = new_order(a, cc, &url, &order);
         if (rc == CS_OK)
-            rc = state_save(dir, cc, url);
+            rc = state_save(a, dir, cc, url);
         if (rc == CS_OK)
             rc = stop_after("order", url);
-    } else {
-        rc = CS_OK;
     }
     if (rc == CS_OK)
         rc = complete(a, dir, cc, url, &order, b);

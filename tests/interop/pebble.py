@@ -78,12 +78,18 @@ class Pebble:
         env = dict(os.environ, PEBBLE_VA_NOSLEEP="1")
         env.pop("PEBBLE_WFE_NONCEREJECT", None)  # pebble's default 5 %, unless a test says
         env.update(self.env)
-        log = open(self.log_file, "w")
+        log = open(self.log_file, "a")
         self.procs.append(subprocess.Popen(
             [PEBBLE, "-config", cfg, "-dnsserver", f"127.0.0.1:{self.dns}"],
             stdout=log, stderr=subprocess.STDOUT, env=env))
         self._wait()
         return self
+
+    def restart(self):
+        """A new pebble on the same ports: it has forgotten every account and order."""
+        self.stop()
+        self.procs = []
+        return self.start()
 
     def _ctx(self):
         return ssl.create_default_context(cafile=str(self.ca_file))

@@ -288,3 +288,31 @@ def test_refused_nonces_are_retried(tmp_path):
         # without the retry, one of the ~11 signed requests failing would fail the sync
         requests = int(re.search(r"\((\d+) requests\)", r.stdout).group(1))
         assert requests > 13, r.stdout  # 13 with no refusal and no extra poll
+
+
+def test_a_ca_that_is_down_or_forgot_everything(tmp_path):
+    """A sync while the CA is down fails, naming it, and keeps the order in progress; a CA
+    that comes back without its accounts and orders (a test CA restarted, a staging reset)
+    gets the account registered again and a new order."""
+    ngx = module_nginx(tmp_path, tmp_path / "certsync.conf")
+    ca = pebble.Pebble(tmp_path / "pebble", http_port=ngx.port("http"))
+    state = tmp_path / "store" / "acme" / "ca" / "order-shop.json"
+    with ca:
+        conf = write_conf(tmp_path, ca)
+        with ngx:
+            r = certsync("--config", conf, "sync", check=False,
+                         env=dict(os.environ, CERTSYNC_ACME_STOP_AFTER="order"))
+            assert r.returncode != 0 and state.exists()
+            ca.stop()
+            r = certsync("--config", conf, "sync", check=False)
+            assert r.returncode != 0
+            assert f"GET {ca.directory} failed" in r.stderr, r.stderr
+            assert state.exists()
+            ca.restart()
+            r = certsync("--config", conf, "sync")
+            assert "shop: installed v1" in r.stdout, r.stdout + r.stderr
+            verify_issued(tmp_path, conf, ca, ngx)
+    assert not state.exists()
+    log = ca.log().split("Starting Pebble ACME server")[-1]
+    assert len(re.findall(r"There are now 1 accounts", log)) == 1
+    assert len(re.findall(r'Added order "', log)) == 1
