@@ -341,7 +341,18 @@ static cs_rc respond(cs_acme *a, const challenge_ops *ops, json_t *authz, proof 
 }
 
 /* Look at one authorization: valid already (reused), or answer its challenge. */
-static cs_rc start(cs_acme *a, const challenge_ops *ops, proof *p, int *started)
+static int asked_for(const cs_cert_conf *cc, const char *domain)
+{
+    size_t i;
+
+    for (i = 0; i < cc->n_domains; i++)
+        if (strcmp(cc->domains[i], domain) == 0)
+            return 1;
+    return 0;
+}
+
+static cs_rc start(cs_acme *a, const challenge_ops *ops, const cs_cert_conf *cc, proof *p,
+                   int *started)
 {
     json_t *authz = NULL;
     const char *domain, *status;
@@ -357,6 +368,10 @@ static cs_rc start(cs_acme *a, const challenge_ops *ops, proof *p, int *started)
     if (domain == NULL || status == NULL)
         rc = cs_error_set(CS_EPROVIDER, "ACME CA: the authorization %s has no identifier or status",
                           p->url);
+    else if (!asked_for(cc, domain))
+        rc = cs_error_set(CS_EPROVIDER,
+                          "ACME CA: the order asks to prove '%s', which [cert %s] does not name",
+                          domain, cc->name);
     else if ((p->domain = strdup(domain)) == NULL)
         rc = cs_error_set(CS_ENOMEM, "out of memory");
     else if (strcmp(status, "valid") == 0)
@@ -389,7 +404,7 @@ static cs_rc finish(cs_acme *a, const challenge_ops *ops, proof *p, long first_m
  * awaited: the CA validates the names in parallel. The answers are withdrawn
  * whatever happened.
  */
-static cs_rc authorize_all(cs_acme *a, json_t *order)
+static cs_rc authorize_all(cs_acme *a, const cs_cert_conf *cc, json_t *order)
 {
     const challenge_ops *ops = challenge_of(cs_acme_provider(a)->challenge);
     json_t *urls = json_object_get(order, "authorizations"), *u;
@@ -406,7 +421,7 @@ static cs_rc authorize_all(cs_acme *a, json_t *order)
             rc = cs_error_set(CS_EPROVIDER, "ACME CA: an order lists a non-URL authorization");
         if (rc == CS_OK) {
             p[i].url = json_string_value(u);
-            rc = start(a, ops, &p[i], &started[i]);
+            rc = start(a, ops, cc, &p[i], &started[i]);
         }
     }
     /* a CA validates in about the time of a request or two: the first look waits that long */
@@ -449,6 +464,26 @@ static cs_rc key_pem(EVP_PKEY *key, char **pem, size_t *len)
     return CS_OK;
 }
 
+/* key is of type t (a changed key-type makes reuse-key take a new key once). */
+static int key_is(EVP_PKEY *key, cs_key_type t)
+{
+    static const struct {
+        cs_key_type t;
+        const char *kind;
+        int bits;
+    } kinds[] = {{CS_KEY_RSA2048, "RSA", 2048},
+                 {CS_KEY_RSA3072, "RSA", 3072},
+                 {CS_KEY_RSA4096, "RSA", 4096},
+                 {CS_KEY_EC256, "EC", 256},
+                 {CS_KEY_EC384, "EC", 384}};
+    size_t i;
+
+    for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (kinds[i].t == t)
+            return EVP_PKEY_is_a(key, kinds[i].kind) && EVP_PKEY_get_bits(key) == kinds[i].bits;
+    return 0;
+}
+
 /* The key of the CSR: kept from a resumed order, the current version's (reuse-key), or new. */
 static cs_rc cert_key(cs_acme *a, int dir, const cs_cert_conf *cc, char **pem, size_t *len)
 {
@@ -462,8 +497,10 @@ static cs_rc cert_key(cs_acme *a, int dir, const cs_cert_conf *cc, char **pem, s
         return CS_OK;
     cs_error_clear();
     if (cc->reuse_key && cs_store_load(cs_acme_store(a), cc->name, 0, &cur) == CS_OK) {
-        key = cs_bundle_key(cur);
-        EVP_PKEY_up_ref(key);
+        if (key_is(cs_bundle_key(cur), cc->key_type)) {
+            key = cs_bundle_key(cur);
+            EVP_PKEY_up_ref(key);
+        }
         cs_bundle_free(cur);
     }
     cs_error_clear();
@@ -494,9 +531,11 @@ static char *csr_b64(const cs_cert_conf *cc, EVP_PKEY *key)
     if ((san = calloc(1, n + 1)) != NULL)
         for (i = 0; i < cc->n_domains; i++)
             sprintf(san + strlen(san), "%sDNS:%s", i ? "," : "", cc->domains[i]);
+    /* the names are in the SAN; a CN holds at most 64 characters (RFC 5280), else none */
     if (req && exts && san && X509_REQ_set_version(req, 0) &&
-        X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req), "CN", MBSTRING_UTF8,
-                                   (const unsigned char *)cc->domains[0], -1, -1, 0) &&
+        (strlen(cc->domains[0]) > 64 ||
+         X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req), "CN", MBSTRING_UTF8,
+                                    (const unsigned char *)cc->domains[0], -1, -1, 0)) &&
         (ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, san)) &&
         sk_X509_EXTENSION_push(exts, ext) && X509_REQ_add_extensions(req, exts) &&
         X509_REQ_set_pubkey(req, key) && X509_REQ_sign(req, key, EVP_sha256()) &&
@@ -690,7 +729,7 @@ static cs_rc complete(cs_acme *a, int dir, const cs_cert_conf *cc, const char *u
     cs_rc rc = CS_OK;
 
     if (strcmp(status_of(*order), "pending") == 0) {
-        rc = authorize_all(a, *order);
+        rc = authorize_all(a, cc, *order);
         if (rc == CS_OK)
             rc = stop_after("authorizations", url);
         /* every authorization is valid: the order is ready (RFC 8555 7.1.6), finalize now */

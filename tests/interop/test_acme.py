@@ -246,9 +246,18 @@ def test_reuse_key_keeps_the_key_across_renewals(tmp_path):
             certsync("--config", conf, "sync", "--force")
             assert status(conf)["version"] == 2
             assert pub() == first
+            # a new key-type cannot keep the key: one new key, then kept again
+            conf.write_text(conf.read_text().replace("reuse-key = yes",
+                                                     "reuse-key = yes\nkey-type = rsa2048"))
+            certsync("--config", conf, "sync", "--force")
+            rsa = pub()
+            assert rsa != first and "rsaEncryption" in run(
+                "openssl", "x509", "-in", cur / "cert.pem", "-noout", "-text").stdout
+            certsync("--config", conf, "sync", "--force")
+            assert pub() == rsa
             conf.write_text(conf.read_text().replace("reuse-key = yes", "reuse-key = no"))
             certsync("--config", conf, "sync", "--force")
-            assert pub() != first
+            assert pub() != rsa
 
 
 def test_terms_must_be_agreed_and_a_lost_account_url_is_found_again(tmp_path):
