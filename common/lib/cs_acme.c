@@ -116,8 +116,10 @@ static cs_rc perform(cs_acme *a, const char *method, const char *url, const char
     if (resp->replay_nonce[0])
         snprintf(a->nonce, sizeof(a->nonce), "%s", resp->replay_nonce);
     if (resp->transport_error)
-        return cs_error_set(CS_EPROVIDER, "ACME CA: %s %s failed: %s%s", method, url, resp->error,
-                            a->pv->ca_file ? "" : " (a private CA's certificate goes in ca-file)");
+        return cs_error_set(CS_EPROVIDER, "ACME CA: %s %s failed: %s; %s", method, url, resp->error,
+                            strstr(resp->error, "certificate") || strstr(resp->error, "SSL")
+                                ? "a private CA's HTTPS certificate goes in ca-file"
+                                : "check the directory URL and that the CA is reachable");
     if (resp->too_large)
         return cs_error_set(CS_EPROVIDER, "ACME CA: the answer of %s is too large", url);
     return CS_OK;

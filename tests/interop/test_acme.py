@@ -325,3 +325,17 @@ def test_a_ca_that_is_down_or_forgot_everything(tmp_path):
     log = ca.log().split("Starting Pebble ACME server")[-1]
     assert len(re.findall(r"There are now 1 accounts", log)) == 1
     assert len(re.findall(r'Added order "', log)) == 1
+
+
+def test_the_cas_https_is_verified(tmp_path):
+    """Without ca-file, pebble's test certificate is not trusted: nothing is sent, and the
+    error says where a private CA's certificate goes."""
+    with pebble.Pebble(tmp_path / "pebble", http_port=1) as ca:
+        conf = write_conf(tmp_path, ca)
+        conf.write_text(conf.read_text().replace(f"ca-file = {ca.ca_file}\n", ""))
+        r = certsync("--config", conf, "sync", check=False)
+        assert r.returncode != 0
+        assert re.search(rf"ACME CA: GET {re.escape(ca.directory)} failed: .*certificate.*; "
+                         r"a private CA's HTTPS certificate goes in ca-file", r.stderr), r.stderr
+        assert ca.log().count("GET /dir") == 1  # the fixture's own readiness check
+        assert "TLS handshake error" in ca.log()
