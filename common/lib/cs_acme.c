@@ -430,7 +430,7 @@ static cs_rc new_account(cs_acme *a, int only_existing, int *missing)
 static cs_rc account(cs_acme *a, int dir)
 {
     int missing = 0;
-    cs_rc rc = load_key(dir, a->s, &a->key);
+    cs_rc rc = a->key ? CS_OK : load_key(dir, a->s, &a->key); /* loaded: registering again */
 
     if (rc == CS_ENOTFOUND) {
         cs_error_clear();

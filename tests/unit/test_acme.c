@@ -255,6 +255,7 @@ static void challenge_answers_are_removed_and_the_acme_area_is_private(void **st
     assert_int_equal(cs_store_area_open(s, "../acme", &fd), CS_EINVAL);
     assert_int_equal(cs_store_area_open(s, ".acme", &fd), CS_EINVAL);
     cs_store_free(s);
+    free(dir);
 }
 
 static const char *write_conf(const char *text)
