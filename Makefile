@@ -145,6 +145,7 @@ bench: deps
 	@/usr/bin/python3 bench/sync
 	@/usr/bin/python3 bench/apache
 	@/usr/bin/python3 bench/nginx
+	@/usr/bin/python3 bench/acme
 
 # Every C file but nginx-module/, which keeps nginx's own style (as nginx's modules do).
 FORMAT_FILES = $(wildcard common/include/*.h common/lib/*.[ch] common/cli/*.[ch] tests/unit/*.[ch] \

@@ -18,6 +18,8 @@ packages=(
     libssl-dev libjansson-dev libinih-dev libcurl4-openssl-dev
     # tests
     libcmocka-dev python3-pytest python3-cryptography python3-prometheus-client openssl curl
+    # a real ACME CA and its DNS stand-in for the acme provider (tests/interop/pebble.py)
+    pebble
     # Java consumers of PKCS#12 and JKS (keytool, javac), and a real Tomcat
     openjdk-17-jdk-headless tomcat10 tomcat10-admin
     # the status page rendered by a real browser (tests/interop/test_status_page.py)

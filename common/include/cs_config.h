@@ -3,7 +3,7 @@
  * (default /etc/certsync/certsync.conf). INI, read with inih:
  *
  *   [store]            path, keep, owner, group
- *   [provider NAME]    type = local-ca | aliyun-cas, and the type's keys
+ *   [provider NAME]    type = local-ca | aliyun-cas | acme, and the type's keys
  *   [cert NAME]        provider, cert-id, domain, formats, renew-before, ...
  *
  * Every error names the file, the line and the key. Unknown sections and
@@ -21,7 +21,10 @@
 #define CS_DEFAULT_CONFIG "/etc/certsync/certsync.conf"
 #define CS_DEFAULT_STORE "/var/lib/certsync"
 
-typedef enum { CS_PROVIDER_LOCAL_CA, CS_PROVIDER_ALIYUN_CAS } cs_provider_type;
+typedef enum { CS_PROVIDER_LOCAL_CA, CS_PROVIDER_ALIYUN_CAS, CS_PROVIDER_ACME } cs_provider_type;
+
+/* acme: how the CA checks that we control a name (only http-01 so far). */
+typedef enum { CS_ACME_HTTP01 } cs_acme_challenge;
 
 typedef struct {
     char *name;
@@ -34,12 +37,20 @@ typedef struct {
     char *region;
     char *credentials;
     char *endpoint;
-    char *ca_file;
+    char *ca_file;    /* aliyun-cas and acme: PEM roots trusted for the service's HTTPS */
     char *trust_file; /* roots that issued certificates must chain to; NULL: the system's */
     char *signature_version;
     char *metadata_endpoint; /* ECS instance metadata base URL */
     long timeout;            /* seconds per request; 0: default 30 */
     int retries;             /* extra attempts; default 3 */
+    /* acme (read here; used by cs_acme.c) */
+    char *directory; /* the directory URL (names resolved at parse time) */
+    char **contact;  /* NULL-terminated mailto: URLs */
+    size_t n_contact;
+    int tos_agreed;               /* tos-agreed = yes */
+    cs_acme_challenge challenge;  /* default http-01 */
+    char *webroot;                /* also write tokens under WEBROOT/.well-known/... */
+    cs_key_type account_key_type; /* default ec256 */
 } cs_provider_conf;
 
 typedef struct {
@@ -55,7 +66,8 @@ typedef struct {
     size_t n_domains;
     unsigned formats;     /* CS_FMT_* bits; PEM always set */
     long renew_before;    /* seconds; default 30 days */
-    cs_key_type key_type; /* local-ca: key of issued certs */
+    cs_key_type key_type; /* local-ca, acme: key of issued certs */
+    int reuse_key;        /* acme: a renewal keeps the current version's key */
     long lifetime;        /* local-ca: seconds; default 90 days */
     cs_p12_profile pfx_profile;
     char *alias;         /* PKCS#12/JKS alias; default the cert name */

@@ -200,6 +200,17 @@ int cs_challenge_host_valid(const char *host);
 cs_rc cs_store_read_challenge(cs_store *s, const char *host, const char *kind, const char *file,
                               size_t max, char **data, size_t *len);
 
+/* Remove an answer written by cs_store_write_challenge (CS_OK when it is not there). */
+cs_rc cs_store_remove_challenge(cs_store *s, const char *domain, const char *kind,
+                                const char *file);
+
+/*
+ * <store>/<sub>, created 0700 and private to the store's user, as a verified
+ * directory descriptor (*fd, the caller closes it): read and write its files
+ * with cs_fs_read_at / cs_fs_write_at, never by path (e.g. "acme").
+ */
+cs_rc cs_store_area_open(cs_store *s, const char *sub, int *fd);
+
 /* <store>/<sub> created 0700, private to the store's user (e.g. "local-ca"). */
 cs_rc cs_store_area(cs_store *s, const char *sub, char *buf, size_t size);
 

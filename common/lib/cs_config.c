@@ -375,6 +375,84 @@ static void set_command(parse_ctx *p, const char *key, const char *value, void *
     }
 }
 
+/* acme: a directory URL, or the name of a well-known CA's production directory. */
+static const struct {
+    const char *name, *url;
+} acme_directories[] = {
+    {"letsencrypt", "https://acme-v02.api.letsencrypt.org/directory"},
+    {"letsencrypt-staging", "https://acme-staging-v02.api.letsencrypt.org/directory"},
+    {"zerossl", "https://acme.zerossl.com/v2/DV90"},
+    {"google", "https://dv.acme-v02.api.pki.goog/directory"},
+};
+
+static void set_acme_directory(parse_ctx *p, const char *key, const char *value, void *field)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(acme_directories) / sizeof(acme_directories[0]); i++)
+        if (strcmp(value, acme_directories[i].name) == 0) {
+            dup_value(p, field, acme_directories[i].url);
+            return;
+        }
+    if (strncmp(value, "https://", 8) != 0)
+        fail(p,
+             "[%s] %s: '%s' is neither an https:// URL nor one of letsencrypt, "
+             "letsencrypt-staging, zerossl, google",
+             p->section, key, value);
+    else
+        dup_value(p, field, value);
+}
+
+static void set_contact(parse_ctx *p, const char *key, const char *value, void *field)
+{
+    cs_provider_conf *pv =
+        (cs_provider_conf *)((char *)field - offsetof(cs_provider_conf, contact));
+    char *copy = strdup(value), *tok, *save = NULL;
+
+    if (copy == NULL)
+        fail(p, "out of memory");
+    for (tok = copy ? strtok_r(copy, " \t,", &save) : NULL; tok;
+         tok = strtok_r(NULL, " \t,", &save)) {
+        char **nc;
+
+        if (strncmp(tok, "mailto:", 7) != 0 || strchr(tok + 7, '@') == NULL) {
+            fail(p, "[%s] %s: '%s' is not a mailto: address (write mailto:you@example.com)",
+                 p->section, key, tok);
+            break;
+        }
+        nc = realloc(pv->contact, (pv->n_contact + 2) * sizeof(char *));
+        if (nc == NULL || (nc[pv->n_contact] = strdup(tok)) == NULL) {
+            if (nc)
+                pv->contact = nc;
+            fail(p, "out of memory");
+            break;
+        }
+        pv->contact = nc;
+        pv->contact[++pv->n_contact] = NULL;
+    }
+    free(copy);
+}
+
+static void set_yes_no(parse_ctx *p, const char *key, const char *value, void *field)
+{
+    if (strcmp(value, "yes") == 0)
+        *(int *)field = 1;
+    else if (strcmp(value, "no") == 0)
+        *(int *)field = 0;
+    else
+        fail(p, "[%s] %s: '%s' is not yes or no", p->section, key, value);
+}
+
+static void set_acme_challenge(parse_ctx *p, const char *key, const char *value, void *field)
+{
+    if (strcmp(value, "http-01") == 0)
+        *(cs_acme_challenge *)field = CS_ACME_HTTP01;
+    else if (strcmp(value, "dns-01") == 0 || strcmp(value, "tls-alpn-01") == 0)
+        fail(p, "[%s] %s: '%s' is not supported yet; use http-01", p->section, key, value);
+    else
+        fail(p, "[%s] %s: unknown challenge '%s'; use http-01", p->section, key, value);
+}
+
 #define KEY(name, type, set, st, field)                                                            \
     {                                                                                              \
         name, type, set, offsetof(st, field)                                                       \
@@ -400,6 +478,14 @@ static const conf_key provider_keys[] = {
     KEY("metadata-endpoint", "aliyun-cas", set_http, cs_provider_conf, metadata_endpoint),
     KEY("timeout", "aliyun-cas", set_timeout, cs_provider_conf, timeout),
     KEY("retries", "aliyun-cas", set_retries, cs_provider_conf, retries),
+    KEY("directory", "acme", set_acme_directory, cs_provider_conf, directory),
+    KEY("contact", "acme", set_contact, cs_provider_conf, contact),
+    /* acme's too: the first row parses it, this one lists it under acme in "known keys" */
+    KEY("ca-file", "acme", set_string, cs_provider_conf, ca_file),
+    KEY("tos-agreed", "acme", set_yes_no, cs_provider_conf, tos_agreed),
+    KEY("challenge", "acme", set_acme_challenge, cs_provider_conf, challenge),
+    KEY("webroot", "acme", set_path, cs_provider_conf, webroot),
+    KEY("account-key-type", "acme", set_key_type, cs_provider_conf, account_key_type),
     {NULL, NULL, NULL, 0},
 };
 
@@ -416,6 +502,7 @@ static const conf_key cert_keys[] = {
     KEY("password-file", NULL, set_path, cs_cert_conf, password_file),
     KEY("on-change", NULL, set_command, cs_cert_conf, on_change),
     KEY("group", NULL, set_string, cs_cert_conf, group),
+    KEY("reuse-key", NULL, set_yes_no, cs_cert_conf, reuse_key),
     {NULL, NULL, NULL, 0},
 };
 
@@ -547,6 +634,7 @@ static void *open_section(parse_ctx *p, const char *kind, const char *name, int 
         n->type = (cs_provider_type)-1;
         n->ca_lifetime = 10L * 365 * 86400;
         n->retries = 3;
+        n->account_key_type = CS_KEY_EC256;
         return n;
     } else {
         cs_cert_conf *n = find_cert(c, name), *arr;
@@ -669,7 +757,13 @@ static cs_rc check_all(cs_config *c)
         if ((int)pv->type == -1)
             return cs_error_set(CS_ECONFIG,
                                 "%s:%d: [provider %s]: the key 'type' is missing; set type = "
-                                "local-ca or type = aliyun-cas",
+                                "local-ca, type = aliyun-cas or type = acme",
+                                c->path, pv->line, pv->name);
+        if (pv->type == CS_PROVIDER_ACME && pv->directory == NULL)
+            return cs_error_set(CS_ECONFIG,
+                                "%s:%d: [provider %s]: the key 'directory' is missing; set the "
+                                "CA's directory URL or one of letsencrypt, letsencrypt-staging, "
+                                "zerossl, google",
                                 c->path, pv->line, pv->name);
     }
     for (i = 0; i < c->n_certs; i++) {
@@ -695,6 +789,20 @@ static cs_rc check_all(cs_config *c)
                                 "%s:%d: [cert %s]: set cert-id or domain to say which "
                                 "certificate of the service this is",
                                 c->path, cc->line, cc->name);
+        if (cc->provider && cc->provider->type == CS_PROVIDER_ACME && cc->n_domains == 0)
+            return cs_error_set(CS_ECONFIG,
+                                "%s:%d: [cert %s]: the key 'domain' is missing; the ACME CA "
+                                "needs the names to issue for",
+                                c->path, cc->line, cc->name);
+        if (cc->provider && cc->provider->type == CS_PROVIDER_ACME &&
+            cc->provider->challenge == CS_ACME_HTTP01)
+            for (size_t j = 0; j < cc->n_domains; j++)
+                if (strncmp(cc->domains[j], "*.", 2) == 0)
+                    return cs_error_set(CS_ECONFIG,
+                                        "%s:%d: [cert %s] domain: '%s' is a wildcard, which "
+                                        "http-01 cannot validate (ACME needs dns-01 for it, not "
+                                        "supported yet)",
+                                        c->path, cc->line, cc->name, cc->domains[j]);
         if (check_renewal_window(c, cc) != CS_OK)
             return CS_ECONFIG;
     }
@@ -802,6 +910,9 @@ void cs_config_free(cs_config *c)
         free(pv->trust_file);
         free(pv->signature_version);
         free(pv->metadata_endpoint);
+        free(pv->directory);
+        cs_strv_free(pv->contact);
+        free(pv->webroot);
     }
     for (i = 0; i < c->n_certs; i++) {
         cs_cert_conf *cc = &c->certs[i];

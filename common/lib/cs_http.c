@@ -34,18 +34,29 @@ static size_t on_data(char *data, size_t size, size_t n, void *user)
     return add;
 }
 
-static size_t on_header(char *data, size_t size, size_t n, void *user)
+/* The value of header name in the header line data, into buf. */
+static void header_value(const char *data, size_t len, const char *name, char *buf, size_t size)
 {
-    static const char name[] = "x-acs-request-id:";
-    cs_http_response *r = user;
-    size_t len = size * n, skip = sizeof(name) - 1;
+    size_t skip = strlen(name);
 
     if (len > skip && strncasecmp(data, name, skip) == 0) {
         while (skip < len && data[skip] == ' ')
             skip++;
-        snprintf(r->request_id, sizeof(r->request_id), "%.*s", (int)(len - skip), data + skip);
-        r->request_id[strcspn(r->request_id, "\r\n")] = '\0';
+        snprintf(buf, size, "%.*s", (int)(len - skip), data + skip);
+        buf[strcspn(buf, "\r\n")] = '\0';
     }
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *user)
+{
+    cs_http_response *r = user;
+    size_t len = size * n;
+
+    header_value(data, len, "x-acs-request-id:", r->request_id, sizeof(r->request_id));
+    header_value(data, len, "replay-nonce:", r->replay_nonce, sizeof(r->replay_nonce));
+    header_value(data, len, "location:", r->location, sizeof(r->location));
+    header_value(data, len, "retry-after:", r->retry_after, sizeof(r->retry_after));
+    header_value(data, len, "content-type:", r->content_type, sizeof(r->content_type));
     return len;
 }
 

@@ -42,6 +42,11 @@ typedef struct {
     int too_large;       /* the answer went past CS_HTTP_MAX_BODY; body is NULL */
     char error[256];     /* curl's reason when transport_error */
     char request_id[64]; /* the x-acs-request-id header, "" without one */
+    /* headers ACME needs ("" without them) */
+    char replay_nonce[128];
+    char location[1024];
+    char retry_after[64];
+    char content_type[96];
 } cs_http_response;
 
 /* Perform the request; CS_OK whenever an HTTP answer came back (any status). */

@@ -8,6 +8,7 @@
 static const cs_provider_ops *const providers[] = {
     &cs_provider_local_ca,
     &cs_provider_aliyun_cas,
+    &cs_provider_acme,
 };
 
 #define N_PROVIDERS (sizeof(providers) / sizeof(providers[0]))

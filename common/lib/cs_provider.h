@@ -48,6 +48,7 @@ typedef struct {
 
 extern const cs_provider_ops cs_provider_local_ca;
 extern const cs_provider_ops cs_provider_aliyun_cas;
+extern const cs_provider_ops cs_provider_acme;
 
 /* The provider whose `type =` is name; NULL for none. */
 const cs_provider_ops *cs_provider_named(const char *name);

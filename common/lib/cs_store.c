@@ -303,6 +303,39 @@ cs_rc cs_store_read_challenge(cs_store *s, const char *host, const char *kind, c
     return rc;
 }
 
+cs_rc cs_store_remove_challenge(cs_store *s, const char *domain, const char *kind, const char *file)
+{
+    char lc[256];
+    int fd;
+    cs_rc rc;
+
+    if (!safe_component(file))
+        return cs_error_set(CS_EINVAL, "'%s' is not a challenge file name", file);
+    if (writable(s) != CS_OK)
+        return cs_error_code();
+    rc = challenge_dir(s, domain, kind, 0, lc, &fd);
+    if (rc == CS_ENOTFOUND) {
+        cs_error_clear();
+        return CS_OK;
+    }
+    if (rc != CS_OK)
+        return rc;
+    rc = cs_fs_remove_at(fd, file);
+    close(fd);
+    return rc;
+}
+
+cs_rc cs_store_area_open(cs_store *s, const char *sub, int *fd)
+{
+    if (writable(s) != CS_OK)
+        return cs_error_code();
+    if (!safe_component(sub))
+        return cs_error_set(CS_EINVAL, "'%s' is not a store area", sub);
+    if (cs_fs_dir_makeat(s->root_fd, sub, 0700, (gid_t)-1, s->owner, fd) != CS_OK)
+        return cs_error_prefix("store '%s'", s->path);
+    return CS_OK;
+}
+
 cs_rc cs_store_current_link(const cs_store *s, const char *name, char *buf, size_t size)
 {
     char dir[PATH_SZ];

@@ -1,0 +1,101 @@
+/*
+ * certsync (internal): an ACME client (RFC 8555), the acme provider's core.
+ *
+ *   cs_acme_jws.c    base64url, the account's JWK and its thumbprint (RFC 7638),
+ *                    JWS signing (ES256, ES384, RS256), key authorizations
+ *   cs_acme.c        the protocol: directory, nonces, signed POSTs, problem
+ *                    documents, the account
+ *   cs_acme_order.c  one issuance: order, authorizations, http-01, finalize,
+ *                    download; the order in progress kept in the store
+ *
+ * Account and orders live in <store>/acme/<provider>/ (0700; keys 0600), read
+ * and written through descriptors of the store, never by path. A challenge
+ * type is one row of a table (cs_acme_order.c), so dns-01 and tls-alpn-01
+ * slot in beside http-01.
+ */
+#ifndef CS_ACME_H
+#define CS_ACME_H
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stddef.h>
+
+#include "cs_bundle.h"
+#include "cs_config.h"
+#include "cs_http.h"
+#include "cs_store.h"
+
+/* ---- cs_acme_jws.c ---- */
+
+/* base64url without padding (RFC 7515 section 2), malloc'd. */
+char *cs_acme_b64url(const unsigned char *data, size_t len);
+
+/* The public JWK of key (EC P-256/P-384 or RSA), members in RFC 7638 order. */
+cs_rc cs_acme_jwk(EVP_PKEY *key, json_t **out);
+
+/* base64url(SHA-256(the JWK's canonical JSON)), RFC 7638 (43 characters + NUL). */
+cs_rc cs_acme_thumbprint(EVP_PKEY *key, char out[64]);
+
+/* token "." thumbprint (RFC 8555 section 8.1), malloc'd into *out. */
+cs_rc cs_acme_key_authorization(const char *token, EVP_PKEY *key, char **out);
+
+/* "ES256", "ES384" or "RS256" for the account key; NULL for another kind. */
+const char *cs_acme_alg(EVP_PKEY *key);
+
+/*
+ * A flattened JWS (RFC 8555 section 6.2): protected {alg, nonce, url, and kid
+ * or (kid NULL) jwk}; payload NULL is POST-as-GET (""). *out is malloc'd.
+ */
+cs_rc cs_acme_jws(EVP_PKEY *key, const char *kid, const char *nonce, const char *url,
+                  const char *payload, char **out);
+
+/* ---- cs_acme.c ---- */
+
+typedef struct cs_acme cs_acme;
+
+/* A client for provider pv over the store s (borrowed; both outlive it). */
+cs_rc cs_acme_new(const cs_provider_conf *pv, cs_store *s, cs_acme **out);
+void cs_acme_free(cs_acme *a);
+
+/* Fetch the directory and find or create the account (once per handle). */
+cs_rc cs_acme_ready(cs_acme *a);
+
+/*
+ * A signed POST to url (payload NULL: POST-as-GET) with the account's kid
+ * (or its jwk before it has one). A badNonce is retried with the fresh
+ * nonce. On an error status the problem document becomes the error (what,
+ * e.g. "authorization of 'a.example'", says what was asked). *json is the
+ * parsed answer when it is JSON (NULL otherwise); resp keeps the raw one. On
+ * a failure resp holds only the HTTP status (0: no answer).
+ */
+cs_rc cs_acme_post(cs_acme *a, const char *url, const char *payload, const char *what,
+                   json_t **json, cs_http_response *resp);
+
+/* The account key, the directory's URL of a resource ("newOrder"), the provider. */
+EVP_PKEY *cs_acme_account_key(const cs_acme *a);
+const char *cs_acme_resource(const cs_acme *a, const char *name);
+const cs_provider_conf *cs_acme_provider(const cs_acme *a);
+cs_store *cs_acme_store(const cs_acme *a);
+
+/* Requests sent through this handle (for the issuance report and the benchmark). */
+unsigned cs_acme_requests(const cs_acme *a);
+
+/* <store>/acme/<provider>, private (0700); the caller closes *fd. */
+cs_rc cs_acme_area(cs_acme *a, int *fd);
+
+/* Seconds a Retry-After header asks for (delta or HTTP date); dflt when none. */
+long cs_acme_retry_after(const char *header, long dflt);
+
+/* ---- cs_acme_order.c ---- */
+
+/*
+ * Obtain a certificate for cc's names: resume the order kept in the store
+ * when there is one for the same names, else place a new one. *b is owned by
+ * the caller.
+ */
+cs_rc cs_acme_issue(cs_acme *a, const cs_cert_conf *cc, cs_bundle **b);
+
+/* An order of cc's is in progress in the store (a crash or failure left it). */
+int cs_acme_order_pending(cs_acme *a, const cs_cert_conf *cc);
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * The acme provider: an ACME CA (RFC 8555) issues when a new version is due,
+ * or when an order of an earlier sync is still in progress (it is resumed).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cs_acme.h"
+#include "cs_provider.h"
+
+typedef struct {
+    const cs_provider_conf *pv;
+    cs_acme *client; /* made at the first obtain, which brings the store */
+} acme_state;
+
+static cs_rc acme_open(const cs_provider_conf *pv, void **state)
+{
+    acme_state *st = calloc(1, sizeof(*st));
+
+    if (st == NULL)
+        return cs_error_set(CS_ENOMEM, "out of memory");
+    st->pv = pv;
+    *state = st;
+    return CS_OK;
+}
+
+static void acme_close(void *state)
+{
+    acme_state *st = state;
+
+    if (st == NULL)
+        return;
+    cs_acme_free(st->client);
+    free(st);
+}
+
+static cs_rc acme_obtain(void *state, cs_store *s, const cs_cert_conf *cc, int force, cs_bundle **b,
+                         cs_provider_result *res)
+{
+    acme_state *st = state;
+    unsigned before;
+
+    *b = NULL;
+    if (st->client == NULL && cs_acme_new(st->pv, s, &st->client) != CS_OK)
+        return cs_error_code();
+    if (!cs_provider_due(s, cc, force, res->reason, sizeof(res->reason)) &&
+        !cs_acme_order_pending(st->client, cc))
+        return CS_OK;
+    before = cs_acme_requests(st->client);
+    if (cs_acme_issue(st->client, cc, b) != CS_OK)
+        return cs_error_code();
+    snprintf(res->reason, sizeof(res->reason), "issued by the ACME CA %s (%u requests)",
+             st->pv->directory, cs_acme_requests(st->client) - before);
+    return CS_OK;
+}
+
+const cs_provider_ops cs_provider_acme = {
+    "acme", CS_PROVIDER_ACME, acme_open, acme_close, acme_obtain,
+};

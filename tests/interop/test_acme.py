@@ -1,0 +1,341 @@
+"""The acme provider against a real ACME CA (Debian's pebble): a certificate for two names
+is issued with http-01 answered by real nginx and Apache through the certsync modules, or
+by a plain nginx serving the `webroot`; it verifies against pebble's root and nginx serves
+it; a failed challenge changes nothing and says which name and why; an order cut short is
+resumed by the next sync."""
+import json
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+import pebble
+from conftest import certsync, run
+from nginx import Nginx, available, s_client, served_sha256
+
+NAMES = ("shop.acme.test", "www.shop.acme.test")
+
+
+@pytest.fixture(autouse=True)
+def need_servers():
+    assert pebble.available(), "pebble is missing: run build/install-deps.sh"
+    assert available(), ("nginx or out/ngx_http_certsync_module.so is missing: "
+                         "run build/install-deps.sh and make modules")
+
+
+def write_conf(tmp_path, ca, extra_provider="", extra_cert=""):
+    conf = tmp_path / "certsync.conf"
+    conf.write_text(f"""[store]
+path = {tmp_path}/store
+
+[provider ca]
+type = acme
+directory = {ca.directory}
+contact = mailto:ops@shop.acme.test
+tos-agreed = yes
+ca-file = {ca.ca_file}
+{extra_provider}
+[cert shop]
+provider = ca
+domain = {" ".join(NAMES)}
+{extra_cert}
+""")
+    return conf
+
+
+def module_nginx(tmp_path, conf):
+    """nginx answering http-01 from the store (certsync_validation) and serving `shop`."""
+    return Nginx(tmp_path / "ngx", f"""
+    certsync_config {conf};
+    server {{
+        listen 127.0.0.1:{{port_tls}} ssl;
+        server_name {" ".join(NAMES)};
+        certsync_certificate shop;
+        location / {{ return 200 "shop\\n"; }}
+    }}
+    server {{
+        listen 127.0.0.1:{{port_http}};
+        certsync_validation on;
+        location / {{ return 301 https://$host$request_uri; }}
+    }}
+""")
+
+
+def status(conf):
+    return json.loads(certsync("--config", conf, "status", "--json", "shop").stdout)[0]
+
+
+def wait_served(ngx, want, within=5.0):
+    """Every worker notices the new current by itself (no reload): wait for a streak."""
+    t0, ok = time.time(), 0
+    while ok < 8:
+        ok = ok + 1 if served_sha256(ngx.port("tls"), NAMES[0]) == want else 0
+        assert time.time() - t0 < within, "nginx still serves something else"
+        time.sleep(0.02)
+
+
+def verify_issued(tmp_path, conf, ca, ngx=None):
+    """The current version chains to pebble's root and covers both names; nginx serves it."""
+    root = tmp_path / "pebble-root.pem"
+    root.write_text(ca.roots())
+    cur = tmp_path / "store" / "certs" / "shop" / "current"
+    r = run("openssl", "verify", "-CAfile", root, "-untrusted", cur / "chain.pem",
+            cur / "cert.pem")
+    assert r.stdout.strip().endswith("OK")
+    text = run("openssl", "x509", "-in", cur / "cert.pem", "-noout", "-ext",
+               "subjectAltName").stdout
+    for n in NAMES:
+        assert f"DNS:{n}" in text
+    st = status(conf)
+    if ngx is not None:
+        wait_served(ngx, st["fingerprint_sha256"])
+        for n in NAMES:
+            fp, out = s_client(ngx.port("tls"), n, "-CAfile", str(root), "-verify_return_error")
+            assert fp == st["fingerprint_sha256"], out
+    return st
+
+
+def test_nginx_module_answers_http01_and_serves_the_issued_certificate(tmp_path):
+    ngx = module_nginx(tmp_path, tmp_path / "certsync.conf")
+    with pebble.Pebble(tmp_path / "pebble", http_port=ngx.port("http")) as ca:
+        conf = write_conf(tmp_path, ca)
+        with ngx:
+            r = certsync("--config", conf, "sync")
+            assert "shop: installed v1 (issued by the ACME CA" in r.stdout, r.stdout + r.stderr
+            st = verify_issued(tmp_path, conf, ca, ngx)
+            assert st["provider"] == "acme"
+            # both names were validated over http-01, from the store's answers...
+            for n in NAMES:
+                assert f"Attempting to validate w/ HTTP: http://{n}:" in ca.log()
+            # ...which are gone once the authorizations completed
+            ch = tmp_path / "store" / "challenges"
+            assert sorted(p.name for p in ch.iterdir()) == sorted(NAMES)
+            assert [p for p in ch.rglob("*") if p.is_file()] == []
+            # a second sync has nothing to do: the certificate is good for long
+            again = certsync("--config", conf, "sync")
+            assert "shop: unchanged" in again.stdout
+            assert status(conf)["fingerprint_sha256"] == st["fingerprint_sha256"]
+
+
+def test_apache_module_answers_http01_and_serves_the_issued_certificate():
+    import apache
+    root = apache.workdir()
+    try:
+        http_port, https_port = apache.free_port(), apache.free_port()
+        with pebble.Pebble(root / "pebble", http_port=http_port) as ca:
+            conf = write_conf(root, ca)
+            # the workers (www-data) read the store's challenge answers through its group
+            conf.write_text(conf.read_text().replace("[store]\n", "[store]\ngroup = www-data\n"))
+            vhosts = f"""
+Listen 127.0.0.1:{https_port} https
+<VirtualHost 127.0.0.1:{https_port}>
+    ServerName {NAMES[0]}
+    ServerAlias {NAMES[1]}
+    SSLEngine on
+    CertSyncCertificate shop
+</VirtualHost>
+Listen 127.0.0.1:{http_port}
+<VirtualHost 127.0.0.1:{http_port}>
+    ServerName {NAMES[0]}
+    ServerAlias {NAMES[1]}
+</VirtualHost>
+"""
+            with apache.Apache(root, vhosts, preamble=f"CertSyncConfig {conf}") as ap:
+                r = certsync("--config", conf, "sync")
+                assert "shop: installed v1" in r.stdout, r.stdout + r.stderr
+                st = verify_issued(root, conf, ca)
+                for n in NAMES:
+                    assert re.search(r"answering /\.well-known/acme-challenge/\S+ for "
+                                     + re.escape(n) + " from the store", ap.log()), ap.log()
+                for n in NAMES:
+                    ok, _ = apache.wait_until(
+                        lambda n=n: apache.served_sha256(https_port, n) == st["fingerprint_sha256"],
+                        3.0)
+                    assert ok, ap.log()
+    finally:
+        apache.cleanup(root)
+
+
+def test_webroot_served_by_a_plain_nginx(tmp_path):
+    """No certsync module in this server: the tokens go to the `webroot` nginx serves."""
+    webroot = tmp_path / "www"
+    webroot.mkdir()
+    ngx = Nginx(tmp_path / "ngx", f"""
+    server {{
+        listen 127.0.0.1:{{port_http}};
+        root {webroot};
+    }}
+""", ports=("http",))
+    with pebble.Pebble(tmp_path / "pebble", http_port=ngx.port("http")) as ca:
+        conf = write_conf(tmp_path, ca, extra_provider=f"webroot = {webroot}\n")
+        with ngx:
+            r = certsync("--config", conf, "sync")
+            assert "shop: installed v1" in r.stdout, r.stdout + r.stderr
+            verify_issued(tmp_path, conf, ca)
+            assert "Attempting to validate w/ HTTP" in ca.log()
+        # removed after the authorizations completed; the directories stay for the next time
+        assert list((webroot / ".well-known" / "acme-challenge").iterdir()) == []
+
+
+def test_a_failed_challenge_changes_nothing_and_names_the_domain_and_why(tmp_path):
+    ngx = module_nginx(tmp_path, tmp_path / "certsync.conf")
+    # pebble reuses a valid authorization half the time: here the renewal must prove again
+    with pebble.Pebble(tmp_path / "pebble", http_port=ngx.port("http"),
+                       env={"PEBBLE_AUTHZREUSE": "0"}) as ca:
+        conf = write_conf(tmp_path, ca)
+        with ngx:
+            certsync("--config", conf, "sync")
+            before = status(conf)["fingerprint_sha256"]
+        # nginx is down: pebble's validation finds nothing listening
+        r = certsync("--config", conf, "sync", "--force", check=False)
+        assert r.returncode != 0
+        err = r.stdout + r.stderr
+        assert re.search(r"the http-01 challenge for '(www\.)?shop\.acme\.test' failed: "
+                         r"urn:ietf:params:acme:error:connection: .*(refused|connect)", err), err
+        st = status(conf)
+        assert st["fingerprint_sha256"] == before and st["version"] == 1
+        assert "shop.acme.test' failed" in json.dumps(st)
+
+
+@pytest.mark.parametrize("step", ["order", "authorizations", "finalize"])
+def test_an_order_cut_short_is_resumed_by_the_next_sync(tmp_path, step):
+    """A sync that dies after placing the order, after proving the names, or after
+    finalizing (the CSR's key kept with the order) is resumed by the next: one order."""
+    ngx = module_nginx(tmp_path, tmp_path / "certsync.conf")
+    with pebble.Pebble(tmp_path / "pebble", http_port=ngx.port("http")) as ca:
+        conf = write_conf(tmp_path, ca)
+        with ngx:
+            r = certsync("--config", conf, "sync", check=False,
+                         env=dict(os.environ, CERTSYNC_ACME_STOP_AFTER=step))
+            assert r.returncode != 0
+            m = re.search(rf"stopped after the {step} step of order (\S+),", r.stdout + r.stderr)
+            assert m, r.stdout + r.stderr
+            assert "current" not in [p.name for p in (tmp_path / "store" / "certs" / "shop").iterdir()]
+            state = tmp_path / "store" / "acme" / "ca" / "order-shop.json"
+            assert json.loads(state.read_text())["url"] == m.group(1)
+            assert oct(state.stat().st_mode & 0o777) == "0o600"
+            if step == "finalize":
+                key = state.with_suffix(".key")
+                assert oct(key.stat().st_mode & 0o777) == "0o600"
+                kept = run("openssl", "pkey", "-in", key, "-pubout").stdout
+            r = certsync("--config", conf, "sync")
+            assert "shop: installed v1" in r.stdout, r.stdout + r.stderr
+            verify_issued(tmp_path, conf, ca, ngx)
+            if step == "finalize":  # the certificate is for the key of the CSR sent before
+                cur = tmp_path / "store" / "certs" / "shop" / "current" / "privkey.pem"
+                assert run("openssl", "pkey", "-in", cur, "-pubout").stdout == kept
+        # one order in pebble for both syncs, and the kept state is gone once issued
+        assert len(re.findall(r'Added order "', ca.log())) == 1, ca.log()
+        assert len(re.findall(r"Issued certificate serial", ca.log())) == 1, ca.log()
+        assert not state.exists() and not state.with_suffix(".key").exists()
+        key = tmp_path / "store" / "acme" / "ca" / "account.key"
+        assert oct(key.stat().st_mode & 0o777) == "0o600"
+
+
+def test_reuse_key_keeps_the_key_across_renewals(tmp_path):
+    ngx = module_nginx(tmp_path, tmp_path / "certsync.conf")
+    with pebble.Pebble(tmp_path / "pebble", http_port=ngx.port("http")) as ca:
+        conf = write_conf(tmp_path, ca, extra_cert="reuse-key = yes\n")
+        cur = tmp_path / "store" / "certs" / "shop" / "current"
+        pub = lambda: run("openssl", "pkey", "-in", cur / "privkey.pem", "-pubout").stdout
+        with ngx:
+            certsync("--config", conf, "sync")
+            first = pub()
+            certsync("--config", conf, "sync", "--force")
+            assert status(conf)["version"] == 2
+            assert pub() == first
+            # a new key-type cannot keep the key: one new key, then kept again
+            conf.write_text(conf.read_text().replace("reuse-key = yes",
+                                                     "reuse-key = yes\nkey-type = rsa2048"))
+            certsync("--config", conf, "sync", "--force")
+            rsa = pub()
+            assert rsa != first and "rsaEncryption" in run(
+                "openssl", "x509", "-in", cur / "cert.pem", "-noout", "-text").stdout
+            certsync("--config", conf, "sync", "--force")
+            assert pub() == rsa
+            conf.write_text(conf.read_text().replace("reuse-key = yes", "reuse-key = no"))
+            certsync("--config", conf, "sync", "--force")
+            assert pub() != rsa
+
+
+def test_terms_must_be_agreed_and_a_lost_account_url_is_found_again(tmp_path):
+    ngx = module_nginx(tmp_path, tmp_path / "certsync.conf")
+    with pebble.Pebble(tmp_path / "pebble", http_port=ngx.port("http")) as ca:
+        conf = write_conf(tmp_path, ca)
+        conf.write_text(conf.read_text().replace("tos-agreed = yes\n", ""))
+        with ngx:
+            r = certsync("--config", conf, "sync", check=False)
+            assert r.returncode != 0
+            assert re.search(r"ACME CA https://127\.0\.0\.1:\d+/dir has terms of service "
+                             r"\(data:text/plain,\S+\): read them and set tos-agreed = yes in "
+                             r"\[provider ca\]", r.stderr), r.stdout + r.stderr
+            assert "There are now 1 accounts" not in ca.log()
+            conf.write_text(conf.read_text().replace("type = acme\n", "type = acme\ntos-agreed = yes\n"))
+            certsync("--config", conf, "sync")
+            # the account URL is lost, its key is not: newAccount with onlyReturnExisting
+            (tmp_path / "store" / "acme" / "ca" / "account.json").unlink()
+            r = certsync("--config", conf, "sync", "--force")
+            assert "shop: installed v2" in r.stdout, r.stdout + r.stderr
+        assert len(re.findall(r"There are now \d+ accounts", ca.log())) == 1, ca.log()
+        saved = json.loads((tmp_path / "store" / "acme" / "ca" / "account.json").read_text())
+        assert saved["url"].startswith(f"https://127.0.0.1:{ca.port}/my-account/")
+
+
+def test_refused_nonces_are_retried(tmp_path):
+    """pebble refuses half of the good nonces here (5 % by default): each badNonce is
+    retried with the fresh nonce of the refusal, and the issuance goes through."""
+    ngx = module_nginx(tmp_path, tmp_path / "certsync.conf")
+    with pebble.Pebble(tmp_path / "pebble", http_port=ngx.port("http"),
+                       env={"PEBBLE_WFE_NONCEREJECT": "50"}) as ca:
+        conf = write_conf(tmp_path, ca)
+        with ngx:
+            r = certsync("--config", conf, "sync")
+            assert "shop: installed v1" in r.stdout, r.stdout + r.stderr
+            verify_issued(tmp_path, conf, ca, ngx)
+        # without the retry, one of the ~11 signed requests failing would fail the sync
+        requests = int(re.search(r"\((\d+) requests\)", r.stdout).group(1))
+        assert requests > 13, r.stdout  # 13 with no refusal and no extra poll
+
+
+def test_a_ca_that_is_down_or_forgot_everything(tmp_path):
+    """A sync while the CA is down fails, naming it, and keeps the order in progress; a CA
+    that comes back without its accounts and orders (a test CA restarted, a staging reset)
+    gets the account registered again and a new order."""
+    ngx = module_nginx(tmp_path, tmp_path / "certsync.conf")
+    ca = pebble.Pebble(tmp_path / "pebble", http_port=ngx.port("http"))
+    state = tmp_path / "store" / "acme" / "ca" / "order-shop.json"
+    with ca:
+        conf = write_conf(tmp_path, ca)
+        with ngx:
+            r = certsync("--config", conf, "sync", check=False,
+                         env=dict(os.environ, CERTSYNC_ACME_STOP_AFTER="order"))
+            assert r.returncode != 0 and state.exists()
+            ca.stop()
+            r = certsync("--config", conf, "sync", check=False)
+            assert r.returncode != 0
+            assert f"GET {ca.directory} failed" in r.stderr, r.stderr
+            assert state.exists()
+            ca.restart()
+            r = certsync("--config", conf, "sync")
+            assert "shop: installed v1" in r.stdout, r.stdout + r.stderr
+            verify_issued(tmp_path, conf, ca, ngx)
+    assert not state.exists()
+    log = ca.log().split("Starting Pebble ACME server")[-1]
+    assert len(re.findall(r"There are now 1 accounts", log)) == 1
+    assert len(re.findall(r'Added order "', log)) == 1
+
+
+def test_the_cas_https_is_verified(tmp_path):
+    """Without ca-file, pebble's test certificate is not trusted: nothing is sent, and the
+    error says where a private CA's certificate goes."""
+    with pebble.Pebble(tmp_path / "pebble", http_port=1) as ca:
+        conf = write_conf(tmp_path, ca)
+        conf.write_text(conf.read_text().replace(f"ca-file = {ca.ca_file}\n", ""))
+        r = certsync("--config", conf, "sync", check=False)
+        assert r.returncode != 0
+        assert re.search(rf"ACME CA: GET {re.escape(ca.directory)} failed: .*certificate.*; "
+                         r"a private CA's HTTPS certificate goes in ca-file", r.stderr), r.stderr
+        assert ca.log().count("GET /dir") == 1  # the fixture's own readiness check
+        assert "TLS handshake error" in ca.log()
