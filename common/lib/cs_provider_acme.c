@@ -54,6 +54,27 @@ static cs_rc acme_obtain(void *state, cs_store *s, const cs_cert_conf *cc, int f
     return CS_OK;
 }
 
+/* Nothing is asked of the CA, nor made in the store: the steps a sync would take. */
+static cs_rc acme_plan(void *state, cs_store *s, const cs_cert_conf *cc, int force,
+                       cs_provider_plan *out)
+{
+    acme_state *st = state;
+
+    snprintf(out->reason, sizeof(out->reason), "no version yet");
+    out->due = s == NULL || cs_provider_due(s, cc, force, out->reason, sizeof(out->reason));
+    if (!out->due) {
+        snprintf(out->calls, sizeof(out->calls),
+                 "none (an order an earlier sync left in progress would be resumed)");
+        return CS_OK;
+    }
+    snprintf(out->calls, sizeof(out->calls),
+             "the ACME CA %s: the account (registered when none is kept), an order for %zu "
+             "name(s) (or the one in progress resumed), http-01 answered %s, finalize, download",
+             st->pv->directory, cc->n_domains,
+             st->pv->webroot ? "in the webroot and the store" : "from the store (the modules)");
+    return CS_OK;
+}
+
 const cs_provider_ops cs_provider_acme = {
-    "acme", CS_PROVIDER_ACME, acme_open, acme_close, acme_obtain,
+    "acme", CS_PROVIDER_ACME, acme_open, acme_close, acme_obtain, acme_plan,
 };

@@ -102,8 +102,18 @@ def test_nginx_module_answers_http01_and_serves_the_issued_certificate(tmp_path)
     with pebble.Pebble(tmp_path / "pebble", http_port=ngx.port("http")) as ca:
         conf = write_conf(tmp_path, ca)
         with ngx:
+            # a dry run first: due, the steps named, nothing asked of the CA or made in the store
+            tree = lambda: sorted(str(p) for p in (tmp_path / "store").rglob("*"))
+            before = tree()
+            d = certsync("--config", conf, "sync", "--dry-run")
+            assert "shop: due (no version yet)" in d.stdout, d.stdout
+            assert f"the ACME CA {ca.directory}: the account" in d.stdout
+            assert "an order for 2 name(s)" in d.stdout
+            assert tree() == before
+            assert "Added order" not in ca.log() and "There are now" not in ca.log()
             r = certsync("--config", conf, "sync")
             assert "shop: installed v1 (issued by the ACME CA" in r.stdout, r.stdout + r.stderr
+            assert "Added order" in ca.log() and "There are now 1 accounts" in ca.log()
             st = verify_issued(tmp_path, conf, ca, ngx)
             assert st["provider"] == "acme"
             # both names were validated over http-01, from the store's answers...
