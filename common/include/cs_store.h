@@ -208,4 +208,21 @@ typedef struct {
 cs_rc cs_store_current_changed(const cs_store *s, const char *name, cs_store_stamp *last,
                                int *changed);
 
+/*
+ * Files kept beside a version, <store>/certs/<name>/v<N>.<kind>: "ocsp" (its
+ * OCSP staple, DER) and "ocsp.json" (that staple's state). Written atomically,
+ * as readable as the version (0640 with its group: servers read the staple;
+ * 0600 for a "group = none" version), removed with the version (a number,
+ * never 0). load: CS_ENOTFOUND when there is none.
+ */
+cs_rc cs_store_save_aside(cs_store *s, const char *name, unsigned version, const char *kind,
+                          const void *data, size_t len);
+cs_rc cs_store_load_aside(cs_store *s, const char *name, unsigned version, const char *kind,
+                          char **data, size_t *len);
+cs_rc cs_store_drop_aside(cs_store *s, const char *name, unsigned version, const char *kind);
+
+/* The change check of one such file (one lstat(), as cs_store_current_changed). */
+cs_rc cs_store_aside_changed(const cs_store *s, const char *name, unsigned version,
+                             const char *kind, cs_store_stamp *last, int *changed);
+
 #endif

@@ -14,6 +14,8 @@ typedef struct {
     unsigned version; /* current version after the sync (0: none) */
     char reason[256]; /* why a new one was installed, or why none was */
     unsigned held;    /* held at this version by a rollback: nothing was asked or done */
+    char ocsp[1280];  /* what the OCSP staple refresh did ("" when not tried) */
+    int ocsp_failed;  /* it failed or the responder says revoked (the sync's rc is not changed) */
 } cs_sync_outcome;
 
 /*
@@ -34,6 +36,8 @@ void cs_sync_session_free(cs_sync_session *sess);
  * A failing on-change command returns an error with out->result INSTALLED.
  * sess is required (cs_sync_session_new with the configuration: it names the
  * on-change command); without it the call fails, it never skips on-change.
+ * Whatever happened, the current version's OCSP staple is then refreshed
+ * when due (cs_ocsp_refresh): out->ocsp says how.
  */
 cs_rc cs_sync_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, int force,
                    cs_sync_outcome *out);

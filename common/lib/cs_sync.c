@@ -12,6 +12,7 @@
 
 #include "cs_escape.h"
 #include "cs_hook.h"
+#include "cs_ocsp.h"
 #include "cs_provider.h"
 #include "cs_time.h"
 
@@ -237,8 +238,8 @@ static int held(cs_store *s, const cs_cert_conf *cc, cs_sync_outcome *out)
     return 1;
 }
 
-cs_rc cs_sync_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, int force,
-                   cs_sync_outcome *out)
+static cs_rc sync_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, int force,
+                       cs_sync_outcome *out)
 {
     cs_provider_result res = {"", ""};
     cs_install_opts o = {0};
@@ -283,5 +284,28 @@ cs_rc cs_sync_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, i
         failed(s, cc, rc, out);
         cs_store_unlock(s, lock);
     }
+    return rc;
+}
+
+/* The staple follows the version: refreshed when due, whatever the sync did; its error is kept. */
+static void staple(cs_store *s, const cs_cert_conf *cc, cs_sync_outcome *out, cs_rc rc)
+{
+    char msg[2048];
+
+    snprintf(msg, sizeof(msg), "%s", cs_error_last());
+    out->ocsp_failed = cs_ocsp_refresh(s, cc->name, 0, 0, out->ocsp, sizeof(out->ocsp)) != CS_OK;
+    if (rc != CS_OK)
+        cs_error_set(rc, "%s", msg);
+    else
+        cs_error_clear();
+}
+
+cs_rc cs_sync_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, int force,
+                   cs_sync_outcome *out)
+{
+    cs_rc rc = sync_cert(sess, s, cc, force, out);
+
+    if (out->version != 0 && !out->held)
+        staple(s, cc, out, rc);
     return rc;
 }
