@@ -12,7 +12,23 @@
 #include <openssl/pem.h>
 
 #include "cs_fallback.h"
+#include "cs_ocsp.h"
 #include "cs_serve.h"
+
+
+/* an OCSP staple in memory, hung on the leaf X509 it answers for */
+typedef struct {
+    u_char                        *der;
+    size_t                         len;
+    time_t                         next_update;
+} ngx_http_certsync_staple_t;
+
+
+/* the status callback the server had before ours (nginx's own stapling) */
+typedef struct {
+    int                          (*prev)(SSL *ssl, void *arg);
+    void                          *prev_arg;
+} ngx_http_certsync_stapling_t;
 
 
 static cs_bundle *ngx_http_certsync_fallback(ngx_conf_t *cf,
@@ -33,6 +49,12 @@ static cs_bundle *ngx_http_certsync_kept(ngx_conf_t *cf,
     ngx_http_certsync_cert_t *cert, unsigned *version);
 static void ngx_http_certsync_retire(ngx_http_certsync_main_conf_t *mcf,
     ngx_http_certsync_use_t *use, ngx_uint_t slot, ngx_log_t *log);
+static void ngx_http_certsync_staple_free(void *parent, void *ptr,
+    CRYPTO_EX_DATA *ad, int idx, long argl, void *argp);
+static int ngx_http_certsync_status_cb(SSL *ssl, void *arg);
+
+
+static int  ngx_http_certsync_staple_index = -1;
 
 
 /*
@@ -603,6 +625,9 @@ ngx_http_certsync_served(ngx_http_certsync_main_conf_t *mcf,
     cert->loaded_at = ngx_time();
     cs_bundle_fingerprint(b, cert->fingerprint);
 
+    /* the staple follows in the same step: no handshake falls in between */
+    ngx_http_certsync_staple(mcf, cert, ngx_cycle->log);
+
     ngx_http_certsync_record(mcf, cert);
 }
 
@@ -715,4 +740,190 @@ ngx_http_certsync_retire(ngx_http_certsync_main_conf_t *mcf,
                       ngx_http_certsync_slot_name(slot),
                       ngx_http_certsync_slot_name(use->slot));
     }
+}
+
+
+/* ---- OCSP stapling ---- */
+
+
+/* One index per process, made on first use (first looks run before postconfiguration). */
+static int
+ngx_http_certsync_staple_index_get(void)
+{
+    if (ngx_http_certsync_staple_index == -1) {
+        ngx_http_certsync_staple_index = X509_get_ex_new_index(0, NULL, NULL,
+                                             NULL,
+                                             ngx_http_certsync_staple_free);
+    }
+
+    return ngx_http_certsync_staple_index;
+}
+
+/*
+ * Every server with "ssl_stapling on" that takes a managed certificate
+ * answers status requests from our callback: nginx's own stapling finds no
+ * certificate there at configuration time (they come from the store), so
+ * it would never staple them. The callback nginx set stays as the fallback
+ * for a certificate of the server that is not ours (ssl_certificate).
+ */
+ngx_int_t
+ngx_http_certsync_stapling(ngx_conf_t *cf, ngx_http_certsync_main_conf_t *mcf)
+{
+    ngx_uint_t                      i;
+    ngx_http_certsync_srv_conf_t  **srvp;
+    ngx_http_certsync_stapling_t   *st;
+
+    if (ngx_http_certsync_staple_index_get() == -1) {
+        ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
+                      "certsync: X509_get_ex_new_index() failed");
+        return NGX_ERROR;
+    }
+
+    srvp = mcf->servers.elts;
+
+    for (i = 0; i < mcf->servers.nelts; i++) {
+        if (!srvp[i]->sscf->stapling) {
+            continue;
+        }
+
+        st = ngx_pcalloc(cf->pool, sizeof(ngx_http_certsync_stapling_t));
+        if (st == NULL) {
+            return NGX_ERROR;
+        }
+
+        SSL_CTX_get_tlsext_status_cb(srvp[i]->sscf->ssl.ctx, &st->prev);
+        SSL_CTX_get_tlsext_status_arg(srvp[i]->sscf->ssl.ctx, &st->prev_arg);
+        SSL_CTX_set_tlsext_status_cb(srvp[i]->sscf->ssl.ctx,
+                                     ngx_http_certsync_status_cb);
+        SSL_CTX_set_tlsext_status_arg(srvp[i]->sscf->ssl.ctx, st);
+    }
+
+    /* the workers' first looks at the staples compare with what is loaded now */
+    return NGX_OK;
+}
+
+
+/*
+ * Load the staple of the version cert serves onto its leaf (read and
+ * checked here, never in a handshake); no staple, or one that does not pass
+ * (expired, not for this certificate), takes the old one away.
+ */
+void
+ngx_http_certsync_staple(ngx_http_certsync_main_conf_t *mcf,
+    ngx_http_certsync_cert_t *cert, ngx_log_t *log)
+{
+    int                          changed;
+    cs_rc                        rc;
+    size_t                       len;
+    u_char                      *der;
+    cs_ocsp_response             r;
+    ngx_http_certsync_staple_t  *st;
+
+    if (ngx_http_certsync_staple_index_get() == -1 || cert->bundle == NULL) {
+        return;
+    }
+
+    (void) cs_store_aside_changed(mcf->store, cert->cc->name, cert->version,
+                                  "ocsp", &cert->staple_seen, &changed);
+
+    rc = cs_ocsp_load(mcf->store, cert->cc->name, cert->version, cert->bundle,
+                      0, &der, &len, &r);
+
+    st = NULL;
+
+    if (rc == CS_OK) {
+        st = malloc(sizeof(ngx_http_certsync_staple_t));
+
+        if (st == NULL) {
+            free(der);
+            rc = CS_ENOMEM;
+
+        } else {
+            st->der = der;
+            st->len = len;
+            st->next_update = r.next_update;
+        }
+
+    } else if (rc != CS_ENOTFOUND) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "certsync: \"%V\" v%ud is served without an OCSP "
+                      "staple: %s", &cert->name, cert->version,
+                      cs_error_last());
+    }
+
+    /* the free callback releases the staple it replaces */
+    X509_set_ex_data(cs_bundle_leaf(cert->bundle),
+                     ngx_http_certsync_staple_index, NULL);
+
+    if (st && X509_set_ex_data(cs_bundle_leaf(cert->bundle),
+                               ngx_http_certsync_staple_index, st)
+              != 1)
+    {
+        free(st->der);
+        free(st);
+        st = NULL;
+    }
+
+    cert->staple_until = st ? st->next_update : 0;
+
+    if (st) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "certsync: \"%V\" v%ud: OCSP staple loaded, valid "
+                      "until %T", &cert->name, cert->version,
+                      st->next_update);
+    }
+}
+
+
+static void
+ngx_http_certsync_staple_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad,
+    int idx, long argl, void *argp)
+{
+    ngx_http_certsync_staple_t  *st = ptr;
+
+    if (st) {
+        free(st->der);
+        free(st);
+    }
+}
+
+
+/*
+ * A status request: the staple of the certificate this handshake uses,
+ * from memory; an expired one is not sent (the client would refuse it).
+ */
+static int
+ngx_http_certsync_status_cb(SSL *ssl, void *arg)
+{
+    X509                          *cert;
+    u_char                        *p;
+    ngx_http_certsync_staple_t    *st;
+    ngx_http_certsync_stapling_t  *stapling = arg;
+
+    cert = SSL_get_certificate(ssl);
+    st = cert ? X509_get_ex_data(cert, ngx_http_certsync_staple_index) : NULL;
+
+    if (st == NULL) {
+        return stapling->prev ? stapling->prev(ssl, stapling->prev_arg)
+                              : SSL_TLSEXT_ERR_NOACK;
+    }
+
+    if (st->next_update <= ngx_time()) {
+        return SSL_TLSEXT_ERR_NOACK;
+    }
+
+    /* OpenSSL frees what it is given */
+    p = OPENSSL_malloc(st->len);
+    if (p == NULL) {
+        return SSL_TLSEXT_ERR_NOACK;
+    }
+
+    ngx_memcpy(p, st->der, st->len);
+
+    if (SSL_set_tlsext_status_ocsp_resp(ssl, p, st->len) != 1) {
+        OPENSSL_free(p);
+        return SSL_TLSEXT_ERR_NOACK;
+    }
+
+    return SSL_TLSEXT_ERR_OK;
 }

@@ -55,6 +55,13 @@ cs_rc cs_ocsp_refresh(cs_store *s, const char *name, int force, time_t now, char
                       size_t size);
 
 /*
+ * cs_install_opts.before_switch: staple a new version before it becomes
+ * current (a failure is kept for status; the next sync tries again).
+ */
+void cs_ocsp_before_switch(cs_store *s, const char *name, unsigned version, const cs_bundle *b,
+                           const cs_install_opts *o);
+
+/*
  * For servers, when they load version of name (b): its staple, checked
  * (cs_ocsp_check) at now. CS_ENOTFOUND when there is none; *der is malloc'd.
  */

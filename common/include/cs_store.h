@@ -68,7 +68,9 @@ const char *cs_store_path(const cs_store *s);
 /* The store's user: everything in it must belong to it. */
 uid_t cs_store_owner(const cs_store *s);
 
-typedef struct {
+typedef struct cs_install_opts cs_install_opts;
+
+struct cs_install_opts {
     const char *provider;     /* "local-ca", "aliyun-cas", "import" */
     const char *remote_id;    /* the service's id, or NULL */
     const char *const *names; /* names the certificate must cover */
@@ -78,7 +80,14 @@ typedef struct {
     const char *alias;         /* NULL: the certificate's name */
     const char *password_file; /* NULL: keep current's password, or generate */
     const char *group;         /* who reads it: NULL the store's group, "none" nobody */
-} cs_install_opts;
+    /*
+     * Called with the new version written and checked, before `current` moves
+     * to it (e.g. its OCSP staple, so that servers load both in one step); its
+     * failure is its own business: the install goes on. NULL: none.
+     */
+    void (*before_switch)(cs_store *s, const char *name, unsigned version, const cs_bundle *b,
+                          const cs_install_opts *o);
+};
 
 /*
  * Validate b, write it as a new version, and make it current. On any failure

@@ -427,8 +427,10 @@ static int due(const refresh_ctx *x, const ocsp_state *st, int force, char *note
         return 0;
     }
     if (stored && x->now < st->refresh_at) {
-        snprintf(note, size, "OCSP staple of v%u is fresh until %s", x->version,
-                 cs_time_iso(st->refresh_at, at));
+        char until[CS_TIME_ISO_SIZE];
+
+        snprintf(note, size, "OCSP staple of v%u: good until %s, refreshed after %s", x->version,
+                 cs_time_iso(st->next_update, until), cs_time_iso(st->refresh_at, at));
         return 0;
     }
     if (!stored && st->has_status && st->status == CS_OCSP_REVOKED && x->now < st->refresh_at) {
@@ -438,21 +440,15 @@ static int due(const refresh_ctx *x, const ocsp_state *st, int force, char *note
     return 1;
 }
 
-static cs_rc refresh_locked(refresh_ctx *x, int force, char *note, size_t size)
+/* Ask for x's version (bundle and source known) when due, and keep the answer. */
+static cs_rc refresh_version(refresh_ctx *x, int force, char *note, size_t size)
 {
-    cs_cert_info info = {0};
     ocsp_state st;
     cs_ocsp_response r;
     char *der = NULL;
     size_t len = 0;
     cs_rc rc;
 
-    if (cs_store_current(x->s, x->name, &x->version) != CS_OK ||
-        cs_store_load(x->s, x->name, x->version, &x->b) != CS_OK ||
-        cs_store_info(x->s, x->name, x->version, &info) != CS_OK)
-        return cs_error_code();
-    x->local_ca = strcmp(info.provider, "local-ca") == 0;
-    cs_cert_info_clear(&info);
     if (!x->local_ca && !cs_ocsp_responder(x->b, x->url, sizeof(x->url))) {
         snprintf(note, size, "no OCSP responder in v%u", x->version);
         return CS_OK;
@@ -466,6 +462,29 @@ static cs_rc refresh_locked(refresh_ctx *x, int force, char *note, size_t size)
     rc = rc == CS_OK ? answered(x, &st, der, len, &r, note, size) : failed(x, &st, rc, note, size);
     free(der);
     return rc;
+}
+
+static cs_rc refresh_locked(refresh_ctx *x, int force, char *note, size_t size)
+{
+    cs_cert_info info = {0};
+
+    if (cs_store_current(x->s, x->name, &x->version) != CS_OK ||
+        cs_store_load(x->s, x->name, x->version, &x->b) != CS_OK ||
+        cs_store_info(x->s, x->name, x->version, &info) != CS_OK)
+        return cs_error_code();
+    x->local_ca = strcmp(info.provider, "local-ca") == 0;
+    cs_cert_info_clear(&info);
+    return refresh_version(x, force, note, size);
+}
+
+void cs_ocsp_before_switch(cs_store *s, const char *name, unsigned version, const cs_bundle *b,
+                           const cs_install_opts *o)
+{
+    refresh_ctx x = {s, name, version, (cs_bundle *)b, 0, "", time(NULL)};
+    char note[1280];
+
+    x.local_ca = o->provider && strcmp(o->provider, "local-ca") == 0;
+    refresh_version(&x, 1, note, sizeof(note));
 }
 
 cs_rc cs_ocsp_refresh(cs_store *s, const char *name, int force, time_t now, char *note, size_t size)

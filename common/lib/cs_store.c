@@ -1391,6 +1391,10 @@ cs_rc cs_store_install(cs_store *s, const char *name, const cs_bundle *b, const 
         snprintf(final, sizeof(final), "v%u", next);
         cs_fs_remove_at(cfd, final);
     }
+    if (rc == CS_OK && o->before_switch) {
+        o->before_switch(s, name, next, b, o);
+        cs_error_clear();
+    }
     if (rc == CS_OK)
         rc = switch_current(cfd, next);
     if (rc == CS_OK) {

@@ -32,6 +32,7 @@ cs_install_opts cs_install_opts_for(const cs_cert_conf *cc, const char *provider
         o.password_file = cc->password_file;
         o.group = cc->group;
     }
+    o.before_switch = cs_ocsp_before_switch;
     return o;
 }
 
