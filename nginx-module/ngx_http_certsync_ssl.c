@@ -817,7 +817,7 @@ ngx_http_certsync_staple(ngx_http_certsync_main_conf_t *mcf,
     size_t                       len;
     u_char                      *der;
     cs_ocsp_response             r;
-    ngx_http_certsync_staple_t  *st;
+    ngx_http_certsync_staple_t  *st, *old;
 
     if (ngx_http_certsync_staple_index_get() == -1 || cert->bundle == NULL) {
         return;
@@ -851,17 +851,33 @@ ngx_http_certsync_staple(ngx_http_certsync_main_conf_t *mcf,
                       cs_error_last());
     }
 
-    /* the free callback releases the staple it replaces */
-    X509_set_ex_data(cs_bundle_leaf(cert->bundle),
-                     ngx_http_certsync_staple_index, NULL);
+    /*
+     * set_ex_data does not free what it replaces (only the X509's end does);
+     * a handshake copies the staple, so the old one can go at once
+     */
+    old = X509_get_ex_data(cs_bundle_leaf(cert->bundle),
+                           ngx_http_certsync_staple_index);
 
-    if (st && X509_set_ex_data(cs_bundle_leaf(cert->bundle),
-                               ngx_http_certsync_staple_index, st)
-              != 1)
+    if (X509_set_ex_data(cs_bundle_leaf(cert->bundle),
+                         ngx_http_certsync_staple_index, st)
+        != 1)
     {
-        free(st->der);
-        free(st);
-        st = NULL;
+        if (st) {
+            free(st->der);
+            free(st);
+        }
+
+        st = old;
+
+    } else if (old) {
+        free(old->der);
+        free(old);
+    }
+
+    if (st == NULL && cert->staple_until) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "certsync: \"%V\" v%ud: the OCSP staple is withdrawn",
+                      &cert->name, cert->version);
     }
 
     cert->staple_until = st ? st->next_update : 0;

@@ -1172,14 +1172,14 @@ cs_rc cs_store_drop_aside(cs_store *s, const char *name, unsigned version, const
 cs_rc cs_store_aside_changed(const cs_store *s, const char *name, unsigned version,
                              const char *kind, cs_store_stamp *last, int *changed)
 {
-    char entry[48], path[PATH_SZ];
+    char entry[48], dir[PATH_SZ], path[PATH_SZ];
     struct stat st;
     cs_store_stamp now = {0};
 
     *changed = 0;
     if (aside_entry(kind, version, entry, sizeof(entry)) != CS_OK ||
-        cert_dir(s, name, path, sizeof(path)) != CS_OK ||
-        cs_fs_join(path, sizeof(path), path, entry) != CS_OK)
+        cert_dir(s, name, dir, sizeof(dir)) != CS_OK ||
+        cs_fs_join(path, sizeof(path), dir, entry) != CS_OK)
         return cs_error_code();
     if (lstat(path, &st) == 0) {
         now.linked = 1;

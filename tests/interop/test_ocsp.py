@@ -4,6 +4,7 @@ certificates whose AIA points at it, the local CA answers for its own; `certsync
 `openssl s_client -status` from memory, before and after swaps, with the same processes."""
 import datetime
 import json
+import os
 import re
 import signal
 import subprocess
@@ -26,6 +27,8 @@ class OcspCA:
         self.port = free_port()
         self.index = d / "index.txt"
         self.index.write_text("")
+        # every swap issues for the same subject
+        (d / "index.txt.attr").write_text("unique_subject = no\n")
         self.root, self.root_key = d / "root.pem", d / "root.key"
         self.inter, self.inter_key = d / "inter.pem", d / "inter.key"
         ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
@@ -42,6 +45,13 @@ class OcspCA:
             self.root_key, "-CAcreateserial", "-out", self.inter, "-days", "1800", "-extfile", ext)
         self.proc = None
         self.n = 0
+
+    def touch(self):
+        """openssl ocsp looks at the index only between two connections: a running responder
+        is restarted so that the next answer is from the index as it is now."""
+        if self.proc and self.proc.poll() is None:
+            self.stop()
+            self.start()
 
     def issue(self, names=("shop.test",), must_staple=False, key="ec"):
         """(cert, key, serial hex) of a new leaf whose AIA names the responder."""
@@ -63,6 +73,7 @@ class OcspCA:
         exp = datetime.datetime.strptime(end, "%b %d %H:%M:%S %Y %Z").strftime("%y%m%d%H%M%SZ")
         with self.index.open("a") as f:
             f.write(f"V\t{exp}\t\t{serial}\tunknown\t/CN={names[0]}\n")
+        self.touch()
         return cert, keyf, serial
 
     def revoke(self, serial):
@@ -74,20 +85,22 @@ class OcspCA:
                 f[0], f[2] = "R", now
             lines.append("\t".join(f))
         self.index.write_text("\n".join(lines) + "\n")
+        self.touch()
 
     def start(self):
-        self.proc = subprocess.Popen(
-            ["openssl", "ocsp", "-index", self.index, "-port", str(self.port), "-rsigner",
-             self.inter, "-rkey", self.inter_key, "-CA", self.inter, "-ndays", "1"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            try:
-                import socket
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+        # no probe connection: the responder serves one connection at a time, and an empty
+        # one would hold it up
+        log = self.d / "responder.log"
+        with open(log, "w") as out:
+            self.proc = subprocess.Popen(
+                ["openssl", "ocsp", "-index", self.index, "-port", str(self.port), "-rsigner",
+                 self.inter, "-rkey", self.inter_key, "-CA", self.inter, "-ndays", "1"],
+                stdout=out, stderr=subprocess.STDOUT)
+        for _ in range(200):
+            if "waiting for OCSP client connections" in log.read_text():
                 return self
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("openssl ocsp did not come up")
+            time.sleep(0.05)
+        raise AssertionError("openssl ocsp did not come up: " + log.read_text())
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -124,7 +137,9 @@ def stapled(port, sni="shop.test", *args):
                         sni, "-status", *args], input="", capture_output=True, text=True,
                        timeout=20)
     out = r.stdout
-    pem = out[out.find("-----BEGIN CERTIFICATE-----"):out.find("-----END CERTIFICATE-----") + 25]
+    # the staple may carry its signer's certificate: the served one follows "Server certificate"
+    srv = out[out.find("Server certificate"):]
+    pem = srv[srv.find("-----BEGIN CERTIFICATE-----"):srv.find("-----END CERTIFICATE-----") + 25]
     assert "BEGIN CERTIFICATE" in pem, out + r.stderr
     served = run("openssl", "x509", "-noout", "-serial", input=pem).stdout.split("=")[1].strip()
     if "OCSP response: no response sent" in out or "OCSP Response Status: successful" not in out:
@@ -185,3 +200,98 @@ def test_the_local_ca_staples_its_own_certificates_in_nginx(tmp_path):
             assert time.time() - t0 < 5, "v2 was not served"
         new, staple = stapled(ngx.port("tls"))
         assert staple == ("good", new)
+
+
+@needs_nginx
+def test_nginx_staples_the_responders_answer_through_ten_swaps(tmp_path, ca):
+    conf = write_conf(tmp_path)
+    cert, key, serial = ca.issue()
+    import_leaf(conf, ca, cert, key)
+    assert status_of(conf)["ocsp"]["status"] == "good"
+    with nginx_for(tmp_path, conf) as ngx:
+        master, workers = ngx.master_pid, ngx.worker_pids()
+        wait_stapled(ngx.port("tls"), serial)
+        for i in range(10):
+            cert, key, serial = ca.issue()
+            import_leaf(conf, ca, cert, key)
+            # the staple came with the version: the first connection that sees it has both
+            t0 = time.time()
+            while (got := stapled(ngx.port("tls")))[0] != serial:
+                assert time.time() - t0 < 5, f"swap {i + 1}: still served {got}"
+            assert got == (serial, ("good", serial)), f"swap {i + 1}: {got}"
+            wait_stapled(ngx.port("tls"), serial, n=4)
+        assert ngx.master_pid == master and ngx.worker_pids() == workers, "no new processes"
+        assert status_of(conf)["version"] == 11
+
+
+@needs_nginx
+def test_a_must_staple_certificate_is_served_with_its_staple(tmp_path, ca):
+    conf = write_conf(tmp_path)
+    cert, key, serial = ca.issue(must_staple=True)
+    assert "TLS Feature" in run("openssl", "x509", "-in", cert, "-noout", "-text").stdout
+    import_leaf(conf, ca, cert, key)
+    with nginx_for(tmp_path, conf) as ngx:
+        wait_stapled(ngx.port("tls"), serial)
+        # a client that insists on a valid staple (verified against the test root) gets one
+        r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{ngx.port('tls')}",
+                            "-servername", "shop.test", "-status", "-CAfile", ca.root,
+                            "-verify_return_error"], input="", capture_output=True, text=True,
+                           timeout=20)
+        assert "Verify return code: 0 (ok)" in r.stdout, r.stdout + r.stderr
+        assert "Cert Status: good" in r.stdout
+
+
+@needs_nginx
+def test_a_revoked_answer_is_critical_and_the_staple_is_withdrawn(tmp_path, ca):
+    conf = write_conf(tmp_path)
+    cert, key, serial = ca.issue()
+    import_leaf(conf, ca, cert, key)
+    with nginx_for(tmp_path, conf) as ngx:
+        wait_stapled(ngx.port("tls"), serial)
+        ca.revoke(serial)
+        r = certsync("--config", conf, "ocsp", "shop", check=False)
+        assert r.returncode == 1 and "REVOKED" in r.stderr, r.stdout + r.stderr
+        assert not (tmp_path / "store/certs/shop/v1.ocsp").exists()
+        chk = certsync("--config", conf, "status", "--check", check=False)
+        assert chk.returncode == 2, chk.stdout
+        assert "CRITICAL shop" in chk.stdout and "REVOKED" in chk.stdout
+        assert status_of(conf)["ocsp"]["status"] == "revoked"
+        t0 = time.time()
+        while stapled(ngx.port("tls")) != (serial, None):
+            assert time.time() - t0 < 5, "the revoked staple is still handed out"
+
+
+@needs_nginx
+def test_the_responder_down_keeps_the_last_good_staple(tmp_path, ca):
+    conf = write_conf(tmp_path)
+    cert, key, serial = ca.issue()
+    import_leaf(conf, ca, cert, key)
+    before = (tmp_path / "store/certs/shop/v1.ocsp").read_bytes()
+    with nginx_for(tmp_path, conf) as ngx:
+        wait_stapled(ngx.port("tls"), serial)
+        ca.stop()
+        r = certsync("--config", conf, "ocsp", "shop", check=False)
+        assert r.returncode == 1 and f"127.0.0.1:{ca.port}" in r.stderr, r.stderr
+        assert (tmp_path / "store/certs/shop/v1.ocsp").read_bytes() == before
+        st = status_of(conf)["ocsp"]
+        assert st["status"] == "good" and f"127.0.0.1:{ca.port}" in st["last_error"]
+        # still valid: no warning yet, and the staple is still handed out
+        assert certsync("--config", conf, "status", "--check", check=False).returncode == 0
+        wait_stapled(ngx.port("tls"), serial)
+        # the next sync waits for its retry time instead of hammering the responder
+        out = certsync("--config", conf, "sync").stdout
+        assert "next try at" in out, out
+        metrics = certsync("--config", conf, "metrics").stdout
+        assert re.search(r'certsync_ocsp_next_update_seconds\{name="shop"\} \d+', metrics)
+
+
+def test_a_certificate_without_a_responder_has_no_staple(tmp_path):
+    from conftest import Chain
+    conf = write_conf(tmp_path)
+    ch = Chain(tmp_path / "plain", names=("shop.test",))
+    certsync("--config", conf, "import", "shop", "--cert", ch.leaf, "--key", ch.key,
+             "--chain", ch.inter)
+    out = certsync("--config", conf, "sync").stdout
+    assert "no OCSP responder in v1" in out
+    assert status_of(conf)["ocsp"] is None
+    assert not (tmp_path / "store/certs/shop/v1.ocsp").exists()
