@@ -628,6 +628,9 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_ssl_add_fallback_cert_files(certsync_add_fallback_cert_files, NULL, NULL,
                                         APR_HOOK_MIDDLE);
     APR_OPTIONAL_HOOK(ssl, init_server, certsync_init_server, NULL, NULL, APR_HOOK_MIDDLE);
+    /* before mod_md's: the certificates we serve are ours to staple */
+    ap_hook_ssl_ocsp_prime_hook(certsync_ocsp_prime, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_ssl_ocsp_get_resp_hook(certsync_ocsp_get_resp, NULL, NULL, APR_HOOK_FIRST);
 }
 
 AP_DECLARE_MODULE(certsync) = {

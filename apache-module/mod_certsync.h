@@ -20,6 +20,7 @@
 #include "apr_time.h"
 #include "httpd.h"
 #include "http_config.h"
+#include "http_ssl.h"
 
 #include "cs_config.h"
 #include "cs_store.h"
@@ -41,7 +42,11 @@ typedef struct {
     unsigned version; /* 0: the self-signed fallback */
     char fingerprint[65];
     time_t not_after;
-    time_t since; /* when this process started serving it */
+    time_t since;           /* when this process started serving it */
+    unsigned char sha1[20]; /* mod_ssl's id of the leaf (ssl_ocsp_get_resp_hook) */
+    unsigned char *staple;  /* the OCSP staple loaded with it (DER), or NULL */
+    size_t staple_len;
+    time_t staple_until; /* its nextUpdate: not handed out from then on */
 } certsync_served;
 
 /* A managed certificate as this server uses it: one per name, shared by vhosts. */
@@ -59,8 +64,9 @@ typedef struct {
 
     pthread_rwlock_t lock; /* guards cur and the rejected_* fields */
     certsync_served *cur;
-    int serving_fallback; /* cur->version == 0, read without the lock per request */
-    cs_store_stamp seen;  /* `current` at the last look (cs_store_current_changed) */
+    int serving_fallback;       /* cur->version == 0, read without the lock per request */
+    cs_store_stamp seen;        /* `current` at the last look (cs_store_current_changed) */
+    cs_store_stamp staple_seen; /* the served version's staple at the last look */
     unsigned rejected_version;
     char rejected_reason[1024];
     time_t rejected_at;
@@ -131,6 +137,10 @@ void certsync_served_release(certsync_served *o);
 int certsync_version_loads(certsync_slot *slot, unsigned *version, char *why, size_t size);
 int certsync_version_servable(certsync_mod *m, certsync_slot *slot, char *why, size_t size);
 apr_status_t certsync_watch_start(apr_pool_t *pchild, server_rec *s);
+int certsync_ocsp_prime(server_rec *s, apr_pool_t *p, const char *id, apr_size_t id_len,
+                        const char *pem);
+int certsync_ocsp_get_resp(server_rec *s, conn_rec *c, const char *id, apr_size_t id_len,
+                           ap_ssl_ocsp_copy_resp *cb, void *userdata);
 
 /* mod_certsync_drive.c */
 apr_status_t certsync_drive_init(certsync_mod *m, apr_pool_t *pconf, server_rec *s);

@@ -295,3 +295,94 @@ def test_a_certificate_without_a_responder_has_no_staple(tmp_path):
     assert "no OCSP responder in v1" in out
     assert status_of(conf)["ocsp"] is None
     assert not (tmp_path / "store/certs/shop/v1.ocsp").exists()
+
+
+# ---- Apache: mod_ssl's OCSP hooks ----
+
+import apache as apache_helpers  # noqa: E402
+
+needs_apache = pytest.mark.skipif(
+    not (apache_helpers.available() and apache_helpers.module_path().exists()),
+    reason="needs Debian's apache2 and out/mod_certsync.so")
+
+
+@pytest.fixture
+def aroot():
+    root = apache_helpers.workdir("certsync-ocsp-")
+    yield root
+    apache_helpers.cleanup(root)
+
+
+def apache_conf(root, certs=None):
+    """certsync.conf whose store the workers (www-data) read through their group."""
+    certs = certs or {"shop": "domain = shop.test\n"}
+    conf = root / "certsync.conf"
+    conf.write_text(f"[store]\npath = {root}/store\ngroup = www-data\n\n" +
+                    "".join(f"[cert {n}]\n{body}\n" for n, body in certs.items()))
+    return conf
+
+
+def stapling_apache(root, conf, port, names=("shop",)):
+    lines = "\n".join(f"    CertSyncCertificate {n}" for n in names)
+    body = f"""
+Listen 127.0.0.1:{port} https
+<VirtualHost 127.0.0.1:{port}>
+    ServerName shop.test
+    SSLEngine on
+{lines}
+</VirtualHost>
+"""
+    pre = (f"CertSyncConfig {conf}\nSSLUseStapling on\n"
+           f'SSLStaplingCache "shmcb:{root}/run/ocsp(128000)"')
+    return apache_helpers.Apache(root, body, preamble=pre)
+
+
+@needs_apache
+def test_apache_staples_the_local_ca_certificate_and_follows_a_swap(aroot):
+    conf = apache_conf(aroot)
+    certsync("--config", conf, "sync")
+    port = free_port()
+    with stapling_apache(aroot, conf, port) as ap:
+        served, staple = stapled(port)
+        assert staple == ("good", served), ap.log()
+        certsync("--config", conf, "sync", "--force")
+        t0 = time.time()
+        while (got := stapled(port))[0] == served:
+            assert time.time() - t0 < 5, "v2 was not served"
+        assert got[1] == ("good", got[0]), got
+
+
+@needs_apache
+def test_apache_staples_the_responders_answer_through_ten_swaps(aroot):
+    ca = OcspCA(aroot / "pki").start()
+    try:
+        conf = apache_conf(aroot)
+        cert, key, serial = ca.issue()
+        import_leaf(conf, ca, cert, key)
+        port = free_port()
+        with stapling_apache(aroot, conf, port) as ap:
+            parent, children = ap.pid(), ap.child_pids()
+            wait_stapled(port, serial)
+            for i in range(10):
+                cert, key, serial = ca.issue()
+                import_leaf(conf, ca, cert, key)
+                t0 = time.time()
+                while (got := stapled(port))[0] != serial:
+                    assert time.time() - t0 < 5, f"swap {i + 1}: still served {got}"
+                assert got == (serial, ("good", serial)), f"swap {i + 1}: {got}"
+                wait_stapled(port, serial, n=4)
+            assert (ap.pid(), ap.child_pids()) == (parent, children), "no restart"
+            assert ap.restarts_in_log() == []
+            # the responder down: the last good staple stays; revoked: it goes
+            ca.stop()
+            assert certsync("--config", conf, "ocsp", check=False).returncode == 1
+            wait_stapled(port, serial, n=4)
+            ca.start()
+            ca.revoke(serial)
+            r = certsync("--config", conf, "ocsp", check=False)
+            assert "REVOKED" in r.stderr, r.stdout + r.stderr
+            t0 = time.time()
+            while stapled(port) != (serial, None):
+                assert time.time() - t0 < 5, "the revoked staple is still handed out"
+    finally:
+        ca.stop()
