@@ -116,6 +116,11 @@ typedef struct {
     int inherited;  /* cert_name comes from the main server */
     int validation; /* -1: unset */
     certsync_slot *slot;
+    /* a second CertSyncCertificate, of the other key type (RSA + ECDSA), or NULL */
+    const char *cert_name2;
+    int cert_line2;
+    /* slot and the second one's: what the certificate callback installs in a handshake */
+    certsync_slot *pair[2];
     int ssl_seen; /* mod_ssl asked for this vhost's certificate files */
     int hot;      /* mod_ssl handed us this vhost's SSL_CTX */
 

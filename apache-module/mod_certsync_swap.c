@@ -146,22 +146,28 @@ static void slot_reject(certsync_slot *slot, unsigned version, const char *why)
  */
 int certsync_cert_cb(SSL *ssl, void *arg)
 {
-    certsync_slot *slot = arg;
-    certsync_served *o = certsync_served_acquire(slot);
-    unsigned version;
-    int ok;
+    certsync_slot **pair = arg;
+    certsync_served *o[2] = {NULL, NULL};
+    int i, ok = 1;
 
-    if (o == NULL)
+    for (i = 0; i < 2 && pair[i]; i++)
+        o[i] = certsync_served_acquire(pair[i]);
+    if (o[0] == NULL && o[1] == NULL)
         return 1; /* nothing parsed: keep what mod_ssl configured */
     SSL_certs_clear(ssl);
-    ok = SSL_use_certificate(ssl, o->leaf) == 1 && SSL_use_PrivateKey(ssl, o->key) == 1 &&
-         SSL_set1_chain(ssl, o->chain) == 1;
-    version = o->version;
-    certsync_served_release(o);
-    if (!ok)
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, ap_server_conf,
-                     "certsync: '%s': cannot set v%u on a TLS connection: %s", slot->name, version,
-                     cs_error_openssl());
+    /* one per key type: OpenSSL then picks the one the client's signature algorithms take */
+    for (i = 0; i < 2 && ok; i++) {
+        if (o[i] == NULL)
+            continue;
+        ok = SSL_use_certificate(ssl, o[i]->leaf) == 1 && SSL_use_PrivateKey(ssl, o[i]->key) == 1 &&
+             SSL_set1_chain(ssl, o[i]->chain) == 1;
+        if (!ok)
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, ap_server_conf,
+                         "certsync: '%s': cannot set v%u on a TLS connection: %s", pair[i]->name,
+                         o[i]->version, cs_error_openssl());
+    }
+    certsync_served_release(o[0]);
+    certsync_served_release(o[1]);
     return ok;
 }
 
