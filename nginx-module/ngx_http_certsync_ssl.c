@@ -16,14 +16,6 @@
 #include "cs_serve.h"
 
 
-/* an OCSP staple in memory, hung on the leaf X509 it answers for */
-typedef struct {
-    u_char                        *der;
-    size_t                         len;
-    time_t                         next_update;
-} ngx_http_certsync_staple_t;
-
-
 /* the status callback the server had before ours (nginx's own stapling) */
 typedef struct {
     int                          (*prev)(SSL *ssl, void *arg);
@@ -49,8 +41,7 @@ static cs_bundle *ngx_http_certsync_kept(ngx_conf_t *cf,
     ngx_http_certsync_cert_t *cert, unsigned *version);
 static void ngx_http_certsync_retire(ngx_http_certsync_main_conf_t *mcf,
     ngx_http_certsync_use_t *use, ngx_uint_t slot, ngx_log_t *log);
-static void ngx_http_certsync_staple_free(void *parent, void *ptr,
-    CRYPTO_EX_DATA *ad, int idx, long argl, void *argp);
+static void ngx_http_certsync_staple_cleanup(void *data);
 static int ngx_http_certsync_status_cb(SSL *ssl, void *arg);
 
 
@@ -138,6 +129,10 @@ ngx_http_certsync_get_cert(ngx_conf_t *cf, ngx_http_certsync_main_conf_t *mcf,
     cert->name = decl->name;
     cert->cc = cc;
     cert->index = mcf->certs.nelts;
+
+    if (ngx_http_certsync_staple_init(cf, cert) != NGX_OK) {
+        return NULL;
+    }
 
     if (ngx_array_init(&cert->uses, cf->pool, 2,
                        sizeof(ngx_http_certsync_use_t *))
@@ -751,9 +746,12 @@ static int
 ngx_http_certsync_staple_index_get(void)
 {
     if (ngx_http_certsync_staple_index == -1) {
+        /*
+         * no free callback: it would outlive this module after a reload
+         * that drops it; the staple belongs to the certificate (cert_t)
+         */
         ngx_http_certsync_staple_index = X509_get_ex_new_index(0, NULL, NULL,
-                                             NULL,
-                                             ngx_http_certsync_staple_free);
+                                                               NULL, NULL);
     }
 
     return ngx_http_certsync_staple_index;
@@ -804,20 +802,20 @@ ngx_http_certsync_stapling(ngx_conf_t *cf, ngx_http_certsync_main_conf_t *mcf)
 
 
 /*
- * Load the staple of the version cert serves onto its leaf (read and
- * checked here, never in a handshake); no staple, or one that does not pass
- * (expired, not for this certificate), takes the old one away.
+ * Load the staple of the version cert serves (read and checked here, never
+ * in a handshake) into cert, and point its leaf at cert. No staple, or one
+ * that does not pass (expired, not for this certificate), drops the old one.
  */
 void
 ngx_http_certsync_staple(ngx_http_certsync_main_conf_t *mcf,
     ngx_http_certsync_cert_t *cert, ngx_log_t *log)
 {
-    int                          changed;
-    cs_rc                        rc;
-    size_t                       len;
-    u_char                      *der;
-    cs_ocsp_response             r;
-    ngx_http_certsync_staple_t  *st, *old;
+    int                changed;
+    cs_rc              rc;
+    size_t             len;
+    u_char            *der;
+    ngx_uint_t         had;
+    cs_ocsp_response   r;
 
     if (ngx_http_certsync_staple_index_get() == -1 || cert->bundle == NULL) {
         return;
@@ -829,114 +827,112 @@ ngx_http_certsync_staple(ngx_http_certsync_main_conf_t *mcf,
     rc = cs_ocsp_load(mcf->store, cert->cc->name, cert->version, cert->bundle,
                       0, &der, &len, &r);
 
-    st = NULL;
-
-    if (rc == CS_OK) {
-        st = malloc(sizeof(ngx_http_certsync_staple_t));
-
-        if (st == NULL) {
-            free(der);
-            rc = CS_ENOMEM;
-
-        } else {
-            st->der = der;
-            st->len = len;
-            st->next_update = r.next_update;
-        }
-
-    } else if (rc != CS_ENOTFOUND) {
+    if (rc != CS_OK && rc != CS_ENOTFOUND) {
         ngx_log_error(NGX_LOG_WARN, log, 0,
                       "certsync: \"%V\" v%ud is served without an OCSP "
                       "staple: %s", &cert->name, cert->version,
                       cs_error_last());
     }
 
-    /*
-     * set_ex_data does not free what it replaces (only the X509's end does);
-     * a handshake copies the staple, so the old one can go at once
-     */
-    old = X509_get_ex_data(cs_bundle_leaf(cert->bundle),
-                           ngx_http_certsync_staple_index);
+    had = (cert->staple != NULL);
 
+    /* a handshake copies the staple: the old one can go at once */
+    free(cert->staple);
+
+    cert->staple = (rc == CS_OK) ? der : NULL;
+    cert->staple_len = (rc == CS_OK) ? len : 0;
+    cert->staple_until = (rc == CS_OK) ? r.next_update : 0;
+
+    /* set even without a staple: a leaf kept over a reload points here now */
     if (X509_set_ex_data(cs_bundle_leaf(cert->bundle),
-                         ngx_http_certsync_staple_index, st)
+                         ngx_http_certsync_staple_index, cert)
         != 1)
     {
-        if (st) {
-            free(st->der);
-            free(st);
-        }
-
-        st = old;
-
-    } else if (old) {
-        free(old->der);
-        free(old);
+        ngx_ssl_error(NGX_LOG_WARN, log, 0,
+                      "certsync: \"%V\": X509_set_ex_data() failed",
+                      &cert->name);
     }
 
-    if (st == NULL && cert->staple_until) {
+    if (cert->staple) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "certsync: \"%V\" v%ud: OCSP staple loaded, valid "
+                      "until %T", &cert->name, cert->version,
+                      cert->staple_until);
+
+    } else if (had) {
         ngx_log_error(NGX_LOG_NOTICE, log, 0,
                       "certsync: \"%V\" v%ud: the OCSP staple is withdrawn",
                       &cert->name, cert->version);
     }
+}
 
-    cert->staple_until = st ? st->next_update : 0;
 
-    if (st) {
-        ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                      "certsync: \"%V\" v%ud: OCSP staple loaded, valid "
-                      "until %T", &cert->name, cert->version,
-                      st->next_update);
+/* The cycle's end: the staple of a certificate goes with it. */
+ngx_int_t
+ngx_http_certsync_staple_init(ngx_conf_t *cf, ngx_http_certsync_cert_t *cert)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
     }
+
+    cln->handler = ngx_http_certsync_staple_cleanup;
+    cln->data = cert;
+
+    return NGX_OK;
 }
 
 
 static void
-ngx_http_certsync_staple_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad,
-    int idx, long argl, void *argp)
+ngx_http_certsync_staple_cleanup(void *data)
 {
-    ngx_http_certsync_staple_t  *st = ptr;
+    ngx_http_certsync_cert_t  *cert = data;
 
-    if (st) {
-        free(st->der);
-        free(st);
-    }
+    free(cert->staple);
+    cert->staple = NULL;
 }
 
 
 /*
  * A status request: the staple of the certificate this handshake uses,
- * from memory; an expired one is not sent (the client would refuse it).
+ * from memory; not when the leaf is no longer the one served (a handshake
+ * that began before a swap), nor when it expired (the client would refuse
+ * it).
  */
 static int
 ngx_http_certsync_status_cb(SSL *ssl, void *arg)
 {
-    X509                          *cert;
+    X509                          *x;
     u_char                        *p;
-    ngx_http_certsync_staple_t    *st;
+    ngx_http_certsync_cert_t      *cert;
     ngx_http_certsync_stapling_t  *stapling = arg;
 
-    cert = SSL_get_certificate(ssl);
-    st = cert ? X509_get_ex_data(cert, ngx_http_certsync_staple_index) : NULL;
+    x = SSL_get_certificate(ssl);
+    cert = x ? X509_get_ex_data(x, ngx_http_certsync_staple_index) : NULL;
 
-    if (st == NULL) {
+    if (cert == NULL) {
         return stapling->prev ? stapling->prev(ssl, stapling->prev_arg)
                               : SSL_TLSEXT_ERR_NOACK;
     }
 
-    if (st->next_update <= ngx_time()) {
+    if (cert->staple == NULL || cert->bundle == NULL
+        || cs_bundle_leaf(cert->bundle) != x
+        || cert->staple_until <= ngx_time())
+    {
         return SSL_TLSEXT_ERR_NOACK;
     }
 
     /* OpenSSL frees what it is given */
-    p = OPENSSL_malloc(st->len);
+    p = OPENSSL_malloc(cert->staple_len);
     if (p == NULL) {
         return SSL_TLSEXT_ERR_NOACK;
     }
 
-    ngx_memcpy(p, st->der, st->len);
+    ngx_memcpy(p, cert->staple, cert->staple_len);
 
-    if (SSL_set_tlsext_status_ocsp_resp(ssl, p, st->len) != 1) {
+    if (SSL_set_tlsext_status_ocsp_resp(ssl, p, cert->staple_len) != 1) {
         OPENSSL_free(p);
         return SSL_TLSEXT_ERR_NOACK;
     }
