@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cs_config.h"
 #include "cs_localca.h"
@@ -175,6 +176,34 @@ static void only_known_files_sit_beside_a_version(void **state)
     teardown_env(&e);
 }
 
+static void a_planted_staple_is_refused_and_replaced(void **state)
+{
+    env e;
+    cs_sync_outcome out;
+    cs_bundle *b;
+    char *der, note[1280], link[4096];
+    size_t len;
+    unsigned char *staple;
+    cs_ocsp_response r;
+    (void)state;
+
+    setup_env(&e);
+    assert_int_equal(cs_sync_cert(e.sess, e.s, &e.c->certs[0], 0, &out), CS_OK);
+    assert_int_equal(cs_store_load(e.s, "web", 1, &b), CS_OK);
+    /* what a worker user could plant: a symlink in place of the staple */
+    snprintf(link, sizeof(link), "%s/store/certs/web/v1.ocsp", e.dir);
+    assert_int_equal(unlink(link), 0);
+    assert_int_equal(symlink("/etc/passwd", link), 0);
+    assert_int_not_equal(cs_store_load_aside(e.s, "web", 1, "ocsp", &der, &len), CS_OK);
+    assert_int_not_equal(cs_ocsp_load(e.s, "web", 1, b, 0, &staple, &len, &r), CS_OK);
+    /* the next refresh writes a real file over it */
+    assert_int_equal(cs_ocsp_refresh(e.s, "web", 1, 0, note, sizeof(note)), CS_OK);
+    assert_int_equal(cs_ocsp_load(e.s, "web", 1, b, 0, &staple, &len, &r), CS_OK);
+    free(staple);
+    cs_bundle_free(b);
+    teardown_env(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -182,6 +211,7 @@ int main(void)
         cmocka_unit_test(an_answer_signed_by_another_ca_is_refused),
         cmocka_unit_test(a_revoked_answer_removes_the_staple_and_is_critical),
         cmocka_unit_test(only_known_files_sit_beside_a_version),
+        cmocka_unit_test(a_planted_staple_is_refused_and_replaced),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
