@@ -137,6 +137,7 @@ bench: deps
 	@/usr/bin/python3 bench/tomcat
 	@/usr/bin/python3 bench/sync
 	@/usr/bin/python3 bench/apache
+	@/usr/bin/python3 bench/apache-ocsp
 	@/usr/bin/python3 bench/nginx
 	@/usr/bin/python3 bench/nginx-ocsp
 
