@@ -487,6 +487,17 @@ static const char *field(json_t *j, const char *key)
     return cli_safe(v ? v : "-");
 }
 
+/* The OCSP staple's lines (none without OCSP state). */
+static void status_ocsp_text(json_t *o)
+{
+    if (!json_is_object(o))
+        return;
+    printf("  ocsp         %s, this update %s, next update %s\n", field(o, "status"),
+           field(o, "this_update"), field(o, "next_update"));
+    if (json_is_string(json_object_get(o, "last_error")))
+        printf("  ocsp error   %s\n", field(o, "last_error"));
+}
+
 static void status_text(json_t *j)
 {
     json_t *names = json_object_get(j, "names"), *v;
@@ -517,6 +528,7 @@ static void status_text(json_t *j)
             "syncing\n",
             (long long)json_integer_value(json_object_get(json_object_get(j, "held"), "version")),
             field(json_object_get(j, "held"), "since"), field(j, "name"));
+    status_ocsp_text(json_object_get(j, "ocsp"));
 }
 
 /* The status of NAME, or of every [cert] without it, appended to all. */

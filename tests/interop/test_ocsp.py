@@ -275,6 +275,9 @@ def test_the_responder_down_keeps_the_last_good_staple(tmp_path, ca):
         assert (tmp_path / "store/certs/shop/v1.ocsp").read_bytes() == before
         st = status_of(conf)["ocsp"]
         assert st["status"] == "good" and f"127.0.0.1:{ca.port}" in st["last_error"]
+        text = certsync("--config", conf, "status", "shop").stdout
+        assert re.search(r"ocsp +good, this update \S+, next update \S+", text), text
+        assert re.search(rf"ocsp error +OCSP responder http://127.0.0.1:{ca.port}/", text), text
         # still valid: no warning yet, and the staple is still handed out
         assert certsync("--config", conf, "status", "--check", check=False).returncode == 0
         wait_stapled(ngx.port("tls"), serial)
