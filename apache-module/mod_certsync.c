@@ -519,6 +519,38 @@ static int certsync_init_server(server_rec *s, apr_pool_t *p, int is_proxy, SSL_
     return OK;
 }
 
+/*
+ * OCSP stapling (SSLUseStapling on): mod_ssl asks by the SHA-1 of the leaf
+ * for the server the connection's SNI chose; that vhost's certificates are
+ * the only ones its handshakes can use. At start (prime) the certificates
+ * we serve are ours to staple: mod_ssl fetches nothing for them.
+ */
+static int certsync_ocsp_prime(server_rec *s, apr_pool_t *p, const char *id, apr_size_t id_len,
+                               const char *pem)
+{
+    certsync_served *o =
+        certsync_g ? certsync_served_by_id(srv_conf(s)->pair, id, (size_t)id_len) : NULL;
+
+    (void)p;
+    (void)pem;
+    certsync_served_release(o);
+    return o ? OK : DECLINED;
+}
+
+static int certsync_ocsp_get_resp(server_rec *s, conn_rec *c, const char *id, apr_size_t id_len,
+                                  ap_ssl_ocsp_copy_resp *cb, void *userdata)
+{
+    certsync_served *o =
+        certsync_g ? certsync_served_by_id(srv_conf(s)->pair, id, (size_t)id_len) : NULL;
+
+    (void)c;
+    if (o == NULL)
+        return DECLINED;
+    certsync_served_staple(o, cb, userdata);
+    certsync_served_release(o);
+    return OK;
+}
+
 /* ---- requests ---- */
 
 static void send_answer(request_rec *r, const char *data, size_t len)

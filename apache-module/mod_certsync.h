@@ -142,10 +142,8 @@ void certsync_served_release(certsync_served *o);
 int certsync_version_loads(certsync_slot *slot, unsigned *version, char *why, size_t size);
 int certsync_version_servable(certsync_mod *m, certsync_slot *slot, char *why, size_t size);
 apr_status_t certsync_watch_start(apr_pool_t *pchild, server_rec *s);
-int certsync_ocsp_prime(server_rec *s, apr_pool_t *p, const char *id, apr_size_t id_len,
-                        const char *pem);
-int certsync_ocsp_get_resp(server_rec *s, conn_rec *c, const char *id, apr_size_t id_len,
-                           ap_ssl_ocsp_copy_resp *cb, void *userdata);
+certsync_served *certsync_served_by_id(certsync_slot *const *pair, const char *id, size_t id_len);
+void certsync_served_staple(const certsync_served *o, ap_ssl_ocsp_copy_resp *cb, void *userdata);
 
 /* mod_certsync_drive.c */
 apr_status_t certsync_drive_init(certsync_mod *m, apr_pool_t *pconf, server_rec *s);

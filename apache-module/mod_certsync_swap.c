@@ -560,16 +560,16 @@ void certsync_slot_check(server_rec *s, certsync_slot *slot)
 
 /* ---- OCSP stapling: mod_ssl asks by the SHA-1 of the certificate it serves ---- */
 
-/* The slot whose served leaf has this id, with a reference (NULL: not ours). */
-static certsync_served *served_by_id(const char *id, apr_size_t id_len)
+/*
+ * What pair (a vhost's certificates) serves with this id (the SHA-1 of the
+ * leaf), with a reference; NULL: not ours.
+ */
+certsync_served *certsync_served_by_id(certsync_slot *const *pair, const char *id, size_t id_len)
 {
     int i;
 
-    if (certsync_g == NULL || id_len != 20)
-        return NULL;
-    for (i = 0; i < certsync_g->slots->nelts; i++) {
-        certsync_slot *slot = APR_ARRAY_IDX(certsync_g->slots, i, certsync_slot *);
-        certsync_served *o = certsync_served_acquire(slot);
+    for (i = 0; i < 2 && pair[i] && id_len == 20; i++) {
+        certsync_served *o = certsync_served_acquire(pair[i]);
 
         if (o && memcmp(o->sha1, id, 20) == 0)
             return o;
@@ -578,38 +578,16 @@ static certsync_served *served_by_id(const char *id, apr_size_t id_len)
     return NULL;
 }
 
-/* At start: the certificates we serve are stapled by us (mod_ssl fetches nothing for them). */
-int certsync_ocsp_prime(server_rec *s, apr_pool_t *p, const char *id, apr_size_t id_len,
-                        const char *pem)
-{
-    certsync_served *o = served_by_id(id, id_len);
-
-    (void)s;
-    (void)p;
-    (void)pem;
-    certsync_served_release(o);
-    return o ? OK : DECLINED;
-}
-
 /*
- * A status request: the staple loaded with the version this handshake
- * serves, from memory (no file, no parsing); an expired one is not sent.
+ * The staple loaded with o, from memory (no file, no parsing), through
+ * mod_ssl's copy callback; an expired one is not sent (NULL, 0).
  */
-int certsync_ocsp_get_resp(server_rec *s, conn_rec *c, const char *id, apr_size_t id_len,
-                           ap_ssl_ocsp_copy_resp *cb, void *userdata)
+void certsync_served_staple(const certsync_served *o, ap_ssl_ocsp_copy_resp *cb, void *userdata)
 {
-    certsync_served *o = served_by_id(id, id_len);
-
-    (void)s;
-    (void)c;
-    if (o == NULL)
-        return DECLINED;
     if (o->staple && o->staple_until > time(NULL))
         cb(o->staple, o->staple_len, userdata);
     else
         cb(NULL, 0, userdata);
-    certsync_served_release(o);
-    return OK;
 }
 
 /* ---- the watcher thread ---- */

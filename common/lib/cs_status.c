@@ -255,8 +255,9 @@ static cs_check_level check_ocsp(const check_ctx *x, char *line, size_t size)
         return CS_CHECK_CRITICAL;
     }
     if (json_is_string(json_object_get(o, "last_error")) && next <= x->now) {
-        snprintf(line, size, "WARNING %s: no valid OCSP staple (it expired at %s): %s", x->name,
-                 key_text(o, "next_update"), key_text(o, "last_error"));
+        snprintf(line, size, "WARNING %s: no valid OCSP staple (%s%s): %s", x->name,
+                 next ? "it expired at " : "none fetched yet",
+                 next ? key_text(o, "next_update") : "", key_text(o, "last_error"));
         return CS_CHECK_WARNING;
     }
     return CS_CHECK_OK;

@@ -389,3 +389,20 @@ def test_apache_staples_the_responders_answer_through_ten_swaps(aroot):
                 assert time.time() - t0 < 5, "the revoked staple is still handed out"
     finally:
         ca.stop()
+
+
+def test_a_responder_down_at_install_is_a_warning_and_retried_later(tmp_path, ca):
+    conf = write_conf(tmp_path)
+    cert, key, serial = ca.issue()
+    ca.stop()
+    import_leaf(conf, ca, cert, key)  # installed all the same, without a staple
+    assert status_of(conf)["version"] == 1
+    assert not (tmp_path / "store/certs/shop/v1.ocsp").exists()
+    chk = certsync("--config", conf, "status", "--check", check=False)
+    assert chk.returncode == 1, chk.stdout
+    assert "WARNING shop: no valid OCSP staple (none fetched yet): OCSP responder" in chk.stdout
+    # the responder back: `certsync ocsp` does not wait for the retry time
+    ca.start()
+    out = certsync("--config", conf, "ocsp", "shop").stdout
+    assert "OCSP staple of v1: good until" in out
+    assert certsync("--config", conf, "status", "--check", check=False).returncode == 0
