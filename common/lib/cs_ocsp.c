@@ -377,6 +377,12 @@ static cs_rc answered(const refresh_ctx *x, ocsp_state *st, const char *der, siz
     char until[CS_TIME_ISO_SIZE];
     long half = (long)(r->next_update - r->this_update) / 2;
 
+    if (r->status == CS_OCSP_UNKNOWN) {
+        /* an error like any other: the state keeps describing the staple still served */
+        cs_error_set(CS_EPROVIDER, "the OCSP responder does not know v%u (status 'unknown')",
+                     x->version);
+        return failed(x, st, CS_EPROVIDER, note, size);
+    }
     st->has_status = 1;
     st->status = r->status;
     st->this_update = r->this_update;
@@ -393,11 +399,6 @@ static cs_rc answered(const refresh_ctx *x, ocsp_state *st, const char *der, siz
         state_write(x->s, x->name, x->version, st);
         snprintf(note, size, "%s", st->last_error);
         return cs_error_set(CS_EBADCERT, "%s", st->last_error);
-    }
-    if (r->status == CS_OCSP_UNKNOWN) {
-        cs_error_set(CS_EPROVIDER, "the OCSP responder does not know v%u (status 'unknown')",
-                     x->version);
-        return failed(x, st, CS_EPROVIDER, note, size);
     }
     if (cs_store_save_aside(x->s, x->name, x->version, "ocsp", der, len) != CS_OK)
         return failed(x, st, cs_error_code(), note, size);

@@ -406,3 +406,19 @@ def test_a_responder_down_at_install_is_a_warning_and_retried_later(tmp_path, ca
     out = certsync("--config", conf, "ocsp", "shop").stdout
     assert "OCSP staple of v1: good until" in out
     assert certsync("--config", conf, "status", "--check", check=False).returncode == 0
+
+
+def test_an_unknown_answer_is_an_error_and_keeps_the_good_staple(tmp_path, ca):
+    conf = write_conf(tmp_path)
+    cert, key, serial = ca.issue()
+    import_leaf(conf, ca, cert, key)
+    before = (tmp_path / "store/certs/shop/v1.ocsp").read_bytes()
+    # the responder forgets the certificate: it answers "unknown"
+    ca.index.write_text("".join(ln + "\n" for ln in ca.index.read_text().splitlines()
+                                if serial not in ln))
+    ca.touch()
+    r = certsync("--config", conf, "ocsp", "shop", check=False)
+    assert r.returncode == 1 and "does not know v1 (status 'unknown')" in r.stderr, r.stderr
+    assert (tmp_path / "store/certs/shop/v1.ocsp").read_bytes() == before
+    st = status_of(conf)["ocsp"]
+    assert st["status"] == "good" and "does not know" in st["last_error"]
