@@ -28,7 +28,7 @@ CLI_OBJS  := $(CLI_SRCS:%.c=$(O)/%.o)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/%)
 UNIT_HELP := $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
-BENCH_BINS := $(O)/bench/bench_convert
+BENCH_BINS := $(O)/bench/bench_convert $(O)/bench/bench_staple
 TOMCAT_BIN := $(O)/certsync-tomcat
 
 .SECONDARY:
@@ -72,6 +72,9 @@ $(O)/tests/%: $(O)/tests/unit/%.o $(UNIT_HELP:%.c=$(O)/%.o) $(O)/libcertsync.a
 
 $(O)/bench/bench_convert: $(O)/bench/bench_convert.o $(O)/libcertsync.a
 	$(CC) $(CFLAGS) -o $@ $< $(O)/libcertsync.a $(LIBS)
+
+$(O)/bench/bench_staple: $(O)/bench/bench_staple.o
+	$(CC) $(CFLAGS) -o $@ $< -lssl -lcrypto -lpthread
 
 # Server modules add their own rules, `all`/`test` prerequisites, packages and install paths
 # (INSTALL_ENV) here.
@@ -144,8 +147,10 @@ bench: deps
 	@/usr/bin/python3 bench/tomcat
 	@/usr/bin/python3 bench/sync
 	@/usr/bin/python3 bench/apache
+	@/usr/bin/python3 bench/apache-ocsp
 	@/usr/bin/python3 bench/nginx
 	@/usr/bin/python3 bench/acme
+	@/usr/bin/python3 bench/nginx-ocsp
 
 # Every C file but nginx-module/, which keeps nginx's own style (as nginx's modules do).
 FORMAT_FILES = $(wildcard common/include/*.h common/lib/*.[ch] common/cli/*.[ch] tests/unit/*.[ch] \

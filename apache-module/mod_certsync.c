@@ -84,6 +84,8 @@ static void *merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     sc->cert_name = add->cert_name ? add->cert_name : base->cert_name;
     sc->cert_file = add->cert_name ? add->cert_file : base->cert_file;
     sc->cert_line = add->cert_name ? add->cert_line : base->cert_line;
+    sc->cert_name2 = add->cert_name ? add->cert_name2 : base->cert_name2;
+    sc->cert_line2 = add->cert_name ? add->cert_line2 : base->cert_line2;
     sc->inherited = add->cert_name == NULL && base->cert_name != NULL;
     sc->validation = add->validation != -1 ? add->validation : base->validation;
     /* global only: always the main server's */
@@ -118,11 +120,21 @@ static const char *set_certificate(cmd_parms *cmd, void *dc, const char *arg)
                             "CertSyncCertificate: '%s' is not a certificate name (the NAME of a "
                             "[cert NAME] section: letters, digits, '.', '_', '-', at most 64)",
                             arg);
-    if (sc->cert_name)
+    if (sc->cert_name2)
         return apr_psprintf(cmd->pool,
-                            "CertSyncCertificate: this server already serves '%s' (line %d); "
-                            "write one CertSyncCertificate per virtual host",
-                            sc->cert_name, sc->cert_line);
+                            "CertSyncCertificate: this server already serves '%s' (line %d) and "
+                            "'%s' (line %d); a virtual host takes two at most, one RSA and one "
+                            "ECDSA",
+                            sc->cert_name, sc->cert_line, sc->cert_name2, sc->cert_line2);
+    if (sc->cert_name && strcmp(sc->cert_name, arg) == 0)
+        return apr_psprintf(cmd->pool, "CertSyncCertificate: '%s' is given twice (line %d)", arg,
+                            sc->cert_line);
+    if (sc->cert_name) {
+        /* the other key type: a client is served the one its signature algorithms take */
+        sc->cert_name2 = arg;
+        sc->cert_line2 = cmd->directive->line_num;
+        return NULL;
+    }
     sc->cert_name = arg;
     sc->cert_file = cmd->directive->filename;
     sc->cert_line = cmd->directive->line_num;
@@ -273,6 +285,58 @@ static int check_versions(certsync_mod *m, server_rec *s)
  * check_config runs for `apachectl -t` too: certsync.conf is read here, and a
  * name that it does not declare fails the check with the file and line.
  */
+/* The slot of a CertSyncCertificate NAME of vhost v, made on first use; NULL when unknown. */
+static certsync_slot *map_slot(certsync_mod *m, apr_hash_t *seen, apr_pool_t *pconf,
+                               apr_pool_t *ptemp, server_rec *v, const char *name, int line,
+                               int *errors)
+{
+    certsync_srv_conf *sc = srv_conf(v);
+    certsync_slot *slot = apr_hash_get(seen, name, APR_HASH_KEY_STRING);
+    const cs_cert_conf *cc;
+
+    if (slot == NULL) {
+        cc = cs_config_cert(m->cfg, name);
+        if (cc == NULL) {
+            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, NULL,
+                         "mod_certsync: %s:%d: CertSyncCertificate %s: %s has no [cert %s] "
+                         "section (it declares: %s)",
+                         sc->cert_file, line, name, m->config_path, name,
+                         declared_names(ptemp, m->cfg));
+            (*errors)++;
+            slot = apr_pcalloc(ptemp, sizeof(*slot)); /* report each name once */
+        } else {
+            slot = slot_new(m, pconf, cc);
+            slot->decl_file = sc->cert_file;
+            slot->decl_line = line;
+        }
+        apr_hash_set(seen, name, APR_HASH_KEY_STRING, slot);
+    }
+    if (slot->name == NULL)
+        return NULL;
+    APR_ARRAY_PUSH(slot->vhosts, const char *) = vhost_id(pconf, v);
+    return slot;
+}
+
+static int is_rsa(cs_key_type t)
+{
+    return t == CS_KEY_RSA2048 || t == CS_KEY_RSA3072 || t == CS_KEY_RSA4096;
+}
+
+/* An SSL_CTX holds one certificate per key type: the two of a vhost must differ. */
+static int key_types_differ(const certsync_mod *m, const certsync_srv_conf *sc)
+{
+    if (is_rsa(sc->pair[0]->cc->key_type) != is_rsa(sc->pair[1]->cc->key_type))
+        return 1;
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, NULL,
+                 "mod_certsync: %s:%d: CertSyncCertificate %s: '%s' (line %d) has the same key "
+                 "type (%s); a virtual host takes one RSA and one ECDSA certificate: set "
+                 "key-type in the [cert %s] section of %s",
+                 sc->cert_file, sc->cert_line2, sc->cert_name2, sc->cert_name, sc->cert_line,
+                 is_rsa(sc->pair[0]->cc->key_type) ? "RSA" : "ECDSA", sc->cert_name2,
+                 m->config_path);
+    return 0;
+}
+
 static int certsync_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                                  server_rec *s)
 {
@@ -302,33 +366,18 @@ static int certsync_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t
 
     for (v = s; v; v = v->next) {
         certsync_srv_conf *sc = srv_conf(v);
-        certsync_slot *slot;
-        const cs_cert_conf *cc;
 
         if (sc->cert_name == NULL)
             continue;
-        slot = apr_hash_get(seen, sc->cert_name, APR_HASH_KEY_STRING);
-        if (slot == NULL) {
-            cc = cs_config_cert(m->cfg, sc->cert_name);
-            if (cc == NULL) {
-                ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, NULL,
-                             "mod_certsync: %s:%d: CertSyncCertificate %s: %s has no [cert %s] "
-                             "section (it declares: %s)",
-                             sc->cert_file, sc->cert_line, sc->cert_name, m->config_path,
-                             sc->cert_name, declared_names(ptemp, m->cfg));
-                errors++;
-                slot = apr_pcalloc(ptemp, sizeof(*slot)); /* report each name once */
-            } else {
-                slot = slot_new(m, pconf, cc);
-                slot->decl_file = sc->cert_file;
-                slot->decl_line = sc->cert_line;
-            }
-            apr_hash_set(seen, sc->cert_name, APR_HASH_KEY_STRING, slot);
-        }
-        if (slot->name == NULL)
-            continue;
-        sc->slot = slot;
-        APR_ARRAY_PUSH(slot->vhosts, const char *) = vhost_id(pconf, v);
+        sc->slot = sc->pair[0] =
+            map_slot(m, seen, pconf, ptemp, v, sc->cert_name, sc->cert_line, &errors);
+        if (sc->cert_name2)
+            sc->pair[1] =
+                map_slot(m, seen, pconf, ptemp, v, sc->cert_name2, sc->cert_line2, &errors);
+        if (sc->pair[0] && sc->pair[1] && !key_types_differ(m, sc))
+            errors++;
+        if (sc->slot == NULL)
+            sc->pair[1] = NULL;
     }
     if (errors || check_versions(m, s) != OK)
         return HTTP_INTERNAL_SERVER_ERROR;
@@ -436,8 +485,10 @@ static int certsync_add_cert_files(server_rec *s, apr_pool_t *p, apr_array_heade
      * 503 meanwhile (mod_ssl's own 503 for fallbacks lasts until a restart).
      */
     if (slot->start_reason == NULL || certsync_g->hot_capable) {
-        APR_ARRAY_PUSH(cert_files, const char *) = slot->cert_file;
-        APR_ARRAY_PUSH(key_files, const char *) = slot->key_file;
+        for (int i = 0; i < 2 && sc->pair[i]; i++) {
+            APR_ARRAY_PUSH(cert_files, const char *) = sc->pair[i]->cert_file;
+            APR_ARRAY_PUSH(key_files, const char *) = sc->pair[i]->key_file;
+        }
         return DONE;
     }
     return DECLINED;
@@ -453,8 +504,10 @@ static int certsync_add_fallback_cert_files(server_rec *s, apr_pool_t *p,
     (void)p;
     if (certsync_g == NULL || sc->slot == NULL || sc->slot->start_reason == NULL)
         return DECLINED;
-    APR_ARRAY_PUSH(cert_files, const char *) = sc->slot->cert_file;
-    APR_ARRAY_PUSH(key_files, const char *) = sc->slot->key_file;
+    for (int i = 0; i < 2 && sc->pair[i]; i++) {
+        APR_ARRAY_PUSH(cert_files, const char *) = sc->pair[i]->cert_file;
+        APR_ARRAY_PUSH(key_files, const char *) = sc->pair[i]->key_file;
+    }
     return DONE;
 }
 
@@ -465,8 +518,40 @@ static int certsync_init_server(server_rec *s, apr_pool_t *p, int is_proxy, SSL_
     (void)p;
     if (is_proxy || certsync_g == NULL || sc->slot == NULL)
         return DECLINED;
-    SSL_CTX_set_cert_cb(ctx, certsync_cert_cb, sc->slot);
+    SSL_CTX_set_cert_cb(ctx, certsync_cert_cb, sc->pair);
     sc->hot = 1;
+    return OK;
+}
+
+/*
+ * OCSP stapling (SSLUseStapling on): mod_ssl asks by the SHA-1 of the leaf
+ * for the server the connection's SNI chose; that vhost's certificates are
+ * the only ones its handshakes can use. At start (prime) the certificates
+ * we serve are ours to staple: mod_ssl fetches nothing for them.
+ */
+static int certsync_ocsp_prime(server_rec *s, apr_pool_t *p, const char *id, apr_size_t id_len,
+                               const char *pem)
+{
+    certsync_served *o =
+        certsync_g ? certsync_served_by_id(srv_conf(s)->pair, id, (size_t)id_len) : NULL;
+
+    (void)p;
+    (void)pem;
+    certsync_served_release(o);
+    return o ? OK : DECLINED;
+}
+
+static int certsync_ocsp_get_resp(server_rec *s, conn_rec *c, const char *id, apr_size_t id_len,
+                                  ap_ssl_ocsp_copy_resp *cb, void *userdata)
+{
+    certsync_served *o =
+        certsync_g ? certsync_served_by_id(srv_conf(s)->pair, id, (size_t)id_len) : NULL;
+
+    (void)c;
+    if (o == NULL)
+        return DECLINED;
+    certsync_served_staple(o, cb, userdata);
+    certsync_served_release(o);
     return OK;
 }
 
@@ -526,9 +611,13 @@ static int answer_challenge(request_rec *r, certsync_mod *m)
 /* Is this vhost's TLS serving the self-signed fallback? */
 static int serves_fallback(const certsync_srv_conf *sc)
 {
-    if (sc->hot)
-        return __atomic_load_n(&sc->slot->serving_fallback, __ATOMIC_ACQUIRE);
-    return sc->slot->start_reason != NULL; /* what mod_ssl loaded at start */
+    int i, fallback = 1;
+
+    /* with two certificates, one real one is enough to answer */
+    for (i = 0; i < 2 && sc->pair[i]; i++)
+        fallback &= sc->hot ? __atomic_load_n(&sc->pair[i]->serving_fallback, __ATOMIC_ACQUIRE)
+                            : sc->pair[i]->start_reason != NULL; /* what mod_ssl loaded */
+    return fallback;
 }
 
 static int certsync_post_read_request(request_rec *r)
@@ -632,6 +721,9 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_ssl_add_fallback_cert_files(certsync_add_fallback_cert_files, NULL, NULL,
                                         APR_HOOK_MIDDLE);
     APR_OPTIONAL_HOOK(ssl, init_server, certsync_init_server, NULL, NULL, APR_HOOK_MIDDLE);
+    /* before mod_md's: the certificates we serve are ours to staple */
+    ap_hook_ssl_ocsp_prime_hook(certsync_ocsp_prime, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_ssl_ocsp_get_resp_hook(certsync_ocsp_get_resp, NULL, NULL, APR_HOOK_FIRST);
 }
 
 AP_DECLARE_MODULE(certsync) = {

@@ -20,6 +20,7 @@
 #include "apr_time.h"
 #include "httpd.h"
 #include "http_config.h"
+#include "http_ssl.h"
 
 #include "cs_config.h"
 #include "cs_store.h"
@@ -41,7 +42,11 @@ typedef struct {
     unsigned version; /* 0: the self-signed fallback */
     char fingerprint[65];
     time_t not_after;
-    time_t since; /* when this process started serving it */
+    time_t since;           /* when this process started serving it */
+    unsigned char sha1[20]; /* mod_ssl's id of the leaf (ssl_ocsp_get_resp_hook) */
+    unsigned char *staple;  /* the OCSP staple loaded with it (DER), or NULL */
+    size_t staple_len;
+    time_t staple_until; /* its nextUpdate: not handed out from then on */
 } certsync_served;
 
 /* A managed certificate as this server uses it: one per name, shared by vhosts. */
@@ -59,8 +64,9 @@ typedef struct {
 
     pthread_rwlock_t lock; /* guards cur and the rejected_* fields */
     certsync_served *cur;
-    int serving_fallback; /* cur->version == 0, read without the lock per request */
-    cs_store_stamp seen;  /* `current` at the last look (cs_store_current_changed) */
+    int serving_fallback;       /* cur->version == 0, read without the lock per request */
+    cs_store_stamp seen;        /* `current` at the last look (cs_store_current_changed) */
+    cs_store_stamp staple_seen; /* the served version's staple at the last look */
     unsigned rejected_version;
     char rejected_reason[1024];
     time_t rejected_at;
@@ -110,6 +116,11 @@ typedef struct {
     int inherited;  /* cert_name comes from the main server */
     int validation; /* -1: unset */
     certsync_slot *slot;
+    /* a second CertSyncCertificate, of the other key type (RSA + ECDSA), or NULL */
+    const char *cert_name2;
+    int cert_line2;
+    /* slot and the second one's: what the certificate callback installs in a handshake */
+    certsync_slot *pair[2];
     int ssl_seen; /* mod_ssl asked for this vhost's certificate files */
     int hot;      /* mod_ssl handed us this vhost's SSL_CTX */
 
@@ -133,6 +144,8 @@ void certsync_served_release(certsync_served *o);
 int certsync_version_loads(certsync_slot *slot, unsigned *version, char *why, size_t size);
 int certsync_version_servable(certsync_mod *m, certsync_slot *slot, char *why, size_t size);
 apr_status_t certsync_watch_start(apr_pool_t *pchild, server_rec *s);
+certsync_served *certsync_served_by_id(certsync_slot *const *pair, const char *id, size_t id_len);
+void certsync_served_staple(const certsync_served *o, ap_ssl_ocsp_copy_resp *cb, void *userdata);
 
 /* mod_certsync_drive.c */
 apr_status_t certsync_drive_init(certsync_mod *m, apr_pool_t *pconf, server_rec *s);

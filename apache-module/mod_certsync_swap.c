@@ -29,6 +29,7 @@
 #include "cs_bundle.h"
 #include "cs_fallback.h"
 #include "cs_fs.h"
+#include "cs_ocsp.h"
 #include "cs_serve.h"
 #include "cs_store.h"
 
@@ -55,7 +56,32 @@ static certsync_served *served_new(const cs_bundle *b, unsigned version)
     o->not_after = cs_bundle_not_after(b);
     o->since = time(NULL);
     cs_bundle_fingerprint(b, o->fingerprint);
+    X509_digest(o->leaf, EVP_sha1(), o->sha1, NULL);
     return o;
+}
+
+/*
+ * Load the staple of slot's version (read and checked here, never in a
+ * handshake) into o. No staple, or one that fails the checks, leaves none.
+ */
+static void served_staple(certsync_served *o, certsync_slot *slot, const cs_bundle *b)
+{
+    cs_ocsp_response r;
+    int changed;
+    cs_rc rc;
+
+    cs_store_aside_changed(certsync_g->store, slot->name, o->version, "ocsp", &slot->staple_seen,
+                           &changed);
+    if (o->version == 0)
+        return;
+    rc = cs_ocsp_load(certsync_g->store, slot->name, o->version, b, 0, &o->staple, &o->staple_len,
+                      &r);
+    if (rc == CS_OK)
+        o->staple_until = r.next_update;
+    else if (rc != CS_ENOTFOUND)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, certsync_g->s,
+                     "certsync: '%s': v%u is served without an OCSP staple: %s", slot->name,
+                     o->version, cs_error_last());
 }
 
 certsync_served *certsync_served_acquire(certsync_slot *slot)
@@ -77,22 +103,30 @@ void certsync_served_release(certsync_served *o)
     X509_free(o->leaf);
     sk_X509_pop_free(o->chain, X509_free);
     EVP_PKEY_free(o->key);
+    free(o->staple);
     free(o);
 }
 
-static void slot_install(certsync_slot *slot, certsync_served *o)
+static void slot_swap(certsync_slot *slot, certsync_served *o, int newer)
 {
     certsync_served *old;
 
     pthread_rwlock_wrlock(&slot->lock);
     old = slot->cur;
     slot->cur = o;
-    slot->rejected_version = 0; /* a rejection is history once something newer is served */
-    slot->rejected_reason[0] = '\0';
+    if (newer) {
+        slot->rejected_version = 0; /* a rejection is history once something newer is served */
+        slot->rejected_reason[0] = '\0';
+    }
     __atomic_store_n(&slot->serving_fallback, o->version == 0, __ATOMIC_RELEASE);
     pthread_rwlock_unlock(&slot->lock);
     /* handshakes that still hold the old one keep it until they are done */
     certsync_served_release(old);
+}
+
+static void slot_install(certsync_slot *slot, certsync_served *o)
+{
+    slot_swap(slot, o, 1);
 }
 
 static void slot_reject(certsync_slot *slot, unsigned version, const char *why)
@@ -112,22 +146,28 @@ static void slot_reject(certsync_slot *slot, unsigned version, const char *why)
  */
 int certsync_cert_cb(SSL *ssl, void *arg)
 {
-    certsync_slot *slot = arg;
-    certsync_served *o = certsync_served_acquire(slot);
-    unsigned version;
-    int ok;
+    certsync_slot **pair = arg;
+    certsync_served *o[2] = {NULL, NULL};
+    int i, ok = 1;
 
-    if (o == NULL)
+    for (i = 0; i < 2 && pair[i]; i++)
+        o[i] = certsync_served_acquire(pair[i]);
+    if (o[0] == NULL && o[1] == NULL)
         return 1; /* nothing parsed: keep what mod_ssl configured */
     SSL_certs_clear(ssl);
-    ok = SSL_use_certificate(ssl, o->leaf) == 1 && SSL_use_PrivateKey(ssl, o->key) == 1 &&
-         SSL_set1_chain(ssl, o->chain) == 1;
-    version = o->version;
-    certsync_served_release(o);
-    if (!ok)
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, ap_server_conf,
-                     "certsync: '%s': cannot set v%u on a TLS connection: %s", slot->name, version,
-                     cs_error_openssl());
+    /* one per key type: OpenSSL then picks the one the client's signature algorithms take */
+    for (i = 0; i < 2 && ok; i++) {
+        if (o[i] == NULL)
+            continue;
+        ok = SSL_use_certificate(ssl, o[i]->leaf) == 1 && SSL_use_PrivateKey(ssl, o[i]->key) == 1 &&
+             SSL_set1_chain(ssl, o[i]->chain) == 1;
+        if (!ok)
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, ap_server_conf,
+                         "certsync: '%s': cannot set v%u on a TLS connection: %s", pair[i]->name,
+                         o[i]->version, cs_error_openssl());
+    }
+    certsync_served_release(o[0]);
+    certsync_served_release(o[1]);
     return ok;
 }
 
@@ -212,6 +252,8 @@ static cs_rc load_version(certsync_mod *m, certsync_slot *slot, unsigned *versio
     if (v == CS_SERVE_EXPIRED)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, m->s, "certsync: '%s': %s", slot->name, why);
     *out = served_new(b, *version);
+    if (*out)
+        served_staple(*out, slot, b);
     cs_bundle_free(b);
     if (*out == NULL) {
         snprintf(why, size, "out of memory");
@@ -396,6 +438,8 @@ static apr_status_t prepare_files(certsync_mod *m, certsync_slot *slot, apr_pool
     slot->cert_file = apr_pstrcat(p, slot->runtime, "/", cert, NULL);
     slot->key_file = apr_pstrcat(p, slot->runtime, "/", key, NULL);
     *out = b ? served_new(b, version) : served_new(fb, 0);
+    if (*out && b)
+        served_staple(*out, slot, b);
     cs_bundle_free(fb);
     return *out ? APR_SUCCESS : APR_ENOMEM;
 }
@@ -444,7 +488,7 @@ apr_status_t certsync_slot_prepare(certsync_mod *m, certsync_slot *slot, apr_poo
  * it if it validates. Called by the watcher thread only (and once by
  * child_init before any connection is accepted).
  */
-void certsync_slot_check(server_rec *s, certsync_slot *slot)
+static void version_check(server_rec *s, certsync_slot *slot)
 {
     char why[1024], which[16] = "?", was[32];
     certsync_served *o, *cur;
@@ -478,6 +522,72 @@ void certsync_slot_check(server_rec *s, certsync_slot *slot)
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
                  "certsync: '%s': now serving v%u (sha256 %s) in process %ld, no restart",
                  slot->name, version, o->fingerprint, (long)getpid());
+}
+
+/*
+ * The staple beside the version served changed (one lstat()), or the one in
+ * memory expired: the same objects with the staple as it is now, swapped in.
+ */
+static void staple_check(server_rec *s, certsync_slot *slot)
+{
+    certsync_served *cur = certsync_served_acquire(slot), *o = NULL;
+    cs_store_stamp seen = slot->staple_seen;
+    cs_bundle *b = NULL;
+    int changed = 0;
+
+    if (cur && cur->version)
+        cs_store_aside_changed(certsync_g->store, slot->name, cur->version, "ocsp", &seen,
+                               &changed);
+    if (cur && cur->version && (changed || (cur->staple && cur->staple_until <= time(NULL))) &&
+        cs_bundle_new(cur->leaf, cur->chain, cur->key, &b) == CS_OK &&
+        (o = served_new(b, cur->version)) != NULL) {
+        o->since = cur->since;
+        served_staple(o, slot, b);
+        slot_swap(slot, o, 0);
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
+                     "certsync: '%s': v%u %s an OCSP staple now in process %ld", slot->name,
+                     o->version, o->staple ? "has" : "has no", (long)getpid());
+    }
+    cs_bundle_free(b);
+    certsync_served_release(cur);
+}
+
+void certsync_slot_check(server_rec *s, certsync_slot *slot)
+{
+    version_check(s, slot);
+    staple_check(s, slot);
+}
+
+/* ---- OCSP stapling: mod_ssl asks by the SHA-1 of the certificate it serves ---- */
+
+/*
+ * What pair (a vhost's certificates) serves with this id (the SHA-1 of the
+ * leaf), with a reference; NULL: not ours.
+ */
+certsync_served *certsync_served_by_id(certsync_slot *const *pair, const char *id, size_t id_len)
+{
+    int i;
+
+    for (i = 0; i < 2 && pair[i] && id_len == 20; i++) {
+        certsync_served *o = certsync_served_acquire(pair[i]);
+
+        if (o && memcmp(o->sha1, id, 20) == 0)
+            return o;
+        certsync_served_release(o);
+    }
+    return NULL;
+}
+
+/*
+ * The staple loaded with o, from memory (no file, no parsing), through
+ * mod_ssl's copy callback; an expired one is not sent (NULL, 0).
+ */
+void certsync_served_staple(const certsync_served *o, ap_ssl_ocsp_copy_resp *cb, void *userdata)
+{
+    if (o->staple && o->staple_until > time(NULL))
+        cb(o->staple, o->staple_len, userdata);
+    else
+        cb(NULL, 0, userdata);
 }
 
 /* ---- the watcher thread ---- */

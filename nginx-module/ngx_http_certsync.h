@@ -105,6 +105,11 @@ struct ngx_http_certsync_cert_s {
 
     /* `current` as seen by the last look */
     cs_store_stamp                 seen;
+    /* the OCSP staple beside the version served, as seen by the last look */
+    cs_store_stamp                 staple_seen;
+    u_char                        *staple;    /* its OCSP staple (DER), or NULL */
+    size_t                         staple_len;
+    time_t                         staple_until;   /* its nextUpdate */
     unsigned                       look_failed:1;
     unsigned                       watch_failed:1;
     int                            wd;        /* inotify watch of dir, or -1 */
@@ -192,12 +197,20 @@ void ngx_http_certsync_served(ngx_http_certsync_main_conf_t *mcf,
     ngx_http_certsync_cert_t *cert, cs_bundle *b, unsigned version);
 void ngx_http_certsync_record(ngx_http_certsync_main_conf_t *mcf,
     ngx_http_certsync_cert_t *cert);
+ngx_int_t ngx_http_certsync_stapling(ngx_conf_t *cf,
+    ngx_http_certsync_main_conf_t *mcf);
+void ngx_http_certsync_staple(ngx_http_certsync_main_conf_t *mcf,
+    ngx_http_certsync_cert_t *cert, ngx_log_t *log);
+ngx_int_t ngx_http_certsync_staple_init(ngx_conf_t *cf,
+    ngx_http_certsync_cert_t *cert);
 
 /* ngx_http_certsync_watch.c */
 ngx_int_t ngx_http_certsync_watch_init(ngx_cycle_t *cycle,
     ngx_http_certsync_main_conf_t *mcf);
 void ngx_http_certsync_watch_exit(ngx_http_certsync_main_conf_t *mcf);
 void ngx_http_certsync_look(ngx_http_certsync_main_conf_t *mcf,
+    ngx_http_certsync_cert_t *cert, ngx_log_t *log);
+void ngx_http_certsync_staple_look(ngx_http_certsync_main_conf_t *mcf,
     ngx_http_certsync_cert_t *cert, ngx_log_t *log);
 
 /* ngx_http_certsync_sync.c */

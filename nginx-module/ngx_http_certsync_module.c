@@ -423,6 +423,11 @@ ngx_http_certsync_postconfiguration(ngx_conf_t *cf)
         return NGX_OK;
     }
 
+    /* after ngx_http_ssl_module's postconfiguration, which sets its own */
+    if (ngx_http_certsync_stapling(cf, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     /*
      * The status zone has a row per worker; worker_processes may still be
      * unset here (it is resolved after the whole file is read).

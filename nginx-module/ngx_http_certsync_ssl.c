@@ -12,7 +12,15 @@
 #include <openssl/pem.h>
 
 #include "cs_fallback.h"
+#include "cs_ocsp.h"
 #include "cs_serve.h"
+
+
+/* the status callback the server had before ours (nginx's own stapling) */
+typedef struct {
+    int                          (*prev)(SSL *ssl, void *arg);
+    void                          *prev_arg;
+} ngx_http_certsync_stapling_t;
 
 
 static cs_bundle *ngx_http_certsync_fallback(ngx_conf_t *cf,
@@ -33,6 +41,11 @@ static cs_bundle *ngx_http_certsync_kept(ngx_conf_t *cf,
     ngx_http_certsync_cert_t *cert, unsigned *version);
 static void ngx_http_certsync_retire(ngx_http_certsync_main_conf_t *mcf,
     ngx_http_certsync_use_t *use, ngx_uint_t slot, ngx_log_t *log);
+static void ngx_http_certsync_staple_cleanup(void *data);
+static int ngx_http_certsync_status_cb(SSL *ssl, void *arg);
+
+
+static int  ngx_http_certsync_staple_index = -1;
 
 
 /*
@@ -116,6 +129,10 @@ ngx_http_certsync_get_cert(ngx_conf_t *cf, ngx_http_certsync_main_conf_t *mcf,
     cert->name = decl->name;
     cert->cc = cc;
     cert->index = mcf->certs.nelts;
+
+    if (ngx_http_certsync_staple_init(cf, cert) != NGX_OK) {
+        return NULL;
+    }
 
     if (ngx_array_init(&cert->uses, cf->pool, 2,
                        sizeof(ngx_http_certsync_use_t *))
@@ -603,6 +620,9 @@ ngx_http_certsync_served(ngx_http_certsync_main_conf_t *mcf,
     cert->loaded_at = ngx_time();
     cs_bundle_fingerprint(b, cert->fingerprint);
 
+    /* the staple follows in the same step: no handshake falls in between */
+    ngx_http_certsync_staple(mcf, cert, ngx_cycle->log);
+
     ngx_http_certsync_record(mcf, cert);
 }
 
@@ -715,4 +735,207 @@ ngx_http_certsync_retire(ngx_http_certsync_main_conf_t *mcf,
                       ngx_http_certsync_slot_name(slot),
                       ngx_http_certsync_slot_name(use->slot));
     }
+}
+
+
+/* ---- OCSP stapling ---- */
+
+
+/* One index per process, made on first use (first looks run before postconfiguration). */
+static int
+ngx_http_certsync_staple_index_get(void)
+{
+    if (ngx_http_certsync_staple_index == -1) {
+        /*
+         * no free callback: it would outlive this module after a reload
+         * that drops it; the staple belongs to the certificate (cert_t)
+         */
+        ngx_http_certsync_staple_index = X509_get_ex_new_index(0, NULL, NULL,
+                                                               NULL, NULL);
+    }
+
+    return ngx_http_certsync_staple_index;
+}
+
+/*
+ * Every server with "ssl_stapling on" that takes a managed certificate
+ * answers status requests from our callback: nginx's own stapling finds no
+ * certificate there at configuration time (they come from the store), so
+ * it would never staple them. The callback nginx set stays as the fallback
+ * for a certificate of the server that is not ours (ssl_certificate).
+ */
+ngx_int_t
+ngx_http_certsync_stapling(ngx_conf_t *cf, ngx_http_certsync_main_conf_t *mcf)
+{
+    ngx_uint_t                      i;
+    ngx_http_certsync_srv_conf_t  **srvp;
+    ngx_http_certsync_stapling_t   *st;
+
+    if (ngx_http_certsync_staple_index_get() == -1) {
+        ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
+                      "certsync: X509_get_ex_new_index() failed");
+        return NGX_ERROR;
+    }
+
+    srvp = mcf->servers.elts;
+
+    for (i = 0; i < mcf->servers.nelts; i++) {
+        if (!srvp[i]->sscf->stapling) {
+            continue;
+        }
+
+        st = ngx_pcalloc(cf->pool, sizeof(ngx_http_certsync_stapling_t));
+        if (st == NULL) {
+            return NGX_ERROR;
+        }
+
+        SSL_CTX_get_tlsext_status_cb(srvp[i]->sscf->ssl.ctx, &st->prev);
+        SSL_CTX_get_tlsext_status_arg(srvp[i]->sscf->ssl.ctx, &st->prev_arg);
+        SSL_CTX_set_tlsext_status_cb(srvp[i]->sscf->ssl.ctx,
+                                     ngx_http_certsync_status_cb);
+        SSL_CTX_set_tlsext_status_arg(srvp[i]->sscf->ssl.ctx, st);
+    }
+
+    /* the workers' first looks at the staples compare with what is loaded now */
+    return NGX_OK;
+}
+
+
+/*
+ * Load the staple of the version cert serves (read and checked here, never
+ * in a handshake) into cert, and point its leaf at cert. No staple, or one
+ * that does not pass (expired, not for this certificate), drops the old one.
+ */
+void
+ngx_http_certsync_staple(ngx_http_certsync_main_conf_t *mcf,
+    ngx_http_certsync_cert_t *cert, ngx_log_t *log)
+{
+    int                changed;
+    cs_rc              rc;
+    size_t             len;
+    u_char            *der;
+    ngx_uint_t         had;
+    cs_ocsp_response   r;
+
+    if (ngx_http_certsync_staple_index_get() == -1 || cert->bundle == NULL) {
+        return;
+    }
+
+    (void) cs_store_aside_changed(mcf->store, cert->cc->name, cert->version,
+                                  "ocsp", &cert->staple_seen, &changed);
+
+    rc = cs_ocsp_load(mcf->store, cert->cc->name, cert->version, cert->bundle,
+                      0, &der, &len, &r);
+
+    if (rc != CS_OK && rc != CS_ENOTFOUND) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "certsync: \"%V\" v%ud is served without an OCSP "
+                      "staple: %s", &cert->name, cert->version,
+                      cs_error_last());
+    }
+
+    had = (cert->staple != NULL);
+
+    /* a handshake copies the staple: the old one can go at once */
+    free(cert->staple);
+
+    cert->staple = (rc == CS_OK) ? der : NULL;
+    cert->staple_len = (rc == CS_OK) ? len : 0;
+    cert->staple_until = (rc == CS_OK) ? r.next_update : 0;
+
+    /* set even without a staple: a leaf kept over a reload points here now */
+    if (X509_set_ex_data(cs_bundle_leaf(cert->bundle),
+                         ngx_http_certsync_staple_index, cert)
+        != 1)
+    {
+        ngx_ssl_error(NGX_LOG_WARN, log, 0,
+                      "certsync: \"%V\": X509_set_ex_data() failed",
+                      &cert->name);
+    }
+
+    if (cert->staple) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "certsync: \"%V\" v%ud: OCSP staple loaded, valid "
+                      "until %T", &cert->name, cert->version,
+                      cert->staple_until);
+
+    } else if (had) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "certsync: \"%V\" v%ud: the OCSP staple is withdrawn",
+                      &cert->name, cert->version);
+    }
+}
+
+
+/* The cycle's end: the staple of a certificate goes with it. */
+ngx_int_t
+ngx_http_certsync_staple_init(ngx_conf_t *cf, ngx_http_certsync_cert_t *cert)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_certsync_staple_cleanup;
+    cln->data = cert;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_certsync_staple_cleanup(void *data)
+{
+    ngx_http_certsync_cert_t  *cert = data;
+
+    free(cert->staple);
+    cert->staple = NULL;
+}
+
+
+/*
+ * A status request: the staple of the certificate this handshake uses,
+ * from memory; not when the leaf is no longer the one served (a handshake
+ * that began before a swap), nor when it expired (the client would refuse
+ * it).
+ */
+static int
+ngx_http_certsync_status_cb(SSL *ssl, void *arg)
+{
+    X509                          *x;
+    u_char                        *p;
+    ngx_http_certsync_cert_t      *cert;
+    ngx_http_certsync_stapling_t  *stapling = arg;
+
+    x = SSL_get_certificate(ssl);
+    cert = x ? X509_get_ex_data(x, ngx_http_certsync_staple_index) : NULL;
+
+    if (cert == NULL) {
+        return stapling->prev ? stapling->prev(ssl, stapling->prev_arg)
+                              : SSL_TLSEXT_ERR_NOACK;
+    }
+
+    if (cert->staple == NULL || cert->bundle == NULL
+        || cs_bundle_leaf(cert->bundle) != x
+        || cert->staple_until <= ngx_time())
+    {
+        return SSL_TLSEXT_ERR_NOACK;
+    }
+
+    /* OpenSSL frees what it is given */
+    p = OPENSSL_malloc(cert->staple_len);
+    if (p == NULL) {
+        return SSL_TLSEXT_ERR_NOACK;
+    }
+
+    ngx_memcpy(p, cert->staple, cert->staple_len);
+
+    if (SSL_set_tlsext_status_ocsp_resp(ssl, p, cert->staple_len) != 1) {
+        OPENSSL_free(p);
+        return SSL_TLSEXT_ERR_NOACK;
+    }
+
+    return SSL_TLSEXT_ERR_OK;
 }

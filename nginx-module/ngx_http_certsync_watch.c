@@ -18,7 +18,7 @@
 
 
 #define NGX_HTTP_CERTSYNC_INOTIFY_MASK                                        \
-    (IN_MOVED_TO|IN_CREATE|IN_DELETE_SELF|IN_MOVE_SELF|IN_ONLYDIR             \
+    (IN_MOVED_TO|IN_CREATE|IN_DELETE|IN_DELETE_SELF|IN_MOVE_SELF|IN_ONLYDIR   \
      |IN_DONT_FOLLOW)
 
 
@@ -269,6 +269,12 @@ ngx_http_certsync_inotify_event(ngx_http_certsync_main_conf_t *mcf,
         && ie->len > 0 && ngx_strcmp(ie->name, "current") == 0)
     {
         ngx_http_certsync_look(mcf, certp[i], log);
+
+    } else if ((ie->mask & (IN_MOVED_TO|IN_CREATE|IN_DELETE))
+               && ie->len > 0 && ngx_strstr(ie->name, ".ocsp") != NULL)
+    {
+        /* a staple beside a version: the one served is looked at */
+        ngx_http_certsync_staple_look(mcf, certp[i], log);
     }
 }
 
@@ -296,6 +302,7 @@ ngx_http_certsync_watch_handler(ngx_event_t *ev)
         }
 
         ngx_http_certsync_look(mcf, certp[i], ev->log);
+        ngx_http_certsync_staple_look(mcf, certp[i], ev->log);
     }
 
     ngx_http_certsync_watch_again(mcf);
@@ -423,4 +430,35 @@ ngx_http_certsync_swap(ngx_http_certsync_main_conf_t *mcf,
     ngx_log_error(NGX_LOG_NOTICE, log, 0,
                   "certsync: \"%V\" v%ud is served now (was %s), sha256 %s",
                   &cert->name, version, was, cert->fingerprint);
+}
+
+
+/*
+ * One look at the staple beside the version served (one lstat()): a new
+ * one, or none any more, is loaded onto the certificate. An expired one is
+ * dropped here too, so that status shows it; the handshake never sends it.
+ */
+void
+ngx_http_certsync_staple_look(ngx_http_certsync_main_conf_t *mcf,
+    ngx_http_certsync_cert_t *cert, ngx_log_t *log)
+{
+    int             changed;
+    cs_store_stamp  seen;
+
+    if (cert->bundle == NULL) {
+        return;
+    }
+
+    seen = cert->staple_seen;
+
+    if (cs_store_aside_changed(mcf->store, cert->cc->name, cert->version,
+                               "ocsp", &seen, &changed)
+        != CS_OK)
+    {
+        return;
+    }
+
+    if (changed || (cert->staple_until && cert->staple_until <= ngx_time())) {
+        ngx_http_certsync_staple(mcf, cert, log);
+    }
 }

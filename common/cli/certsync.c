@@ -25,6 +25,7 @@
 #include "cs_password.h"
 #include "cs_status.h"
 #include "cs_store.h"
+#include "cs_ocsp.h"
 #include "cs_sync.h"
 #include "cs_sync_plan.h"
 #include "cs_time.h"
@@ -367,6 +368,13 @@ static int sync_names_known(const cs_config *c, char **names, int n)
     return 1;
 }
 
+/* What the staple refresh after a sync did: a failure or a revocation goes to stderr. */
+static void sync_ocsp_line(const char *name, const cs_sync_outcome *out)
+{
+    if (out->ocsp[0])
+        fprintf(out->ocsp_failed ? stderr : stdout, "%s: %s\n", name, cli_safe(out->ocsp));
+}
+
 /* Sync one certificate and say what happened; returns 0 when it failed. */
 static int sync_one(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, int force)
 {
@@ -376,6 +384,7 @@ static int sync_one(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, 
         if (out.result == CS_SYNC_INSTALLED)
             printf("%s: installed v%u (%s)\n", cc->name, out.version, cli_safe(out.reason));
         fprintf(stderr, "%s: failed: %s\n", cc->name, cli_safe(cs_error_last()));
+        sync_ocsp_line(cc->name, &out);
         return 0;
     }
     if (out.result == CS_SYNC_INSTALLED)
@@ -387,6 +396,7 @@ static int sync_one(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, 
     if (out.hook_retried == HOOK_DELIVERED)
         printf("%s: the on-change that failed before ran again for v%u and succeeded\n", cc->name,
                out.version);
+    sync_ocsp_line(cc->name, &out);
     return 1;
 }
 
@@ -494,6 +504,41 @@ static int cmd_sync(const cli_command *self, int argc, char **argv)
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
+/* ---- ocsp ---- */
+
+static const char ocsp_about[] =
+    "Fetch the OCSP staple of each managed certificate's current version (all of them\n"
+    "without NAME) now, whether or not it is due: from the responder its certificate\n"
+    "names, or signed by the local CA for the certificates it issued. `certsync sync`\n"
+    "does the same when a staple is due (at about half its validity). A staple that is\n"
+    "still valid stays when the responder fails; a 'revoked' answer removes it.\n";
+
+static int cmd_ocsp(const cli_command *self, int argc, char **argv)
+{
+    int first, failed = 0, rc = cli_parse(&self->spec, argc, argv, NULL, &first);
+    char note[1280];
+    cs_config *c;
+    cs_store *s;
+
+    if (rc != CLI_CONTINUE || (rc = cli_open_all("ocsp", &c, &s)) != EXIT_SUCCESS)
+        return rc;
+    if (!sync_names_known(c, argv + first, argc - first))
+        failed = 1;
+    for (size_t k = 0; !failed && k < c->n_certs; k++) {
+        if (!sync_wanted(c->certs[k].name, argv + first, argc - first))
+            continue;
+        if (cs_ocsp_refresh(s, c->certs[k].name, 1, 0, note, sizeof(note)) != CS_OK) {
+            fprintf(stderr, "%s: %s\n", c->certs[k].name, cli_safe(cs_error_last()));
+            failed++;
+        } else {
+            printf("%s: %s\n", c->certs[k].name, cli_safe(note));
+        }
+    }
+    cs_store_free(s);
+    cs_config_free(c);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
 /* ---- status ---- */
 
 typedef struct {
@@ -564,6 +609,17 @@ static void status_hook(json_t *h)
     print_lines("  hook error   ", json_string_value(json_object_get(h, "error")));
 }
 
+/* The OCSP staple's lines (none without OCSP state). */
+static void status_ocsp_text(json_t *o)
+{
+    if (!json_is_object(o))
+        return;
+    printf("  ocsp         %s, this update %s, next update %s\n", field(o, "status"),
+           field(o, "this_update"), field(o, "next_update"));
+    if (json_is_string(json_object_get(o, "last_error")))
+        printf("  ocsp error   %s\n", field(o, "last_error"));
+}
+
 static void status_text(json_t *j)
 {
     json_t *names = json_object_get(j, "names"), *v;
@@ -596,6 +652,7 @@ static void status_text(json_t *j)
             field(json_object_get(j, "held"), "since"), field(j, "name"));
     if (json_is_object(json_object_get(j, "hook_pending")))
         status_hook(json_object_get(j, "hook_pending"));
+    status_ocsp_text(json_object_get(j, "ocsp"));
 }
 
 /* The status of NAME, or of every [cert] without it, appended to all. */
@@ -847,6 +904,8 @@ static int cmd_hold(const cli_command *self, int argc, char **argv)
 static const cli_command store_commands[] = {
     CLI_COMMAND("sync", "[NAME...]", "get due certificates from their providers and install them",
                 sync_about, sync_opts, cmd_sync),
+    CLI_COMMAND("ocsp", "[NAME...]", "fetch the OCSP staples of the current versions now",
+                ocsp_about, config_only_opts, cmd_ocsp),
     CLI_COMMAND("status", "[NAME...]", "current version, fingerprint, expiry, last sync and error",
                 status_about, status_opts, cmd_status),
     CLI_COMMAND("metrics", NULL, "every certificate's expiry and last sync for Prometheus",

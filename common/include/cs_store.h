@@ -68,7 +68,9 @@ const char *cs_store_path(const cs_store *s);
 /* The store's user: everything in it must belong to it. */
 uid_t cs_store_owner(const cs_store *s);
 
-typedef struct {
+typedef struct cs_install_opts cs_install_opts;
+
+struct cs_install_opts {
     const char *provider;     /* "local-ca", "aliyun-cas", "import" */
     const char *remote_id;    /* the service's id, or NULL */
     const char *const *names; /* names the certificate must cover */
@@ -78,7 +80,14 @@ typedef struct {
     const char *alias;         /* NULL: the certificate's name */
     const char *password_file; /* NULL: keep current's password, or generate */
     const char *group;         /* who reads it: NULL the store's group, "none" nobody */
-} cs_install_opts;
+    /*
+     * Called with the new version written and checked, before `current` moves
+     * to it (e.g. its OCSP staple, so that servers load both in one step); its
+     * failure is its own business: the install goes on. NULL: none.
+     */
+    void (*before_switch)(cs_store *s, const char *name, unsigned version, const cs_bundle *b,
+                          const cs_install_opts *o);
+};
 
 /*
  * Validate b, write it as a new version, and make it current. On any failure
@@ -236,5 +245,22 @@ typedef struct {
  */
 cs_rc cs_store_current_changed(const cs_store *s, const char *name, cs_store_stamp *last,
                                int *changed);
+
+/*
+ * Files kept beside a version, <store>/certs/<name>/v<N>.<kind>: "ocsp" (its
+ * OCSP staple, DER) and "ocsp.json" (that staple's state). Written atomically,
+ * as readable as the version (0640 with its group: servers read the staple;
+ * 0600 for a "group = none" version), removed with the version (a number,
+ * never 0). load: CS_ENOTFOUND when there is none.
+ */
+cs_rc cs_store_save_aside(cs_store *s, const char *name, unsigned version, const char *kind,
+                          const void *data, size_t len);
+cs_rc cs_store_load_aside(cs_store *s, const char *name, unsigned version, const char *kind,
+                          char **data, size_t *len);
+cs_rc cs_store_drop_aside(cs_store *s, const char *name, unsigned version, const char *kind);
+
+/* The change check of one such file (one lstat(), as cs_store_current_changed). */
+cs_rc cs_store_aside_changed(const cs_store *s, const char *name, unsigned version,
+                             const char *kind, cs_store_stamp *last, int *changed);
 
 #endif

@@ -16,6 +16,8 @@ typedef struct {
     unsigned held;    /* held at this version by a rollback: nothing was asked or done */
     /* a pending on-change (a failed one of an earlier sync) ran again: */
     enum { HOOK_NOT_RETRIED, HOOK_DELIVERED, HOOK_STILL_FAILING } hook_retried;
+    char ocsp[1280]; /* what the OCSP staple refresh did ("" when not tried) */
+    int ocsp_failed; /* it failed or the responder says revoked (the sync's rc is not changed) */
 } cs_sync_outcome;
 
 /*
@@ -46,6 +48,8 @@ void cs_sync_session_set_backoff(cs_sync_session *sess, int on);
  * cs_sync_session_set_backoff) until it succeeds.
  * sess is required (cs_sync_session_new with the configuration: it names the
  * on-change command); without it the call fails, it never skips on-change.
+ * Whatever happened, the current version's OCSP staple is then refreshed
+ * when due (cs_ocsp_refresh): out->ocsp says how.
  */
 cs_rc cs_sync_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, int force,
                    cs_sync_outcome *out);

@@ -1,5 +1,6 @@
 #include "cs_localca.h"
 
+#include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,5 +174,81 @@ cs_rc cs_localca_issue(cs_store *s, const cs_cert_conf *cc, long ca_lifetime, cs
     EVP_PKEY_free(key);
     if (rc != CS_OK)
         cs_error_prefix("local CA, issuing for '%s'", cc->name);
+    return rc;
+}
+
+/* The basic response for id: good or revoked now, valid until next, signed by ic/ik. */
+static OCSP_BASICRESP *ocsp_basic(OCSP_CERTID *id, int revoked, time_t now, X509 *ic, EVP_PKEY *ik)
+{
+    OCSP_BASICRESP *bs = OCSP_BASICRESP_new();
+    ASN1_TIME *thisupd = ASN1_TIME_set(NULL, now - 60);
+    ASN1_TIME *nextupd = ASN1_TIME_set(NULL, now + CS_LOCALCA_OCSP_VALIDITY);
+    ASN1_TIME *revtime = revoked ? ASN1_TIME_set(NULL, now - 60) : NULL;
+    int ok = bs && thisupd && nextupd && (!revoked || revtime);
+
+    ok = ok && OCSP_basic_add1_status(bs, id,
+                                      revoked ? V_OCSP_CERTSTATUS_REVOKED : V_OCSP_CERTSTATUS_GOOD,
+                                      revoked ? OCSP_REVOKED_STATUS_UNSPECIFIED : 0, revtime,
+                                      thisupd, nextupd) != NULL;
+    ok = ok && OCSP_basic_sign(bs, ic, ik, EVP_sha256(), NULL, OCSP_NOCERTS | OCSP_RESPID_KEY) == 1;
+    ASN1_TIME_free(thisupd);
+    ASN1_TIME_free(nextupd);
+    ASN1_TIME_free(revtime);
+    if (!ok) {
+        OCSP_BASICRESP_free(bs);
+        return NULL;
+    }
+    return bs;
+}
+
+static cs_rc ocsp_encode(OCSP_BASICRESP *bs, char **der, size_t *len)
+{
+    OCSP_RESPONSE *resp = OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, bs);
+    unsigned char *p = NULL;
+    int n = resp ? i2d_OCSP_RESPONSE(resp, &p) : -1;
+
+    OCSP_RESPONSE_free(resp);
+    if (n <= 0)
+        return cs_error_set(CS_ERR, "cannot encode an OCSP answer: %s", cs_error_openssl());
+    *der = malloc((size_t)n);
+    if (*der)
+        memcpy(*der, p, (size_t)n);
+    OPENSSL_free(p);
+    *len = (size_t)n;
+    return *der ? CS_OK : cs_error_set(CS_ENOMEM, "out of memory");
+}
+
+cs_rc cs_localca_ocsp(cs_store *s, const cs_bundle *b, int revoked, time_t now, char **der,
+                      size_t *len)
+{
+    char dir[PATH_SZ];
+    EVP_PKEY *ik = NULL;
+    X509 *ic = NULL, *leaf = cs_bundle_leaf(b);
+    OCSP_CERTID *id = NULL;
+    OCSP_BASICRESP *bs = NULL;
+    cs_rc rc;
+
+    *der = NULL;
+    *len = 0;
+    rc = cs_store_area(s, "local-ca", dir, sizeof(dir));
+    if (rc == CS_OK)
+        rc = load_pair(dir, "issuer.pem", "issuer.key", &ic, &ik);
+    if (rc == CS_OK && (X509_check_issued(ic, leaf) != X509_V_OK || X509_verify(leaf, ik) != 1))
+        rc = cs_error_set(CS_EBADCERT,
+                          "the local CA in '%s' did not issue this certificate (was the CA "
+                          "made anew?): it cannot answer OCSP for it; `certsync sync --force` "
+                          "issues one it can",
+                          dir);
+    if (rc == CS_OK && (id = OCSP_cert_to_id(EVP_sha1(), leaf, ic)) == NULL)
+        rc = cs_error_set(CS_ENOMEM, "out of memory");
+    if (rc == CS_OK && (bs = ocsp_basic(id, revoked, now, ic, ik)) == NULL)
+        rc =
+            cs_error_set(CS_ERR, "the local CA cannot sign an OCSP answer: %s", cs_error_openssl());
+    if (rc == CS_OK)
+        rc = ocsp_encode(bs, der, len);
+    OCSP_BASICRESP_free(bs);
+    OCSP_CERTID_free(id);
+    X509_free(ic);
+    EVP_PKEY_free(ik);
     return rc;
 }

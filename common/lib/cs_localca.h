@@ -17,4 +17,16 @@ cs_rc cs_localca_ensure(cs_store *s, long ca_lifetime);
 /* Issue a leaf (leaf + intermediate) for cc's names, key type and lifetime. */
 cs_rc cs_localca_issue(cs_store *s, const cs_cert_conf *cc, long ca_lifetime, cs_bundle **out);
 
+/* How long an OCSP answer of the local CA is valid (refreshed at half of it). */
+#define CS_LOCALCA_OCSP_VALIDITY (4L * 86400)
+
+/*
+ * The local CA is its certificates' issuer, so it answers OCSP for them
+ * itself, with no responder: a DER response for b's leaf ("revoked" when
+ * revoked is set), signed by the issuing CA, valid CS_LOCALCA_OCSP_VALIDITY
+ * from now. Fails when this CA did not issue the leaf (*der malloc'd).
+ */
+cs_rc cs_localca_ocsp(cs_store *s, const cs_bundle *b, int revoked, time_t now, char **der,
+                      size_t *len);
+
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cs_ocsp.h"
 #include "cs_time.h"
 
 json_t *cs_status_time(time_t t)
@@ -105,9 +106,9 @@ static void last_sync_json(json_t *j, cs_store *s, const char *name)
                         readable && st.hook.version ? hook_json(&st.hook) : json_null());
 }
 
-/* name, the 13 keys of current_json and the 7 of last_sync_json: a set_new that failed is
-   a key missing, so the document is checked once by its size */
-#define CERT_KEYS 21
+/* name, the 13 keys of current_json, the 7 of last_sync_json and ocsp: a set_new that
+   failed is a key missing, so the document is checked once by its size */
+#define CERT_KEYS 22
 
 cs_rc cs_status_cert(cs_store *s, const char *name, time_t now, json_t **out)
 {
@@ -119,6 +120,7 @@ cs_rc cs_status_cert(cs_store *s, const char *name, time_t now, json_t **out)
     json_object_set_new(j, "name", json_string(name));
     current_json(j, s, name, now ? now : time(NULL));
     last_sync_json(j, s, name);
+    json_object_set_new(j, "ocsp", cs_ocsp_status_json(s, name));
     if (json_object_size(j) != CERT_KEYS) {
         json_decref(j);
         return cs_error_set(CS_ENOMEM, "out of memory building the status of '%s'", name);
@@ -281,8 +283,31 @@ static cs_check_level check_hook(const check_ctx *x, char *line, size_t size)
     return CS_CHECK_CRITICAL;
 }
 
+/* A revoked answer is CRITICAL; a staple that expired with the responder failing, WARNING. */
+static cs_check_level check_ocsp(const check_ctx *x, char *line, size_t size)
+{
+    const json_t *o = json_object_get(x->cert, "ocsp");
+    const char *st = json_string_value(json_object_get(o, "status"));
+    time_t next = key_time(o, "next_update");
+
+    if (!json_is_object(o))
+        return CS_CHECK_OK;
+    if (st && strcmp(st, "revoked") == 0) {
+        snprintf(line, size, "CRITICAL %s: %s", x->name, key_text(o, "last_error"));
+        return CS_CHECK_CRITICAL;
+    }
+    if (json_is_string(json_object_get(o, "last_error")) && next <= x->now) {
+        snprintf(line, size, "WARNING %s: no valid OCSP staple (%s%s): %s", x->name,
+                 next ? "it expired at " : "none fetched yet",
+                 next ? key_text(o, "next_update") : "", key_text(o, "last_error"));
+        return CS_CHECK_WARNING;
+    }
+    return CS_CHECK_OK;
+}
+
 /* Each rule adds at most one line. */
-static const check_rule check_rules[] = {check_current, check_expiry, check_last_sync, check_hook};
+static const check_rule check_rules[] = {check_current, check_expiry, check_last_sync, check_hook,
+                                         check_ocsp};
 
 const char *cs_check_level_name(cs_check_level level)
 {
@@ -365,6 +390,19 @@ static void cert_metric(FILE *f, size_t m, const json_t *cert)
     fprintf(f, "\"} %lld\n", value);
 }
 
+static void ocsp_metric(FILE *f, const json_t *cert)
+{
+    const json_t *o = json_object_get(cert, "ocsp");
+    const char *st = json_string_value(json_object_get(o, "status"));
+    time_t next = key_time(o, "next_update");
+
+    if (next == 0 || st == NULL || strcmp(st, "good") != 0)
+        return;
+    fputs("certsync_ocsp_next_update_seconds{name=\"", f);
+    label_value(f, key_text(cert, "name"));
+    fprintf(f, "\"} %lld\n", (long long)next);
+}
+
 /* One row per process (nginx: server.workers) or for this process (Apache: server.served). */
 static void served_metric(FILE *f, const json_t *cert)
 {
@@ -399,6 +437,9 @@ cs_rc cs_status_metrics(const json_t *doc, char **out)
         family(f, cert_metrics[m].name, cert_metrics[m].help);
         json_array_foreach(certs, i, c) cert_metric(f, m, c);
     }
+    family(f, "certsync_ocsp_next_update_seconds",
+           "When the OCSP staple of the current version expires, Unix time (absent without one)");
+    json_array_foreach(certs, i, c) ocsp_metric(f, c);
     json_array_foreach(certs, i, c) served |= json_object_get(c, CS_STATUS_SERVER_KEY) != NULL;
     if (served) {
         family(f, "certsync_served_version",

@@ -1178,6 +1178,107 @@ static void write_includes(cs_store *s, int cfd, const char *cdir)
 }
 
 /* Drop the oldest versions beyond keep; the current one always stays. */
+/* What may sit beside a version as v<N>.<kind>: its OCSP staple and that staple's state. */
+static const char *const aside_kinds[] = {"ocsp", "ocsp.json"};
+
+static cs_rc aside_entry(const char *kind, unsigned version, char *buf, size_t size)
+{
+    for (size_t k = 0; k < sizeof(aside_kinds) / sizeof(aside_kinds[0]); k++)
+        if (strcmp(kind, aside_kinds[k]) == 0) {
+            snprintf(buf, size, "v%u.%s", version, kind);
+            return CS_OK;
+        }
+    return cs_error_set(CS_EINVAL, "'%s' is not a file kept beside a version", kind);
+}
+
+cs_rc cs_store_save_aside(cs_store *s, const char *name, unsigned version, const char *kind,
+                          const void *data, size_t len)
+{
+    char entry[48];
+    struct stat st;
+    int cfd, vfd;
+    cs_rc rc;
+
+    if (aside_entry(kind, version, entry, sizeof(entry)) != CS_OK || writable(s) != CS_OK ||
+        cert_open(s, name, 0, &cfd) != CS_OK)
+        return cs_error_code();
+    rc = version_open(s, cfd, name, &version, &vfd);
+    if (rc == CS_OK) {
+        /* as readable as the version itself: its group, or nobody's ("group = none") */
+        if (fstat(vfd, &st) == 0 && (st.st_mode & 0050) == 0050)
+            rc = cs_fs_write_at(cfd, entry, data, len, SERVED_MODE, st.st_gid, CS_FS_SYNC);
+        else
+            rc = cs_fs_write_at(cfd, entry, data, len, PRIVATE_MODE, (gid_t)-1, CS_FS_SYNC);
+        close(vfd);
+    }
+    close(cfd);
+    if (rc != CS_OK)
+        return cs_error_prefix("store '%s/certs/%s/%s'", s->path, name, entry);
+    return CS_OK;
+}
+
+cs_rc cs_store_load_aside(cs_store *s, const char *name, unsigned version, const char *kind,
+                          char **data, size_t *len)
+{
+    char entry[48];
+    int cfd;
+    cs_rc rc;
+
+    *data = NULL;
+    *len = 0;
+    if (aside_entry(kind, version, entry, sizeof(entry)) != CS_OK ||
+        cert_open(s, name, 0, &cfd) != CS_OK)
+        return cs_error_code();
+    rc = cs_fs_read_at(cfd, entry, CS_STORE_MAX_FILE, s->owner, data, len);
+    close(cfd);
+    if (rc != CS_OK && rc != CS_ENOTFOUND)
+        return cs_error_prefix("store '%s/certs/%s'", s->path, name);
+    return rc;
+}
+
+cs_rc cs_store_drop_aside(cs_store *s, const char *name, unsigned version, const char *kind)
+{
+    char entry[48];
+    int cfd;
+
+    if (aside_entry(kind, version, entry, sizeof(entry)) != CS_OK || writable(s) != CS_OK ||
+        cert_open(s, name, 0, &cfd) != CS_OK)
+        return cs_error_code();
+    if (unlinkat(cfd, entry, 0) < 0 && errno != ENOENT) {
+        int err = errno;
+
+        close(cfd);
+        return cs_error_set(CS_EIO, "cannot remove '%s/certs/%s/%s': %s", s->path, name, entry,
+                            strerror(err));
+    }
+    close(cfd);
+    return CS_OK;
+}
+
+cs_rc cs_store_aside_changed(const cs_store *s, const char *name, unsigned version,
+                             const char *kind, cs_store_stamp *last, int *changed)
+{
+    char entry[48], dir[PATH_SZ], path[PATH_SZ];
+    struct stat st;
+    cs_store_stamp now = {0};
+
+    *changed = 0;
+    if (aside_entry(kind, version, entry, sizeof(entry)) != CS_OK ||
+        cert_dir(s, name, dir, sizeof(dir)) != CS_OK ||
+        cs_fs_join(path, sizeof(path), dir, entry) != CS_OK)
+        return cs_error_code();
+    if (lstat(path, &st) == 0) {
+        now.linked = 1;
+        now.dev = st.st_dev;
+        now.ino = st.st_ino;
+        now.ctime = st.st_ctim;
+    }
+    *changed = now.linked != last->linked || now.dev != last->dev || now.ino != last->ino ||
+               now.ctime.tv_sec != last->ctime.tv_sec || now.ctime.tv_nsec != last->ctime.tv_nsec;
+    *last = now;
+    return CS_OK;
+}
+
 static void prune(cs_store *s, int cfd, unsigned current)
 {
     unsigned *v;
@@ -1194,6 +1295,10 @@ static void prune(cs_store *s, int cfd, unsigned current)
         }
         snprintf(entry, sizeof(entry), "v%u", v[i]);
         cs_fs_remove_at(cfd, entry);
+        for (size_t k = 0; k < sizeof(aside_kinds) / sizeof(aside_kinds[0]); k++) {
+            snprintf(entry, sizeof(entry), "v%u.%s", v[i], aside_kinds[k]);
+            unlinkat(cfd, entry, 0);
+        }
     }
     free(v);
     cs_error_clear();
@@ -1371,6 +1476,10 @@ cs_rc cs_store_install(cs_store *s, const char *name, const cs_bundle *b, const 
 
         snprintf(final, sizeof(final), "v%u", next);
         cs_fs_remove_at(cfd, final);
+    }
+    if (rc == CS_OK && o->before_switch) {
+        o->before_switch(s, name, next, b, o);
+        cs_error_clear();
     }
     if (rc == CS_OK)
         rc = switch_current(cfd, next);

@@ -12,6 +12,7 @@
 
 #include "cs_escape.h"
 #include "cs_hook.h"
+#include "cs_ocsp.h"
 #include "cs_provider.h"
 #include "cs_time.h"
 
@@ -31,6 +32,7 @@ cs_install_opts cs_install_opts_for(const cs_cert_conf *cc, const char *provider
         o.password_file = cc->password_file;
         o.group = cc->group;
     }
+    o.before_switch = cs_ocsp_before_switch;
     return o;
 }
 
@@ -363,8 +365,8 @@ static cs_rc sync_locked(cs_sync_session *sess, cs_store *s, const cs_cert_conf 
     return rc;
 }
 
-cs_rc cs_sync_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, int force,
-                   cs_sync_outcome *out)
+static cs_rc sync_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, int force,
+                       cs_sync_outcome *out)
 {
     int lock;
     cs_rc rc;
@@ -384,5 +386,28 @@ cs_rc cs_sync_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, i
     /* a new version ran on-change already; else one that failed before runs again */
     if (rc == CS_OK && out->result != CS_SYNC_INSTALLED)
         rc = retry_hook(sess, s, cc, out);
+    return rc;
+}
+
+/* The staple follows the version: refreshed when due, whatever the sync did; its error is kept. */
+static void staple(cs_store *s, const cs_cert_conf *cc, cs_sync_outcome *out, cs_rc rc)
+{
+    char msg[2048];
+
+    snprintf(msg, sizeof(msg), "%s", cs_error_last());
+    out->ocsp_failed = cs_ocsp_refresh(s, cc->name, 0, 0, out->ocsp, sizeof(out->ocsp)) != CS_OK;
+    if (rc != CS_OK)
+        cs_error_set(rc, "%s", msg);
+    else
+        cs_error_clear();
+}
+
+cs_rc cs_sync_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, int force,
+                   cs_sync_outcome *out)
+{
+    cs_rc rc = sync_cert(sess, s, cc, force, out);
+
+    if (out->version != 0 && !out->held)
+        staple(s, cc, out, rc);
     return rc;
 }

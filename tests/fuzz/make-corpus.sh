@@ -42,7 +42,7 @@ openssl pkcs8 -topk8 -in leaf.key -v2 aes-256-cbc -iter 2048 -passout file:pass.
     -out leaf.enc.pem
 cat inter.pem root.pem >chain.pem
 
-rm -rf "$c" && mkdir -p "$c"/{bundle,jks,config,aliyun,cred}
+rm -rf "$c" && mkdir -p "$c"/{bundle,jks,config,aliyun,cred,ocsp}
 # bundle: CERTS SEP KEY [SEP CHAIN [SEP PASSWORD]]
 { cat leaf.pem inter.pem root.pem; printf %s "$sep"; cat leaf.pk8.pem; } >"$c/bundle/pem-fullchain"
 { cat root.pem leaf.pem inter.pem; printf %s "$sep"; cat leaf.sec1.pem; } >"$c/bundle/pem-any-order-sec1"
@@ -175,4 +175,24 @@ printf '1[default]\ntype = access_key\naccess_key_id = LTAIfuzzid\naccess_key_se
     >"$c/cred/sdk-credentials"
 printf '2access_key_id = LTAIfuzzid\naccess_key_secret = fuzzsecret\nsecurity_token = tok\n' \
     >"$c/cred/certsync-file"
+# ocsp: RESPONSE SEP CHAIN, answers of `openssl ocsp` signed by the leaf's issuer (good, revoked),
+# one from a delegated responder certificate, one for another certificate
+make_ocsp() { # NAME STATUS-LINE RSIGNER RKEY [CERT-FOR-THE-REQUEST]
+    printf '%s\n' "$2" >index.txt
+    openssl ocsp -issuer inter.pem -cert "${5:-leaf.pem}" -no_nonce -reqout req.der 2>/dev/null
+    openssl ocsp -index index.txt -rsigner "$3" -rkey "$4" -CA inter.pem -reqin req.der \
+        -respout resp.der -ndays $days 2>/dev/null
+    { cat resp.der; printf %s "$sep"; cat leaf.pem inter.pem; } >"$c/ocsp/$1"
+}
+serial=$(openssl x509 -in leaf.pem -noout -serial | cut -d= -f2)
+good="V	491231235959Z		$serial	unknown	/CN=shop.example.com"
+make_ocsp good "$good" inter.pem inter.key
+make_ocsp revoked "R	491231235959Z	240101000000Z	$serial	unknown	/CN=shop.example.com" inter.pem inter.key
+printf 'basicConstraints=critical,CA:FALSE\nextendedKeyUsage=OCSPSigning\n' >ocsp.ext
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout resp.key \
+    -subj "/CN=Fuzz OCSP responder" -out resp.csr 2>/dev/null
+openssl x509 -req -in resp.csr -CA inter.pem -CAkey inter.key -CAcreateserial -days $days \
+    -extfile ocsp.ext -out resp.pem 2>/dev/null
+make_ocsp delegated "$good" resp.pem resp.key
+make_ocsp other-cert "$good" inter.pem inter.key rsa.pem
 du -sh "$c"

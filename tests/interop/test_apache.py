@@ -642,3 +642,78 @@ def test_file_validation_end_to_end_with_the_service_emulator(setup):
             assert svc.secret not in ap.log()
     finally:
         svc.stop()
+
+
+def s_client_sha256(port, *args):
+    """SHA-256 of the certificate `openssl s_client ARGS` is served, or None."""
+    r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername",
+                        "shop.example.com", *args], input="", capture_output=True, text=True,
+                       timeout=20)
+    if "-----BEGIN CERTIFICATE-----" not in r.stdout:
+        return None
+    pem = r.stdout[r.stdout.find("-----BEGIN CERTIFICATE-----"):]
+    out = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256"], input=pem,
+                         capture_output=True, text=True, check=True).stdout
+    return out.strip().split("=", 1)[1].replace(":", "").lower()
+
+
+RSA_ONLY = ("-sigalgs", "RSA-PSS+SHA256:RSA+SHA256")
+EC_ONLY = ("-sigalgs", "ECDSA+SHA256")
+
+
+def test_an_rsa_and_an_ecdsa_certificate_per_vhost_each_to_its_clients_both_swapped():
+    root = workdir()
+    try:
+        s = Setup(root)
+        s.conf.write_text(f"""[store]
+path = {s.store}
+group = www-data
+
+[cert shop-rsa]
+domain = {' '.join(NAMES)}
+key-type = rsa2048
+
+[cert shop-ec]
+domain = {' '.join(NAMES)}
+key-type = ec256
+""")
+        s.certsync("sync")
+        port = free_port()
+        vhost = managed_vhost(port, name="shop-rsa", extra="    CertSyncCertificate shop-ec")
+        with Apache(root, vhost, preamble=f"CertSyncConfig {s.conf}") as ap:
+            parent, children = ap.pid(), ap.child_pids()
+            for _ in range(3):
+                rsa, ec = s.status("shop-rsa")["fingerprint_sha256"], \
+                    s.status("shop-ec")["fingerprint_sha256"]
+                ok, _ = wait_until(lambda: s_client_sha256(port, *RSA_ONLY) == rsa and
+                                   s_client_sha256(port, *EC_ONLY) == ec, 5.0)
+                assert ok, ap.log()
+                for _ in range(4):  # both children
+                    assert s_client_sha256(port, *RSA_ONLY) == rsa
+                    assert s_client_sha256(port, *EC_ONLY) == ec
+                    assert s_client_sha256(port, "-tls1_2", "-cipher",
+                                           "ECDHE-RSA-AES128-GCM-SHA256") == rsa
+                    assert s_client_sha256(port, "-tls1_2", "-cipher",
+                                           "ECDHE-ECDSA-AES128-GCM-SHA256") == ec
+                s.certsync("sync", "--force")  # a new version of each
+            assert (ap.pid(), ap.child_pids()) == (parent, children)
+            assert ap.restarts_in_log() == []
+    finally:
+        cleanup(root)
+
+
+def test_two_certificates_of_one_key_type_or_three_fail_configtest_with_the_line(setup):
+    setup.conf.write_text(setup.conf.read_text() + "\n[cert other]\ndomain = other.test\n")
+    port = free_port()
+    ap = Apache(setup.root, managed_vhost(port, extra="    CertSyncCertificate other"),
+                preamble=f"CertSyncConfig {setup.conf}")
+    r = ap.configtest()
+    assert r.returncode != 0
+    line = ap.line_of("CertSyncCertificate other")
+    assert f":{line}: CertSyncCertificate other: 'shop' " in r.stderr, r.stderr
+    assert "one RSA and one ECDSA" in r.stderr
+    ap = Apache(setup.root, managed_vhost(port, extra="    CertSyncCertificate other\n"
+                                                      "    CertSyncCertificate third"),
+                preamble=f"CertSyncConfig {setup.conf}")
+    r = ap.configtest()
+    assert r.returncode != 0 and "two at most" in r.stderr, r.stderr

@@ -18,6 +18,7 @@ OPTIONS = {
                 "--password-file", "--key-password-file", "--passin-file", "--config", "--help"},
     "import": {"--cert", "--key", "--chain", "--passin-file", "--config", "--help"},
     "sync": {"--force", "--dry-run", "--quiet", "--config", "--help"},
+    "ocsp": {"--config", "--help"},
     "status": {"--json", "--check", "--config", "--help"},
     "metrics": {"--config", "--help"},
     "rollback": {"--force", "--config", "--help"},

@@ -91,8 +91,11 @@ def test_retention_keeps_three_versions(conf):
     path, store = conf
     for _ in range(5):
         certsync("--config", path, "sync", "demo", "--force")
-    versions = sorted(p.name for p in (store / "certs" / "demo").iterdir() if p.name.startswith("v"))
-    assert versions == ["v3", "v4", "v5"]
+    entries = sorted(p.name for p in (store / "certs" / "demo").iterdir() if p.name.startswith("v"))
+    assert [e for e in entries if "." not in e] == ["v3", "v4", "v5"]
+    # each kept version's OCSP staple (the local CA's) and its state go with it
+    assert [e for e in entries if "." in e] == [f"v{n}.{k}" for n in (3, 4, 5)
+                                                for k in ("ocsp", "ocsp.json")]
 
 
 def test_import_installs_a_validated_version(conf, chain):
