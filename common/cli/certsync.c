@@ -880,6 +880,9 @@ static void main_commands(FILE *out)
     list_commands(store_commands, out);
     fputs("\nThe certificate service (a [provider] with type = aliyun-cas):\n", out);
     list_commands(cli_aliyun_commands, out);
+    fputs("\nThe certificate service's deployment jobs (to CDN, load balancers, WAF, OSS, ...):\n",
+          out);
+    list_commands(cli_deploy_commands, out);
     fputs("\nEach command has --help (or: certsync help COMMAND).\n"
           "Exit codes: 0 success, 1 failure, 2 usage error.\n",
           out);
@@ -915,7 +918,7 @@ static void no_core_dumps(void)
 
 static const cli_command *find_command(const char *name)
 {
-    const cli_command *lists[] = {store_commands, cli_aliyun_commands}, *k;
+    const cli_command *lists[] = {store_commands, cli_aliyun_commands, cli_deploy_commands}, *k;
 
     for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
         for (k = lists[i]; k->run; k++)

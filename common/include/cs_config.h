@@ -40,6 +40,7 @@ typedef struct {
     char *metadata_endpoint; /* ECS instance metadata base URL */
     long timeout;            /* seconds per request; 0: default 30 */
     int retries;             /* extra attempts; default 3 */
+    char *deploy_contact;    /* the contact id deployment jobs name; NULL: the account's first */
 } cs_provider_conf;
 
 typedef struct {
@@ -62,6 +63,8 @@ typedef struct {
     char *password_file; /* PFX/JKS password; default generated */
     char *on_change;     /* command run after a new version became current */
     char *group;         /* group that reads its versions; "none": no one; NULL: [store] group */
+    char *deploy;        /* cloud resources a new certificate is deployed to (cs_deploy.h) */
+    int deploy_line;
 } cs_cert_conf;
 
 typedef struct {

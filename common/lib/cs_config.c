@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "cs_deploy.h"
 #include "cs_output.h"
 #include "cs_provider.h"
 
@@ -375,6 +376,18 @@ static void set_command(parse_ctx *p, const char *key, const char *value, void *
     }
 }
 
+/* deploy = cdn:www.example.com alb:lsn-xxxx ...: each word a resource (cs_deploy.h). */
+static void set_deploy(parse_ctx *p, const char *key, const char *value, void *field)
+{
+    cs_cert_conf *cc = (cs_cert_conf *)((char *)field - offsetof(cs_cert_conf, deploy));
+
+    if (cs_deploy_targets_check(value) != CS_OK)
+        fail(p, "[%s] %s: %s", p->section, key, cs_error_last());
+    else
+        dup_value(p, field, value);
+    cc->deploy_line = p->line;
+}
+
 #define KEY(name, type, set, st, field)                                                            \
     {                                                                                              \
         name, type, set, offsetof(st, field)                                                       \
@@ -400,6 +413,7 @@ static const conf_key provider_keys[] = {
     KEY("metadata-endpoint", "aliyun-cas", set_http, cs_provider_conf, metadata_endpoint),
     KEY("timeout", "aliyun-cas", set_timeout, cs_provider_conf, timeout),
     KEY("retries", "aliyun-cas", set_retries, cs_provider_conf, retries),
+    KEY("deploy-contact", "aliyun-cas", set_cert_id, cs_provider_conf, deploy_contact),
     {NULL, NULL, NULL, 0},
 };
 
@@ -416,6 +430,7 @@ static const conf_key cert_keys[] = {
     KEY("password-file", NULL, set_path, cs_cert_conf, password_file),
     KEY("on-change", NULL, set_command, cs_cert_conf, on_change),
     KEY("group", NULL, set_string, cs_cert_conf, group),
+    KEY("deploy", NULL, set_deploy, cs_cert_conf, deploy),
     {NULL, NULL, NULL, 0},
 };
 
@@ -697,6 +712,13 @@ static cs_rc check_all(cs_config *c)
                                 c->path, cc->line, cc->name);
         if (check_renewal_window(c, cc) != CS_OK)
             return CS_ECONFIG;
+        if (cc->deploy && (cc->provider == NULL || cc->provider->type != CS_PROVIDER_ALIYUN_CAS))
+            return cs_error_set(CS_ECONFIG,
+                                "%s:%d: [cert %s] deploy: only a certificate of the service "
+                                "(provider of type aliyun-cas) can be deployed to its cloud "
+                                "products; upload this one (`certsync upload %s`) and deploy it "
+                                "with `certsync deploy`",
+                                c->path, cc->deploy_line, cc->name, cc->name);
     }
     return CS_OK;
 }
@@ -802,6 +824,7 @@ void cs_config_free(cs_config *c)
         free(pv->trust_file);
         free(pv->signature_version);
         free(pv->metadata_endpoint);
+        free(pv->deploy_contact);
     }
     for (i = 0; i < c->n_certs; i++) {
         cs_cert_conf *cc = &c->certs[i];
@@ -816,6 +839,7 @@ void cs_config_free(cs_config *c)
         free(cc->password_file);
         free(cc->on_change);
         free(cc->group);
+        free(cc->deploy);
     }
     free(c->providers);
     free(c->certs);
