@@ -216,7 +216,11 @@ cs_rc cs_deploy_resources(cs_aliyun *c, const char *product, const char *keyword
     {
         if (rc != CS_OK)
             break;
-        rc = resources_of(c, product, keyword, cloud, str(a, "SecretId"), &part);
+        /* ListCloudResources' SecretId is the access's id (the SDK's example: 21) */
+        char id[32];
+
+        cs_json_id(json_object_get(a, "AccessId"), id, sizeof(id));
+        rc = resources_of(c, product, keyword, cloud, id, &part);
         if (rc == CS_OK) {
             json_array_extend(*rows, part);
             json_decref(part);

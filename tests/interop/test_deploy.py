@@ -1,0 +1,178 @@
+"""Deploying a certificate of the service to cloud products (CDN, load balancers, ...) through
+its deployment jobs: certsync resources, deploy, deployments, deployment, against the
+emulator (tests/emulator/cas_deploy.py)."""
+import json
+import time
+
+import pytest
+
+from test_aliyun import cas, emu, emu_module, webroot  # noqa: F401
+
+
+def resources(cas, *args):
+    return {r["resource"]: r for r in json.loads(cas.cli("resources", "--json", *args).stdout)}
+
+
+def workers(emu, job):
+    for j in emu.ctl("state")["deployment"]["jobs"]:
+        if str(j["Id"]) == str(job):
+            return j["workers"]
+    raise AssertionError(f"no job {job} in the emulator")
+
+
+@pytest.fixture
+def cdn(cas, emu):
+    """A certificate for www and img.example.com, two CDN domains serving an older one and
+    an ALB listener."""
+    old = emu.ctl("add-cert", domain="www.example.com,img.example.com", name="old")
+    new = emu.ctl("add-cert", domain="www.example.com,img.example.com", name="new")
+    www = emu.ctl("add-resource", product="CDN", domain="www.example.com",
+                  cert_id=old["CertificateId"])["Id"]
+    img = emu.ctl("add-resource", product="CDN", domain="img.example.com",
+                  cert_id=old["CertificateId"])["Id"]
+    alb = emu.ctl("add-resource", product="ALB", instance="alb-3k2xqy", listener="lsn-8vnz@443",
+                  port="443")["Id"]
+    emu.ctl("deploy-speed", step="0.2")
+    cas.write("")
+    return {"old": old["CertificateId"], "new": new["CertificateId"], "www": www, "img": img,
+            "alb": alb}
+
+
+def test_resources_lists_what_can_take_a_certificate_and_what_each_serves(cas, emu, cdn):
+    r = resources(cas)
+    assert set(r) == {"cdn:www.example.com", "cdn:img.example.com", "alb:alb-3k2xqy:443"}
+    www = r["cdn:www.example.com"]
+    # ids as strings, the service's millisecond times as UTC ISO-8601
+    assert www["Id"] == str(cdn["www"]) and www["CertId"] == str(cdn["old"])
+    assert www["CertName"] == "old" and www["CertEndTime"].endswith("Z")
+    assert "CertId" not in r["alb:alb-3k2xqy:443"]   # it serves none yet
+    assert set(resources(cas, "--product", "alb")) == {"alb:alb-3k2xqy:443"}
+    assert set(resources(cas, "--keyword", "img")) == {"cdn:img.example.com"}
+    text = cas.cli("resources").stdout
+    assert "cdn:www.example.com" in text and "old" in text
+    bad = cas.cli("resources", "--product", "ftp", check=False)
+    assert bad.returncode == 2 and "unknown product 'ftp'; known products: cdn, dcdn" in bad.stderr
+
+
+def test_deploy_wait_reaches_both_cdn_domains_and_resources_shows_it(cas, emu, cdn):
+    r = cas.cli("deploy", str(cdn["new"]), "--to", "cdn:www.example.com", "cdn:img.example.com",
+                "--wait")
+    results = [line.split()[-1] for line in r.stdout.splitlines() if line.startswith("  ")]
+    assert results == ["success", "success"], r.stdout
+    assert r.stdout.strip().endswith(": success")
+    r = resources(cas)
+    assert r["cdn:www.example.com"]["CertId"] == r["cdn:img.example.com"]["CertId"] == str(cdn["new"])
+    # the job names one contact, the account's first, and both resources by id
+    create = [q for q in emu.ctl("requests")["requests"] if q["action"] == "CreateDeploymentJob"]
+    assert len(create) == 1 and create[0]["params"]["JobType"] == "user"
+    assert create[0]["params"]["ResourceIds"] == f"{cdn['www']},{cdn['img']}"
+    assert create[0]["params"]["ContactIds"] == str(emu.ctl("state")["deployment"]["contacts"][0])
+
+
+def test_a_failing_resource_fails_wait_with_its_workers_status(cas, emu, cdn):
+    emu.ctl("deploy-fault", resource_id=cdn["img"])
+    r = cas.cli("deploy", str(cdn["new"]), "--to", f"cdn:www.example.com,{cdn['img']}", "--wait",
+                check=False)
+    assert r.returncode == 1, r.stdout + r.stderr
+    lines = {line.split()[0]: line.split()[-1] for line in r.stdout.splitlines()
+             if line.startswith("  ")}
+    assert lines == {"cdn:www.example.com": "success", "cdn:img.example.com": "error"}
+    assert ": error" in r.stdout
+    # a certificate that does not cover the domain fails there, as the service documents
+    other = emu.ctl("add-cert", domain="other.test")["CertificateId"]
+    r = cas.cli("deploy", str(other), "--to", "cdn:www.example.com", "--wait", "--json",
+                check=False)
+    out = json.loads(r.stdout)
+    assert r.returncode == 1 and out["status"] == "error"
+    assert [w["Status"] for w in out["workers"]] == ["error"]
+    assert out["resources"][0]["resource"] == "cdn:www.example.com"
+
+
+def test_deploy_without_wait_starts_the_job_and_deployment_follows_it(cas, emu, cdn):
+    r = cas.cli("deploy", str(cdn["new"]), "--to", "alb:lsn-8vnz", "--json")
+    out = json.loads(r.stdout)
+    job = out["job"]
+    assert isinstance(job, str) and out["status"] == "pending" and out["workers"] is None
+    time.sleep(1)
+    shown = json.loads(cas.cli("deployment", job, "--json").stdout)
+    assert shown["job"]["Status"] == "success" and shown["job"]["Id"] == job
+    assert shown["counts"]["SuccessCount"] == 1
+    assert shown["workers"][0]["ResourceId"] == str(cdn["alb"])
+    assert shown["resources"][0]["CertId"] == str(cdn["new"])
+    assert job in cas.cli("deployments").stdout
+    listed = json.loads(cas.cli("deployments", "--json").stdout)
+    assert [j["Id"] for j in listed] == [job] and listed[0]["GmtCreate"].endswith("Z")
+    text = cas.cli("deployment", job).stdout
+    assert "alb:alb-3k2xqy:443" in text and "success" in text
+
+
+def test_rollback_puts_back_what_each_resource_served(cas, emu, cdn):
+    r = cas.cli("deploy", str(cdn["new"]), "--to", "cdn:www.example.com", "cdn:img.example.com",
+                "--wait", "--json")
+    job = json.loads(r.stdout)["job"]
+    r = cas.cli("deployment", "rollback", job, "--resource", "cdn:img.example.com")
+    assert "rollback_success" in r.stdout and "cdn:img.example.com" in r.stdout
+    now = resources(cas)
+    assert now["cdn:img.example.com"]["CertId"] == str(cdn["old"])
+    assert now["cdn:www.example.com"]["CertId"] == str(cdn["new"])
+    again = cas.cli("deployment", "rollback", job, "--resource", "cdn:img.example.com", check=False)
+    assert again.returncode == 1 and "nothing to roll back" in again.stderr
+
+
+def test_cancel_a_scheduled_job_then_delete_it(cas, emu, cdn):
+    later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+    r = cas.cli("deploy", str(cdn["new"]), "--to", "cdn:www.example.com", "--schedule", later,
+                "--json")
+    job = json.loads(r.stdout)["job"]
+    create = [q for q in emu.ctl("requests")["requests"] if q["action"] == "CreateDeploymentJob"]
+    assert int(create[-1]["params"]["ScheduleTime"]) // 1000 == int(
+        time.mktime(time.strptime(later, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone)
+    assert json.loads(cas.cli("deployment", job, "--json").stdout)["job"]["Status"] == "scheduling"
+    # a scheduled job cannot be deleted before it is taken back
+    r = cas.cli("deployment", "delete", job, check=False)
+    assert r.returncode == 1 and "JobStatusError" in r.stderr
+    assert "cancelled" in cas.cli("deployment", "cancel", job).stdout
+    assert [w["Status"] for w in workers(emu, job)] == ["editing"]
+    assert "deleted" in cas.cli("deployment", "delete", job).stdout
+    assert json.loads(cas.cli("deployments", "--json").stdout) == []
+    assert resources(cas)["cdn:www.example.com"]["CertId"] == str(cdn["old"])
+
+
+def test_resource_arguments_that_name_nothing_or_too_much_say_so(cas, emu, cdn):
+    emu.ctl("add-resource", product="ALB", instance="alb-3k2xqy", listener="lsn-9abc@80",
+            port="80")
+    r = cas.cli("deploy", str(cdn["new"]), "--to", "alb:alb-3k2xqy", check=False)
+    assert r.returncode == 1 and "names 2 resources" in r.stderr
+    assert "alb:alb-3k2xqy:443" in r.stderr and "alb:alb-3k2xqy:80" in r.stderr
+    r = cas.cli("deploy", str(cdn["new"]), "--to", "cdn:shop.example.com", check=False)
+    assert r.returncode == 1 and "lists no CDN resource shop.example.com" in r.stderr
+    r = cas.cli("deploy", str(cdn["new"]), "--to", "ftp:x", check=False)
+    assert r.returncode == 1 and "unknown product 'ftp'" in r.stderr
+    assert cas.cli("deploy", str(cdn["new"]), check=False).returncode == 2   # --to is required
+    assert not [q for q in emu.ctl("requests")["requests"] if q["action"] == "CreateDeploymentJob"]
+
+
+def test_an_account_without_contacts_is_told_what_to_do(cas, emu, cdn):
+    emu.ctl("contact", clear="1")
+    r = cas.cli("deploy", str(cdn["new"]), "--to", "cdn:www.example.com", check=False)
+    assert r.returncode == 1 and "the account has no contact" in r.stderr
+    cid = emu.ctl("contact", name="ops")["ContactId"]
+    cas.write("", provider_extra=f"deploy-contact = {cid}\n")
+    cas.cli("deploy", str(cdn["new"]), "--to", "cdn:www.example.com")
+    create = [q for q in emu.ctl("requests")["requests"] if q["action"] == "CreateDeploymentJob"]
+    assert create[-1]["params"]["ContactIds"] == str(cid)
+    assert "ListContact" not in [q["action"] for q in emu.ctl("requests")["requests"]][-3:]
+
+
+def test_other_clouds_resources_come_through_their_cloud_access(cas, emu, cdn):
+    access = emu.ctl("add-cloud-access", cloud="Tencent", secret_id="AKIDtencent1")["AccessId"]
+    emu.ctl("add-resource", product="TencentCDN", cloud="Tencent", domain="www.example.com",
+            access=access)
+    r = resources(cas, "--cloud", "Tencent")
+    assert set(r) == {"tencentcdn:www.example.com"}
+    r = cas.cli("deploy", str(cdn["new"]), "--to", "tencentcdn:www.example.com", "--wait")
+    create = [q for q in emu.ctl("requests")["requests"] if q["action"] == "CreateDeploymentJob"]
+    assert create[-1]["params"]["JobType"] == "cloud"
+    r = cas.cli("deploy", str(cdn["new"]), "--to", "tencentcdn:www.example.com",
+                "cdn:www.example.com", check=False)
+    assert r.returncode == 1 and "a job of its own" in r.stderr
