@@ -375,6 +375,8 @@ static int sync_one(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, 
     if (cs_sync_cert(sess, s, cc, force, &out) != CS_OK) {
         if (out.result == CS_SYNC_INSTALLED)
             printf("%s: installed v%u (%s)\n", cc->name, out.version, cli_safe(out.reason));
+        if (out.deployed[0])
+            printf("%s: deployed: %s\n", cc->name, cli_safe(out.deployed));
         fprintf(stderr, "%s: failed: %s\n", cc->name, cli_safe(cs_error_last()));
         return 0;
     }
@@ -387,6 +389,8 @@ static int sync_one(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, 
     if (out.hook_retried == HOOK_DELIVERED)
         printf("%s: the on-change that failed before ran again for v%u and succeeded\n", cc->name,
                out.version);
+    if (out.deployed[0])
+        printf("%s: deployed: %s\n", cc->name, cli_safe(out.deployed));
     return 1;
 }
 

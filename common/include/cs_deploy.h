@@ -23,6 +23,7 @@
 
 #include "cs_aliyun.h"
 #include "cs_error.h"
+#include "cs_store.h"
 
 /* "cdn, dcdn, slb, alb, ...": the products a resource argument may name. */
 const char *cs_deploy_products(void);
@@ -81,5 +82,29 @@ cs_rc cs_deploy_jobs(cs_aliyun *c, json_t **rows);
 
 /* A worker's status the service reports: "success", "error", "processing", ... */
 int cs_deploy_worker_failed(const json_t *worker);
+
+/*
+ * A sync's last step for a [cert] with `deploy =`: its current version (a
+ * certificate of the service: meta.json remote_id) goes to every resource
+ * that has not had it from certsync yet, in one job that is followed to its
+ * end (at most CS_DEPLOY_FOLLOW_S; a job still running then is followed by
+ * the next sync, never made twice). A resource that already serves it is
+ * marked done without a job. The result of each resource is kept in
+ * state.json ("deploy"); a failed one stays pending and every following sync
+ * deploys it again (backoff: in-server syncs wait 1 min after the first
+ * failure, doubling, at most 1 h). *said tells what was deployed ("" when
+ * nothing was due). No API call is made when nothing is due.
+ */
+#define CS_DEPLOY_FOLLOW_S 900
+cs_rc cs_deploy_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, int backoff,
+                     char *said, size_t size);
+
+/*
+ * For status (README "Status"): *deployments, one object per resource of the
+ * last deployment ({resource, resource_id, certificate, status, job, worker,
+ * at, error}), and *pending, null or {certificate, version, resources,
+ * error, since, attempts, next_attempt, job}. Both new references.
+ */
+cs_rc cs_deploy_status(cs_store *s, const char *name, json_t **deployments, json_t **pending);
 
 #endif

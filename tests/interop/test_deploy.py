@@ -6,6 +6,8 @@ import time
 
 import pytest
 
+import nginx
+
 from test_aliyun import cas, emu, emu_module, webroot  # noqa: F401
 
 
@@ -176,3 +178,102 @@ def test_other_clouds_resources_come_through_their_cloud_access(cas, emu, cdn):
     r = cas.cli("deploy", str(cdn["new"]), "--to", "tencentcdn:www.example.com",
                 "cdn:www.example.com", check=False)
     assert r.returncode == 1 and "a job of its own" in r.stderr
+
+
+# ---- deploy = in certsync.conf: every sync that brings a new certificate deploys it ----
+
+def shop_conf(cas, extra=""):
+    cas.write("[cert shop]\nprovider = ali\ndomain = www.example.com img.example.com\n"
+              "deploy = cdn:www.example.com cdn:img.example.com\n" + extra)
+
+
+def deployed_jobs(emu):
+    return [q for q in emu.ctl("requests")["requests"] if q["action"] == "CreateDeploymentJob"]
+
+
+@pytest.mark.skipif(not nginx.available(), reason="needs nginx and the nginx module")
+def test_a_renewal_found_by_domain_reaches_nginx_and_both_cdn_domains(cas, emu, cdn, tmp_path):
+    shop_conf(cas)
+    first = cas.cli("sync")
+    assert f"shop: deployed: cdn:www.example.com, cdn:img.example.com got certificate {cdn['new']}" \
+        in first.stdout
+    http = (f"certsync_config {cas.conf};\nserver {{ listen 127.0.0.1:{{port_tls}} ssl; "
+            "server_name www.example.com; certsync_certificate shop; }\n")
+    with nginx.Nginx(tmp_path / "ngx", http, ports=("tls",)) as ngx:
+        # the service renews: a new id for the same names, found by domain
+        renewed = emu.ctl("renew", cert_id=cdn["new"])["CertificateId"]
+        emu.ctl("clear", requests="1")
+        r = cas.cli("sync")
+        assert "shop: installed v2" in r.stdout
+        assert f"got certificate {renewed} (v2; deployment job" in r.stdout
+        t0 = time.time()
+        while nginx.served_sha256(ngx.port("tls"), "www.example.com") != cas.served("shop"):
+            assert time.time() - t0 < 5, ngx.log()
+            time.sleep(0.1)
+    now = resources(cas)
+    assert now["cdn:www.example.com"]["CertId"] == now["cdn:img.example.com"]["CertId"] == str(renewed)
+    assert len(deployed_jobs(emu)) == 1
+    st = cas.status("shop")
+    assert st["deploy_pending"] is None
+    assert {d["resource"]: (d["certificate"], d["status"]) for d in st["deployments"]} == {
+        "cdn:www.example.com": (str(renewed), "success"),
+        "cdn:img.example.com": (str(renewed), "success")}
+    # nothing is deployed twice for the same certificate and resource: an unchanged sync asks
+    # the service only for its list
+    emu.ctl("clear", requests="1")
+    cas.cli("sync")
+    assert emu.actions() == ["ListUserCertificateOrder"]
+
+
+def test_a_failing_resource_is_pending_with_the_services_word_and_retried(cas, emu, cdn):
+    emu.ctl("deploy-fault", resource_id=cdn["img"])
+    shop_conf(cas)
+    r = cas.cli("sync", check=False)
+    assert r.returncode == 1
+    assert "shop: deployed: cdn:www.example.com got certificate" in r.stdout
+    assert "failed for cdn:img.example.com: the service's worker" in r.stderr
+    assert "ended in error (deployment job" in r.stderr and "next sync deploys it again" in r.stderr
+    st = cas.status("shop")
+    pending = st["deploy_pending"]
+    assert pending["resources"] == ["cdn:img.example.com"] and pending["attempts"] == 1
+    assert pending["certificate"] == str(cdn["new"]) and pending["version"] == 1
+    rows = {d["resource"]: d for d in st["deployments"]}
+    assert rows["cdn:img.example.com"]["status"] == "error"
+    assert rows["cdn:www.example.com"]["status"] == "success"
+    check = cas.cli("status", "--check", check=False)
+    assert check.returncode == 2 and "CRITICAL shop: deploying certificate" in check.stdout
+    assert 'certsync_deploy_pending{name="shop"} 1' in cas.cli("metrics").stdout
+    # the next sync deploys again, to the resource that failed only
+    emu.ctl("clear", requests="1")
+    r = cas.cli("sync")
+    assert "shop: deployed: cdn:img.example.com got certificate" in r.stdout
+    job = deployed_jobs(emu)
+    assert len(job) == 1 and job[0]["params"]["ResourceIds"] == str(cdn["img"])
+    assert cas.status("shop")["deploy_pending"] is None
+    assert cas.cli("status", "--check").returncode == 0
+    assert 'certsync_deploy_pending{name="shop"} 0' in cas.cli("metrics").stdout
+    assert {r["CertId"] for r in resources(cas).values() if r["resource"].startswith("cdn:")} == \
+        {str(cdn["new"])}
+
+
+def test_a_resource_already_serving_the_certificate_gets_no_job(cas, emu, cdn):
+    emu.ctl("deploy-fault", resource_id=cdn["www"])     # would fail if it were deployed to
+    cas.cli("deploy", str(cdn["new"]), "--to", "cdn:img.example.com", "cdn:www.example.com",
+            "--wait", check=False)
+    emu.ctl("deploy-fault", resource_id=cdn["www"], count="0")
+    emu.ctl("clear", requests="1")
+    cas.write("[cert shop]\nprovider = ali\ndomain = www.example.com\n"
+              "deploy = cdn:img.example.com\n")
+    r = cas.cli("sync")
+    assert "deployed" not in r.stdout and deployed_jobs(emu) == []
+    assert cas.status("shop")["deployments"][0]["status"] == "success"
+
+
+def test_deploy_keys_are_checked_when_the_config_is_read(cas, emu, cdn):
+    cas.write("[cert shop]\nprovider = ali\ndomain = www.example.com\ndeploy = ftp:x\n")
+    r = cas.cli("status", check=False)
+    assert r.returncode != 0 and "certsync.conf:" in r.stderr
+    assert "[cert shop] deploy: 'ftp:x': unknown product 'ftp'" in r.stderr
+    cas.write("[cert shop]\ndomain = www.example.com\ndeploy = cdn:www.example.com\n")
+    r = cas.cli("status", check=False)
+    assert r.returncode != 0 and "only a certificate of the service" in r.stderr

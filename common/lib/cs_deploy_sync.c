@@ -1,0 +1,492 @@
+/*
+ * certsync: `deploy =` of a [cert]: a sync's last step deploys the current
+ * version to the configured cloud resources and keeps each one's result in
+ * state.json (see cs_deploy.h). The state:
+ *
+ *   "deploy": {"certificate": "123", "version": 5, "job": "888", "job_status": "success",
+ *              "since": T, "attempts": 1, "next_attempt": T, "error": "...",
+ *              "resources": {"cdn:www.example.com": {"id": "2356", "certificate": "123",
+ *                            "status": "success", "job": "888", "worker": "22487",
+ *                            "at": T, "error": null}, ...}}
+ *
+ * A resource is done for a certificate once its status is "success" with that
+ * certificate: nothing is deployed twice for the same certificate and resource.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cs_deploy.h"
+#include "cs_escape.h"
+#include "cs_time.h"
+
+#define STATE_KEY "deploy"
+
+/* Like a pending on-change: 1 min after the first failure, doubling, at most 1 h. */
+static time_t backoff_of(json_int_t attempts)
+{
+    time_t wait = 60;
+
+    while (attempts-- > 1 && wait < 3600)
+        wait *= 2;
+    return wait < 3600 ? wait : 3600;
+}
+
+static const char *str(const json_t *o, const char *k)
+{
+    const char *v = json_string_value(json_object_get(o, k));
+
+    return v ? v : "";
+}
+
+static json_t *when(time_t t)
+{
+    char buf[CS_TIME_ISO_SIZE];
+
+    return json_string(cs_time_iso(t, buf));
+}
+
+/* The words of `deploy =`, in their order. */
+static json_t *targets_of(const char *value)
+{
+    json_t *a = json_array();
+    const char *p = value;
+    size_t n;
+
+    while (a && *(p += strspn(p, " \t,"))) {
+        n = strcspn(p, " \t,");
+        json_array_append_new(a, json_stringn(p, n));
+        p += n;
+    }
+    return a;
+}
+
+static json_t *entry(json_t *st, const char *target)
+{
+    json_t *res = json_object_get(st, "resources"), *e;
+
+    if (!json_is_object(res)) {
+        res = json_object();
+        json_object_set_new(st, "resources", res);
+    }
+    if (!json_is_object(e = json_object_get(res, target))) {
+        e = json_object();
+        json_object_set_new(res, target, e);
+    }
+    return e;
+}
+
+static int done(json_t *st, const char *target, const char *cert)
+{
+    json_t *e = json_object_get(json_object_get(st, "resources"), target);
+
+    return strcmp(str(e, "status"), "success") == 0 && strcmp(str(e, "certificate"), cert) == 0;
+}
+
+/* One resource's result; error NULL for none (the text is escaped: it may quote the service). */
+static void set_result(json_t *st, const char *target, const char *status, const char *job,
+                       const char *error)
+{
+    json_t *e = entry(st, target);
+    char safe[1024];
+
+    json_object_set_new(e, "certificate", json_string(str(st, "certificate")));
+    json_object_set_new(e, "status", json_string(status));
+    json_object_set_new(e, "job", job && *job ? json_string(job) : json_null());
+    json_object_set_new(e, "at", when(time(NULL)));
+    if (error)
+        cs_escape(error, safe, sizeof(safe));
+    json_object_set_new(e, "error", error ? json_string(safe) : json_null());
+}
+
+/* The state for cert: kept when it is the same certificate, else a new one (results kept). */
+static json_t *state_for(json_t *old, const char *cert, unsigned version)
+{
+    json_t *st;
+
+    if (old && strcmp(str(old, "certificate"), cert) == 0)
+        return old;
+    st = json_pack("{s:s, s:I, s:n, s:n, s:I, s:n, s:n, s:n}", "certificate", cert, "version",
+                   (json_int_t)version, "job", "job_status", "attempts", (json_int_t)0, "since",
+                   "next_attempt", "error");
+    if (st && old && json_is_object(json_object_get(old, "resources")))
+        json_object_set(st, "resources", json_object_get(old, "resources"));
+    json_decref(old);
+    return st;
+}
+
+static int job_running(const json_t *st)
+{
+    const char *s = str(st, "job_status");
+
+    return *str(st, "job") && *s && strcmp(s, "success") != 0 && strcmp(s, "error") != 0 &&
+           strcmp(s, "editing") != 0;
+}
+
+/* Every configured resource done: the pending state is cleared. */
+static int settle(json_t *st, const json_t *targets, const char *cert, char *why, size_t size)
+{
+    json_t *t, *e;
+    size_t i, n = 0, failed = 0;
+    json_int_t attempts = json_integer_value(json_object_get(st, "attempts"));
+    time_t now = time(NULL);
+
+    why[0] = '\0';
+    json_array_foreach(targets, i, t)
+    {
+        if (done(st, json_string_value(t), cert))
+            continue;
+        e = json_object_get(json_object_get(st, "resources"), json_string_value(t));
+        failed++;
+        n += (size_t)snprintf(why + n, size > n ? size - n : 0, "%s%s: %s", failed > 1 ? "; " : "",
+                              json_string_value(t),
+                              *str(e, "error") ? str(e, "error") : "not deployed yet");
+    }
+    if (failed == 0) {
+        json_object_set_new(st, "attempts", json_integer(0));
+        json_object_set_new(st, "since", json_null());
+        json_object_set_new(st, "next_attempt", json_null());
+        json_object_set_new(st, "error", json_null());
+        return 0;
+    }
+    if (attempts == 0)
+        json_object_set_new(st, "since", when(now));
+    json_object_set_new(st, "attempts", json_integer(attempts + 1));
+    json_object_set_new(st, "next_attempt", when(now + backoff_of(attempts + 1)));
+    json_object_set_new(st, "error", json_string(why));
+    return 1;
+}
+
+typedef struct {
+    cs_store *s;
+    const cs_cert_conf *cc;
+    cs_aliyun *c;
+    json_t *st, *targets;
+    char cert[32], job[32];
+    unsigned version;
+} run;
+
+/* The rows of the due resources; those that cannot be resolved, or serve cert already, settled. */
+static json_t *due_rows(run *r)
+{
+    json_t *rows = json_array(), *t, *row, *names = json_array();
+    char id[32], cur[32];
+    size_t i;
+
+    json_array_foreach(r->targets, i, t)
+    {
+        const char *target = json_string_value(t);
+
+        if (done(r->st, target, r->cert))
+            continue;
+        if (cs_deploy_resolve(r->c, target, &row) != CS_OK) {
+            set_result(r->st, target, "error", NULL, cs_error_last());
+            continue;
+        }
+        cs_json_id(json_object_get(row, "Id"), id, sizeof(id));
+        cs_json_id(json_object_get(row, "CertId"), cur, sizeof(cur));
+        json_object_set_new(entry(r->st, target), "id", json_string(id));
+        if (strcmp(cur, r->cert) == 0) {
+            /* it serves this certificate already (deployed by hand, or state was lost) */
+            set_result(r->st, target, "success", NULL, NULL);
+            json_decref(row);
+            continue;
+        }
+        json_object_set_new(row, "certsync_target", json_string(target));
+        json_array_append_new(rows, row);
+        json_array_append_new(names, json_string(target));
+    }
+    json_decref(names);
+    return rows;
+}
+
+/* Create and start the job for rows; the resources' state says it (or why not). */
+static cs_rc start(run *r, json_t *rows)
+{
+    char contact[32], name[128];
+    json_t *row;
+    size_t i;
+    cs_rc rc;
+
+    snprintf(name, sizeof(name), "certsync %s v%u", r->cc->name, r->version);
+    rc = cs_deploy_contact(r->c, r->cc->provider->deploy_contact, contact, sizeof(contact));
+    if (rc == CS_OK)
+        rc = cs_deploy_start(r->c, name, r->cert, rows, contact, 0, r->job, sizeof(r->job));
+    json_array_foreach(rows, i, row)
+        set_result(r->st, str(row, "certsync_target"), rc == CS_OK ? "pending" : "error",
+                   rc == CS_OK ? r->job : NULL, rc == CS_OK ? NULL : cs_error_last());
+    json_object_set_new(r->st, "job", rc == CS_OK ? json_string(r->job) : json_null());
+    json_object_set_new(r->st, "job_status", json_string(rc == CS_OK ? "pending" : "error"));
+    return rc;
+}
+
+/* The workers' results into the resources' state, matched by resource id. */
+static void take_results(run *r, const char *status, const json_t *workers)
+{
+    json_t *res = json_object_get(r->st, "resources"), *e, *w;
+    const char *target;
+    char id[32], wid[32], msg[512];
+    size_t i;
+
+    json_object_set_new(r->st, "job_status", json_string(status));
+    json_object_foreach(res, target, e)
+    {
+        if (strcmp(str(e, "job"), r->job) != 0)
+            continue;
+        json_array_foreach(workers, i, w)
+        {
+            cs_json_id(json_object_get(w, "ResourceId"), id, sizeof(id));
+            if (strcmp(id, str(e, "id")) != 0)
+                continue;
+            cs_json_id(json_object_get(w, "Id"), wid, sizeof(wid));
+            snprintf(msg, sizeof(msg),
+                     "the service's worker %s for resource %s ended in %s (deployment job %s): "
+                     "`certsync deployment %s` and the product's console say more",
+                     wid, id, str(w, "Status"), r->job, r->job);
+            set_result(r->st, target, str(w, "Status"), r->job,
+                       strcmp(str(w, "Status"), "success") == 0 ? NULL : msg);
+            json_object_set_new(e, "worker", json_string(wid));
+        }
+        if (strcmp(str(e, "status"), "pending") == 0 && strcmp(status, "editing") == 0)
+            set_result(r->st, target, "error", r->job,
+                       "its deployment job was taken back (cancelled) before it ran");
+    }
+}
+
+static cs_rc save(run *r)
+{
+    return cs_store_state_put(r->s, r->cc->name, STATE_KEY, r->st);
+}
+
+/* Follow the job unlocked, then record what it did under the lock. */
+static cs_rc follow(run *r)
+{
+    char status[32] = "", msg[1024];
+    json_t *workers = NULL, *res, *e;
+    const char *target;
+    int lock;
+    cs_rc rc = cs_deploy_follow(r->c, r->job, CS_DEPLOY_FOLLOW_S, NULL, NULL, status,
+                                sizeof(status), &workers);
+
+    if (rc != CS_OK) {
+        /* still running, or the service cannot be asked: the next sync looks again */
+        snprintf(msg, sizeof(msg), "%s", cs_error_last());
+        res = json_object_get(r->st, "resources");
+        json_object_foreach(res, target, e)
+        {
+            if (strcmp(str(e, "job"), r->job) == 0)
+                json_object_set_new(e, "error", json_string(msg));
+        }
+        return rc;
+    }
+    if (cs_store_lock(r->s, r->cc->name, 60, &lock) != CS_OK) {
+        json_decref(workers);
+        return cs_error_code();
+    }
+    take_results(r, status, workers);
+    json_decref(workers);
+    cs_store_unlock(r->s, lock);
+    return CS_OK;
+}
+
+/* What was deployed where, for the sync's output. */
+static void tell(run *r, char *said, size_t size)
+{
+    json_t *res = json_object_get(r->st, "resources"), *e;
+    const char *target;
+    size_t n = 0;
+
+    said[0] = '\0';
+    json_object_foreach(res, target, e)
+    {
+        if (strcmp(str(e, "job"), r->job) != 0 || strcmp(str(e, "status"), "success") != 0)
+            continue;
+        n += (size_t)snprintf(said + n, size > n ? size - n : 0, "%s%s", n ? ", " : "", target);
+    }
+    if (n && n < size)
+        snprintf(said + n, size - n, " got certificate %s (v%u; deployment job %s)", r->cert,
+                 r->version, r->job);
+}
+
+/* With the certificate's lock held: decide, resolve, start. 1: a job to follow. */
+static int prepare(run *r, int backoff, cs_rc *rc)
+{
+    json_t *rows;
+    time_t next = 0;
+
+    *rc = CS_OK;
+    if (job_running(r->st)) {
+        snprintf(r->job, sizeof(r->job), "%s", str(r->st, "job"));
+        return 1;
+    }
+    cs_time_parse_iso(str(r->st, "next_attempt"), &next);
+    if (backoff && json_integer_value(json_object_get(r->st, "attempts")) > 0 && time(NULL) < next)
+        return 0; /* an in-server sync waits for the backoff; status shows it pending */
+    rows = due_rows(r);
+    if (json_array_size(rows) > 0 && start(r, rows) == CS_OK) {
+        json_decref(rows);
+        return 1;
+    }
+    json_decref(rows);
+    return 0;
+}
+
+static cs_rc deploy_locked(run *r, int backoff, int lock, char *said, size_t size)
+{
+    char why[2048];
+    int go, failed;
+    cs_rc rc;
+
+    go = prepare(r, backoff, &rc);
+    if (rc == CS_OK)
+        rc = save(r);
+    cs_store_unlock(r->s, lock);
+    if (rc != CS_OK)
+        return rc;
+    if (go && follow(r) == CS_OK)
+        tell(r, said, size);
+    if ((rc = cs_store_lock(r->s, r->cc->name, 60, &lock)) != CS_OK)
+        return rc;
+    failed = settle(r->st, r->targets, r->cert, why, sizeof(why));
+    rc = save(r);
+    cs_store_unlock(r->s, lock);
+    if (rc != CS_OK)
+        return cs_error_prefix("deploying certificate %s (v%u), status cannot show it", r->cert,
+                               r->version);
+    if (!failed)
+        return CS_OK;
+    return cs_error_set(CS_EPROVIDER,
+                        "deploying certificate %s (v%u) failed for %s; it stays pending (certsync "
+                        "status) and the next sync deploys it again",
+                        r->cert, r->version, why);
+}
+
+/* A version that did not come from the service: every resource waits, status says why. */
+static cs_rc not_ours(run *r, int lock)
+{
+    char why[2048], msg[512];
+    json_t *t;
+    size_t i;
+
+    snprintf(msg, sizeof(msg),
+             "v%u did not come from the service (it was imported), so it has no id there to "
+             "deploy; the next certificate from the service is deployed",
+             r->version);
+    json_array_foreach(r->targets, i, t)
+        set_result(r->st, json_string_value(t), "error", NULL, msg);
+    settle(r->st, r->targets, r->cert, why, sizeof(why));
+    save(r);
+    cs_store_unlock(r->s, lock);
+    return cs_error_set(CS_EINVAL, "[cert %s] deploy: %s", r->cc->name, msg);
+}
+
+cs_rc cs_deploy_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, int backoff,
+                     char *said, size_t size)
+{
+    run r = {s, cc, NULL, NULL, NULL, "", "", 0};
+    cs_cert_info info;
+    json_t *old = NULL;
+    int lock, ours;
+    cs_rc rc;
+
+    said[0] = '\0';
+    if (cc->deploy == NULL || cc->provider == NULL)
+        return CS_OK;
+    if (cs_store_info(s, cc->name, 0, &info) != CS_OK) {
+        cs_error_clear(); /* no version yet: nothing to deploy */
+        return CS_OK;
+    }
+    ours = strcmp(info.provider, "aliyun-cas") == 0 && info.remote_id[0];
+    snprintf(r.cert, sizeof(r.cert), "%s", ours ? info.remote_id : "none");
+    r.version = info.version;
+    cs_cert_info_clear(&info);
+    if (cs_aliyun_of_session(sess, cc->provider, &r.c) != CS_OK)
+        return cs_error_code();
+    if (cs_store_lock(s, cc->name, 60, &lock) != CS_OK)
+        return cs_error_code();
+    if (cs_store_state_get(s, cc->name, STATE_KEY, &old) != CS_OK) {
+        cs_store_unlock(s, lock);
+        return cs_error_code();
+    }
+    r.st = state_for(old, r.cert, r.version);
+    r.targets = targets_of(cc->deploy);
+    if (r.st == NULL || r.targets == NULL)
+        rc = cs_error_set(CS_ENOMEM, "out of memory");
+    else if (!ours)
+        rc = not_ours(&r, lock);
+    else
+        rc = deploy_locked(&r, backoff, lock, said, size);
+    if (r.st == NULL || r.targets == NULL)
+        cs_store_unlock(s, lock);
+    json_decref(r.st);
+    json_decref(r.targets);
+    return rc;
+}
+
+/* ---- status ---- */
+
+static json_t *row_of(const char *target, json_t *e)
+{
+    json_t *o = json_pack("{s:s}", "resource", target);
+
+    if (o == NULL)
+        return NULL;
+    json_object_set_new(o, "resource_id", *str(e, "id") ? json_string(str(e, "id")) : json_null());
+    json_object_set_new(o, "certificate",
+                        *str(e, "certificate") ? json_string(str(e, "certificate")) : json_null());
+    json_object_set_new(o, "status", json_string(*str(e, "status") ? str(e, "status") : "pending"));
+    json_object_set_new(o, "job", *str(e, "job") ? json_string(str(e, "job")) : json_null());
+    json_object_set_new(o, "worker",
+                        *str(e, "worker") ? json_string(str(e, "worker")) : json_null());
+    json_object_set_new(o, "at", *str(e, "at") ? json_string(str(e, "at")) : json_null());
+    json_object_set_new(o, "error", *str(e, "error") ? json_string(str(e, "error")) : json_null());
+    return o;
+}
+
+static json_t *got(const json_t *st, const char *k)
+{
+    json_t *v = json_object_get(st, k);
+
+    return v ? v : json_null();
+}
+
+static json_t *pending_of(json_t *st)
+{
+    json_t *res = json_object_get(st, "resources"), *e, *names = json_array();
+    const char *target, *cert = str(st, "certificate");
+
+    json_object_foreach(res, target, e)
+    {
+        if (!done(st, target, cert))
+            json_array_append_new(names, json_string(target));
+    }
+    if (json_integer_value(json_object_get(st, "attempts")) == 0 && !job_running(st)) {
+        json_decref(names);
+        return json_null();
+    }
+    return json_pack("{s:s, s:O, s:o, s:O, s:O, s:O, s:O, s:O}", "certificate", cert, "version",
+                     got(st, "version"), "resources", names, "error", got(st, "error"), "since",
+                     got(st, "since"), "attempts", got(st, "attempts"), "next_attempt",
+                     got(st, "next_attempt"), "job", got(st, "job"));
+}
+
+cs_rc cs_deploy_status(cs_store *s, const char *name, json_t **deployments, json_t **pending)
+{
+    json_t *st = NULL, *e;
+    const char *target;
+
+    *deployments = json_array();
+    *pending = NULL;
+    if (cs_store_state_get(s, name, STATE_KEY, &st) != CS_OK)
+        cs_error_clear(); /* last_sync says the state is unreadable */
+    json_object_foreach(json_object_get(st, "resources"), target, e)
+        json_array_append_new(*deployments, row_of(target, e));
+    *pending = st ? pending_of(st) : json_null();
+    json_decref(st);
+    if (*deployments == NULL || *pending == NULL) {
+        json_decref(*deployments);
+        json_decref(*pending);
+        return cs_error_set(CS_ENOMEM, "out of memory building the status of '%s'", name);
+    }
+    return CS_OK;
+}
