@@ -475,15 +475,23 @@ cs_rc cs_deploy_status(cs_store *s, const char *name, json_t **deployments, json
     json_t *st = NULL, *e;
     const char *target;
 
+    int whole = 1;
+
     *deployments = json_array();
     *pending = NULL;
-    if (cs_store_state_get(s, name, STATE_KEY, &st) != CS_OK)
-        cs_error_clear(); /* last_sync says the state is unreadable */
+    if (cs_store_state_get(s, name, STATE_KEY, &st) != CS_OK) {
+        if (cs_error_code() == CS_ENOMEM)
+            whole = 0;
+        cs_error_clear(); /* else last_sync says the state is unreadable */
+    }
     json_object_foreach(json_object_get(st, "resources"), target, e)
-        json_array_append_new(*deployments, row_of(target, e));
+    {
+        if (json_array_append_new(*deployments, row_of(target, e)) != 0)
+            whole = 0;
+    }
     *pending = st ? pending_of(st) : json_null();
     json_decref(st);
-    if (*deployments == NULL || *pending == NULL) {
+    if (!whole || *deployments == NULL || *pending == NULL) {
         json_decref(*deployments);
         json_decref(*pending);
         return cs_error_set(CS_ENOMEM, "out of memory building the status of '%s'", name);
