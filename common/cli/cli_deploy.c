@@ -321,6 +321,11 @@ static cs_rc schedule_time(const char *arg, time_t *t)
     return CS_OK;
 }
 
+static int seconds_valid(const char *s)
+{
+    return *s && strlen(s) < 9 && strspn(s, "0123456789") == strlen(s) && atoi(s) > 0;
+}
+
 /* The service's id of the store's current NAME, or why it has none. */
 static cs_rc cert_of_name(ctx *x, const char *name, char *id, size_t size)
 {
@@ -404,20 +409,45 @@ static void deploy_json(const char *job, const char *cert, const char *status, j
     json_decref(o);
 }
 
+/* --wait: each change of the job's status, as it happens (not with --json) */
+typedef struct {
+    char last[32];
+    int json;
+} watch;
+
 static void progress(const char *job, const char *status, void *arg)
 {
-    char *last = arg;
+    watch *w = arg;
 
-    if (strcmp(last, status) != 0 && !isatty(STDOUT_FILENO))
+    if (strcmp(w->last, status) == 0)
         return;
-    if (strcmp(last, status) != 0)
-        fprintf(stderr, "deployment job %s: %s\n", job, cli_safe(status));
-    snprintf(last, 32, "%s", status);
+    snprintf(w->last, sizeof(w->last), "%s", status);
+    if (!w->json) {
+        printf("deployment job %s: %s\n", job, cli_safe(status));
+        fflush(stdout);
+    }
+}
+
+static void said_how_it_ended(const char *job, const char *cert, const char *status, int failed,
+                              size_t n)
+{
+    if (strcmp(status, "editing") == 0)
+        printf("deployment job %s: taken back to editing before it ran (deployment cancel): "
+               "nothing was deployed\n",
+               job);
+    else if (failed || strcmp(status, "success") != 0)
+        printf("deployment job %s: %s: %d of %zu resource(s) failed; `certsync deployment %s` "
+               "shows the workers, the product's console why\n",
+               job, cli_safe(status), failed, n, job);
+    else
+        printf("deployment job %s: %s: every resource got certificate %s\n", job, cli_safe(status),
+               cert);
 }
 
 static int deploy_run(ctx *x, const deploy_args *a, const char *cert, time_t when, json_t *rows)
 {
-    char contact[32], job[32], name[128], status[32] = "", last[32] = "";
+    char contact[32], job[32], name[128], status[32] = "";
+    watch w = {"", a->json};
     json_t *workers = NULL;
     int failed, timeout = a->timeout ? atoi(a->timeout) : 1800;
 
@@ -431,10 +461,10 @@ static int deploy_run(ctx *x, const deploy_args *a, const char *cert, time_t whe
                json_array_size(rows), when ? "scheduled" : "started");
     if (!a->wait) {
         if (a->json)
-            deploy_json(job, cert, "pending", rows, NULL);
+            deploy_json(job, cert, when ? "scheduling" : "pending", rows, NULL);
         return EXIT_SUCCESS;
     }
-    if (cs_deploy_follow(x->client, job, timeout > 0 ? timeout : 1800, progress, last, status,
+    if (cs_deploy_follow(x->client, job, timeout > 0 ? timeout : 1800, progress, &w, status,
                          sizeof(status), &workers) != CS_OK)
         return cli_fail("deploy");
     failed = a->json ? 0 : print_results(rows, workers);
@@ -443,8 +473,7 @@ static int deploy_run(ctx *x, const deploy_args *a, const char *cert, time_t whe
             failed += cs_deploy_worker_failed(json_array_get(workers, i));
         deploy_json(job, cert, status, rows, workers);
     } else {
-        printf("deployment job %s: %s%s\n", job, status,
-               failed ? "; see `certsync deployment JOB`, and the product's console for why" : "");
+        said_how_it_ended(job, cert, status, failed, json_array_size(rows));
     }
     json_decref(workers);
     return failed || strcmp(status, "success") != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
@@ -470,6 +499,8 @@ static int cmd_deploy(const cli_command *self, int argc, char **argv)
     rc = EXIT_USAGE;
     if (!a.name && (cert[0] == '\0' || strspn(cert, "0123456789") != strlen(cert)))
         cli_usage(&self->spec, "give the certificate's ID (digits) or --name NAME");
+    else if (a.timeout && !seconds_valid(a.timeout))
+        cli_usage(&self->spec, "--timeout takes whole seconds (1 or more)");
     else if (a.schedule && schedule_time(a.schedule, &when) != CS_OK)
         cli_usage(&self->spec, "%s", cs_error_last());
     else if ((rc = ctx_open(&x, "deploy", a.provider)) == EXIT_SUCCESS) {
@@ -816,8 +847,10 @@ static int cmd_deployment(const cli_command *self, int argc, char **argv)
         return cli_usage(&self->spec, "give one job ID (digits), after cancel, delete or "
                                       "rollback if you mean one of them");
     job = argv[first];
-    if (a.resource && (verb == NULL || strcmp(verb, "rollback") != 0))
-        return cli_usage(&self->spec, "--resource goes with rollback");
+    if ((a.resource || a.timeout) && (verb == NULL || strcmp(verb, "rollback") != 0))
+        return cli_usage(&self->spec, "--resource and --timeout go with rollback");
+    if (a.timeout && !seconds_valid(a.timeout))
+        return cli_usage(&self->spec, "--timeout takes whole seconds (1 or more)");
     if ((rc = ctx_open(&x, "deployment", a.provider)) != EXIT_SUCCESS)
         return rc;
     if (verb == NULL)

@@ -161,7 +161,7 @@ typedef struct {
     cs_store *s;
     const cs_cert_conf *cc;
     cs_aliyun *c;
-    json_t *st, *targets;
+    json_t *st, *targets, *orig; /* orig: the state as read, to write only a change */
     char cert[32], job[32];
     unsigned version;
 } run;
@@ -258,13 +258,12 @@ static cs_rc save(run *r)
     return cs_store_state_put(r->s, r->cc->name, STATE_KEY, r->st);
 }
 
-/* Follow the job unlocked, then record what it did under the lock. */
+/* Follow the job (unlocked: it may take minutes); the caller records what it did. */
 static cs_rc follow(run *r)
 {
     char status[32] = "", msg[1024];
     json_t *workers = NULL, *res, *e;
     const char *target;
-    int lock;
     cs_rc rc = cs_deploy_follow(r->c, r->job, CS_DEPLOY_FOLLOW_S, NULL, NULL, status,
                                 sizeof(status), &workers);
 
@@ -279,13 +278,8 @@ static cs_rc follow(run *r)
         }
         return rc;
     }
-    if (cs_store_lock(r->s, r->cc->name, 60, &lock) != CS_OK) {
-        json_decref(workers);
-        return cs_error_code();
-    }
     take_results(r, status, workers);
     json_decref(workers);
-    cs_store_unlock(r->s, lock);
     return CS_OK;
 }
 
@@ -308,47 +302,59 @@ static void tell(run *r, char *said, size_t size)
                  r->version, r->job);
 }
 
-/* With the certificate's lock held: decide, resolve, start. 1: a job to follow. */
-static int prepare(run *r, int backoff, cs_rc *rc)
+typedef enum { STEP_WAIT, STEP_SETTLE, STEP_FOLLOW } step;
+
+/* With the certificate's lock held: decide, resolve, start. */
+static step prepare(run *r, int backoff)
 {
     json_t *rows;
     time_t next = 0;
+    int started;
 
-    *rc = CS_OK;
     if (job_running(r->st)) {
         snprintf(r->job, sizeof(r->job), "%s", str(r->st, "job"));
-        return 1;
+        return STEP_FOLLOW; /* a job an earlier sync started: never a second one */
     }
     cs_time_parse_iso(str(r->st, "next_attempt"), &next);
     if (backoff && json_integer_value(json_object_get(r->st, "attempts")) > 0 && time(NULL) < next)
-        return 0; /* an in-server sync waits for the backoff; status shows it pending */
+        return STEP_WAIT; /* an in-server sync waits for the backoff; status shows it pending */
     rows = due_rows(r);
-    if (json_array_size(rows) > 0 && start(r, rows) == CS_OK) {
-        json_decref(rows);
-        return 1;
-    }
+    started = json_array_size(rows) > 0 && start(r, rows) == CS_OK;
     json_decref(rows);
-    return 0;
+    return started ? STEP_FOLLOW : STEP_SETTLE;
+}
+
+/* state.json is written only when something changed: an unchanged sync writes nothing. */
+static cs_rc save_changed(run *r)
+{
+    if (r->orig && json_equal(r->orig, r->st))
+        return CS_OK;
+    json_decref(r->orig);
+    r->orig = json_deep_copy(r->st);
+    return save(r);
 }
 
 static cs_rc deploy_locked(run *r, int backoff, int lock, char *said, size_t size)
 {
     char why[2048];
-    int go, failed;
-    cs_rc rc;
+    step next = prepare(r, backoff);
+    int failed;
+    cs_rc rc = CS_OK;
 
-    go = prepare(r, backoff, &rc);
-    if (rc == CS_OK)
-        rc = save(r);
-    cs_store_unlock(r->s, lock);
-    if (rc != CS_OK)
+    if (next == STEP_FOLLOW && (rc = save_changed(r)) == CS_OK) {
+        /* the job is in state.json before it is followed: a sync meanwhile follows it too */
+        cs_store_unlock(r->s, lock);
+        if (follow(r) == CS_OK)
+            tell(r, said, size);
+        if ((rc = cs_store_lock(r->s, r->cc->name, 60, &lock)) != CS_OK)
+            return rc;
+    }
+    if (rc != CS_OK || next == STEP_WAIT) {
+        cs_store_unlock(r->s, lock);
         return rc;
-    if (go && follow(r) == CS_OK)
-        tell(r, said, size);
-    if ((rc = cs_store_lock(r->s, r->cc->name, 60, &lock)) != CS_OK)
-        return rc;
+    }
     failed = settle(r->st, r->targets, r->cert, why, sizeof(why));
-    rc = save(r);
+    rc = save_changed(r);
     cs_store_unlock(r->s, lock);
     if (rc != CS_OK)
         return cs_error_prefix("deploying certificate %s (v%u), status cannot show it", r->cert,
@@ -375,7 +381,7 @@ static cs_rc not_ours(run *r, int lock)
     json_array_foreach(r->targets, i, t)
         set_result(r->st, json_string_value(t), "error", NULL, msg);
     settle(r->st, r->targets, r->cert, why, sizeof(why));
-    save(r);
+    save_changed(r);
     cs_store_unlock(r->s, lock);
     return cs_error_set(CS_EINVAL, "[cert %s] deploy: %s", r->cc->name, msg);
 }
@@ -383,7 +389,7 @@ static cs_rc not_ours(run *r, int lock)
 cs_rc cs_deploy_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, int backoff,
                      char *said, size_t size)
 {
-    run r = {s, cc, NULL, NULL, NULL, "", "", 0};
+    run r = {s, cc, NULL, NULL, NULL, NULL, "", "", 0};
     cs_cert_info info;
     json_t *old = NULL;
     int lock, ours;
@@ -408,6 +414,7 @@ cs_rc cs_deploy_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc,
         cs_store_unlock(s, lock);
         return cs_error_code();
     }
+    r.orig = old ? json_deep_copy(old) : NULL;
     r.st = state_for(old, r.cert, r.version);
     r.targets = targets_of(cc->deploy);
     if (r.st == NULL || r.targets == NULL)
@@ -419,6 +426,7 @@ cs_rc cs_deploy_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc,
     if (r.st == NULL || r.targets == NULL)
         cs_store_unlock(s, lock);
     json_decref(r.st);
+    json_decref(r.orig);
     json_decref(r.targets);
     return rc;
 }

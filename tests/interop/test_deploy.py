@@ -2,6 +2,7 @@
 its deployment jobs: certsync resources, deploy, deployments, deployment, against the
 emulator (tests/emulator/cas_deploy.py)."""
 import json
+import re
 import time
 
 import pytest
@@ -61,7 +62,7 @@ def test_deploy_wait_reaches_both_cdn_domains_and_resources_shows_it(cas, emu, c
                 "--wait")
     results = [line.split()[-1] for line in r.stdout.splitlines() if line.startswith("  ")]
     assert results == ["success", "success"], r.stdout
-    assert r.stdout.strip().endswith(": success")
+    assert r.stdout.strip().endswith(f": success: every resource got certificate {cdn['new']}")
     r = resources(cas)
     assert r["cdn:www.example.com"]["CertId"] == r["cdn:img.example.com"]["CertId"] == str(cdn["new"])
     # the job names one contact, the account's first, and both resources by id
@@ -79,7 +80,7 @@ def test_a_failing_resource_fails_wait_with_its_workers_status(cas, emu, cdn):
     lines = {line.split()[0]: line.split()[-1] for line in r.stdout.splitlines()
              if line.startswith("  ")}
     assert lines == {"cdn:www.example.com": "success", "cdn:img.example.com": "error"}
-    assert ": error" in r.stdout
+    assert ": error: 1 of 2 resource(s) failed; `certsync deployment" in r.stdout
     # a certificate that does not cover the domain fails there, as the service documents
     other = emu.ctl("add-cert", domain="other.test")["CertificateId"]
     r = cas.cli("deploy", str(other), "--to", "cdn:www.example.com", "--wait", "--json",
@@ -277,3 +278,29 @@ def test_deploy_keys_are_checked_when_the_config_is_read(cas, emu, cdn):
     cas.write("[cert shop]\ndomain = www.example.com\ndeploy = cdn:www.example.com\n")
     r = cas.cli("status", check=False)
     assert r.returncode != 0 and "only a certificate of the service" in r.stderr
+
+
+def test_wait_exits_1_when_the_job_outlives_timeout_and_says_how_to_follow_it(cas, emu, cdn):
+    emu.ctl("deploy-speed", step="30")
+    r = cas.cli("deploy", str(cdn["new"]), "--to", "cdn:www.example.com", "--wait", "--timeout",
+                "1", check=False)
+    assert r.returncode == 1
+    job = re.search(r"deployment job (\d+)", r.stdout).group(1)
+    assert f"deployment job {job} is still pending after 1 s" in r.stderr
+    assert f"`certsync deployment {job}` shows how it ends" in r.stderr
+    r = cas.cli("deploy", str(cdn["new"]), "--to", "cdn:www.example.com", "--timeout", "soon",
+                check=False)
+    assert r.returncode == 2 and "--timeout takes whole seconds" in r.stderr
+
+
+def test_deploy_name_takes_the_stores_current_certificate(cas, emu, cdn):
+    cas.write(f"[cert shop]\nprovider = ali\ncert-id = {cdn['new']}\n"
+              "[cert local]\ndomain = local.test\n")
+    cas.cli("sync")
+    r = cas.cli("deploy", "--name", "shop", "--to", "cdn:img.example.com", "--wait")
+    assert f"certificate {cdn['new']} to 1 resource(s)" in r.stdout
+    assert resources(cas)["cdn:img.example.com"]["CertId"] == str(cdn["new"])
+    r = cas.cli("deploy", "--name", "local", "--to", "cdn:img.example.com", check=False)
+    assert r.returncode == 1
+    assert "v1 came from local-ca, not from the service" in r.stderr
+    assert "certsync upload local" in r.stderr
