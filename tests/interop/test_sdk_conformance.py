@@ -353,3 +353,41 @@ def test_list_rows_carry_only_the_fields_the_sdk_documents_for_their_order_type(
         for row in rows:
             wrong = sorted(f for f in row if f in only and kind not in only[f])
             assert wrong == [], f"OrderType {kind}: the SDK documents {wrong} for {only[wrong[0]]}"
+
+
+def test_the_emulator_refuses_deployments_as_the_documentation_says_through_the_sdk(small_ids):
+    """A job is created in editing and runs only once started; what is running or done cannot
+    be started again or taken back; only a worker that succeeded is rolled back."""
+    emu = small_ids
+    dep = emu.ctl("add-cert", domain="dep.test")["CertificateId"]
+    resource = emu.ctl("add-resource", product="CDN", domain="dep.test")["Id"]
+    contact = emu.ctl("state")["deployment"]["contacts"][0]
+    emu.ctl("deploy-speed", step="0")
+    create = {"Name": "sdk", "JobType": "user", "CertIds": dep, "ResourceIds": resource,
+              "ContactIds": contact}
+    out = sdk({"mode": "call", "port": emu.port, "ca": str(emu.ca),
+               "key": {"id": KEY_ID, "secret": SECRET}, "signature": "v3",
+               "calls": [
+                   {"action": "CreateDeploymentJob",
+                    "params": {k: v for k, v in create.items() if k != "ContactIds"}},
+                   {"action": "CreateDeploymentJob", "params": dict(create, ResourceIds=1)},
+                   {"action": "CreateDeploymentJob", "params": dict(create, JobType="cloud")},
+                   {"action": "CreateDeploymentJob", "params": create},                # 3
+                   {"action": "DescribeDeploymentJob", "params": {"JobId": "$3.JobId"}},
+                   {"action": "UpdateWorkerResourceStatus",
+                    "params": {"JobId": "$3.JobId", "WorkerId": 22487001, "Status": "rollback"}},
+                   {"action": "UpdateDeploymentJobStatus",
+                    "params": {"JobId": "$3.JobId", "Status": "pending"}},
+                   {"action": "DescribeDeploymentJob", "params": {"JobId": "$3.JobId"}},  # 7
+                   {"action": "UpdateDeploymentJobStatus",
+                    "params": {"JobId": "$3.JobId", "Status": "pending"}},
+                   {"action": "UpdateDeploymentJobStatus",
+                    "params": {"JobId": "$3.JobId", "Status": "editing"}},
+                   {"action": "ListWorkerResource", "params": {"JobId": 1}},
+               ]})
+    assert [r["code"] for r in out] == [
+        "MissingContactIds", "NotFound", "InvalidParameter", None, None, "JobStatusError", None,
+        None, "JobStatusError", "JobStatusError", "NotFound"]
+    assert out[4]["body"]["Status"] == "editing"          # created: it waits to be started
+    assert out[7]["body"]["Status"] == "success"
+    assert all(r["violations"] == [] for r in out)
