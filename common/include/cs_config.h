@@ -65,6 +65,8 @@ typedef struct {
     char *group;         /* group that reads its versions; "none": no one; NULL: [store] group */
     char *deploy;        /* cloud resources a new certificate is deployed to (cs_deploy.h) */
     int deploy_line;
+    char *upload_to_name;              /* an aliyun-cas provider each new version goes to */
+    const cs_provider_conf *upload_to; /* resolved */
 } cs_cert_conf;
 
 typedef struct {

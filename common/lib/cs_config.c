@@ -431,6 +431,7 @@ static const conf_key cert_keys[] = {
     KEY("on-change", NULL, set_command, cs_cert_conf, on_change),
     KEY("group", NULL, set_string, cs_cert_conf, group),
     KEY("deploy", NULL, set_deploy, cs_cert_conf, deploy),
+    KEY("upload-to", NULL, set_string, cs_cert_conf, upload_to_name),
     {NULL, NULL, NULL, 0},
 };
 
@@ -673,6 +674,27 @@ static cs_rc check_renewal_window(const cs_config *c, cs_cert_conf *cc)
                         cc->name, rb, rb_at, lt, lt_at);
 }
 
+/* upload-to names an aliyun-cas provider; deploy needs a certificate of the service. */
+static cs_rc check_deploy(cs_config *c, cs_cert_conf *cc)
+{
+    if (cc->upload_to_name) {
+        cc->upload_to = find_provider(c, cc->upload_to_name);
+        if (cc->upload_to == NULL || cc->upload_to->type != CS_PROVIDER_ALIYUN_CAS)
+            return cs_error_set(CS_ECONFIG,
+                                "%s:%d: [cert %s] upload-to: '%s' is no [provider NAME] of type "
+                                "aliyun-cas in this file",
+                                c->path, cc->line, cc->name, cc->upload_to_name);
+    }
+    if (cc->deploy && !cc->upload_to &&
+        (cc->provider == NULL || cc->provider->type != CS_PROVIDER_ALIYUN_CAS))
+        return cs_error_set(CS_ECONFIG,
+                            "%s:%d: [cert %s] deploy: only a certificate of the service can be "
+                            "deployed to its cloud products: set upload-to = PROVIDER (an "
+                            "aliyun-cas provider) to upload each new version first",
+                            c->path, cc->deploy_line, cc->name);
+    return CS_OK;
+}
+
 /* Checks that need the whole file: references, required keys. */
 static cs_rc check_all(cs_config *c)
 {
@@ -712,13 +734,8 @@ static cs_rc check_all(cs_config *c)
                                 c->path, cc->line, cc->name);
         if (check_renewal_window(c, cc) != CS_OK)
             return CS_ECONFIG;
-        if (cc->deploy && (cc->provider == NULL || cc->provider->type != CS_PROVIDER_ALIYUN_CAS))
-            return cs_error_set(CS_ECONFIG,
-                                "%s:%d: [cert %s] deploy: only a certificate of the service "
-                                "(provider of type aliyun-cas) can be deployed to its cloud "
-                                "products; upload this one (`certsync upload %s`) and deploy it "
-                                "with `certsync deploy`",
-                                c->path, cc->deploy_line, cc->name, cc->name);
+        if (check_deploy(c, cc) != CS_OK)
+            return CS_ECONFIG;
     }
     return CS_OK;
 }
@@ -840,6 +857,7 @@ void cs_config_free(cs_config *c)
         free(cc->on_change);
         free(cc->group);
         free(cc->deploy);
+        free(cc->upload_to_name);
     }
     free(c->providers);
     free(c->certs);

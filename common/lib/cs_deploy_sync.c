@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cs_deploy.h"
 #include "cs_escape.h"
@@ -161,6 +162,7 @@ typedef struct {
     cs_store *s;
     const cs_cert_conf *cc;
     cs_aliyun *c;
+    const cs_provider_conf *svc; /* the aliyun-cas provider whose client c is */
     json_t *st, *targets, *orig; /* orig: the state as read, to write only a change */
     char cert[32], job[32];
     unsigned version;
@@ -209,7 +211,7 @@ static cs_rc start(run *r, json_t *rows)
     cs_rc rc;
 
     snprintf(name, sizeof(name), "certsync %s v%u", r->cc->name, r->version);
-    rc = cs_deploy_contact(r->c, r->cc->provider->deploy_contact, contact, sizeof(contact));
+    rc = cs_deploy_contact(r->c, r->svc->deploy_contact, contact, sizeof(contact));
     if (rc == CS_OK)
         rc = cs_deploy_start(r->c, name, r->cert, rows, contact, 0, r->job, sizeof(r->job));
     json_array_foreach(rows, i, row)
@@ -367,36 +369,128 @@ static cs_rc deploy_locked(run *r, int backoff, int lock, char *said, size_t siz
                         r->cert, r->version, why);
 }
 
-/* A version that did not come from the service: every resource waits, status says why. */
-static cs_rc not_ours(run *r, int lock)
+/* The version has no id in the service (why): every resource waits, status says why. */
+static cs_rc not_ours(run *r, json_t *old, int lock, const char *why)
 {
-    char why[2048], msg[512];
+    char all[2048], msg[1024];
     json_t *t;
     size_t i;
 
-    snprintf(msg, sizeof(msg),
-             "v%u did not come from the service (it was imported), so it has no id there to "
-             "deploy; the next certificate from the service is deployed",
-             r->version);
+    snprintf(msg, sizeof(msg), "v%u: %s", r->version, why);
+    r->orig = old ? json_deep_copy(old) : NULL;
+    if ((r->st = state_for(old, "none", r->version)) == NULL) {
+        cs_store_unlock(r->s, lock);
+        return cs_error_set(CS_ENOMEM, "out of memory");
+    }
     json_array_foreach(r->targets, i, t)
         set_result(r->st, json_string_value(t), "error", NULL, msg);
-    settle(r->st, r->targets, r->cert, why, sizeof(why));
+    settle(r->st, r->targets, r->cert, all, sizeof(all));
     save_changed(r);
     cs_store_unlock(r->s, lock);
-    return cs_error_set(CS_EINVAL, "[cert %s] deploy: %s", r->cc->name, msg);
+    return cs_error_set(CS_EINVAL, "[cert %s] %s: %s", r->cc->name,
+                        r->cc->deploy ? "deploy" : "upload-to", msg);
+}
+
+/* An upload of this version by an earlier sync whose state was lost: found by name and print. */
+static cs_rc find_upload(cs_aliyun *c, const char *name, const char *fingerprint, char *id,
+                         size_t size)
+{
+    json_t *all, *e;
+    size_t i;
+
+    cs_error_clear();
+    id[0] = '\0';
+    if (cs_aliyun_list(c, "UPLOAD", NULL, NULL, &all) != CS_OK)
+        return cs_error_code();
+    json_array_foreach(all, i, e)
+    {
+        if (strcmp(str(e, "Name"), name) == 0 && strcasecmp(str(e, "Sha2"), fingerprint) == 0)
+            cs_json_id(json_object_get(e, "CertificateId"), id, size);
+    }
+    json_decref(all);
+    if (id[0])
+        return CS_OK;
+    return cs_error_set(CS_EPROVIDER,
+                        "the service holds another certificate named '%s': delete or rename it "
+                        "(`certsync list`)",
+                        name);
+}
+
+/*
+ * upload-to: the current version goes into the service once (known by its fingerprint in
+ * state.json, "uploaded"); r->cert gets its id there.
+ */
+static cs_rc upload(run *r, const json_t *old, const char *fingerprint, json_t **up, char *said,
+                    size_t size)
+{
+    const json_t *u = json_object_get(old, "uploaded");
+    char name[128], id[32] = "";
+    cs_bundle *b;
+    cs_rc rc;
+
+    *up = NULL;
+    if (strcmp(str(u, "fingerprint"), fingerprint) == 0 && *str(u, "certificate")) {
+        snprintf(r->cert, sizeof(r->cert), "%s", str(u, "certificate"));
+        return CS_OK;
+    }
+    /* a name per certificate: at most 64 characters, unique in the account */
+    snprintf(name, sizeof(name), "%.51s-%.12s", r->cc->name, fingerprint);
+    if ((rc = cs_store_load(r->s, r->cc->name, 0, &b)) != CS_OK)
+        return rc;
+    rc = cs_aliyun_upload(r->c, name, b, id, sizeof(id));
+    cs_bundle_free(b);
+    if (rc != CS_OK && cs_aliyun_name_taken(r->c))
+        rc = find_upload(r->c, name, fingerprint, id, sizeof(id));
+    if (rc != CS_OK)
+        return cs_error_prefix("upload-to %s: uploading v%u", r->cc->upload_to->name, r->version);
+    snprintf(r->cert, sizeof(r->cert), "%s", id);
+    *up = json_pack("{s:s, s:s, s:s, s:I, s:o}", "certificate", id, "name", name, "fingerprint",
+                    fingerprint, "version", (json_int_t)r->version, "at", when(time(NULL)));
+    snprintf(said, size, "uploaded v%u to [provider %s] as certificate %s (name %s)", r->version,
+             r->cc->upload_to->name, id, name);
+    return CS_OK;
+}
+
+/* The rest of a deployment once the certificate's id in the service is known. */
+static cs_rc deploy_id(run *r, json_t *old, json_t *up, int backoff, int lock, char *said,
+                       size_t size)
+{
+    size_t n = strlen(said);
+    cs_rc rc;
+
+    r->orig = old ? json_deep_copy(old) : NULL;
+    r->st = state_for(old, r->cert, r->version);
+    if (r->st && up)
+        json_object_set_new(r->st, "uploaded", up);
+    else
+        json_decref(up);
+    if (r->st == NULL) {
+        cs_store_unlock(r->s, lock);
+        return cs_error_set(CS_ENOMEM, "out of memory");
+    }
+    if (n && n + 2 < size) {
+        memcpy(said + n, "; ", 3);
+        n += 2;
+    }
+    rc = deploy_locked(r, backoff, lock, said + n, size - n);
+    if (n && said[n] == '\0')
+        said[n - 2] = '\0'; /* nothing was deployed now */
+    return rc;
 }
 
 cs_rc cs_deploy_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, int backoff,
                      char *said, size_t size)
 {
-    run r = {s, cc, NULL, NULL, NULL, NULL, "", "", 0};
+    run r = {s, cc, NULL, NULL, NULL, NULL, NULL, "", "", 0};
+    char fingerprint[65];
     cs_cert_info info;
-    json_t *old = NULL;
+    json_t *old = NULL, *up = NULL;
+    const cs_provider_conf *svc;
     int lock, ours;
     cs_rc rc;
 
     said[0] = '\0';
-    if (cc->deploy == NULL || cc->provider == NULL)
+    if (cc->deploy == NULL && cc->upload_to == NULL)
         return CS_OK;
     if (cs_store_info(s, cc->name, 0, &info) != CS_OK) {
         cs_error_clear(); /* no version yet: nothing to deploy */
@@ -404,27 +498,34 @@ cs_rc cs_deploy_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc,
     }
     ours = strcmp(info.provider, "aliyun-cas") == 0 && info.remote_id[0];
     snprintf(r.cert, sizeof(r.cert), "%s", ours ? info.remote_id : "none");
+    snprintf(fingerprint, sizeof(fingerprint), "%s", info.fingerprint);
     r.version = info.version;
     cs_cert_info_clear(&info);
-    if (cs_aliyun_of_session(sess, cc->provider, &r.c) != CS_OK)
+    /* a certificate of the service is deployed by its provider's client, an upload by upload-to's
+     */
+    svc = ours || !cc->upload_to ? cc->provider : cc->upload_to;
+    if (svc == NULL || svc->type != CS_PROVIDER_ALIYUN_CAS)
+        return CS_OK; /* the configuration allows no deploy without a service */
+    r.svc = svc;
+    if (cs_aliyun_of_session(sess, svc, &r.c) != CS_OK)
         return cs_error_code();
-    if (cs_store_lock(s, cc->name, 60, &lock) != CS_OK)
-        return cs_error_code();
-    if (cs_store_state_get(s, cc->name, STATE_KEY, &old) != CS_OK) {
+    if ((r.targets = targets_of(cc->deploy ? cc->deploy : "")) == NULL)
+        return cs_error_set(CS_ENOMEM, "out of memory");
+    if ((rc = cs_store_lock(s, cc->name, 60, &lock)) == CS_OK &&
+        (rc = cs_store_state_get(s, cc->name, STATE_KEY, &old)) != CS_OK)
         cs_store_unlock(s, lock);
-        return cs_error_code();
+    if (rc == CS_OK && !ours && cc->upload_to) {
+        rc = upload(&r, old, fingerprint, &up, said, size);
+        ours = rc == CS_OK;
+        if (rc != CS_OK)
+            rc = not_ours(&r, old, lock, cs_error_last());
+    } else if (rc == CS_OK && !ours) {
+        rc = not_ours(&r, old, lock,
+                      "it did not come from the service (it was imported), so it has no id there "
+                      "to deploy; the next certificate from the service is deployed");
     }
-    r.orig = old ? json_deep_copy(old) : NULL;
-    r.st = state_for(old, r.cert, r.version);
-    r.targets = targets_of(cc->deploy);
-    if (r.st == NULL || r.targets == NULL)
-        rc = cs_error_set(CS_ENOMEM, "out of memory");
-    else if (!ours)
-        rc = not_ours(&r, lock);
-    else
-        rc = deploy_locked(&r, backoff, lock, said, size);
-    if (r.st == NULL || r.targets == NULL)
-        cs_store_unlock(s, lock);
+    if (rc == CS_OK && ours)
+        rc = deploy_id(&r, old, up, backoff, lock, said, size);
     json_decref(r.st);
     json_decref(r.orig);
     json_decref(r.targets);

@@ -304,3 +304,27 @@ def test_deploy_name_takes_the_stores_current_certificate(cas, emu, cdn):
     assert r.returncode == 1
     assert "v1 came from local-ca, not from the service" in r.stderr
     assert "certsync upload local" in r.stderr
+
+
+def test_upload_to_puts_a_local_ca_certificate_into_the_service_once_then_deploys_it(cas, emu,
+                                                                                    cdn):
+    cas.write("[cert site]\ndomain = www.example.com\nupload-to = ali\n"
+              "deploy = cdn:www.example.com\n")
+    r = cas.cli("sync")
+    m = re.search(r"site: deployed: uploaded v1 to \[provider ali\] as certificate (\d+) "
+                  r"\(name site-[0-9a-f]{12}\); cdn:www.example.com got certificate (\d+) ", r.stdout)
+    assert m and m.group(1) == m.group(2), r.stdout
+    assert resources(cas)["cdn:www.example.com"]["CertId"] == m.group(1)
+    assert [q["action"] for q in emu.ctl("requests")["requests"]].count("UploadUserCertificate") == 1
+    # nothing twice: an unchanged sync of the local CA asks the service nothing
+    emu.ctl("clear", requests="1")
+    assert "deployed" not in cas.cli("sync").stdout and emu.actions() == []
+    # a new version is uploaded and deployed in its turn
+    r = cas.cli("sync", "--force")
+    assert "uploaded v2" in r.stdout and "cdn:www.example.com got certificate" in r.stdout
+    assert resources(cas)["cdn:www.example.com"]["CertId"] != m.group(1)
+    assert cas.status("site")["deploy_pending"] is None
+    # without upload-to, a local CA's certificate cannot be deployed
+    cas.write("[cert site]\ndomain = www.example.com\ndeploy = cdn:www.example.com\n")
+    r = cas.cli("status", check=False)
+    assert r.returncode != 0 and "set upload-to = PROVIDER" in r.stderr
