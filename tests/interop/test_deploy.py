@@ -328,3 +328,16 @@ def test_upload_to_puts_a_local_ca_certificate_into_the_service_once_then_deploy
     cas.write("[cert site]\ndomain = www.example.com\ndeploy = cdn:www.example.com\n")
     r = cas.cli("status", check=False)
     assert r.returncode != 0 and "set upload-to = PROVIDER" in r.stderr
+
+
+def test_completion_offers_the_deployment_commands_and_the_products_the_help_names():
+    from conftest import certsync
+    from test_install import complete
+    offered = complete("certsync ")
+    assert {"resources", "deploy", "deployments", "deployment"} <= set(offered)
+    assert complete("certsync deployment ") == ["cancel", "delete", "rollback"]
+    products = complete("certsync resources --product ")
+    helptext = " ".join(certsync("resources", "--help").stdout.split())
+    assert "Products: " + ", ".join(products[:2]) in helptext
+    for p in products:
+        assert re.search(rf"\b{p}\b", helptext), p
