@@ -18,6 +18,7 @@
 
 #include "cs_bundle.h"
 #include "cs_config.h"
+#include "cs_deploy.h"
 #include "cs_escape.h"
 #include "cs_fs.h"
 #include "cs_output.h"
@@ -407,6 +408,7 @@ static int plan_one(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, 
                     int *changes)
 {
     struct passwd *pw = getpwuid(geteuid());
+    char deploy[1024];
     cs_sync_plan p;
 
     if (cs_sync_plan_cert(sess, s, cc, force, &p) != CS_OK) {
@@ -422,6 +424,9 @@ static int plan_one(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, 
     if (!p.due && p.hook_pending)
         printf("  its pending on-change would run again as %s: %s\n",
                pw ? pw->pw_name : "this user", cli_safe(p.hook));
+    cs_deploy_plan(s, cc, p.due, deploy, sizeof(deploy));
+    if (deploy[0])
+        printf("  deploy: %s\n", cli_safe(deploy));
     if (!p.due)
         return 1;
     ++*changes;

@@ -100,6 +100,13 @@ cs_rc cs_deploy_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc,
                      char *said, size_t size);
 
 /*
+ * For `sync --dry-run` (no call, nothing written): what the deployment step of
+ * a sync would do for cc, due: the sync would install a new version; *buf ""
+ * when it would do nothing.
+ */
+void cs_deploy_plan(cs_store *s, const cs_cert_conf *cc, int due, char *buf, size_t size);
+
+/*
  * For status (README "Status"): *deployments, one object per resource of the
  * last deployment ({resource, resource_id, certificate, status, job, worker,
  * at, error}), and *pending, null or {certificate, version, resources,

@@ -532,6 +532,45 @@ cs_rc cs_deploy_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc,
     return rc;
 }
 
+/* ---- dry run ---- */
+
+void cs_deploy_plan(cs_store *s, const cs_cert_conf *cc, int due, char *buf, size_t size)
+{
+    json_t *st = NULL, *targets, *t;
+    const char *cert;
+    size_t i, n = 0;
+
+    buf[0] = '\0';
+    if (cc->deploy == NULL)
+        return;
+    if (due) {
+        snprintf(buf, size, "the new version would then be %sdeployed to: %s",
+                 cc->upload_to ? "uploaded to its upload-to provider and " : "", cc->deploy);
+        return;
+    }
+    if (s && cs_store_state_get(s, cc->name, STATE_KEY, &st) != CS_OK)
+        cs_error_clear();
+    cert = str(st, "certificate");
+    if ((targets = targets_of(cc->deploy)) == NULL) {
+        json_decref(st);
+        return;
+    }
+    json_array_foreach(targets, i, t)
+    {
+        if (!done(st, json_string_value(t), cert))
+            n += (size_t)snprintf(buf + n, size > n ? size - n : 0, "%s%s", n ? ", " : "",
+                                  json_string_value(t));
+    }
+    if (n && n < size && st && *cert && strcmp(cert, "none") != 0)
+        snprintf(buf + n, size - n, ": certificate %s would be deployed there again (%s)", cert,
+                 json_integer_value(json_object_get(st, "attempts")) > 0 ? "pending"
+                                                                         : "not deployed yet");
+    else if (n && n < size)
+        snprintf(buf + n, size - n, ": the current version would be deployed there");
+    json_decref(st);
+    json_decref(targets);
+}
+
 /* ---- status ---- */
 
 static json_t *row_of(const char *target, json_t *e)

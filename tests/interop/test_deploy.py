@@ -341,3 +341,19 @@ def test_completion_offers_the_deployment_commands_and_the_products_the_help_nam
     assert "Products: " + ", ".join(products[:2]) in helptext
     for p in products:
         assert re.search(rf"\b{p}\b", helptext), p
+
+
+def test_dry_run_says_what_the_deployment_step_would_do_and_does_nothing(cas, emu, cdn):
+    shop_conf(cas)
+    r = cas.cli("sync", "--dry-run")
+    assert ("deploy: the new version would then be deployed to: cdn:www.example.com "
+            "cdn:img.example.com") in r.stdout
+    emu.ctl("deploy-fault", resource_id=cdn["img"])
+    cas.cli("sync", check=False)
+    state = (cas.store / "certs" / "shop" / "state.json").read_bytes()
+    emu.ctl("clear", requests="1")
+    r = cas.cli("sync", "--dry-run")
+    assert (f"deploy: cdn:img.example.com: certificate {cdn['new']} would be deployed there again "
+            "(pending)") in r.stdout
+    assert emu.actions() == ["ListUserCertificateOrder"]
+    assert (cas.store / "certs" / "shop" / "state.json").read_bytes() == state
