@@ -171,7 +171,7 @@ typedef struct {
 /* The rows of the due resources; those that cannot be resolved, or serve cert already, settled. */
 static json_t *due_rows(run *r)
 {
-    json_t *rows = json_array(), *t, *row, *names = json_array();
+    json_t *rows = json_array(), *t, *row;
     char id[32], cur[32];
     size_t i;
 
@@ -196,9 +196,7 @@ static json_t *due_rows(run *r)
         }
         json_object_set_new(row, "certsync_target", json_string(target));
         json_array_append_new(rows, row);
-        json_array_append_new(names, json_string(target));
     }
-    json_decref(names);
     return rows;
 }
 
