@@ -65,7 +65,8 @@ typedef struct {
     char *group;         /* group that reads its versions; "none": no one; NULL: [store] group */
     char *deploy;        /* cloud resources a new certificate is deployed to (cs_deploy.h) */
     int deploy_line;
-    char *upload_to_name;              /* an aliyun-cas provider each new version goes to */
+    long deploy_wait;     /* seconds a sync follows a deployment job; 0: CS_DEPLOY_FOLLOW_S */
+    char *upload_to_name; /* an aliyun-cas provider each new version goes to */
     const cs_provider_conf *upload_to; /* resolved */
 } cs_cert_conf;
 

@@ -87,7 +87,7 @@ int cs_deploy_worker_failed(const json_t *worker);
  * A sync's last step for a [cert] with `deploy =`: its current version (a
  * certificate of the service: meta.json remote_id) goes to every resource
  * that has not had it from certsync yet, in one job that is followed to its
- * end (at most CS_DEPLOY_FOLLOW_S; a job still running then is followed by
+ * end (at most deploy-wait, default CS_DEPLOY_FOLLOW_S; a job still running then is followed by
  * the next sync, never made twice). A resource that already serves it is
  * marked done without a job. The result of each resource is kept in
  * state.json ("deploy"); a failed one stays pending and every following sync

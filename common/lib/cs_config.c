@@ -432,6 +432,7 @@ static const conf_key cert_keys[] = {
     KEY("group", NULL, set_string, cs_cert_conf, group),
     KEY("deploy", NULL, set_deploy, cs_cert_conf, deploy),
     KEY("upload-to", NULL, set_string, cs_cert_conf, upload_to_name),
+    KEY("deploy-wait", NULL, set_duration, cs_cert_conf, deploy_wait),
     {NULL, NULL, NULL, 0},
 };
 

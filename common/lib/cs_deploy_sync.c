@@ -264,8 +264,8 @@ static cs_rc follow(run *r)
     char status[32] = "", msg[1024];
     json_t *workers = NULL, *res, *e;
     const char *target;
-    cs_rc rc = cs_deploy_follow(r->c, r->job, CS_DEPLOY_FOLLOW_S, NULL, NULL, status,
-                                sizeof(status), &workers);
+    int wait = r->cc->deploy_wait > 0 ? (int)r->cc->deploy_wait : CS_DEPLOY_FOLLOW_S;
+    cs_rc rc = cs_deploy_follow(r->c, r->job, wait, NULL, NULL, status, sizeof(status), &workers);
 
     if (rc != CS_OK) {
         /* still running, or the service cannot be asked: the next sync looks again */

@@ -494,7 +494,13 @@ def ctl_add_cloud_access(emu, p):
 
 
 def ctl_deploy_speed(emu, p):
-    emu.deploy_step = float(p.get("step", "0.3"))
+    """The time each step takes; a job waiting to run starts at most one new step from now."""
+    with emu.lock:
+        emu.deploy_step = float(p.get("step", "0.3"))
+        now = time.time()
+        for job in emu.jobs.values():
+            if job.status in START_STATES and not (job.schedule_ms and job.schedule_ms / 1000.0 > now):
+                job.run_at = min(job.run_at, now + emu.deploy_step)
     return {"ok": True, "step": emu.deploy_step}
 
 

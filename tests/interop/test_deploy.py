@@ -357,3 +357,19 @@ def test_dry_run_says_what_the_deployment_step_would_do_and_does_nothing(cas, em
             "(pending)") in r.stdout
     assert emu.actions() == ["ListUserCertificateOrder"]
     assert (cas.store / "certs" / "shop" / "state.json").read_bytes() == state
+
+
+def test_a_job_still_running_when_the_sync_stops_following_is_followed_not_made_again(cas, emu,
+                                                                                     cdn):
+    emu.ctl("deploy-speed", step="30")
+    shop_conf(cas, "deploy-wait = 1s\n")
+    r = cas.cli("sync", check=False)
+    assert r.returncode == 1 and "is still pending after 1 s" in r.stderr
+    pending = cas.status("shop")["deploy_pending"]
+    assert pending["job"] and sorted(pending["resources"]) == ["cdn:img.example.com",
+                                                               "cdn:www.example.com"]
+    emu.ctl("deploy-speed", step="0.1")
+    r = cas.cli("sync")
+    assert f"deployment job {pending['job']})" in r.stdout
+    assert len(deployed_jobs(emu)) == 1          # the second sync followed the first job
+    assert cas.status("shop")["deploy_pending"] is None
