@@ -69,8 +69,19 @@ _certsync() {
         mapfile -t COMPREPLY < <(compgen -W "file dns" -- "$cur")
         return
         ;;
-    --into)
+    --into | --name)
         mapfile -t COMPREPLY < <(compgen -W "$(_certsync_names "$conf")" -- "$cur")
+        return
+        ;;
+    --product)
+        # certsync resources --product: the products `certsync resources --help` names
+        [ "$cmd" = resources ] && mapfile -t COMPREPLY < <(compgen -W "cdn dcdn slb clb alb nlb \
+            ga waf oss ddos live vod apigateway fc mse sae cr webhosting tencentcdn tencentclb \
+            tencentwaf huaweicdn awscloudfront awsclb awsalb awsnlb" -- "$cur")
+        return
+        ;;
+    --cloud)
+        mapfile -t COMPREPLY < <(compgen -W "Tencent Huawei Aws" -- "$cur")
         return
         ;;
     esac
@@ -96,7 +107,10 @@ _certsync() {
         mapfile -t COMPREPLY < <(compgen -W "$(_certsync_commands "$prog")" -- "$cur")
         ;;
     aliyun)
-        mapfile -t COMPREPLY < <(compgen -W "sign" -- "$cur")
+        mapfile -t COMPREPLY < <(compgen -W "sign endpoint" -- "$cur")
+        ;;
+    deployment)
+        mapfile -t COMPREPLY < <(compgen -W "cancel delete rollback" -- "$cur")
         ;;
     esac
 }

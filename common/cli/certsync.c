@@ -18,6 +18,7 @@
 
 #include "cs_bundle.h"
 #include "cs_config.h"
+#include "cs_deploy.h"
 #include "cs_escape.h"
 #include "cs_fs.h"
 #include "cs_output.h"
@@ -383,6 +384,8 @@ static int sync_one(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, 
     if (cs_sync_cert(sess, s, cc, force, &out) != CS_OK) {
         if (out.result == CS_SYNC_INSTALLED)
             printf("%s: installed v%u (%s)\n", cc->name, out.version, cli_safe(out.reason));
+        if (out.deployed[0])
+            printf("%s: deployed: %s\n", cc->name, cli_safe(out.deployed));
         fprintf(stderr, "%s: failed: %s\n", cc->name, cli_safe(cs_error_last()));
         sync_ocsp_line(cc->name, &out);
         return 0;
@@ -396,6 +399,8 @@ static int sync_one(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, 
     if (out.hook_retried == HOOK_DELIVERED)
         printf("%s: the on-change that failed before ran again for v%u and succeeded\n", cc->name,
                out.version);
+    if (out.deployed[0])
+        printf("%s: deployed: %s\n", cc->name, cli_safe(out.deployed));
     sync_ocsp_line(cc->name, &out);
     return 1;
 }
@@ -413,6 +418,7 @@ static int plan_one(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, 
                     int *changes)
 {
     struct passwd *pw = getpwuid(geteuid());
+    char deploy[1024];
     cs_sync_plan p;
 
     if (cs_sync_plan_cert(sess, s, cc, force, &p) != CS_OK) {
@@ -428,6 +434,9 @@ static int plan_one(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, 
     if (!p.due && p.hook_pending)
         printf("  its pending on-change would run again as %s: %s\n",
                pw ? pw->pw_name : "this user", cli_safe(p.hook));
+    cs_deploy_plan(s, cc, p.due, deploy, sizeof(deploy));
+    if (deploy[0])
+        printf("  deploy: %s\n", cli_safe(deploy));
     if (!p.due)
         return 1;
     ++*changes;
@@ -939,6 +948,9 @@ static void main_commands(FILE *out)
     list_commands(store_commands, out);
     fputs("\nThe certificate service (a [provider] with type = aliyun-cas):\n", out);
     list_commands(cli_aliyun_commands, out);
+    fputs("\nThe certificate service's deployment jobs (to CDN, load balancers, WAF, OSS, ...):\n",
+          out);
+    list_commands(cli_deploy_commands, out);
     fputs("\nEach command has --help (or: certsync help COMMAND).\n"
           "Exit codes: 0 success, 1 failure, 2 usage error.\n",
           out);
@@ -974,7 +986,7 @@ static void no_core_dumps(void)
 
 static const cli_command *find_command(const char *name)
 {
-    const cli_command *lists[] = {store_commands, cli_aliyun_commands}, *k;
+    const cli_command *lists[] = {store_commands, cli_aliyun_commands, cli_deploy_commands}, *k;
 
     for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
         for (k = lists[i]; k->run; k++)

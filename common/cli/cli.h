@@ -56,5 +56,7 @@ cs_rc cli_set_config(const char *arg, void *unused);
 
 /* The aliyun-cas lifecycle commands (cli_aliyun.c); the row with run NULL ends it. */
 extern const cli_command cli_aliyun_commands[];
+/* Deploying to cloud products through the service's deployment jobs (cli_deploy.c). */
+extern const cli_command cli_deploy_commands[];
 
 #endif

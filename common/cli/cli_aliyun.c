@@ -603,81 +603,14 @@ static const char upload_about[] =
     "Into the service under the name NAME: --cert and --key, or else the store's current\n"
     "version of the managed certificate NAME.\n";
 
-/*
- * The key as the service's upload documentation shows it: traditional PEM ("BEGIN RSA
- * PRIVATE KEY", "BEGIN EC PRIVATE KEY"), which it asks PKCS#8 keys to be converted to.
- */
-static int traditional_key(const cs_bundle *b, char **out, size_t *len)
-{
-    char *pkcs8 = NULL, *data;
-    size_t n = 0;
-    EVP_PKEY *k = NULL;
-    BIO *in = NULL, *mem = NULL;
-    long got;
-    int ok = 0;
-
-    if (cs_bundle_pem_key(b, &pkcs8, &n) != CS_OK)
-        return 0;
-    if ((in = BIO_new_mem_buf(pkcs8, (int)n)) != NULL &&
-        (k = PEM_read_bio_PrivateKey(in, NULL, NULL, NULL)) != NULL &&
-        (mem = BIO_new(BIO_s_secmem())) != NULL &&
-        PEM_write_bio_PrivateKey_traditional(mem, k, NULL, NULL, 0, NULL, NULL) == 1 &&
-        (got = BIO_get_mem_data(mem, &data)) > 0 && (*out = malloc((size_t)got + 1)) != NULL) {
-        memcpy(*out, data, (size_t)got);
-        (*out)[got] = '\0';
-        *len = (size_t)got;
-        ok = 1;
-    } else {
-        cs_error_set(CS_EBADCERT, "cannot write the private key in traditional PEM form");
-    }
-    OPENSSL_cleanse(pkcs8, n);
-    free(pkcs8);
-    BIO_free(in);
-    BIO_free(mem); /* a secure-heap BIO: cleansed */
-    EVP_PKEY_free(k);
-    return ok;
-}
-
 static int upload_once(ctx *x, const char *name, cs_bundle *b, char *id, size_t size)
 {
-    char *cert = NULL, *chain = NULL, *key = NULL, *full = NULL;
-    size_t cl, chl, kl = 0;
-    json_t *r;
-    cs_kv q;
-    int ok = 0;
-
-    if (cs_bundle_pem_leaf(b, &cert, &cl) != CS_OK ||
-        cs_bundle_pem_issuers(b, &chain, &chl) != CS_OK || !traditional_key(b, &key, &kl) ||
-        asprintf(&full, "%s%s", cert, chain) < 0) {
-        cli_fail("upload");
-        goto done;
-    }
-    cs_kv_init(&q);
-    cs_kv_set(&q, "Name", name);
-    cs_kv_set(&q, "Cert", full);
-    cs_kv_set(&q, "Key", key);
-    if (cs_aliyun_call(x->client, "UploadUserCertificate", &q, &r) == CS_OK) {
-        cs_json_id(json_object_get(r, "CertId"), id, size);
-        json_decref(r);
-        ok = 1;
-    }
-    cs_kv_clear(&q);
-done:
-    if (key)
-        OPENSSL_cleanse(key, kl);
-    free(cert);
-    free(chain);
-    free(key);
-    free(full);
-    return ok;
+    return cs_aliyun_upload(x->client, name, b, id, size) == CS_OK;
 }
 
 static int name_exists_error(const cs_aliyun *client)
 {
-    const char *code = cs_aliyun_last_code(client);
-
-    return strstr(cs_error_last(), "already exists") != NULL || strcmp(code, "NameRepeat") == 0 ||
-           strcmp(code, "ParamRepeat") == 0 || strcmp(code, "NameExist") == 0;
+    return cs_aliyun_name_taken(client);
 }
 
 /* NAME itself, or NAME-YYYYMMDDHHMMSS as an earlier --replace named it. */

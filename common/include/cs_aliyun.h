@@ -63,6 +63,15 @@ cs_rc cs_aliyun_verify_trust(const cs_aliyun *c, const cs_bundle *b, const char 
  */
 cs_rc cs_aliyun_fetch(cs_aliyun *c, const char *id, int trust, cs_bundle **out);
 
+/*
+ * Upload b as name (UploadUserCertificate): the leaf and its chain, the key as
+ * traditional PEM as the service's upload documentation asks; *id gets the new
+ * certificate's id. A name the service holds already fails with
+ * cs_aliyun_name_taken() true (names are unique per account).
+ */
+cs_rc cs_aliyun_upload(cs_aliyun *c, const char *name, const cs_bundle *b, char *id, size_t size);
+int cs_aliyun_name_taken(const cs_aliyun *c);
+
 /* The service's error of the last failed call ("" when it was not a service error; borrowed). */
 const char *cs_aliyun_last_code(const cs_aliyun *c);
 

@@ -51,6 +51,7 @@ typedef struct {
     cs_acme_challenge challenge;  /* default http-01 */
     char *webroot;                /* also write tokens under WEBROOT/.well-known/... */
     cs_key_type account_key_type; /* default ec256 */
+    char *deploy_contact; /* the contact id deployment jobs name; NULL: the account's first */
 } cs_provider_conf;
 
 typedef struct {
@@ -74,6 +75,11 @@ typedef struct {
     char *password_file; /* PFX/JKS password; default generated */
     char *on_change;     /* command run after a new version became current */
     char *group;         /* group that reads its versions; "none": no one; NULL: [store] group */
+    char *deploy;        /* cloud resources a new certificate is deployed to (cs_deploy.h) */
+    int deploy_line;
+    long deploy_wait;     /* seconds a sync follows a deployment job; 0: CS_DEPLOY_FOLLOW_S */
+    char *upload_to_name; /* an aliyun-cas provider each new version goes to */
+    const cs_provider_conf *upload_to; /* resolved */
 } cs_cert_conf;
 
 typedef struct {

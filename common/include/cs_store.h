@@ -24,6 +24,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "cs_bundle.h"
 #include "cs_error.h"
 #include "cs_pkcs12.h"
@@ -168,6 +170,17 @@ cs_rc cs_store_sync_state(cs_store *s, const char *name, cs_sync_state *st);
 /* Record a pending on-change in state.json ("hook_pending"); NULL (or version 0) clears it. */
 cs_rc cs_store_record_hook(cs_store *s, const char *name, const cs_hook_pending *pending);
 const char *cs_sync_result_name(cs_sync_result r);
+
+/*
+ * A section of state.json that another part of the core keeps there (the
+ * deployments' "deploy", cs_deploy.h), read and written through the store's
+ * checks like the rest of it. get: a copy (owned; NULL when absent or when
+ * nothing was synced yet). put: replaces it (value borrowed; NULL removes
+ * it), under the certificate's lock (it nests). The keys the store itself
+ * keeps (result, held, hook_pending, revoked, ...) are refused with CS_EINVAL.
+ */
+cs_rc cs_store_state_get(cs_store *s, const char *name, const char *key, json_t **out);
+cs_rc cs_store_state_put(cs_store *s, const char *name, const char *key, const json_t *value);
 
 /*
  * Hold name at version (a rollback does), so that sync leaves it alone until

@@ -16,8 +16,9 @@ typedef struct {
     unsigned held;    /* held at this version by a rollback: nothing was asked or done */
     /* a pending on-change (a failed one of an earlier sync) ran again: */
     enum { HOOK_NOT_RETRIED, HOOK_DELIVERED, HOOK_STILL_FAILING } hook_retried;
-    char ocsp[1280]; /* what the OCSP staple refresh did ("" when not tried) */
-    int ocsp_failed; /* it failed or the responder says revoked (the sync's rc is not changed) */
+    char ocsp[1280];    /* what the OCSP staple refresh did ("" when not tried) */
+    int ocsp_failed;    /* it failed or the responder says revoked (the sync's rc is not changed) */
+    char deployed[512]; /* `deploy =`: the resources that got the current version now, or "" */
 } cs_sync_outcome;
 
 /*
@@ -46,6 +47,8 @@ void cs_sync_session_set_backoff(cs_sync_session *sess, int on);
  * A failing on-change command returns an error with out->result INSTALLED,
  * and stays pending: every following sync runs it again (see
  * cs_sync_session_set_backoff) until it succeeds.
+ * With `deploy =`, the current version then goes to those cloud resources
+ * (cs_deploy_cert): a failure there returns an error too and stays pending.
  * sess is required (cs_sync_session_new with the configuration: it names the
  * on-change command); without it the call fails, it never skips on-change.
  * Whatever happened, the current version's OCSP staple is then refreshed

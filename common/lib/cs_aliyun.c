@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <openssl/crypto.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -801,4 +802,79 @@ int cs_aliyun_list_page(json_t *page, json_t *all)
     if (json_is_array(list) && json_array_extend(all, list) != 0)
         return -1;
     return json_array_size(list) >= CS_LIST_PAGE && (long long)json_array_size(all) < total;
+}
+
+/*
+ * The key as the service's upload documentation shows it: traditional PEM ("BEGIN RSA
+ * PRIVATE KEY", "BEGIN EC PRIVATE KEY"), which it asks PKCS#8 keys to be converted to.
+ */
+static cs_rc traditional_key(const cs_bundle *b, char **out, size_t *len)
+{
+    char *pkcs8 = NULL, *data;
+    size_t n = 0;
+    EVP_PKEY *k = NULL;
+    BIO *in = NULL, *mem = NULL;
+    long got;
+    cs_rc rc = CS_OK;
+
+    if (cs_bundle_pem_key(b, &pkcs8, &n) != CS_OK)
+        return cs_error_code();
+    if ((in = BIO_new_mem_buf(pkcs8, (int)n)) != NULL &&
+        (k = PEM_read_bio_PrivateKey(in, NULL, NULL, NULL)) != NULL &&
+        (mem = BIO_new(BIO_s_secmem())) != NULL &&
+        PEM_write_bio_PrivateKey_traditional(mem, k, NULL, NULL, 0, NULL, NULL) == 1 &&
+        (got = BIO_get_mem_data(mem, &data)) > 0 && (*out = malloc((size_t)got + 1)) != NULL) {
+        memcpy(*out, data, (size_t)got);
+        (*out)[got] = '\0';
+        *len = (size_t)got;
+    } else {
+        rc = cs_error_set(CS_EBADCERT, "cannot write the private key in traditional PEM form");
+    }
+    OPENSSL_cleanse(pkcs8, n);
+    free(pkcs8);
+    BIO_free(in);
+    BIO_free(mem); /* a secure-heap BIO: cleansed */
+    EVP_PKEY_free(k);
+    return rc;
+}
+
+cs_rc cs_aliyun_upload(cs_aliyun *c, const char *name, const cs_bundle *b, char *id, size_t size)
+{
+    char *cert = NULL, *chain = NULL, *key = NULL, *full = NULL;
+    size_t cl, chl, kl = 0;
+    json_t *r;
+    cs_kv q;
+    cs_rc rc;
+
+    if ((rc = cs_bundle_pem_leaf(b, &cert, &cl)) == CS_OK &&
+        (rc = cs_bundle_pem_issuers(b, &chain, &chl)) == CS_OK &&
+        (rc = traditional_key(b, &key, &kl)) == CS_OK && asprintf(&full, "%s%s", cert, chain) < 0)
+        rc = cs_error_set(CS_ENOMEM, "out of memory");
+    if (rc == CS_OK) {
+        cs_kv_init(&q);
+        cs_kv_set(&q, "Name", name);
+        cs_kv_set(&q, "Cert", full);
+        cs_kv_set(&q, "Key", key);
+        rc = cs_aliyun_call(c, "UploadUserCertificate", &q, &r);
+        if (rc == CS_OK) {
+            cs_json_id(json_object_get(r, "CertId"), id, size);
+            json_decref(r);
+        }
+        cs_kv_clear(&q);
+    }
+    if (key)
+        OPENSSL_cleanse(key, kl);
+    free(cert);
+    free(chain);
+    free(key);
+    free(full);
+    return rc;
+}
+
+int cs_aliyun_name_taken(const cs_aliyun *c)
+{
+    const char *code = c->last_code;
+
+    return strstr(cs_error_last(), "already exists") != NULL || strcmp(code, "NameRepeat") == 0 ||
+           strcmp(code, "ParamRepeat") == 0 || strcmp(code, "NameExist") == 0;
 }

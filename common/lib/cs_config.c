@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "cs_deploy.h"
 #include "cs_output.h"
 #include "cs_provider.h"
 
@@ -453,6 +454,18 @@ static void set_acme_challenge(parse_ctx *p, const char *key, const char *value,
         fail(p, "[%s] %s: unknown challenge '%s'; use http-01", p->section, key, value);
 }
 
+/* deploy = cdn:www.example.com alb:lsn-xxxx ...: each word a resource (cs_deploy.h). */
+static void set_deploy(parse_ctx *p, const char *key, const char *value, void *field)
+{
+    cs_cert_conf *cc = (cs_cert_conf *)((char *)field - offsetof(cs_cert_conf, deploy));
+
+    if (cs_deploy_targets_check(value) != CS_OK)
+        fail(p, "[%s] %s: %s", p->section, key, cs_error_last());
+    else
+        dup_value(p, field, value);
+    cc->deploy_line = p->line;
+}
+
 #define KEY(name, type, set, st, field)                                                            \
     {                                                                                              \
         name, type, set, offsetof(st, field)                                                       \
@@ -486,6 +499,7 @@ static const conf_key provider_keys[] = {
     KEY("challenge", "acme", set_acme_challenge, cs_provider_conf, challenge),
     KEY("webroot", "acme", set_path, cs_provider_conf, webroot),
     KEY("account-key-type", "acme", set_key_type, cs_provider_conf, account_key_type),
+    KEY("deploy-contact", "aliyun-cas", set_cert_id, cs_provider_conf, deploy_contact),
     {NULL, NULL, NULL, 0},
 };
 
@@ -503,6 +517,9 @@ static const conf_key cert_keys[] = {
     KEY("on-change", NULL, set_command, cs_cert_conf, on_change),
     KEY("group", NULL, set_string, cs_cert_conf, group),
     KEY("reuse-key", NULL, set_yes_no, cs_cert_conf, reuse_key),
+    KEY("deploy", NULL, set_deploy, cs_cert_conf, deploy),
+    KEY("upload-to", NULL, set_string, cs_cert_conf, upload_to_name),
+    KEY("deploy-wait", NULL, set_duration, cs_cert_conf, deploy_wait),
     {NULL, NULL, NULL, 0},
 };
 
@@ -746,6 +763,27 @@ static cs_rc check_renewal_window(const cs_config *c, cs_cert_conf *cc)
                         cc->name, rb, rb_at, lt, lt_at);
 }
 
+/* upload-to names an aliyun-cas provider; deploy needs a certificate of the service. */
+static cs_rc check_deploy(cs_config *c, cs_cert_conf *cc)
+{
+    if (cc->upload_to_name) {
+        cc->upload_to = find_provider(c, cc->upload_to_name);
+        if (cc->upload_to == NULL || cc->upload_to->type != CS_PROVIDER_ALIYUN_CAS)
+            return cs_error_set(CS_ECONFIG,
+                                "%s:%d: [cert %s] upload-to: '%s' is no [provider NAME] of type "
+                                "aliyun-cas in this file",
+                                c->path, cc->line, cc->name, cc->upload_to_name);
+    }
+    if (cc->deploy && !cc->upload_to &&
+        (cc->provider == NULL || cc->provider->type != CS_PROVIDER_ALIYUN_CAS))
+        return cs_error_set(CS_ECONFIG,
+                            "%s:%d: [cert %s] deploy: only a certificate of the service can be "
+                            "deployed to its cloud products: set upload-to = PROVIDER (an "
+                            "aliyun-cas provider) to upload each new version first",
+                            c->path, cc->deploy_line, cc->name);
+    return CS_OK;
+}
+
 /* Checks that need the whole file: references, required keys. */
 static cs_rc check_all(cs_config *c)
 {
@@ -804,6 +842,8 @@ static cs_rc check_all(cs_config *c)
                                         "supported yet)",
                                         c->path, cc->line, cc->name, cc->domains[j]);
         if (check_renewal_window(c, cc) != CS_OK)
+            return CS_ECONFIG;
+        if (check_deploy(c, cc) != CS_OK)
             return CS_ECONFIG;
     }
     return CS_OK;
@@ -913,6 +953,7 @@ void cs_config_free(cs_config *c)
         free(pv->directory);
         cs_strv_free(pv->contact);
         free(pv->webroot);
+        free(pv->deploy_contact);
     }
     for (i = 0; i < c->n_certs; i++) {
         cs_cert_conf *cc = &c->certs[i];
@@ -927,6 +968,8 @@ void cs_config_free(cs_config *c)
         free(cc->password_file);
         free(cc->on_change);
         free(cc->group);
+        free(cc->deploy);
+        free(cc->upload_to_name);
     }
     free(c->providers);
     free(c->certs);

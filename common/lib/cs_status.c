@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cs_ocsp.h"
+#include "cs_deploy.h"
 #include "cs_time.h"
 
 json_t *cs_status_time(time_t t)
@@ -88,6 +89,17 @@ static json_t *hook_json(const cs_hook_pending *p)
                      "since", since, "attempts", (json_int_t)p->attempts, "next_attempt", next);
 }
 
+/* `deploy =`: each resource's last deployment, and the one that waits to be retried. */
+static void deploy_json(json_t *j, cs_store *s, const char *name)
+{
+    json_t *rows, *pending;
+
+    if (cs_deploy_status(s, name, &rows, &pending) != CS_OK)
+        return; /* the document is one key short: cs_status_cert says out of memory */
+    json_object_set_new(j, "deployments", rows);
+    json_object_set_new(j, "deploy_pending", pending);
+}
+
 /* The last sync, by whoever ran it; a state.json the store refuses (a FIFO) is said so. */
 static void last_sync_json(json_t *j, cs_store *s, const char *name)
 {
@@ -104,11 +116,12 @@ static void last_sync_json(json_t *j, cs_store *s, const char *name)
     json_object_set_new(j, "held", readable && st.held ? held_json(&st) : json_null());
     json_object_set_new(j, "hook_pending",
                         readable && st.hook.version ? hook_json(&st.hook) : json_null());
+    deploy_json(j, s, name);
 }
 
-/* name, the 13 keys of current_json, the 7 of last_sync_json and ocsp: a set_new that
+/* name, the 13 keys of current_json, the 9 of last_sync_json and ocsp: a set_new that
    failed is a key missing, so the document is checked once by its size */
-#define CERT_KEYS 22
+#define CERT_KEYS 24
 
 cs_rc cs_status_cert(cs_store *s, const char *name, time_t now, json_t **out)
 {
@@ -305,9 +318,27 @@ static cs_check_level check_ocsp(const check_ctx *x, char *line, size_t size)
     return CS_CHECK_OK;
 }
 
+/* A deployment to cloud products that failed: they may serve the previous certificate. */
+static cs_check_level check_deploy(const check_ctx *x, char *line, size_t size)
+{
+    const json_t *d = json_object_get(x->cert, "deploy_pending");
+
+    if (!json_is_object(d))
+        return CS_CHECK_OK;
+    snprintf(line, size,
+             "CRITICAL %s: deploying certificate %s (v%lld) to the cloud products is pending "
+             "(%lld attempt(s) since %s): %s; they may still serve the previous certificate: fix "
+             "it, then `certsync sync %s` deploys it again",
+             x->name, key_text(d, "certificate"),
+             (long long)json_integer_value(json_object_get(d, "version")),
+             (long long)json_integer_value(json_object_get(d, "attempts")), key_text(d, "since"),
+             key_text(d, "error"), x->name);
+    return CS_CHECK_CRITICAL;
+}
+
 /* Each rule adds at most one line. */
-static const check_rule check_rules[] = {check_current, check_expiry, check_last_sync, check_hook,
-                                         check_ocsp};
+static const check_rule check_rules[] = {check_current, check_expiry, check_last_sync,
+                                         check_hook,    check_ocsp,   check_deploy};
 
 const char *cs_check_level_name(cs_check_level level)
 {
@@ -355,6 +386,9 @@ static const struct {
      "Failed syncs since the last one that succeeded", METRIC_INTEGER},
     {"certsync_hook_pending", "hook_pending",
      "1 while a failed on-change command waits to run again (see certsync status)", METRIC_PRESENT},
+    {"certsync_deploy_pending", "deploy_pending",
+     "1 while a deployment to cloud products (deploy =) waits to be retried (see certsync status)",
+     METRIC_PRESENT},
 };
 
 /* A label value: backslash, double quote and newline escaped. */

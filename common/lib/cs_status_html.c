@@ -147,6 +147,8 @@ static const char *judge(const json_t *c, char *label, size_t size)
         return snprintf(label, size, "expired"), "bad";
     if (hook_pending(c))
         return snprintf(label, size, "on-change pending"), "bad";
+    if (json_is_object(json_object_get(c, "deploy_pending")))
+        return snprintf(label, size, "deployment pending"), "bad";
     if (json_is_object(json_object_get(srv, "refused")))
         return snprintf(label, size, "new version refused"), "bad";
     if (json_is_integer(days) && json_integer_value(days) <= CS_CHECK_CRITICAL_DAYS)
@@ -275,6 +277,40 @@ static void hook(FILE *f, const json_t *c, time_t now)
     fputs("</table></div>\n", f);
 }
 
+/* `deploy =`: each cloud resource's last deployment, and one that waits to be retried. */
+static void deployments(FILE *f, const json_t *c, time_t now)
+{
+    const json_t *rows = json_object_get(c, "deployments"),
+                 *d = json_object_get(c, "deploy_pending");
+    const json_t *r;
+    size_t i;
+
+    if (!json_is_array(rows) || json_array_size(rows) == 0)
+        return;
+    fputs("<div class=\"hook\"><h3>deployment to cloud products</h3><table>\n", f);
+    json_array_foreach(rows, i, r)
+    {
+        fputs("<tr><th>", f);
+        value(f, json_object_get(r, "resource"));
+        fputs("</th><td>", f);
+        value(f, json_object_get(r, "status"));
+        fputs(", certificate ", f);
+        value(f, json_object_get(r, "certificate"));
+        if (json_is_string(json_object_get(r, "error"))) {
+            fputs(" <span class=\"err\">", f);
+            value(f, json_object_get(r, "error"));
+            fputs("</span>", f);
+        }
+        fputs("</td></tr>\n", f);
+    }
+    if (json_is_object(d)) {
+        row(f, "pending attempts", json_object_get(d, "attempts"));
+        time_row(f, "failing since", json_object_get(d, "since"), now);
+        time_row(f, "next attempt", json_object_get(d, "next_attempt"), now);
+    }
+    fputs("</table></div>\n", f);
+}
+
 static void sync_rows(FILE *f, const json_t *c, time_t now)
 {
     const json_t *held = json_object_get(c, "held");
@@ -335,6 +371,7 @@ static void card(FILE *f, const json_t *c, time_t now)
     value(f, json_object_get(c, "fingerprint_sha256"));
     fputs("</code></td></tr>\n</table>\n", f);
     hook(f, c, now);
+    deployments(f, c, now);
     fputs("</section>\n", f);
 }
 

@@ -982,6 +982,67 @@ cs_rc cs_store_record_hook(cs_store *s, const char *name, const cs_hook_pending 
     return rc;
 }
 
+/* The keys of state.json the store writes itself: no other part of the core may. */
+static int store_key(const char *key)
+{
+    static const char *const own[] = {"result", "at",      "last_success", "error", "failures",
+                                      "held",   "revoked", "hook_pending", NULL};
+    size_t i;
+
+    for (i = 0; own[i]; i++)
+        if (strcmp(key, own[i]) == 0)
+            return 1;
+    return 0;
+}
+
+cs_rc cs_store_state_get(cs_store *s, const char *name, const char *key, json_t **out)
+{
+    json_t *j;
+    int cfd;
+
+    *out = NULL;
+    j = state_open(s, name, 0, &cfd);
+    if (j == NULL && cs_error_code() == CS_ENOTFOUND) {
+        cs_error_clear();
+        return CS_OK; /* never synced */
+    }
+    if (j == NULL)
+        return cs_error_code();
+    close(cfd);
+    if (json_object_get(j, key) && (*out = json_deep_copy(json_object_get(j, key))) == NULL) {
+        json_decref(j);
+        return cs_error_set(CS_ENOMEM, "out of memory reading '%s/certs/%s/state.json'", s->path,
+                            name);
+    }
+    json_decref(j);
+    return CS_OK;
+}
+
+cs_rc cs_store_state_put(cs_store *s, const char *name, const char *key, const json_t *value)
+{
+    int lock, cfd;
+    json_t *j;
+    cs_rc rc;
+
+    if (store_key(key))
+        return cs_error_set(CS_EINVAL, "state.json: '%s' is the store's own key", key);
+    if (cs_store_lock(s, name, 60, &lock) != CS_OK)
+        return cs_error_code();
+    if ((j = state_open(s, name, 1, &cfd)) == NULL) {
+        cs_store_unlock(s, lock);
+        return cs_error_code();
+    }
+    if (state_set(j, key, value ? json_deep_copy(value) : NULL, value != NULL))
+        rc = state_save(s, cfd, name, j);
+    else
+        rc = cs_error_set(CS_ENOMEM, "out of memory writing '%s/certs/%s/state.json'", s->path,
+                          name);
+    json_decref(j);
+    close(cfd);
+    cs_store_unlock(s, lock);
+    return rc;
+}
+
 static cs_rc hold_locked(cs_store *s, const char *name, unsigned version)
 {
     char now[32];

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cs_deploy.h"
 #include "cs_escape.h"
 #include "cs_hook.h"
 #include "cs_ocsp.h"
@@ -365,6 +366,19 @@ static cs_rc sync_locked(cs_sync_session *sess, cs_store *s, const cs_cert_conf 
     return rc;
 }
 
+/* The last step: the current version to the cloud products of `deploy =` (cs_deploy.h). */
+static cs_rc deploy(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc,
+                    cs_sync_outcome *out, cs_rc rc)
+{
+    char before[2048];
+
+    if (rc != CS_OK)
+        snprintf(before, sizeof(before), "%s", cs_error_last());
+    if (cs_deploy_cert(sess, s, cc, sess->backoff, out->deployed, sizeof(out->deployed)) == CS_OK)
+        return rc == CS_OK ? CS_OK : cs_error_set(rc, "%s", before);
+    return rc == CS_OK ? cs_error_code() : cs_error_set(rc, "%s; and %s", before, cs_error_last());
+}
+
 static cs_rc sync_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *cc, int force,
                        cs_sync_outcome *out)
 {
@@ -386,6 +400,8 @@ static cs_rc sync_cert(cs_sync_session *sess, cs_store *s, const cs_cert_conf *c
     /* a new version ran on-change already; else one that failed before runs again */
     if (rc == CS_OK && out->result != CS_SYNC_INSTALLED)
         rc = retry_hook(sess, s, cc, out);
+    if (cc->deploy && (rc == CS_OK || out->result == CS_SYNC_INSTALLED))
+        rc = deploy(sess, s, cc, out, rc);
     return rc;
 }
 

@@ -577,6 +577,7 @@ class Emulator:
             self.nonces = {}
             self.client_tokens = {}
             self.forged_ids = {}  # cert id -> the string the lists show instead
+            cas_deploy.reset(self)
 
     # ---------------------------------------------------------------- logging
     def log(self, msg):
@@ -1221,6 +1222,8 @@ class Emulator:
             with self.lock:
                 self.quotas[product] = need_int("total")
             return {"ok": True, "product": product, "total": self.quotas[product]}
+        if what in cas_deploy.CONTROLS:
+            return cas_deploy.CONTROLS[what](self, p)
         raise ApiError("NotFound", "unknown control endpoint " + what, 404)
 
     def dump_state(self):
@@ -1246,6 +1249,7 @@ class Emulator:
             return {"certificates": certs, "orders": orders, "quotas": quotas,
                     "faults": [f.public() for f in self.faults],
                     "keys": [c.public() for c in self.creds.values()],
+                    "deployment": cas_deploy.dump(self),
                     "clock_offset": self.clock_offset, "port": self.port,
                     "metadata_port": self.metadata_port, "validate_host": self.validate_host}
 
@@ -1679,6 +1683,12 @@ ACTIONS = {
     "RenewCertificateOrderForPackageRequest": act_renew,
     "DescribePackageState": act_package,
 }
+
+# the deployment jobs (ListCloudResources, CreateDeploymentJob, ...): cas_deploy.py
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cas_deploy  # noqa: E402
+
+cas_deploy.register(sys.modules[__name__])
 
 
 # --------------------------------------------------------------------------------------

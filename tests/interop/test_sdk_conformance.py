@@ -23,13 +23,19 @@ SDK = ROOT / "tests" / "sdk"
 CERTSYNC = os.environ.get("CERTSYNC", ROOT / "out" / "certsync")
 HARNESS = SDK / "conformance.js"
 
+# the deployment jobs (common/lib/cs_deploy.c, common/cli/cli_deploy.c)
+DEPLOY_ACTIONS = ["ListCloudResources", "ListContact", "CreateDeploymentJob",
+                  "UpdateDeploymentJobStatus", "DescribeDeploymentJob",
+                  "DescribeDeploymentJobStatus", "ListDeploymentJob", "ListDeploymentJobResource",
+                  "ListWorkerResource", "UpdateWorkerResourceStatus", "DeleteDeploymentJob",
+                  "ListCloudAccess"]
 # every action certsync sends (common/lib, common/cli)
 ACTIONS = ["ListUserCertificateOrder", "GetUserCertificateDetail", "UploadUserCertificate",
            "DeleteUserCertificate", "CreateCertificateForPackageRequest",
            "CreateCertificateRequest", "CreateCertificateWithCsrRequest",
            "DescribeCertificateState", "CancelOrderRequest", "CancelCertificateForPackageRequest",
            "DeleteCertificateRequest", "RenewCertificateOrderForPackageRequest",
-           "DescribePackageState"]
+           "DescribePackageState"] + DEPLOY_ACTIONS
 # the common parameters of the RPC signature v1 (not in the actions' request models)
 V1_COMMON = {"Action", "Version", "Format", "AccessKeyId", "SignatureMethod", "SignatureVersion",
              "SignatureNonce", "Timestamp", "SecurityToken", "Signature"}
@@ -95,6 +101,11 @@ def test_every_action_through_the_sdk_is_accepted_and_fits_its_model(small_ids, 
     expiring = emu.ctl("add-cert", domain="soon.test", order="1", days=20)
     to_revoke = emu.ctl("add-cert", domain="revoke.test", order="1")
     cert, kpem = leaf_and_key(tmp_path, emu.dir)
+    dep = emu.ctl("add-cert", domain="dep.test")
+    resource = emu.ctl("add-resource", product="CDN", domain="dep.test")["Id"]
+    contact = emu.ctl("state")["deployment"]["contacts"][0]
+    emu.ctl("add-cloud-access", cloud="Tencent")
+    emu.ctl("deploy-speed", step="0")     # a started job has ended at the next look
     calls = [
         ("ListUserCertificateOrder", {"OrderType": "CERT", "CurrentPage": 1, "ShowSize": 50}),
         ("ListUserCertificateOrder", {"OrderType": "UPLOAD", "Status": "EXPIRED"}),
@@ -119,6 +130,22 @@ def test_every_action_through_the_sdk_is_accepted_and_fits_its_model(small_ids, 
         ("DescribeCertificateState", {"OrderId": "$15.OrderId"}),
         ("CancelCertificateForPackageRequest", {"OrderId": to_revoke["OrderId"]}),
         ("DescribePackageState", {"ProductCode": "digicert-free-1-free"}),
+        # 19: the deployment jobs, from a resource to a rolled back worker
+        ("ListCloudResources", {"CloudProduct": "CDN", "Keyword": "dep.test", "CurrentPage": 1,
+                                "ShowSize": 20}),
+        ("ListContact", {"CurrentPage": 1, "ShowSize": 20}),
+        ("CreateDeploymentJob", {"Name": "sdk", "JobType": "user", "CertIds": dep["CertificateId"],
+                                 "ResourceIds": resource, "ContactIds": contact}),
+        ("UpdateDeploymentJobStatus", {"JobId": "$21.JobId", "Status": "pending"}),
+        ("DescribeDeploymentJob", {"JobId": "$21.JobId"}),
+        ("DescribeDeploymentJobStatus", {"JobId": "$21.JobId"}),
+        ("ListDeploymentJob", {"JobType": "user", "CurrentPage": 1, "ShowSize": 50}),
+        ("ListDeploymentJobResource", {"JobId": "$21.JobId"}),
+        ("ListWorkerResource", {"JobId": "$21.JobId", "CurrentPage": 1, "ShowSize": 50}),
+        ("UpdateWorkerResourceStatus", {"JobId": "$21.JobId", "WorkerId": 22487001,
+                                        "Status": "rollback"}),
+        ("ListCloudAccess", {"CloudName": "Tencent", "CurrentPage": 1, "ShowSize": 20}),
+        ("DeleteDeploymentJob", {"JobId": "$21.JobId"}),
     ]
     cred = {"id": KEY_ID, "secret": SECRET} if key == "access key" else \
         {"id": STS_ID, "secret": STS_SECRET, "token": STS_TOKEN}
@@ -138,6 +165,12 @@ def test_every_action_through_the_sdk_is_accepted_and_fits_its_model(small_ids, 
     assert out[14]["body"]["Type"] == "certificate" and "CertId" not in out[14]["body"]
     assert out[16]["body"]["Type"] == "payed"          # a renewal waits for an application
     assert all("CertificateId" not in o for o in out[2]["body"]["CertificateOrderList"])
+    # the deployment: created in editing, started, ended with the resource on the certificate
+    assert out[19]["body"]["Data"][0]["Id"] == resource
+    assert out[23]["body"]["Status"] == "success" and out[24]["body"]["SuccessCount"] == 1
+    assert out[26]["body"]["Data"][0]["CertId"] == dep["CertificateId"]
+    assert out[27]["body"]["Data"][0]["Status"] == "success"
+    assert out[29]["body"]["CloudAccessList"][0]["CloudName"] == "Tencent"
 
 
 def test_the_emulator_refuses_what_the_documentation_refuses_through_the_sdk(small_ids, tmp_path):
@@ -193,6 +226,27 @@ def certsync_session(cas, emu, chain, tmp_path):
     cas.cli("renew", str(expiring["OrderId"]))
     cas.cli("revoke", str(revoke["OrderId"]), "--yes")
     cas.cli("quota")
+    deployment_session(cas, emu)
+
+
+def deployment_session(cas, emu):
+    """Every deployment command, against the emulator."""
+    dep = str(emu.ctl("add-cert", domain="dep.test")["CertificateId"])
+    emu.ctl("add-resource", product="CDN", domain="dep.test")
+    emu.ctl("add-cloud-access", cloud="Tencent")
+    emu.ctl("deploy-speed", step="0.1")
+    cas.cli("resources")
+    cas.cli("resources", "--cloud", "Tencent")
+    job = json.loads(cas.cli("deploy", dep, "--to", "cdn:dep.test", "--wait", "--json").stdout)["job"]
+    cas.cli("deployments")
+    cas.cli("deployment", job)
+    cas.cli("deployment", "rollback", job)
+    later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+    r = cas.cli("deploy", dep, "--to", "cdn:dep.test", "--schedule",
+                later.strftime("%Y-%m-%dT%H:%M:%SZ"), "--json")
+    job = json.loads(r.stdout)["job"]
+    cas.cli("deployment", "cancel", job)
+    cas.cli("deployment", "delete", job)
 
 
 @pytest.mark.parametrize("signature", ["v3", "v1"])
@@ -211,6 +265,7 @@ def test_every_request_certsync_sends_uses_the_sdks_names_and_signs_what_it_sign
                            "CancelOrderRequest", "DeleteCertificateRequest",
                            "RenewCertificateOrderForPackageRequest",
                            "CancelCertificateForPackageRequest", "DescribePackageState"}
+    assert set(models) >= set(DEPLOY_ACTIONS), set(DEPLOY_ACTIONS) - set(models)
     for q in reqs:
         known = set(models[q["action"]]["request"]) | (V1_COMMON if signature == "v1" else set())
         assert set(q["param_names"]) <= known, \
@@ -298,3 +353,41 @@ def test_list_rows_carry_only_the_fields_the_sdk_documents_for_their_order_type(
         for row in rows:
             wrong = sorted(f for f in row if f in only and kind not in only[f])
             assert wrong == [], f"OrderType {kind}: the SDK documents {wrong} for {only[wrong[0]]}"
+
+
+def test_the_emulator_refuses_deployments_as_the_documentation_says_through_the_sdk(small_ids):
+    """A job is created in editing and runs only once started; what is running or done cannot
+    be started again or taken back; only a worker that succeeded is rolled back."""
+    emu = small_ids
+    dep = emu.ctl("add-cert", domain="dep.test")["CertificateId"]
+    resource = emu.ctl("add-resource", product="CDN", domain="dep.test")["Id"]
+    contact = emu.ctl("state")["deployment"]["contacts"][0]
+    emu.ctl("deploy-speed", step="0")
+    create = {"Name": "sdk", "JobType": "user", "CertIds": dep, "ResourceIds": resource,
+              "ContactIds": contact}
+    out = sdk({"mode": "call", "port": emu.port, "ca": str(emu.ca),
+               "key": {"id": KEY_ID, "secret": SECRET}, "signature": "v3",
+               "calls": [
+                   {"action": "CreateDeploymentJob",
+                    "params": {k: v for k, v in create.items() if k != "ContactIds"}},
+                   {"action": "CreateDeploymentJob", "params": dict(create, ResourceIds=1)},
+                   {"action": "CreateDeploymentJob", "params": dict(create, JobType="cloud")},
+                   {"action": "CreateDeploymentJob", "params": create},                # 3
+                   {"action": "DescribeDeploymentJob", "params": {"JobId": "$3.JobId"}},
+                   {"action": "UpdateWorkerResourceStatus",
+                    "params": {"JobId": "$3.JobId", "WorkerId": 22487001, "Status": "rollback"}},
+                   {"action": "UpdateDeploymentJobStatus",
+                    "params": {"JobId": "$3.JobId", "Status": "pending"}},
+                   {"action": "DescribeDeploymentJob", "params": {"JobId": "$3.JobId"}},  # 7
+                   {"action": "UpdateDeploymentJobStatus",
+                    "params": {"JobId": "$3.JobId", "Status": "pending"}},
+                   {"action": "UpdateDeploymentJobStatus",
+                    "params": {"JobId": "$3.JobId", "Status": "editing"}},
+                   {"action": "ListWorkerResource", "params": {"JobId": 1}},
+               ]})
+    assert [r["code"] for r in out] == [
+        "MissingContactIds", "NotFound", "InvalidParameter", None, None, "JobStatusError", None,
+        None, "JobStatusError", "JobStatusError", "NotFound"]
+    assert out[4]["body"]["Status"] == "editing"          # created: it waits to be started
+    assert out[7]["body"]["Status"] == "success"
+    assert all(r["violations"] == [] for r in out)

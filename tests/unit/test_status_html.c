@@ -107,6 +107,27 @@ static void a_document_without_hook_pending_or_server_fields_renders(void **stat
     free(page);
 }
 
+static void a_pending_deployment_is_shown_with_each_resource(void **state)
+{
+    char *page = render(
+        "{\"config\": \"c\", \"store\": \"s\", \"certificates\": [{\"name\": \"shop\", "
+        "\"version\": 2, \"days_left\": 60, \"not_before\": \"2026-01-01T00:00:00Z\", "
+        "\"not_after\": \"2026-04-30T00:00:00Z\", \"last_sync\": \"installed\", "
+        "\"hook_pending\": null, \"deployments\": [{\"resource\": \"cdn:www.example.com\", "
+        "\"status\": \"success\", \"certificate\": \"123\", \"error\": null}, {\"resource\": "
+        "\"cdn:img.example.com\", \"status\": \"error\", \"certificate\": \"123\", \"error\": "
+        "\"worker 7 ended in <error>\"}], \"deploy_pending\": {\"certificate\": \"123\", "
+        "\"attempts\": 2, \"since\": \"2026-02-28T00:00:00Z\", \"next_attempt\": "
+        "\"2026-03-01T00:10:00Z\"}}]}");
+    (void)state;
+
+    assert_non_null(strstr(page, "<span class=\"badge bad\">deployment pending"));
+    assert_non_null(strstr(page, "<th>cdn:www.example.com</th><td>success, certificate 123"));
+    assert_non_null(strstr(page, "worker 7 ended in &lt;error&gt;"));
+    assert_non_null(strstr(page, "<th>pending attempts</th><td>2</td>"));
+    free(page);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -114,6 +135,7 @@ int main(void)
         cmocka_unit_test(a_pending_hook_is_shown_with_its_error),
         cmocka_unit_test(everything_from_the_document_is_escaped),
         cmocka_unit_test(a_document_without_hook_pending_or_server_fields_renders),
+        cmocka_unit_test(a_pending_deployment_is_shown_with_each_resource),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
