@@ -51,6 +51,8 @@ typedef struct {
     cs_acme_challenge challenge;  /* default http-01 */
     char *webroot;                /* also write tokens under WEBROOT/.well-known/... */
     cs_key_type account_key_type; /* default ec256 */
+    char *eab_kid;                /* external account binding: the CA's key id */
+    char *eab_hmac_file;          /* its MAC key (base64url), a 0600 file */
 } cs_provider_conf;
 
 typedef struct {

@@ -5,11 +5,14 @@
 #include "cs_acme.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cs_fs.h"
@@ -388,6 +391,71 @@ static cs_rc check_terms(cs_acme *a)
     return CS_OK;
 }
 
+/* The EAB MAC key: a secret, refused when the group or others may read it. */
+static cs_rc read_eab_key(const char *path, unsigned char *mac, size_t size, size_t *len)
+{
+    char text[1024];
+    struct stat st;
+    ssize_t n;
+    long got;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+    if (fd < 0)
+        return cs_error_set(CS_ECONFIG, "cannot read eab-hmac-file '%s': %s", path,
+                            strerror(errno));
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return cs_error_set(CS_ECONFIG, "eab-hmac-file '%s' is not a regular file", path);
+    }
+    if (st.st_mode & 077) {
+        close(fd);
+        return cs_error_set(CS_ECONFIG,
+                            "eab-hmac-file '%s' can be read by group or others (mode %04o): "
+                            "refused, it is a secret; chmod 600 it",
+                            path, (unsigned)(st.st_mode & 07777));
+    }
+    n = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    text[n > 0 ? n : 0] = '\0';
+    text[strcspn(text, " \t\r\n")] = '\0';
+    got = text[0] ? cs_acme_b64url_decode(text, mac, size) : -1;
+    OPENSSL_cleanse(text, sizeof(text));
+    if (got < 16)
+        return cs_error_set(CS_ECONFIG,
+                            "eab-hmac-file '%s' does not hold a base64url MAC key of at least 16 "
+                            "bytes on its first line (the key the CA gave with eab-kid)",
+                            path);
+    *len = (size_t)got;
+    return CS_OK;
+}
+
+/* externalAccountBinding, when configured; a CA that requires one and has none is named. */
+static cs_rc add_eab(cs_acme *a, json_t *req)
+{
+    unsigned char mac[512];
+    size_t len = 0;
+    json_t *eab = NULL;
+    cs_rc rc;
+
+    if (a->pv->eab_kid == NULL) {
+        if (json_is_true(
+                json_object_get(json_object_get(a->dir, "meta"), "externalAccountRequired")))
+            return cs_error_set(CS_ECONFIG,
+                                "ACME CA %s requires an external account binding: set eab-kid "
+                                "and eab-hmac-file in [provider %s] to the key id and MAC key "
+                                "the CA gives",
+                                a->pv->directory, a->pv->name);
+        return CS_OK;
+    }
+    rc = read_eab_key(a->pv->eab_hmac_file, mac, sizeof(mac), &len);
+    if (rc == CS_OK)
+        rc = cs_acme_eab(a->key, a->pv->eab_kid, mac, len, cs_acme_resource(a, "newAccount"), &eab);
+    OPENSSL_cleanse(mac, sizeof(mac));
+    if (rc == CS_OK)
+        json_object_set_new(req, "externalAccountBinding", eab);
+    return rc;
+}
+
 /* newAccount: with only_existing, look the key's account up (RFC 8555 7.3.1). */
 static cs_rc new_account(cs_acme *a, int only_existing, int *missing)
 {
@@ -407,6 +475,10 @@ static cs_rc new_account(cs_acme *a, int only_existing, int *missing)
         json_object_set(req, "contact", contact);
     }
     json_decref(contact);
+    if (!only_existing && add_eab(a, req) != CS_OK) {
+        json_decref(req);
+        return cs_error_code();
+    }
     payload = json_dumps(req, JSON_COMPACT);
     json_decref(req);
     rc = payload ? cs_acme_post(a, cs_acme_resource(a, "newAccount"), payload, "account", &ans, &r)

@@ -49,6 +49,16 @@ const char *cs_acme_alg(EVP_PKEY *key);
 cs_rc cs_acme_jws(EVP_PKEY *key, const char *kid, const char *nonce, const char *url,
                   const char *payload, char **out);
 
+/* base64url (or base64) text into at most size bytes; the length, or -1 when malformed. */
+long cs_acme_b64url_decode(const char *s, unsigned char *out, size_t size);
+
+/*
+ * The externalAccountBinding of a newAccount (RFC 8555 7.3.4): an HS256 JWS
+ * with the CA-given key id and MAC key over the account's public JWK.
+ */
+cs_rc cs_acme_eab(EVP_PKEY *account, const char *eab_kid, const unsigned char *mac,
+                  size_t mac_len, const char *url, json_t **out);
+
 /* ---- cs_acme.c ---- */
 
 typedef struct cs_acme cs_acme;

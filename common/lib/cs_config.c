@@ -486,6 +486,8 @@ static const conf_key provider_keys[] = {
     KEY("challenge", "acme", set_acme_challenge, cs_provider_conf, challenge),
     KEY("webroot", "acme", set_path, cs_provider_conf, webroot),
     KEY("account-key-type", "acme", set_key_type, cs_provider_conf, account_key_type),
+    KEY("eab-kid", "acme", set_string, cs_provider_conf, eab_kid),
+    KEY("eab-hmac-file", "acme", set_path, cs_provider_conf, eab_hmac_file),
     {NULL, NULL, NULL, 0},
 };
 
@@ -765,6 +767,11 @@ static cs_rc check_all(cs_config *c)
                                 "CA's directory URL or one of letsencrypt, letsencrypt-staging, "
                                 "zerossl, google",
                                 c->path, pv->line, pv->name);
+        if (!pv->eab_kid != !pv->eab_hmac_file)
+            return cs_error_set(CS_ECONFIG,
+                                "%s:%d: [provider %s]: eab-kid and eab-hmac-file go together: "
+                                "set both from the CA's external account binding, or neither",
+                                c->path, pv->line, pv->name);
     }
     for (i = 0; i < c->n_certs; i++) {
         cs_cert_conf *cc = &c->certs[i];
@@ -913,6 +920,8 @@ void cs_config_free(cs_config *c)
         free(pv->directory);
         cs_strv_free(pv->contact);
         free(pv->webroot);
+        free(pv->eab_kid);
+        free(pv->eab_hmac_file);
     }
     for (i = 0; i < c->n_certs; i++) {
         cs_cert_conf *cc = &c->certs[i];

@@ -349,3 +349,45 @@ def test_the_cas_https_is_verified(tmp_path):
                          r"a private CA's HTTPS certificate goes in ca-file", r.stderr), r.stderr
         assert ca.log().count("GET /dir") == 1  # the fixture's own readiness check
         assert "TLS handshake error" in ca.log()
+
+
+EAB_KID = "kid-1"  # pebble's example external account binding
+EAB_KEY = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"
+
+
+def test_external_account_binding(tmp_path):
+    """A CA that requires EAB: without it the error says which keys to set; a MAC key file
+    others can read is refused before anything is sent; a wrong key is the CA's refusal;
+    the right one registers the account and the certificate is issued."""
+    ngx = module_nginx(tmp_path, tmp_path / "certsync.conf")
+    with pebble.Pebble(tmp_path / "pebble", http_port=ngx.port("http"),
+                       eab={EAB_KID: EAB_KEY}) as ca:
+        conf = write_conf(tmp_path, ca)
+        with ngx:
+            r = certsync("--config", conf, "sync", check=False)
+            assert r.returncode != 0
+            assert (f"ACME CA {ca.directory} requires an external account binding: set eab-kid "
+                    "and eab-hmac-file in [provider ca]") in r.stderr, r.stderr
+            hmac = tmp_path / "eab.key"
+            hmac.write_text(EAB_KEY + "\n")
+            hmac.chmod(0o640)
+            conf = write_conf(tmp_path, ca, extra_provider=f"eab-kid = {EAB_KID}\n"
+                                                           f"eab-hmac-file = {hmac}\n")
+            r = certsync("--config", conf, "sync", check=False)
+            assert r.returncode != 0
+            assert (f"eab-hmac-file '{hmac}' can be read by group or others (mode 0640): "
+                    "refused, it is a secret; chmod 600 it") in r.stderr, r.stderr
+            assert EAB_KEY not in r.stdout + r.stderr
+            hmac.chmod(0o600)
+            hmac.write_text(EAB_KEY[::-1] + "\n")  # a wrong MAC key: pebble refuses
+            r = certsync("--config", conf, "sync", check=False)
+            assert r.returncode != 0
+            assert ("ACME CA: account: HTTP 403 urn:ietf:params:acme:error:unauthorized: "
+                    "external account binding JWS verification error") in r.stderr, r.stderr
+            assert "There are now 1 accounts" not in ca.log()
+            hmac.write_text(EAB_KEY + "\n")
+            r = certsync("--config", conf, "sync")
+            assert "shop: installed v1" in r.stdout, r.stdout + r.stderr
+            verify_issued(tmp_path, conf, ca, ngx)
+            assert "There are now 1 accounts" in ca.log()
+            assert EAB_KEY not in r.stdout + r.stderr

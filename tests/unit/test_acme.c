@@ -5,6 +5,7 @@
  */
 #include <openssl/core_names.h>
 #include <openssl/ecdsa.h>
+#include <openssl/hmac.h>
 #include <openssl/param_build.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -258,6 +259,55 @@ static void challenge_answers_are_removed_and_the_acme_area_is_private(void **st
     free(dir);
 }
 
+/* RFC 8555 7.3.4: HS256 over protected.payload with the CA's key; the payload is our JWK. */
+static void the_external_account_binding_is_an_hs256_jws_over_the_jwk(void **state)
+{
+    static const char key64[] = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
+    unsigned char mac[64], md[32], *raw;
+    unsigned mdlen;
+    long n = cs_acme_b64url_decode(key64, mac, sizeof(mac));
+    EVP_PKEY *key;
+    json_t *eab, *jwk, *h, *payload;
+    char *input, *sig, *jt;
+    size_t len;
+    (void)state;
+
+    assert_int_equal(n, 48);
+    assert_int_equal(cs_acme_b64url_decode("a+b/", mac, sizeof(mac)), 3); /* base64 too */
+    assert_int_equal(cs_acme_b64url_decode("a.b", mac, sizeof(mac)), -1);
+    n = cs_acme_b64url_decode(key64, mac, sizeof(mac));
+    assert_int_equal(cs_key_generate(CS_KEY_EC256, &key), CS_OK);
+    assert_int_equal(cs_acme_eab(key, "kid-1", mac, (size_t)n, "https://ca.test/new-acct", &eab),
+                     CS_OK);
+    raw = b64url_decode(json_string_value(json_object_get(eab, "protected")), &len);
+    h = json_loadb((char *)raw, len, 0, NULL);
+    free(raw);
+    assert_string_equal(json_string_value(json_object_get(h, "alg")), "HS256");
+    assert_string_equal(json_string_value(json_object_get(h, "kid")), "kid-1");
+    assert_string_equal(json_string_value(json_object_get(h, "url")), "https://ca.test/new-acct");
+    assert_null(json_object_get(h, "nonce")); /* the inner JWS carries none */
+    raw = b64url_decode(json_string_value(json_object_get(eab, "payload")), &len);
+    payload = json_loadb((char *)raw, len, 0, NULL);
+    free(raw);
+    assert_int_equal(cs_acme_jwk(key, &jwk), CS_OK);
+    assert_true(json_equal(payload, jwk));
+    assert_true(asprintf(&input, "%s.%s", json_string_value(json_object_get(eab, "protected")),
+                         json_string_value(json_object_get(eab, "payload"))) > 0);
+    HMAC(EVP_sha256(), mac, (int)n, (unsigned char *)input, strlen(input), md, &mdlen);
+    sig = cs_acme_b64url(md, mdlen);
+    assert_string_equal(json_string_value(json_object_get(eab, "signature")), sig);
+    jt = json_dumps(eab, 0);
+    assert_null(strstr(jt, key64)); /* the MAC key itself is never sent */
+    free(jt);
+    free(sig);
+    free(input);
+    json_decref(h);
+    json_decref(payload);
+    json_decref(jwk);
+    json_decref(eab);
+    EVP_PKEY_free(key);
+}
+
 static const char *write_conf(const char *text)
 {
     static char *dir;
@@ -293,6 +343,8 @@ static void an_acme_provider_is_read(void **state)
                                   "challenge = http-01\n"
                                   "webroot = /var/www/html\n"
                                   "account-key-type = rsa2048\n"
+                                  "eab-kid = kid-1\n"
+                                  "eab-hmac-file = /etc/certsync/eab.key\n"
                                   "[cert shop]\n"
                                   "provider = le\n"
                                   "domain = shop.example.com www.example.com\n"
@@ -308,6 +360,8 @@ static void an_acme_provider_is_read(void **state)
     assert_string_equal(c->providers[0].ca_file, "/etc/ssl/ca.pem");
     assert_string_equal(c->providers[0].webroot, "/var/www/html");
     assert_int_equal(c->providers[0].account_key_type, CS_KEY_RSA2048);
+    assert_string_equal(c->providers[0].eab_kid, "kid-1");
+    assert_string_equal(c->providers[0].eab_hmac_file, "/etc/certsync/eab.key");
     cc = cs_config_cert(c, "shop");
     assert_int_equal(cc->reuse_key, 1);
     cs_config_free(c);
@@ -339,7 +393,9 @@ static void what_acme_cannot_do_yet_is_refused_by_name(void **state)
                  "unknown key 'cafile'; known keys: type; ca-lifetime (local-ca); "
                  "region, credentials, endpoint, ca-file, trust-file, signature-version, "
                  "metadata-endpoint, timeout, retries (aliyun-cas); directory, contact, ca-file, "
-                 "tos-agreed, challenge, webroot, account-key-type (acme)");
+                 "tos-agreed, challenge, webroot, account-key-type, eab-kid, eab-hmac-file (acme)");
+    expect_error("[provider p]\ntype = acme\ndirectory = https://ca.test/d\neab-kid = k\n",
+                 "[provider p]: eab-kid and eab-hmac-file go together");
     expect_error("[provider p]\ntype = acme\ndirectory = http://ca.test/d\n",
                  ":3: [provider p] directory: 'http://ca.test/d' is neither an https:// URL");
     expect_error("[provider p]\ntype = acme\ncontact = admin@example.com\n",
@@ -360,6 +416,7 @@ int main(void)
         cmocka_unit_test(requests_are_jws_a_ca_verifies),
         cmocka_unit_test(retry_after_is_seconds_or_a_date),
         cmocka_unit_test(challenge_answers_are_removed_and_the_acme_area_is_private),
+        cmocka_unit_test(the_external_account_binding_is_an_hs256_jws_over_the_jwk),
         cmocka_unit_test(an_acme_provider_is_read),
         cmocka_unit_test(what_acme_cannot_do_yet_is_refused_by_name),
     };
