@@ -57,4 +57,7 @@ cs_rc cli_set_config(const char *arg, void *unused);
 /* The aliyun-cas lifecycle commands (cli_aliyun.c); the row with run NULL ends it. */
 extern const cli_command cli_aliyun_commands[];
 
+/* Rows that an ACME provider adds (cli_acme.c), found before the aliyun-cas rows. */
+extern const cli_command cli_acme_commands[];
+
 #endif

@@ -537,3 +537,32 @@ cs_rc cs_acme_ready(cs_acme *a)
     close(dir);
     return rc == CS_OK ? CS_OK : cs_error_prefix("[provider %s]", a->pv->name);
 }
+
+cs_rc cs_acme_revoke(cs_acme *a, X509 *leaf, int reason)
+{
+    unsigned char *der = NULL;
+    int len = i2d_X509(leaf, &der);
+    char *b64 = len > 0 ? cs_acme_b64url(der, (size_t)len) : NULL, *payload = NULL;
+    const char *url;
+    cs_http_response r;
+    json_t *ans = NULL, *req;
+    cs_rc rc = cs_acme_ready(a);
+
+    OPENSSL_free(der);
+    url = cs_acme_resource(a, "revokeCert");
+    req = json_pack("{s:s?}", "certificate", b64);
+    if (rc == CS_OK && url == NULL)
+        rc = cs_error_set(CS_EPROVIDER, "ACME CA: the directory %s offers no revokeCert",
+                          a->pv->directory);
+    if (rc == CS_OK && reason >= 0)
+        json_object_set_new(req, "reason", json_integer(reason));
+    if (rc == CS_OK && (b64 == NULL || (payload = json_dumps(req, JSON_COMPACT)) == NULL))
+        rc = cs_error_set(CS_ENOMEM, "cannot encode the certificate to revoke");
+    if (rc == CS_OK && (rc = cs_acme_post(a, url, payload, "revocation", &ans, &r)) == CS_OK)
+        cs_http_response_clear(&r);
+    json_decref(ans);
+    json_decref(req);
+    free(payload);
+    free(b64);
+    return rc;
+}

@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <stddef.h>
 
 #include "cs_bundle.h"
@@ -56,8 +57,8 @@ long cs_acme_b64url_decode(const char *s, unsigned char *out, size_t size);
  * The externalAccountBinding of a newAccount (RFC 8555 7.3.4): an HS256 JWS
  * with the CA-given key id and MAC key over the account's public JWK.
  */
-cs_rc cs_acme_eab(EVP_PKEY *account, const char *eab_kid, const unsigned char *mac,
-                  size_t mac_len, const char *url, json_t **out);
+cs_rc cs_acme_eab(EVP_PKEY *account, const char *eab_kid, const unsigned char *mac, size_t mac_len,
+                  const char *url, json_t **out);
 
 /* ---- cs_acme.c ---- */
 
@@ -92,6 +93,12 @@ unsigned cs_acme_requests(const cs_acme *a);
 
 /* <store>/acme/<provider>, private (0700); the caller closes *fd. */
 cs_rc cs_acme_area(cs_acme *a, int *fd);
+
+/*
+ * revokeCert (RFC 8555 7.6) for leaf, signed by the account key; reason an RFC
+ * 5280 code, or < 0 for none.
+ */
+cs_rc cs_acme_revoke(cs_acme *a, X509 *leaf, int reason);
 
 /* Seconds a Retry-After header asks for (delta or HTTP date); dflt when none. */
 long cs_acme_retry_after(const char *header, long dflt);

@@ -115,6 +115,11 @@ class Pebble:
         url = f"https://127.0.0.1:{self.mgmt}/roots/0"
         return urllib.request.urlopen(url, context=self._ctx(), timeout=10).read().decode()
 
+    def cert_status(self, serial):
+        """What pebble says of a certificate it issued ({"Status": "Valid"|"Revoked", ...})."""
+        url = f"https://127.0.0.1:{self.mgmt}/cert-status-by-serial/{serial}"
+        return json.loads(urllib.request.urlopen(url, context=self._ctx(), timeout=10).read())
+
     def log(self):
         return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
 

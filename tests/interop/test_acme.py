@@ -391,3 +391,43 @@ def test_external_account_binding(tmp_path):
             verify_issued(tmp_path, conf, ca, ngx)
             assert "There are now 1 accounts" in ca.log()
             assert EAB_KEY not in r.stdout + r.stderr
+
+
+def test_revoke_an_acme_certificate(tmp_path):
+    """`certsync revoke --name` revokes the current version at the CA with the account key;
+    the store remembers it: the next sync replaces it, a rollback to it is refused."""
+    ngx = module_nginx(tmp_path, tmp_path / "certsync.conf")
+    with pebble.Pebble(tmp_path / "pebble", http_port=ngx.port("http")) as ca:
+        conf = write_conf(tmp_path, ca)
+        conf.write_text(conf.read_text() + "\n[cert local]\ndomain = local.test\n")
+        with ngx:
+            certsync("--config", conf, "sync", "shop")
+            certsync("--config", conf, "sync", "--force", "shop")
+            v2 = status(conf)
+            assert v2["version"] == 2
+            serial = v2["serial"]
+            assert ca.cert_status(serial.lower())["Status"] == "Valid"
+            r = certsync("--config", conf, "revoke", "--name", "shop", check=False)
+            assert r.returncode == 2 and "confirm with --yes" in r.stderr, r.stderr
+            r = certsync("--config", conf, "revoke", "--name", "local", "--yes", check=False)
+            assert r.returncode == 1
+            assert "[cert local] is not issued by an ACME CA" in r.stderr, r.stderr
+            r = certsync("--config", conf, "revoke", "--name", "shop", "--reason",
+                         "keyCompromise", "--yes")
+            assert (f"revoke: done (shop v2, serial {serial}, at the ACME CA {ca.directory}); "
+                    "`certsync rollback` refuses it and the next sync replaces it") in r.stdout
+            st = ca.cert_status(serial.lower())
+            assert st["Status"] == "Revoked" and st["Reason"] == 1, st
+            state = json.loads((tmp_path / "store" / "certs" / "shop" / "state.json").read_text())
+            assert state["revoked"] == [v2["fingerprint_sha256"]]
+            # revoking it again: the CA says so, and nothing changes
+            r = certsync("--config", conf, "revoke", "--name", "shop", "--yes", check=False)
+            assert r.returncode == 1 and "alreadyRevoked" in r.stderr, r.stderr
+            # the revoked current version is due: the next sync replaces it, nginx serves it
+            r = certsync("--config", conf, "sync", "shop")
+            assert "shop: installed v3" in r.stdout, r.stdout + r.stderr
+            verify_issued(tmp_path, conf, ca, ngx)
+            # a rollback would go back to the revoked v2: refused
+            r = certsync("--config", conf, "rollback", "shop", check=False)
+            assert r.returncode == 1 and "v2 of 'shop' was revoked" in r.stderr, r.stderr
+            assert status(conf)["version"] == 3

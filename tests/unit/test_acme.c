@@ -15,6 +15,7 @@
 
 #include "cs_acme.h"
 #include "cs_config.h"
+#include "cs_revoke.h"
 #include "cs_store.h"
 #include "cs_test.h"
 
@@ -308,6 +309,24 @@ static void the_external_account_binding_is_an_hs256_jws_over_the_jwk(void **sta
     EVP_PKEY_free(key);
 }
 
+static void revocation_reasons_are_rfc5280_codes_by_number_or_name(void **state)
+{
+    int code = -1;
+    (void)state;
+
+    assert_int_equal(cs_revoke_reason_parse("keyCompromise", &code), CS_OK);
+    assert_int_equal(code, 1);
+    assert_int_equal(cs_revoke_reason_parse("superseded", &code), CS_OK);
+    assert_int_equal(code, 4);
+    assert_int_equal(cs_revoke_reason_parse("5", &code), CS_OK);
+    assert_int_equal(code, 5);
+    /* 2 (cACompromise) and 6 (certificateHold) are not a subscriber's to give */
+    assert_int_equal(cs_revoke_reason_parse("2", &code), CS_EINVAL);
+    assert_non_null(strstr(cs_error_last(), "unknown reason '2'; use unspecified (0)"));
+    assert_int_equal(cs_revoke_reason_parse("10", &code), CS_EINVAL);
+    assert_int_equal(cs_revoke_reason_parse("", &code), CS_EINVAL);
+}
+
 static const char *write_conf(const char *text)
 {
     static char *dir;
@@ -417,6 +436,7 @@ int main(void)
         cmocka_unit_test(retry_after_is_seconds_or_a_date),
         cmocka_unit_test(challenge_answers_are_removed_and_the_acme_area_is_private),
         cmocka_unit_test(the_external_account_binding_is_an_hs256_jws_over_the_jwk),
+        cmocka_unit_test(revocation_reasons_are_rfc5280_codes_by_number_or_name),
         cmocka_unit_test(an_acme_provider_is_read),
         cmocka_unit_test(what_acme_cannot_do_yet_is_refused_by_name),
     };
