@@ -23,8 +23,8 @@
 
 typedef enum { CS_PROVIDER_LOCAL_CA, CS_PROVIDER_ALIYUN_CAS, CS_PROVIDER_ACME } cs_provider_type;
 
-/* acme: how the CA checks that we control a name (only http-01 so far). */
-typedef enum { CS_ACME_HTTP01 } cs_acme_challenge;
+/* acme: how the CA checks that we control a name. */
+typedef enum { CS_ACME_HTTP01, CS_ACME_DNS01 } cs_acme_challenge;
 
 typedef struct {
     char *name;
@@ -53,6 +53,9 @@ typedef struct {
     cs_key_type account_key_type; /* default ec256 */
     char *eab_kid;                /* external account binding: the CA's key id */
     char *eab_hmac_file;          /* its MAC key (base64url), a 0600 file */
+    char *dns;                    /* dns-01: "alidns" or a hook's command */
+    char *dns_resolver;           /* "IP[:PORT]" asked for the TXT; NULL: the authoritative */
+    long dns_wait;                /* seconds the TXT may take to be visible; default 300 */
 } cs_provider_conf;
 
 typedef struct {

@@ -103,6 +103,14 @@ cs_rc cs_acme_revoke(cs_acme *a, X509 *leaf, int reason);
 /* Seconds a Retry-After header asks for (delta or HTTP date); dflt when none. */
 long cs_acme_retry_after(const char *header, long dflt);
 
+/* ---- cs_acme_dns.c ---- */
+
+/* Publish the dns-01 TXT record of domain's token and wait until it is visible. */
+cs_rc cs_acme_dns01_publish(cs_acme *a, const char *domain, const char *token, const char *ka);
+
+/* Remove it (errors are dropped: the caller restores its own). */
+void cs_acme_dns01_withdraw(cs_acme *a, const char *domain, const char *token);
+
 /* ---- cs_acme_order.c ---- */
 
 /*

@@ -50,6 +50,7 @@ typedef struct {
     cs_acme_challenge id;
     cs_rc (*publish)(cs_acme *a, const char *domain, const char *token, const char *keyauthz);
     void (*withdraw)(cs_acme *a, const char *domain, const char *token);
+    const char *hint[2]; /* what to check when the CA refused: before and after the name */
 } challenge_ops;
 
 /* WEBROOT/.well-known/acme-challenge, entered without following a link (workers write there). */
@@ -106,8 +107,27 @@ static void http01_withdraw(cs_acme *a, const char *domain, const char *token)
     error_restore(&e);
 }
 
+static void dns01_withdraw(cs_acme *a, const char *domain, const char *token)
+{
+    saved_error e;
+
+    error_save(&e);
+    cs_acme_dns01_withdraw(a, domain, token);
+    error_restore(&e);
+}
+
 static const challenge_ops challenges[] = {
-    {"http-01", CS_ACME_HTTP01, http01_publish, http01_withdraw},
+    {"http-01",
+     CS_ACME_HTTP01,
+     http01_publish,
+     http01_withdraw,
+     {"check that http://", "/.well-known/acme-challenge/ reaches a server answering from this "
+                            "store (certsync_validation, CertSyncValidation) or the webroot"}},
+    {"dns-01",
+     CS_ACME_DNS01,
+     cs_acme_dns01_publish,
+     dns01_withdraw,
+     {"check that the TXT record _acme-challenge.", " is published where the CA resolves it"}},
 };
 
 static const challenge_ops *challenge_of(cs_acme_challenge id)
@@ -296,18 +316,16 @@ static json_t *pick_challenge(json_t *authz, const char *type)
     return NULL;
 }
 
-/* Why an authorization failed: its challenge's problem document. */
-static cs_rc authz_failed(const char *domain, json_t *authz, const char *type)
+/* Why an authorization failed: its challenge's problem document, and what to check. */
+static cs_rc authz_failed(const char *domain, json_t *authz, const challenge_ops *ops)
 {
-    json_t *c = pick_challenge(authz, type), *err = json_object_get(c, "error");
+    json_t *c = pick_challenge(authz, ops->type), *err = json_object_get(c, "error");
     const char *t = json_string_value(json_object_get(err, "type"));
     const char *d = json_string_value(json_object_get(err, "detail"));
 
-    return cs_error_set(CS_EPROVIDER,
-                        "ACME CA: the %s challenge for '%s' failed: %s: %s; check that "
-                        "http://%s/.well-known/acme-challenge/ reaches a server answering from "
-                        "this store (certsync_validation, CertSyncValidation) or the webroot",
-                        type, domain, t ? t : "(no problem type)", d ? d : "(no detail)", domain);
+    return cs_error_set(CS_EPROVIDER, "ACME CA: the %s challenge for '%s' failed: %s: %s; %s%s%s",
+                        ops->type, domain, t ? t : "(no problem type)", d ? d : "(no detail)",
+                        ops->hint[0], strncmp(domain, "*.", 2) ? domain : domain + 2, ops->hint[1]);
 }
 
 /* Publish the answer for a pending authorization and tell the CA it is there. */
@@ -356,6 +374,7 @@ static cs_rc start(cs_acme *a, const challenge_ops *ops, const cs_cert_conf *cc,
 {
     json_t *authz = NULL;
     const char *domain, *status;
+    char wild[300];
     cs_http_response r;
     cs_rc rc;
 
@@ -365,6 +384,10 @@ static cs_rc start(cs_acme *a, const challenge_ops *ops, const cs_cert_conf *cc,
     cs_http_response_clear(&r);
     domain = json_string_value(json_object_get(json_object_get(authz, "identifier"), "value"));
     status = json_string_value(json_object_get(authz, "status"));
+    /* a wildcard's authorization names the base domain, with "wildcard": true (RFC 8555 7.1.4) */
+    if (domain && json_is_true(json_object_get(authz, "wildcard")) &&
+        snprintf(wild, sizeof(wild), "*.%s", domain) < (int)sizeof(wild))
+        domain = wild;
     if (domain == NULL || status == NULL)
         rc = cs_error_set(CS_EPROVIDER, "ACME CA: the authorization %s has no identifier or status",
                           p->url);
@@ -379,7 +402,7 @@ static cs_rc start(cs_acme *a, const challenge_ops *ops, const cs_cert_conf *cc,
     else if (strcmp(status, "pending") == 0 && (rc = respond(a, ops, authz, p)) == CS_OK)
         *started = 1;
     else if (strcmp(status, "pending") != 0)
-        rc = authz_failed(domain, authz, ops->type);
+        rc = authz_failed(p->domain, authz, ops);
     json_decref(authz);
     return rc;
 }
@@ -394,7 +417,7 @@ static cs_rc finish(cs_acme *a, const challenge_ops *ops, proof *p, long first_m
     snprintf(what, sizeof(what), "authorization of '%s'", p->domain);
     rc = poll(a, p->url, what, first_ms, &done);
     if (rc == CS_OK && strcmp(json_string_value(json_object_get(done, "status")) ?: "", "valid"))
-        rc = authz_failed(p->domain, done, ops->type);
+        rc = authz_failed(p->domain, done, ops);
     json_decref(done);
     return rc;
 }

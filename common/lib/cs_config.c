@@ -447,10 +447,22 @@ static void set_acme_challenge(parse_ctx *p, const char *key, const char *value,
 {
     if (strcmp(value, "http-01") == 0)
         *(cs_acme_challenge *)field = CS_ACME_HTTP01;
-    else if (strcmp(value, "dns-01") == 0 || strcmp(value, "tls-alpn-01") == 0)
-        fail(p, "[%s] %s: '%s' is not supported yet; use http-01", p->section, key, value);
+    else if (strcmp(value, "dns-01") == 0)
+        *(cs_acme_challenge *)field = CS_ACME_DNS01;
+    else if (strcmp(value, "tls-alpn-01") == 0)
+        fail(p, "[%s] %s: '%s' is not supported yet; use http-01 or dns-01", p->section, key,
+             value);
     else
-        fail(p, "[%s] %s: unknown challenge '%s'; use http-01", p->section, key, value);
+        fail(p, "[%s] %s: unknown challenge '%s'; use http-01 or dns-01", p->section, key, value);
+}
+
+/* dns-01's publisher: alidns, or a hook run with add/remove (no shell). */
+static void set_acme_dns(parse_ctx *p, const char *key, const char *value, void *field)
+{
+    if (strcmp(value, "alidns") == 0)
+        dup_value(p, field, value);
+    else
+        set_command(p, key, value, field);
 }
 
 #define KEY(name, type, set, st, field)                                                            \
@@ -488,6 +500,12 @@ static const conf_key provider_keys[] = {
     KEY("account-key-type", "acme", set_key_type, cs_provider_conf, account_key_type),
     KEY("eab-kid", "acme", set_string, cs_provider_conf, eab_kid),
     KEY("eab-hmac-file", "acme", set_path, cs_provider_conf, eab_hmac_file),
+    KEY("dns", "acme", set_acme_dns, cs_provider_conf, dns),
+    KEY("dns-resolver", "acme", set_string, cs_provider_conf, dns_resolver),
+    KEY("dns-wait", "acme", set_duration, cs_provider_conf, dns_wait),
+    /* with dns = alidns: as for aliyun-cas (listed under acme too) */
+    KEY("credentials", "acme", set_credentials, cs_provider_conf, credentials),
+    KEY("endpoint", "acme", set_https, cs_provider_conf, endpoint),
     {NULL, NULL, NULL, 0},
 };
 
@@ -637,6 +655,7 @@ static void *open_section(parse_ctx *p, const char *kind, const char *name, int 
         n->ca_lifetime = 10L * 365 * 86400;
         n->retries = 3;
         n->account_key_type = CS_KEY_EC256;
+        n->dns_wait = 300;
         return n;
     } else {
         cs_cert_conf *n = find_cert(c, name), *arr;
@@ -767,6 +786,12 @@ static cs_rc check_all(cs_config *c)
                                 "CA's directory URL or one of letsencrypt, letsencrypt-staging, "
                                 "zerossl, google",
                                 c->path, pv->line, pv->name);
+        if (pv->type == CS_PROVIDER_ACME && pv->challenge == CS_ACME_DNS01 && pv->dns == NULL)
+            return cs_error_set(CS_ECONFIG,
+                                "%s:%d: [provider %s]: challenge = dns-01 needs the key 'dns': "
+                                "alidns (Alibaba Cloud DNS), or the absolute path of a hook "
+                                "that adds and removes the TXT record",
+                                c->path, pv->line, pv->name);
         if (!pv->eab_kid != !pv->eab_hmac_file)
             return cs_error_set(CS_ECONFIG,
                                 "%s:%d: [provider %s]: eab-kid and eab-hmac-file go together: "
@@ -807,9 +832,10 @@ static cs_rc check_all(cs_config *c)
                 if (strncmp(cc->domains[j], "*.", 2) == 0)
                     return cs_error_set(CS_ECONFIG,
                                         "%s:%d: [cert %s] domain: '%s' is a wildcard, which "
-                                        "http-01 cannot validate (ACME needs dns-01 for it, not "
-                                        "supported yet)",
-                                        c->path, cc->line, cc->name, cc->domains[j]);
+                                        "http-01 cannot validate; set challenge = dns-01 in "
+                                        "[provider %s]",
+                                        c->path, cc->line, cc->name, cc->domains[j],
+                                        cc->provider->name);
         if (check_renewal_window(c, cc) != CS_OK)
             return CS_ECONFIG;
     }
@@ -922,6 +948,8 @@ void cs_config_free(cs_config *c)
         free(pv->webroot);
         free(pv->eab_kid);
         free(pv->eab_hmac_file);
+        free(pv->dns);
+        free(pv->dns_resolver);
     }
     for (i = 0; i < c->n_certs; i++) {
         cs_cert_conf *cc = &c->certs[i];

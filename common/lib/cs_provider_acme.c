@@ -4,6 +4,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cs_acme.h"
 #include "cs_provider.h"
@@ -69,9 +70,14 @@ static cs_rc acme_plan(void *state, cs_store *s, const cs_cert_conf *cc, int for
     }
     snprintf(out->calls, sizeof(out->calls),
              "the ACME CA %s: the account (registered when none is kept), an order for %zu "
-             "name(s) (or the one in progress resumed), http-01 answered %s, finalize, download",
+             "name(s) (or the one in progress resumed), %s, finalize, download",
              st->pv->directory, cc->n_domains,
-             st->pv->webroot ? "in the webroot and the store" : "from the store (the modules)");
+             st->pv->challenge == CS_ACME_DNS01
+                 ? (strcmp(st->pv->dns, "alidns") == 0
+                        ? "dns-01 TXT records added and removed through Alibaba Cloud DNS"
+                        : "dns-01 TXT records added and removed by the dns hook")
+             : st->pv->webroot ? "http-01 answered in the webroot and the store"
+                               : "http-01 answered from the store (the modules)");
     return CS_OK;
 }
 

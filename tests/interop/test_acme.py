@@ -431,3 +431,148 @@ def test_revoke_an_acme_certificate(tmp_path):
             r = certsync("--config", conf, "rollback", "shop", check=False)
             assert r.returncode == 1 and "v2 of 'shop' was revoked" in r.stderr, r.stderr
             assert status(conf)["version"] == 3
+
+
+# ---- dns-01: a wildcard through the Alidns emulator, and a hook ----
+
+WILD = ("acme.test", "*.acme.test")
+
+
+def dns_conf(tmp_path, ca, publisher, extra=""):
+    conf = tmp_path / "certsync.conf"
+    conf.write_text(f"""[store]
+path = {tmp_path}/store
+
+[provider ca]
+type = acme
+directory = {ca.directory}
+tos-agreed = yes
+ca-file = {tmp_path}/ca-bundle.pem
+challenge = dns-01
+dns = {publisher}
+dns-resolver = 127.0.0.1:{ca.dns}
+dns-wait = 20s
+{extra}
+[cert wild]
+provider = ca
+domain = {" ".join(WILD)}
+""")
+    (tmp_path / "ca-bundle.pem").write_text(ca.ca_file.read_text())
+    return conf
+
+
+def wild_nginx(tmp_path, conf):
+    return Nginx(tmp_path / "ngx", f"""
+    certsync_config {conf};
+    server {{
+        listen 127.0.0.1:{{port_tls}} ssl;
+        server_name {" ".join(WILD)};
+        certsync_certificate wild;
+        location / {{ return 200 "wild\\n"; }}
+    }}
+""", ports=("tls",))
+
+
+def check_wildcard_served(tmp_path, conf, ca, ngx):
+    root = tmp_path / "pebble-root.pem"
+    root.write_text(ca.roots())
+    cur = tmp_path / "store" / "certs" / "wild" / "current"
+    r = run("openssl", "verify", "-CAfile", root, "-untrusted", cur / "chain.pem", cur / "cert.pem")
+    assert r.stdout.strip().endswith("OK")
+    san = run("openssl", "x509", "-in", cur / "cert.pem", "-noout", "-ext", "subjectAltName").stdout
+    assert "DNS:acme.test" in san and "DNS:*.acme.test" in san, san
+    fp = json.loads(certsync("--config", conf, "status", "--json", "wild").stdout)[0][
+        "fingerprint_sha256"]
+    for sni in ("acme.test", "www.acme.test", "shop.acme.test"):
+        got, out = s_client(ngx.port("tls"), sni, "-CAfile", str(root), "-verify_return_error")
+        assert got == fp, out
+
+
+def test_wildcard_with_dns01_through_alidns(tmp_path):
+    """The TXT records go through the Alidns API (the emulator checks every signature),
+    which forwards them to challtestsrv, where pebble really resolves them; the sync waits
+    until the resolver answers them, and removes them afterwards."""
+    from test_aliyun import Emu, KEY_ID, SECRET
+    (tmp_path / "emu").mkdir()
+    emu = Emu(tmp_path / "emu", 1)
+    cred = tmp_path / "ali.cred"
+    cred.write_text(f"access_key_id = {KEY_ID}\naccess_key_secret = {SECRET}\n")
+    cred.chmod(0o600)
+    try:
+        with pebble.Pebble(tmp_path / "pebble", http_port=1) as ca:
+            emu.ctl("alidns-forward", url=f"http://127.0.0.1:{ca.dns_mgmt}")
+            conf = dns_conf(tmp_path, ca, "alidns",
+                            f"endpoint = https://127.0.0.1:{emu.port}\ncredentials = {cred}\n")
+            with open(tmp_path / "ca-bundle.pem", "a") as f:
+                f.write(emu.ca.read_text())
+            # the zone is not in the account yet: the error says so, nothing is left behind
+            r = certsync("--config", conf, "sync", check=False)
+            assert r.returncode != 0
+            assert ("Alidns: no zone of the account holds _acme-challenge.acme.test "
+                    "(InvalidDomainName.NoExist") in r.stderr, r.stderr
+            emu.ctl("alidns-domain", name="acme.test")
+            emu.ctl("clear", requests="1")
+            # one 503 on the first record: retried like every call of the service
+            emu.ctl("fault", action="AddDomainRecord", kind="http503", count="1")
+            ngx = wild_nginx(tmp_path, conf)
+            with ngx:
+                r = certsync("--config", conf, "sync")
+                assert "wild: installed v1 (issued by the ACME CA" in r.stdout, r.stdout + r.stderr
+                check_wildcard_served(tmp_path, conf, ca, ngx)
+            reqs = [q for q in emu.ctl("requests")["requests"]]
+            acts = [q["action"] for q in reqs]
+            assert acts.count("AddDomainRecord") == 3, acts  # two records, one retried
+            assert acts.count("DeleteDomainRecord") == 2, acts
+            assert all(q["auth"] == "ok" and q["sig"] == "v3" for q in reqs), reqs
+            assert emu.ctl("alidns-records")["records"] == []
+            # challtestsrv got both values through the emulator, and has none left
+            dns_log = (tmp_path / "pebble" / "challtestsrv.log").read_text()
+            assert len(set(re.findall(r'Added DNS-01 TXT challenge for Host '
+                                      r'"_acme-challenge\.acme\.test\." - Value "(\S+)"',
+                                      dns_log))) == 2, dns_log
+            assert dns_log.strip().splitlines()[-1].endswith(
+                'Removed DNS-01 TXT challenge for Host "_acme-challenge.acme.test."'), dns_log
+            assert SECRET not in r.stdout + r.stderr
+    finally:
+        emu.stop()
+
+
+def test_dns01_through_a_hook(tmp_path):
+    """dns = /path/to/hook: run with add/remove and CERTSYNC_DOMAIN, CERTSYNC_TXT_NAME,
+    CERTSYNC_TXT_VALUE (no shell); here it sets the record in challtestsrv."""
+    with pebble.Pebble(tmp_path / "pebble", http_port=1) as ca:
+        log = tmp_path / "hook.log"
+        hook = tmp_path / "dns-hook"
+        hook.write_text(f"""#!/bin/sh
+echo "$1 $CERTSYNC_DOMAIN $CERTSYNC_TXT_NAME $CERTSYNC_TXT_VALUE" >> {log}
+case "$1" in
+add) curl -sf -d '{{"host":"'"$CERTSYNC_TXT_NAME"'.","value":"'"$CERTSYNC_TXT_VALUE"'"}}' \\
+        http://127.0.0.1:{ca.dns_mgmt}/set-txt ;;
+remove) curl -sf -d '{{"host":"'"$CERTSYNC_TXT_NAME"'."}}' \\
+        http://127.0.0.1:{ca.dns_mgmt}/clear-txt ;;
+*) echo "unknown verb $1" >&2; exit 2 ;;
+esac
+""")
+        hook.chmod(0o755)
+        conf = dns_conf(tmp_path, ca, hook)
+        ngx = wild_nginx(tmp_path, conf)
+        with ngx:
+            r = certsync("--config", conf, "sync")
+            assert "wild: installed v1" in r.stdout, r.stdout + r.stderr
+            check_wildcard_served(tmp_path, conf, ca, ngx)
+        lines = log.read_text().splitlines()
+        adds = [l.split() for l in lines if l.startswith("add ")]
+        removes = [l.split() for l in lines if l.startswith("remove ")]
+        # one record per authorization (the name and its wildcard), each removed again
+        assert len(adds) == 2 and len(removes) == 2, lines
+        assert [a[1:3] for a in adds] == [["acme.test", "_acme-challenge.acme.test"]] * 2
+        assert sorted(a[3] for a in adds) == sorted(r[3] for r in removes)
+        assert all(re.fullmatch(r"[A-Za-z0-9_-]{43}", a[3]) for a in adds)
+        # a hook that fails: the sync fails naming it and its stderr, current stays
+        hook.write_text("#!/bin/sh\necho 'the DNS API said no' >&2\nexit 3\n")
+        r = certsync("--config", conf, "sync", "--force", check=False)
+        assert r.returncode != 0
+        assert ("[provider ca] dns hook (add _acme-challenge.acme.test): 'dns-hook' exited with "
+                "status 3: the DNS API said no") in r.stderr.replace(str(hook), "dns-hook"), r.stderr
+        assert json.loads(certsync("--config", conf, "status", "--json", "wild").stdout)[0][
+            "version"] == 1

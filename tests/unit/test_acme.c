@@ -15,6 +15,7 @@
 
 #include "cs_acme.h"
 #include "cs_config.h"
+#include "cs_dns.h"
 #include "cs_revoke.h"
 #include "cs_store.h"
 #include "cs_test.h"
@@ -309,6 +310,71 @@ static void the_external_account_binding_is_an_hs256_jws_over_the_jwk(void **sta
     EVP_PKEY_free(key);
 }
 
+static const char *write_conf(const char *text);
+
+static void dns01_is_read_with_its_publisher(void **state)
+{
+    cs_config *c = NULL;
+    (void)state;
+
+    assert_int_equal(cs_config_load(write_conf("[provider p]\ntype = acme\n"
+                                               "directory = https://ca.test/d\n"
+                                               "challenge = dns-01\ndns = alidns\n"
+                                               "dns-resolver = 127.0.0.1:5353\ndns-wait = 2m\n"
+                                               "endpoint = https://127.0.0.1:8443\n"
+                                               "[cert w]\nprovider = p\n"
+                                               "domain = example.com *.example.com\n"),
+                                    &c),
+                     CS_OK);
+    assert_int_equal(c->providers[0].challenge, CS_ACME_DNS01);
+    assert_string_equal(c->providers[0].dns, "alidns");
+    assert_string_equal(c->providers[0].dns_resolver, "127.0.0.1:5353");
+    assert_int_equal(c->providers[0].dns_wait, 120);
+    assert_string_equal(c->providers[0].endpoint, "https://127.0.0.1:8443");
+    cs_config_free(c);
+    assert_int_equal(cs_config_load(write_conf("[provider p]\ntype = acme\n"
+                                               "directory = https://ca.test/d\n"
+                                               "challenge = dns-01\n"
+                                               "dns = /usr/local/bin/dns-hook --zone x\n"),
+                                    &c),
+                     CS_OK);
+    assert_string_equal(c->providers[0].dns, "/usr/local/bin/dns-hook --zone x");
+    assert_int_equal(c->providers[0].dns_wait, 300);
+    cs_config_free(c);
+}
+
+/* A TXT answer as a server sends it: compressed names, several strings, other records. */
+static void a_txt_answer_is_found_among_others(void **state)
+{
+    unsigned char q[300], a[512];
+    int n = cs_dns_txt_query("_acme-challenge.example.com", 0x1234, q, sizeof(q));
+    size_t len;
+    /* answers: TXT "other", TXT "abc" "def" (one value in two strings), A 127.0.0.1 */
+    static const unsigned char answers[] = {
+        0xc0, 12,  0,    16, 0, 1, 0, 0, 0, 60, 0, 6,  5, 'o', 't', 'h', 'e', 'r',
+        0xc0, 12,  0,    16, 0, 1, 0, 0, 0, 60, 0, 8,  3, 'a', 'b', 'c', 3,   'd',
+        'e',  'f', 0xc0, 12, 0, 1, 0, 1, 0, 0,  0, 60, 0, 4,   127, 0,   0,   1};
+    (void)state;
+
+    assert_int_equal(n, 12 + 28 + 1 + 4);
+    assert_int_equal(q[0] << 8 | q[1], 0x1234);
+    assert_int_equal(q[12], 15); /* "_acme-challenge" */
+    assert_memory_equal(q + 13, "_acme-challenge", 15);
+    memcpy(a, q, (size_t)n);
+    a[2] |= 0x80; /* a response */
+    a[7] = 3;     /* three answers */
+    memcpy(a + n, answers, sizeof(answers));
+    len = (size_t)n + sizeof(answers);
+    assert_int_equal(cs_dns_answer_has(a, len, 0x1234, "abcdef"), 1);
+    assert_int_equal(cs_dns_answer_has(a, len, 0x1234, "other"), 1);
+    assert_int_equal(cs_dns_answer_has(a, len, 0x1234, "abc"), 0);
+    assert_int_equal(cs_dns_answer_has(a, len, 0x1235, "abcdef"), -1);      /* not our query */
+    assert_int_equal(cs_dns_answer_has(a, len - 3, 0x1234, "nothere"), -1); /* cut short */
+    a[3] |= 3;                                                              /* NXDOMAIN */
+    assert_int_equal(cs_dns_answer_has(a, len, 0x1234, "abcdef"), 0);
+    assert_int_equal(cs_dns_txt_query("a..b", 1, q, sizeof(q)), -1);
+}
+
 static void revocation_reasons_are_rfc5280_codes_by_number_or_name(void **state)
 {
     int code = -1;
@@ -400,19 +466,25 @@ static void what_acme_cannot_do_yet_is_refused_by_name(void **state)
 {
     (void)state;
     expect_error("[provider p]\ntype = acme\ndirectory = https://ca.test/d\nchallenge = dns-01\n",
-                 ":4: [provider p] challenge: 'dns-01' is not supported yet; use http-01");
+                 ":2: [provider p]: challenge = dns-01 needs the key 'dns': alidns");
+    expect_error("[provider p]\ntype = acme\ndirectory = https://ca.test/d\nchallenge = dns-01\n"
+                 "dns = hook.sh\n",
+                 ":5: [provider p] dns: 'hook.sh' must start with the program's absolute path");
+    expect_error("[provider p]\ntype = acme\ndns-wait = soon\n", "[provider p] dns-wait");
     expect_error("[provider p]\ntype = acme\ndirectory = https://ca.test/d\n"
                  "challenge = tls-alpn-01\n",
                  "'tls-alpn-01' is not supported yet");
     expect_error("[provider p]\ntype = acme\ndirectory = https://ca.test/d\n"
                  "[cert w]\nprovider = p\ndomain = *.example.com\n",
-                 "[cert w] domain: '*.example.com' is a wildcard, which http-01 cannot validate");
+                 "[cert w] domain: '*.example.com' is a wildcard, which http-01 cannot validate; "
+                 "set challenge = dns-01 in [provider p]");
     expect_error("[provider p]\ntype = acme\n", "[provider p]: the key 'directory' is missing");
     expect_error("[provider p]\ntype = acme\ncafile = /x\n",
                  "unknown key 'cafile'; known keys: type; ca-lifetime (local-ca); "
                  "region, credentials, endpoint, ca-file, trust-file, signature-version, "
                  "metadata-endpoint, timeout, retries (aliyun-cas); directory, contact, ca-file, "
-                 "tos-agreed, challenge, webroot, account-key-type, eab-kid, eab-hmac-file (acme)");
+                 "tos-agreed, challenge, webroot, account-key-type, eab-kid, eab-hmac-file, dns, "
+                 "dns-resolver, dns-wait, credentials, endpoint (acme)");
     expect_error("[provider p]\ntype = acme\ndirectory = https://ca.test/d\neab-kid = k\n",
                  "[provider p]: eab-kid and eab-hmac-file go together");
     expect_error("[provider p]\ntype = acme\ndirectory = http://ca.test/d\n",
@@ -437,6 +509,8 @@ int main(void)
         cmocka_unit_test(challenge_answers_are_removed_and_the_acme_area_is_private),
         cmocka_unit_test(the_external_account_binding_is_an_hs256_jws_over_the_jwk),
         cmocka_unit_test(revocation_reasons_are_rfc5280_codes_by_number_or_name),
+        cmocka_unit_test(dns01_is_read_with_its_publisher),
+        cmocka_unit_test(a_txt_answer_is_found_among_others),
         cmocka_unit_test(an_acme_provider_is_read),
         cmocka_unit_test(what_acme_cannot_do_yet_is_refused_by_name),
     };
