@@ -522,6 +522,16 @@ static cs_rc account(cs_acme *a, int dir)
     return rc;
 }
 
+cs_rc cs_acme_get(cs_acme *a, const char *url, cs_http_response *resp)
+{
+    return perform(a, "GET", url, NULL, resp);
+}
+
+cs_rc cs_acme_directory(cs_acme *a)
+{
+    return a->dir ? CS_OK : load_directory(a);
+}
+
 cs_rc cs_acme_ready(cs_acme *a)
 {
     int dir;

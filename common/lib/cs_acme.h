@@ -20,6 +20,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "cs_bundle.h"
 #include "cs_config.h"
@@ -102,6 +103,38 @@ cs_rc cs_acme_revoke(cs_acme *a, X509 *leaf, int reason);
 
 /* Seconds a Retry-After header asks for (delta or HTTP date); dflt when none. */
 long cs_acme_retry_after(const char *header, long dflt);
+
+/* An unsigned GET (renewalInfo); resp as cs_acme_post's. */
+cs_rc cs_acme_get(cs_acme *a, const char *url, cs_http_response *resp);
+
+/* The directory, fetched once per handle (no account needed). */
+cs_rc cs_acme_directory(cs_acme *a);
+
+/* ---- cs_acme_ari.c (RFC 9773) ---- */
+
+typedef struct {
+    time_t start, end;
+} cs_acme_window;
+
+/* base64url(AKI keyIdentifier) "." base64url(serial's DER content octets); malloc'd. */
+cs_rc cs_acme_ari_cert_id(X509 *leaf, char **out);
+
+/* An RFC 3339 time ("2025-01-02T04:00:00Z", fractions, offsets) as Unix time. */
+cs_rc cs_acme_rfc3339(const char *text, time_t *t);
+
+/* The suggestedWindow of a renewalInfo answer. */
+cs_rc cs_acme_ari_window(const char *json, size_t len, cs_acme_window *w);
+
+/* The time in w at fraction r (0 <= r < 1): a uniformly random r spreads renewals. */
+time_t cs_acme_ari_pick(const cs_acme_window *w, double r);
+
+/*
+ * The CA's renewal information says leaf (cert's current version) is due at
+ * now: the time picked in its suggested window has come (*reason says so). 0
+ * when the directory offers no renewalInfo or the CA does not answer.
+ */
+int cs_acme_ari_due(cs_acme *a, const char *cert, X509 *leaf, time_t now, char *reason,
+                    size_t size);
 
 /* ---- cs_acme_dns.c ---- */
 

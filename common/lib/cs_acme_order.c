@@ -595,10 +595,24 @@ static cs_rc finalize(cs_acme *a, json_t *order, EVP_PKEY *key, const cs_cert_co
 
 /* ---- the order ---- */
 
-static cs_rc new_order(cs_acme *a, const cs_cert_conf *cc, char **url, json_t **order)
+/* The ARI id of the current version, which a renewal replaces (RFC 9773 5); NULL: none. */
+static char *replaces(cs_acme *a, const cs_cert_conf *cc)
+{
+    cs_bundle *cur = NULL;
+    char *id = NULL;
+
+    if (cs_acme_resource(a, "renewalInfo") == NULL ||
+        cs_store_load(cs_acme_store(a), cc->name, 0, &cur) != CS_OK ||
+        cs_acme_ari_cert_id(cs_bundle_leaf(cur), &id) != CS_OK)
+        cs_error_clear();
+    cs_bundle_free(cur);
+    return id;
+}
+
+static cs_rc post_order(cs_acme *a, const cs_cert_conf *cc, const char *old, json_t **order,
+                        cs_http_response *r)
 {
     json_t *ids = json_array(), *req;
-    cs_http_response r;
     char *payload;
     size_t i;
     cs_rc rc;
@@ -606,12 +620,27 @@ static cs_rc new_order(cs_acme *a, const cs_cert_conf *cc, char **url, json_t **
     for (i = 0; i < cc->n_domains; i++)
         json_array_append_new(ids, json_pack("{s:s,s:s}", "type", "dns", "value", cc->domains[i]));
     req = json_pack("{s:o}", "identifiers", ids);
+    if (req && old)
+        json_object_set_new(req, "replaces", json_string(old));
     payload = req ? json_dumps(req, JSON_COMPACT) : NULL;
     json_decref(req);
     if (payload == NULL)
         return cs_error_set(CS_ENOMEM, "out of memory");
-    rc = cs_acme_post(a, cs_acme_resource(a, "newOrder"), payload, "new order", order, &r);
+    rc = cs_acme_post(a, cs_acme_resource(a, "newOrder"), payload, "new order", order, r);
     free(payload);
+    return rc;
+}
+
+static cs_rc new_order(cs_acme *a, const cs_cert_conf *cc, char **url, json_t **order)
+{
+    char *old = replaces(a, cc);
+    cs_http_response r;
+    cs_rc rc = post_order(a, cc, old, order, &r);
+
+    /* a CA that will not have it replaced (replaced already, another account's): a plain order */
+    if (rc == CS_EPROVIDER && old && r.status >= 400 && r.status < 500 && r.status != 429)
+        rc = post_order(a, cc, NULL, order, &r);
+    free(old);
     if (rc == CS_OK && (r.location[0] == '\0' || *order == NULL))
         rc = cs_error_set(CS_EPROVIDER, "ACME CA: newOrder answered with no Location or order");
     if (rc == CS_OK && (*url = strdup(r.location)) == NULL)

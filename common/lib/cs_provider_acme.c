@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cs_acme.h"
 #include "cs_provider.h"
@@ -35,6 +36,22 @@ static void acme_close(void *state)
     free(st);
 }
 
+/* The CA's renewal information (RFC 9773) may call for a renewal before renew-before does. */
+static int ari_due(cs_acme *a, cs_store *s, const cs_cert_conf *cc, cs_provider_result *res)
+{
+    cs_bundle *cur = NULL;
+    int due;
+
+    if (cs_store_load(s, cc->name, 0, &cur) != CS_OK) {
+        cs_error_clear();
+        return 0;
+    }
+    due = cs_acme_ari_due(a, cc->name, cs_bundle_leaf(cur), time(NULL), res->reason,
+                          sizeof(res->reason));
+    cs_bundle_free(cur);
+    return due;
+}
+
 static cs_rc acme_obtain(void *state, cs_store *s, const cs_cert_conf *cc, int force, cs_bundle **b,
                          cs_provider_result *res)
 {
@@ -45,7 +62,7 @@ static cs_rc acme_obtain(void *state, cs_store *s, const cs_cert_conf *cc, int f
     if (st->client == NULL && cs_acme_new(st->pv, s, &st->client) != CS_OK)
         return cs_error_code();
     if (!cs_provider_due(s, cc, force, res->reason, sizeof(res->reason)) &&
-        !cs_acme_order_pending(st->client, cc))
+        !cs_acme_order_pending(st->client, cc) && !ari_due(st->client, s, cc, res))
         return CS_OK;
     before = cs_acme_requests(st->client);
     if (cs_acme_issue(st->client, cc, b) != CS_OK)
