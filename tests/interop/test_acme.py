@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -164,6 +165,17 @@ Listen 127.0.0.1:{http_port}
                         lambda n=n: apache.served_sha256(https_port, n) == st["fingerprint_sha256"],
                         3.0)
                     assert ok, ap.log()
+                # a renewal: the same parent, children and generation serve it (no graceful)
+                before = (ap.pid(), ap.child_pids(), ap.generation())
+                r = certsync("--config", conf, "sync", "--force")
+                assert "shop: installed v2" in r.stdout, r.stdout + r.stderr
+                v2 = status(conf)["fingerprint_sha256"]
+                assert v2 != st["fingerprint_sha256"]
+                for n in NAMES:
+                    ok, _ = apache.wait_until(
+                        lambda n=n: apache.served_sha256(https_port, n) == v2, 3.0)
+                    assert ok, ap.log()
+                assert (ap.pid(), ap.child_pids(), ap.generation()) == before
     finally:
         apache.cleanup(root)
 
@@ -577,3 +589,117 @@ esac
                 "status 3: the DNS API said no") in r.stderr.replace(str(hook), "dns-hook"), r.stderr
         assert json.loads(certsync("--config", conf, "status", "--json", "wild").stdout)[0][
             "version"] == 1
+
+
+# ---- renewals reach the servers with the same processes; the sync inside nginx ----
+
+def test_a_renewal_is_swapped_into_nginx_with_the_same_processes(tmp_path):
+    ngx = module_nginx(tmp_path, tmp_path / "certsync.conf")
+    with pebble.Pebble(tmp_path / "pebble", http_port=ngx.port("http")) as ca:
+        conf = write_conf(tmp_path, ca)
+        with ngx:
+            certsync("--config", conf, "sync")
+            v1 = verify_issued(tmp_path, conf, ca, ngx)
+            pids = (ngx.master_pid, ngx.worker_pids())
+            r = certsync("--config", conf, "sync", "--force")
+            assert "shop: installed v2 (issued by the ACME CA" in r.stdout, r.stdout + r.stderr
+            v2 = verify_issued(tmp_path, conf, ca, ngx)  # waits until every worker serves it
+            assert v2["fingerprint_sha256"] != v1["fingerprint_sha256"]
+            assert (ngx.master_pid, ngx.worker_pids()) == pids  # no reload, no restart
+            assert "reload" not in ngx.log().lower()
+
+
+def test_nginx_in_server_sync_issues_from_acme_serving_the_fallback_until_then(tmp_path):
+    """certsync_sync on: the sync inside nginx (a thread of its pool) drives the ACME order
+    while the same nginx answers pebble's http-01 requests; the fallback is served until
+    the first certificate is installed, and each renewal after it is swapped in."""
+    conf = tmp_path / "certsync.conf"
+    # a renew-before longer than pebble's certificates live: every run issues again
+    ngx = Nginx(tmp_path / "ngx", f"""
+    certsync_config {conf};
+    certsync_sync on;
+    certsync_sync_interval 1s;
+    server {{
+        listen 127.0.0.1:{{port_tls}} ssl;
+        server_name {" ".join(NAMES)};
+        certsync_certificate shop;
+        location / {{ return 200 "shop\\n"; }}
+    }}
+    server {{
+        listen 127.0.0.1:{{port_http}};
+        certsync_validation on;
+        location / {{ return 301 https://$host$request_uri; }}
+    }}
+""")
+    with pebble.Pebble(tmp_path / "pebble", http_port=ngx.port("http")) as ca:
+        write_conf(tmp_path, ca, extra_cert="renew-before = 36500d\n")
+        root = tmp_path / "pebble-root.pem"
+        root.write_text(ca.roots())
+        store = tmp_path / "store" / "certs" / "shop"
+        with ngx:
+            # the first requests get the fallback (or, if the sync was quick, v1)
+            fp, text = s_client(ngx.port("tls"), NAMES[0])
+            fallback = "CN = certsync fallback for shop" in text
+            assert fallback or (store / "current").exists(), text
+            t0 = time.time()
+            while not (store / "current").exists() or status(conf)["version"] < 2:
+                assert time.time() - t0 < 60, ngx.log() + ca.log()
+                time.sleep(0.3)
+            assert "certsync: the sync installed \"shop\" v1" in ngx.log(), ngx.log()
+            assert "Attempting to validate w/ HTTP" in ca.log()
+            pids = (ngx.master_pid, ngx.worker_pids())
+            # what is served follows the store (a renewal may land while we look)
+            for _ in range(100):
+                want = status(conf)["fingerprint_sha256"]
+                got, out = s_client(ngx.port("tls"), NAMES[1], "-CAfile", str(root),
+                                    "-verify_return_error")
+                if got == want:
+                    break
+                time.sleep(0.1)
+            else:
+                raise AssertionError("nginx does not serve what its sync installed")
+            assert (ngx.master_pid, ngx.worker_pids()) == pids
+
+
+def test_a_renewal_reaches_tomcat_through_certsync_tomcat_with_the_same_process(tmp_path):
+    """Tomcat has no module: http-01 goes to a webroot (served here by Python's http.server
+    on pebble's http port), certsync-tomcat writes the keystore and asks Tomcat's manager
+    to re-read it; the renewal is served by the same Tomcat process."""
+    import functools
+    import http.server
+    import threading
+    from conftest import ROOT
+    from tomcat import Tomcat, available as tomcat_available
+    assert tomcat_available(), "tomcat10 and tomcat10-admin are missing: run build/install-deps.sh"
+    helper = os.environ.get("CERTSYNC_TOMCAT", str(ROOT / "out" / "certsync-tomcat"))
+    webroot = tmp_path / "www"
+    webroot.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(webroot))
+    http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    creds = tmp_path / "manager.cred"
+    creds.write_text("certsync:manager-pw\n")
+    creds.chmod(0o600)
+    try:
+        with pebble.Pebble(tmp_path / "pebble", http_port=srv.server_address[1]) as ca:
+            conf = write_conf(tmp_path, ca, extra_provider=f"webroot = {webroot}\n",
+                              extra_cert="key-type = rsa2048\n")
+            certsync("--config", conf, "sync")
+            ks = tmp_path / "shop.jks"
+            tomcat_helper = lambda *a: run(helper, "--config", conf, "--cert", "shop",
+                                           "--keystore", ks, "--type", "jks", *a)
+            assert "shop: wrote v1" in tomcat_helper().stdout
+            with Tomcat(tmp_path / "tc", ks, "JKS", password_file=Path(str(ks) + ".password"),
+                        key_alias="shop") as tc:
+                pid = tc.pid()
+                assert tc.served_sha256() == status(conf)["fingerprint_sha256"]
+                r = certsync("--config", conf, "sync", "--force")
+                assert "shop: installed v2 (issued by the ACME CA" in r.stdout, r.stdout + r.stderr
+                r = tomcat_helper("--reload-url", tc.reload_url, "--manager-credentials", creds)
+                assert "shop: wrote v2" in r.stdout
+                assert "Tomcat reloaded: OK - Reloaded TLS configuration" in r.stdout
+                assert tc.served_sha256() == status(conf)["fingerprint_sha256"]
+                assert tc.pid() == pid and tc.running()
+    finally:
+        srv.shutdown()
