@@ -56,6 +56,7 @@ typedef struct {
     char *dns;                    /* dns-01: "alidns" or a hook's command */
     char *dns_resolver;           /* "IP[:PORT]" asked for the TXT; NULL: the authoritative */
     long dns_wait;                /* seconds the TXT may take to be visible; default 300 */
+    char *preferred_chain;        /* the CN of the CA whose chain is installed when offered */
 } cs_provider_conf;
 
 typedef struct {

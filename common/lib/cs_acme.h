@@ -136,6 +136,14 @@ time_t cs_acme_ari_pick(const cs_acme_window *w, double r);
 int cs_acme_ari_due(cs_acme *a, const char *cert, X509 *leaf, time_t now, char *reason,
                     size_t size);
 
+/* ---- cs_acme_chain.c ---- */
+
+/* The URLs of the rel="alternate" entries of Link header values (at most max). */
+size_t cs_acme_alternates(const char *links, char urls[][1024], size_t max);
+
+/* The PEM chain's topmost certificate is issued by (or is) the CA named issuer_cn. */
+int cs_acme_chain_from(const char *pem, size_t len, const char *issuer_cn);
+
 /* ---- cs_acme_dns.c ---- */
 
 /* Publish the dns-01 TXT record of domain's token and wait until it is visible. */

@@ -686,19 +686,55 @@ static cs_rc resume_order(cs_acme *a, int dir, const cs_cert_conf *cc, char **ur
     return CS_OK;
 }
 
+/* POST-as-GET a certificate URL; r keeps the chain and its Link headers. */
+static cs_rc fetch_chain(cs_acme *a, const char *url, cs_http_response *r)
+{
+    json_t *none = NULL;
+    cs_rc rc = cs_acme_post(a, url, NULL, "certificate download", &none, r);
+
+    json_decref(none);
+    return rc;
+}
+
+/* With preferred-chain, the first offered chain from that CA, else r stays the default. */
+static void prefer_chain(cs_acme *a, cs_http_response *r)
+{
+    const char *want = cs_acme_provider(a)->preferred_chain;
+    char urls[8][1024];
+    size_t n, i;
+
+    if (want == NULL || cs_acme_chain_from(r->body, r->len, want))
+        return;
+    n = cs_acme_alternates(r->links, urls, 8);
+    for (i = 0; i < n; i++) {
+        cs_http_response alt;
+
+        if (fetch_chain(a, urls[i], &alt) != CS_OK) {
+            cs_error_clear(); /* the default chain is good too */
+            continue;
+        }
+        if (cs_acme_chain_from(alt.body, alt.len, want)) {
+            cs_http_response_clear(r);
+            *r = alt;
+            return;
+        }
+        cs_http_response_clear(&alt);
+    }
+}
+
 static cs_rc download(cs_acme *a, json_t *order, const char *kpem, size_t klen, cs_bundle **b)
 {
     const char *url = json_string_value(json_object_get(order, "certificate"));
     cs_http_response r;
-    json_t *none = NULL;
     cs_rc rc;
 
     if (url == NULL)
         return cs_error_set(CS_EPROVIDER, "ACME CA: a valid order has no certificate URL");
-    rc = cs_acme_post(a, url, NULL, "certificate download", &none, &r);
-    json_decref(none);
-    if (rc == CS_OK)
+    rc = fetch_chain(a, url, &r);
+    if (rc == CS_OK) {
+        prefer_chain(a, &r);
         rc = cs_bundle_load_pem(r.body, r.len, kpem, klen, "the certificate from the ACME CA", b);
+    }
     cs_http_response_clear(&r);
     return rc;
 }

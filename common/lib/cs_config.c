@@ -503,6 +503,7 @@ static const conf_key provider_keys[] = {
     KEY("dns", "acme", set_acme_dns, cs_provider_conf, dns),
     KEY("dns-resolver", "acme", set_string, cs_provider_conf, dns_resolver),
     KEY("dns-wait", "acme", set_duration, cs_provider_conf, dns_wait),
+    KEY("preferred-chain", "acme", set_string, cs_provider_conf, preferred_chain),
     /* with dns = alidns: as for aliyun-cas (listed under acme too) */
     KEY("credentials", "acme", set_credentials, cs_provider_conf, credentials),
     KEY("endpoint", "acme", set_https, cs_provider_conf, endpoint),
@@ -950,6 +951,7 @@ void cs_config_free(cs_config *c)
         free(pv->eab_hmac_file);
         free(pv->dns);
         free(pv->dns_resolver);
+        free(pv->preferred_chain);
     }
     for (i = 0; i < c->n_certs; i++) {
         cs_cert_conf *cc = &c->certs[i];

@@ -110,9 +110,10 @@ class Pebble:
                     raise AssertionError(f"pebble did not come up:\n{self.log()}")
                 time.sleep(0.1)
 
-    def roots(self):
-        """The root that issues (PEM), from pebble's management interface."""
-        url = f"https://127.0.0.1:{self.mgmt}/roots/0"
+    def roots(self, i=0):
+        """The root that issues (PEM), from pebble's management interface; i > 0: the
+        roots of the alternate chains (PEBBLE_ALTERNATE_ROOTS)."""
+        url = f"https://127.0.0.1:{self.mgmt}/roots/{i}"
         return urllib.request.urlopen(url, context=self._ctx(), timeout=10).read().decode()
 
     def cert_status(self, serial):

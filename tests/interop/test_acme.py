@@ -703,3 +703,35 @@ def test_a_renewal_reaches_tomcat_through_certsync_tomcat_with_the_same_process(
                 assert tc.pid() == pid and tc.running()
     finally:
         srv.shutdown()
+
+
+def test_preferred_chain_picks_an_alternate_chain(tmp_path):
+    """pebble offers a second chain to another root (Link: rel="alternate"); with
+    preferred-chain naming that root, its chain is installed; without, the default."""
+    ngx = module_nginx(tmp_path, tmp_path / "certsync.conf")
+    with pebble.Pebble(tmp_path / "pebble", http_port=ngx.port("http"),
+                       env={"PEBBLE_ALTERNATE_ROOTS": "1"}) as ca:
+        roots = [tmp_path / "root0.pem", tmp_path / "root1.pem"]
+        for i, f in enumerate(roots):
+            f.write_text(ca.roots(i))
+        cn1 = run("openssl", "x509", "-in", roots[1], "-noout", "-subject",
+                  "-nameopt", "multiline").stdout.split("commonName", 1)[1].split("=", 1)[1].strip()
+        cur = tmp_path / "store" / "certs" / "shop" / "current"
+
+        def verifies_with(root):
+            r = run("openssl", "verify", "-CAfile", root, "-untrusted", cur / "chain.pem",
+                    cur / "cert.pem", check=False)
+            return r.returncode == 0
+
+        conf = write_conf(tmp_path, ca)
+        with ngx:
+            certsync("--config", conf, "sync")
+            assert verifies_with(roots[0]) and not verifies_with(roots[1])
+            conf = write_conf(tmp_path, ca, extra_provider=f"preferred-chain = {cn1}\n")
+            r = certsync("--config", conf, "sync", "--force")
+            assert "shop: installed v2" in r.stdout, r.stdout + r.stderr
+            assert verifies_with(roots[1]) and not verifies_with(roots[0])
+            # a CA name no chain has: the default chain
+            conf = write_conf(tmp_path, ca, extra_provider="preferred-chain = No Such CA\n")
+            certsync("--config", conf, "sync", "--force")
+            assert verifies_with(roots[0])

@@ -375,6 +375,25 @@ static void a_txt_answer_is_found_among_others(void **state)
     assert_int_equal(cs_dns_txt_query("a..b", 1, q, sizeof(q)), -1);
 }
 
+static void alternate_chains_are_read_from_link_headers(void **state)
+{
+    char urls[4][1024];
+    (void)state;
+
+    /* two Link headers joined as cs_http joins them, and an "up" link that is not a chain */
+    assert_int_equal(cs_acme_alternates("<https://ca.test/dir>;rel=\"index\", "
+                                        "<https://ca.test/cert/1/alt/1>;rel=\"alternate\", "
+                                        "<https://ca.test/cert/1/alt/2>; rel=\"alternate\"",
+                                        urls, 4),
+                     2);
+    assert_string_equal(urls[0], "https://ca.test/cert/1/alt/1");
+    assert_string_equal(urls[1], "https://ca.test/cert/1/alt/2");
+    assert_int_equal(
+        cs_acme_alternates("<https://ca.test/cert/1/alt/1>;rel=\"alternate\"", urls, 0), 0);
+    assert_int_equal(cs_acme_alternates("", urls, 4), 0);
+    assert_int_equal(cs_acme_alternates("<broken", urls, 4), 0);
+}
+
 static void revocation_reasons_are_rfc5280_codes_by_number_or_name(void **state)
 {
     int code = -1;
@@ -484,7 +503,7 @@ static void what_acme_cannot_do_yet_is_refused_by_name(void **state)
                  "region, credentials, endpoint, ca-file, trust-file, signature-version, "
                  "metadata-endpoint, timeout, retries (aliyun-cas); directory, contact, ca-file, "
                  "tos-agreed, challenge, webroot, account-key-type, eab-kid, eab-hmac-file, dns, "
-                 "dns-resolver, dns-wait, credentials, endpoint (acme)");
+                 "dns-resolver, dns-wait, preferred-chain, credentials, endpoint (acme)");
     expect_error("[provider p]\ntype = acme\ndirectory = https://ca.test/d\neab-kid = k\n",
                  "[provider p]: eab-kid and eab-hmac-file go together");
     expect_error("[provider p]\ntype = acme\ndirectory = http://ca.test/d\n",
@@ -511,6 +530,7 @@ int main(void)
         cmocka_unit_test(revocation_reasons_are_rfc5280_codes_by_number_or_name),
         cmocka_unit_test(dns01_is_read_with_its_publisher),
         cmocka_unit_test(a_txt_answer_is_found_among_others),
+        cmocka_unit_test(alternate_chains_are_read_from_link_headers),
         cmocka_unit_test(an_acme_provider_is_read),
         cmocka_unit_test(what_acme_cannot_do_yet_is_refused_by_name),
     };
