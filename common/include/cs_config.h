@@ -24,7 +24,7 @@
 typedef enum { CS_PROVIDER_LOCAL_CA, CS_PROVIDER_ALIYUN_CAS, CS_PROVIDER_ACME } cs_provider_type;
 
 /* acme: how the CA checks that we control a name. */
-typedef enum { CS_ACME_HTTP01, CS_ACME_DNS01 } cs_acme_challenge;
+typedef enum { CS_ACME_HTTP01, CS_ACME_DNS01, CS_ACME_TLSALPN01 } cs_acme_challenge;
 
 typedef struct {
     char *name;

@@ -144,6 +144,15 @@ size_t cs_acme_alternates(const char *links, char urls[][1024], size_t max);
 /* The PEM chain's topmost certificate is issued by (or is) the CA named issuer_cn. */
 int cs_acme_chain_from(const char *pem, size_t len, const char *issuer_cn);
 
+/* ---- cs_acme_alpn.c (RFC 8737) ---- */
+
+/* A self-signed certificate for domain with the acmeIdentifier of ka, and its key (PEM). */
+cs_rc cs_acme_alpn_cert(const char *domain, const char *ka, char **pem);
+
+/* It goes to the store's challenges/<domain>/acme-tls-alpn/validation.pem, and away. */
+cs_rc cs_acme_alpn_publish(cs_acme *a, const char *domain, const char *token, const char *ka);
+void cs_acme_alpn_withdraw(cs_acme *a, const char *domain, const char *token);
+
 /* ---- cs_acme_dns.c ---- */
 
 /* Publish the dns-01 TXT record of domain's token and wait until it is visible. */

@@ -116,6 +116,15 @@ static void dns01_withdraw(cs_acme *a, const char *domain, const char *token)
     error_restore(&e);
 }
 
+static void alpn_withdraw(cs_acme *a, const char *domain, const char *token)
+{
+    saved_error e;
+
+    error_save(&e);
+    cs_acme_alpn_withdraw(a, domain, token);
+    error_restore(&e);
+}
+
 static const challenge_ops challenges[] = {
     {"http-01",
      CS_ACME_HTTP01,
@@ -128,6 +137,12 @@ static const challenge_ops challenges[] = {
      cs_acme_dns01_publish,
      dns01_withdraw,
      {"check that the TXT record _acme-challenge.", " is published where the CA resolves it"}},
+    {"tls-alpn-01",
+     CS_ACME_TLSALPN01,
+     cs_acme_alpn_publish,
+     alpn_withdraw,
+     {"check that port 443 of ", " reaches nginx serving a certsync_certificate (its module "
+                                 "answers tls-alpn-01 in the handshake)"}},
 };
 
 static const challenge_ops *challenge_of(cs_acme_challenge id)

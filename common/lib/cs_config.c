@@ -450,10 +450,10 @@ static void set_acme_challenge(parse_ctx *p, const char *key, const char *value,
     else if (strcmp(value, "dns-01") == 0)
         *(cs_acme_challenge *)field = CS_ACME_DNS01;
     else if (strcmp(value, "tls-alpn-01") == 0)
-        fail(p, "[%s] %s: '%s' is not supported yet; use http-01 or dns-01", p->section, key,
-             value);
+        *(cs_acme_challenge *)field = CS_ACME_TLSALPN01;
     else
-        fail(p, "[%s] %s: unknown challenge '%s'; use http-01 or dns-01", p->section, key, value);
+        fail(p, "[%s] %s: unknown challenge '%s'; use http-01, dns-01 or tls-alpn-01", p->section,
+             key, value);
 }
 
 /* dns-01's publisher: alidns, or a hook run with add/remove (no shell). */
@@ -828,14 +828,16 @@ static cs_rc check_all(cs_config *c)
                                 "needs the names to issue for",
                                 c->path, cc->line, cc->name);
         if (cc->provider && cc->provider->type == CS_PROVIDER_ACME &&
-            cc->provider->challenge == CS_ACME_HTTP01)
+            cc->provider->challenge != CS_ACME_DNS01)
             for (size_t j = 0; j < cc->n_domains; j++)
                 if (strncmp(cc->domains[j], "*.", 2) == 0)
                     return cs_error_set(CS_ECONFIG,
                                         "%s:%d: [cert %s] domain: '%s' is a wildcard, which "
-                                        "http-01 cannot validate; set challenge = dns-01 in "
+                                        "%s cannot validate; set challenge = dns-01 in "
                                         "[provider %s]",
                                         c->path, cc->line, cc->name, cc->domains[j],
+                                        cc->provider->challenge == CS_ACME_HTTP01 ? "http-01"
+                                                                                  : "tls-alpn-01",
                                         cc->provider->name);
         if (check_renewal_window(c, cc) != CS_OK)
             return CS_ECONFIG;

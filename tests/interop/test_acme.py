@@ -735,3 +735,34 @@ def test_preferred_chain_picks_an_alternate_chain(tmp_path):
             conf = write_conf(tmp_path, ca, extra_provider="preferred-chain = No Such CA\n")
             certsync("--config", conf, "sync", "--force")
             assert verifies_with(roots[0])
+
+
+def test_tls_alpn01_answered_by_nginx_in_its_handshake(tmp_path):
+    """challenge = tls-alpn-01: pebble connects to nginx's TLS port with ALPN acme-tls/1 and
+    gets the validation certificate the sync left in the store, from the module's
+    handshake callbacks; other clients keep getting the served certificate and http/1.1."""
+    ngx = module_nginx(tmp_path, tmp_path / "certsync.conf")
+    with pebble.Pebble(tmp_path / "pebble", http_port=1, tls_port=ngx.port("tls")) as ca:
+        conf = write_conf(tmp_path, ca, extra_provider="challenge = tls-alpn-01\n")
+        with ngx:
+            r = certsync("--config", conf, "sync")
+            assert "shop: installed v1" in r.stdout, r.stdout + r.stderr
+            st = verify_issued(tmp_path, conf, ca, ngx)
+            for n in NAMES:
+                assert f'certsync: answering tls-alpn-01 for "{n}" from the store' in ngx.log()
+            assert "Attempting to validate w/ HTTP" not in ca.log()
+            # the answers are gone; an acme-tls/1 handshake now has nothing to get
+            left = [p for p in (tmp_path / "store" / "challenges").rglob("*") if p.is_file()]
+            assert left == []
+            out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{ngx.port('tls')}",
+                                  "-servername", NAMES[0], "-alpn", "acme-tls/1"],
+                                 input="", capture_output=True, text=True, timeout=20)
+            assert "BEGIN CERTIFICATE" not in out.stdout
+            assert f'no tls-alpn-01 answer for "{NAMES[0]}" in the store' in ngx.log()
+            # everyone else: the served certificate, with http/1.1 chosen as nginx would
+            out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{ngx.port('tls')}",
+                                  "-servername", NAMES[0], "-alpn", "h2,http/1.1"],
+                                 input="", capture_output=True, text=True, timeout=20)
+            assert "ALPN protocol: http/1.1" in out.stdout, out.stdout
+            fp, _ = s_client(ngx.port("tls"), NAMES[0])
+            assert fp == st["fingerprint_sha256"]

@@ -6,6 +6,8 @@
 #include <openssl/core_names.h>
 #include <openssl/ecdsa.h>
 #include <openssl/hmac.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <openssl/param_build.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -394,6 +396,48 @@ static void alternate_chains_are_read_from_link_headers(void **state)
     assert_int_equal(cs_acme_alternates("<broken", urls, 4), 0);
 }
 
+/* RFC 8737 3: a self-signed certificate for the name, acmeIdentifier critical, = SHA-256(ka). */
+static void the_tls_alpn01_certificate_carries_the_digest(void **state)
+{
+    static const char ka[] = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA.thumb";
+    unsigned char md[32];
+    char *pem = NULL;
+    BIO *bio;
+    X509 *x;
+    EVP_PKEY *key;
+    X509_EXTENSION *ext;
+    const ASN1_OCTET_STRING *v;
+    ASN1_OBJECT *oid = OBJ_txt2obj("1.3.6.1.5.5.7.1.31", 1);
+    int at;
+    (void)state;
+
+    assert_int_equal(cs_acme_alpn_cert("shop.example.com", ka, &pem), CS_OK);
+    bio = BIO_new_mem_buf(pem, -1);
+    x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+    assert_non_null(x);
+    assert_non_null(key);
+    assert_int_equal(X509_check_private_key(x, key), 1);
+    assert_int_equal(X509_check_host(x, "shop.example.com", 0, 0, NULL), 1);
+    assert_int_equal(X509_check_host(x, "www.example.com", 0, 0, NULL), 0);
+    at = X509_get_ext_by_OBJ(x, oid, -1);
+    assert_true(at >= 0);
+    ext = X509_get_ext(x, at);
+    assert_int_equal(X509_EXTENSION_get_critical(ext), 1);
+    v = X509_EXTENSION_get_data(ext);
+    EVP_Digest(ka, strlen(ka), md, NULL, EVP_sha256(), NULL);
+    /* the value is the DER of an OCTET STRING holding the digest */
+    assert_int_equal(ASN1_STRING_length(v), 34);
+    assert_int_equal(ASN1_STRING_get0_data(v)[0], 0x04);
+    assert_int_equal(ASN1_STRING_get0_data(v)[1], 32);
+    assert_memory_equal(ASN1_STRING_get0_data(v) + 2, md, 32);
+    ASN1_OBJECT_free(oid);
+    X509_free(x);
+    EVP_PKEY_free(key);
+    BIO_free(bio);
+    free(pem);
+}
+
 static void revocation_reasons_are_rfc5280_codes_by_number_or_name(void **state)
 {
     int code = -1;
@@ -491,8 +535,11 @@ static void what_acme_cannot_do_yet_is_refused_by_name(void **state)
                  ":5: [provider p] dns: 'hook.sh' must start with the program's absolute path");
     expect_error("[provider p]\ntype = acme\ndns-wait = soon\n", "[provider p] dns-wait");
     expect_error("[provider p]\ntype = acme\ndirectory = https://ca.test/d\n"
-                 "challenge = tls-alpn-01\n",
-                 "'tls-alpn-01' is not supported yet");
+                 "challenge = tls-alpn-02\n",
+                 "unknown challenge 'tls-alpn-02'; use http-01, dns-01 or tls-alpn-01");
+    expect_error("[provider p]\ntype = acme\ndirectory = https://ca.test/d\n"
+                 "challenge = tls-alpn-01\n[cert w]\nprovider = p\ndomain = *.example.com\n",
+                 "'*.example.com' is a wildcard, which tls-alpn-01 cannot validate");
     expect_error("[provider p]\ntype = acme\ndirectory = https://ca.test/d\n"
                  "[cert w]\nprovider = p\ndomain = *.example.com\n",
                  "[cert w] domain: '*.example.com' is a wildcard, which http-01 cannot validate; "
@@ -531,6 +578,7 @@ int main(void)
         cmocka_unit_test(dns01_is_read_with_its_publisher),
         cmocka_unit_test(a_txt_answer_is_found_among_others),
         cmocka_unit_test(alternate_chains_are_read_from_link_headers),
+        cmocka_unit_test(the_tls_alpn01_certificate_carries_the_digest),
         cmocka_unit_test(an_acme_provider_is_read),
         cmocka_unit_test(what_acme_cannot_do_yet_is_refused_by_name),
     };
