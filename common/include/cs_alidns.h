@@ -16,7 +16,10 @@
 
 typedef struct cs_alidns cs_alidns;
 
-/* A client with pv's credentials, endpoint (default CS_ALIDNS_ENDPOINT) and ca-file. */
+/*
+ * A client with pv's credentials and ca-file, at CS_ALIDNS_ENDPOINT or pv's
+ * endpoint (acme) or alidns-endpoint (aliyun-cas).
+ */
 cs_rc cs_alidns_new(const cs_provider_conf *pv, cs_alidns **out);
 void cs_alidns_free(cs_alidns *d);
 

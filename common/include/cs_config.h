@@ -43,6 +43,7 @@ typedef struct {
     char *metadata_endpoint; /* ECS instance metadata base URL */
     long timeout;            /* seconds per request; 0: default 30 */
     int retries;             /* extra attempts; default 3 */
+    char *alidns_endpoint;   /* apply --dns alidns: Alidns's URL; NULL: alidns.aliyuncs.com */
     /* acme (read here; used by cs_acme.c) */
     char *directory; /* the directory URL (names resolved at parse time) */
     char **contact;  /* NULL-terminated mailto: URLs */

@@ -19,7 +19,9 @@ cs_rc cs_alidns_new(const cs_provider_conf *pv, cs_alidns **out)
 
     if (d == NULL)
         return cs_error_set(CS_ENOMEM, "out of memory");
-    o.endpoint = pv->endpoint ? pv->endpoint : CS_ALIDNS_ENDPOINT;
+    /* acme's endpoint is Alidns's; aliyun-cas's is the certificate service's */
+    o.endpoint = pv->type == CS_PROVIDER_ACME ? pv->endpoint : pv->alidns_endpoint;
+    o.endpoint = o.endpoint ? o.endpoint : CS_ALIDNS_ENDPOINT;
     o.ca_file = pv->ca_file;
     o.credentials = pv->credentials;
     o.version = CS_ALIDNS_VERSION;

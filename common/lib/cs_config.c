@@ -490,6 +490,7 @@ static const conf_key provider_keys[] = {
     KEY("metadata-endpoint", "aliyun-cas", set_http, cs_provider_conf, metadata_endpoint),
     KEY("timeout", "aliyun-cas", set_timeout, cs_provider_conf, timeout),
     KEY("retries", "aliyun-cas", set_retries, cs_provider_conf, retries),
+    KEY("alidns-endpoint", "aliyun-cas", set_https, cs_provider_conf, alidns_endpoint),
     KEY("directory", "acme", set_acme_directory, cs_provider_conf, directory),
     KEY("contact", "acme", set_contact, cs_provider_conf, contact),
     /* acme's too: the first row parses it, this one lists it under acme in "known keys" */
@@ -954,6 +955,7 @@ void cs_config_free(cs_config *c)
         free(pv->dns);
         free(pv->dns_resolver);
         free(pv->preferred_chain);
+        free(pv->alidns_endpoint);
     }
     for (i = 0; i < c->n_certs; i++) {
         cs_cert_conf *cc = &c->certs[i];

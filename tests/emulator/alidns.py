@@ -148,6 +148,14 @@ def act_delete(emu, p):
         return {"RecordId": rid}
 
 
+def published(emu, fqdn, value):
+    """The account's zones hold the TXT record fqdn = value (the service's DNS validation)."""
+    st = state(emu)
+    with st.lock:
+        return any(r["Type"] == "TXT" and _fqdn(r) == fqdn and r["Value"] == value
+                   for r in st.records.values())
+
+
 ACTIONS = {
     "AddDomainRecord": act_add,
     "DescribeDomainRecords": act_describe,

@@ -1599,6 +1599,10 @@ def act_state(emu, p):
             o.process_seen = True
             return {"Type": "process"}
         emu._advance(o)
+        if o.state == "domain_verify" and o.validate_type == "DNS" and alidns.published(
+                emu, "_dnsauth." + o.domains[0].removeprefix("*."), o.token):
+            o.state, o.process_since, o.process_seen = "process", time.time(), False
+            return {"Type": "process"}
         if o.state == "domain_verify":
             if o.validate_type == "FILE":
                 return {"Type": "domain_verify", "ValidateType": "FILE", "Domain": o.domains[0],

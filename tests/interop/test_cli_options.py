@@ -36,6 +36,7 @@ OPTIONS = {
     "quota": {"--product", "--provider", "--json", "--config", "--help"},
     "apply": {"--domain", "--validate", "--product", "--wait", "--into", "--webroot", "--order",
               "--poll", "--timeout", "--provider", "--username", "--phone", "--email", "--json",
+              "--dns",
               "--check", "--connect-to", "--config", "--help"},
     "aliyun sign": {"--signature-version", "--method", "--host", "--action", "--api-version",
                     "--date", "--nonce", "--access-key-id", "--secret-file", "--param",

@@ -545,12 +545,14 @@ static void what_acme_cannot_do_yet_is_refused_by_name(void **state)
                  "[cert w] domain: '*.example.com' is a wildcard, which http-01 cannot validate; "
                  "set challenge = dns-01 in [provider p]");
     expect_error("[provider p]\ntype = acme\n", "[provider p]: the key 'directory' is missing");
-    expect_error("[provider p]\ntype = acme\ncafile = /x\n",
-                 "unknown key 'cafile'; known keys: type; ca-lifetime (local-ca); "
-                 "region, credentials, endpoint, ca-file, trust-file, signature-version, "
-                 "metadata-endpoint, timeout, retries (aliyun-cas); directory, contact, ca-file, "
-                 "tos-agreed, challenge, webroot, account-key-type, eab-kid, eab-hmac-file, dns, "
-                 "dns-resolver, dns-wait, preferred-chain, credentials, endpoint (acme)");
+    expect_error(
+        "[provider p]\ntype = acme\ncafile = /x\n",
+        "unknown key 'cafile'; known keys: type; ca-lifetime (local-ca); "
+        "region, credentials, endpoint, ca-file, trust-file, signature-version, "
+        "metadata-endpoint, timeout, retries, alidns-endpoint (aliyun-cas); directory, contact, "
+        "ca-file, "
+        "tos-agreed, challenge, webroot, account-key-type, eab-kid, eab-hmac-file, dns, "
+        "dns-resolver, dns-wait, preferred-chain, credentials, endpoint (acme)");
     expect_error("[provider p]\ntype = acme\ndirectory = https://ca.test/d\neab-kid = k\n",
                  "[provider p]: eab-kid and eab-hmac-file go together");
     expect_error("[provider p]\ntype = acme\ndirectory = http://ca.test/d\n",
