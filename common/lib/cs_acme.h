@@ -155,8 +155,9 @@ void cs_acme_alpn_withdraw(cs_acme *a, const char *domain, const char *token);
 
 /* ---- cs_acme_dns.c ---- */
 
-/* Publish the dns-01 TXT record of domain's token and wait until it is visible. */
+/* Publish the dns-01 TXT record of domain's token; _ready waits until it is visible. */
 cs_rc cs_acme_dns01_publish(cs_acme *a, const char *domain, const char *token, const char *ka);
+cs_rc cs_acme_dns01_ready(cs_acme *a, const char *domain, const char *token);
 
 /* Remove it (errors are dropped: the caller restores its own). */
 void cs_acme_dns01_withdraw(cs_acme *a, const char *domain, const char *token);

@@ -86,9 +86,18 @@ cs_rc cs_acme_dns01_publish(cs_acme *a, const char *domain, const char *token, c
         return cs_error_code();
     rc = strcmp(pv->dns, "alidns") == 0 ? alidns(a, 1, name, value)
                                         : run_hook(a, "add", domain, name, value);
-    if (rc == CS_OK)
-        rc = cs_dns_wait_txt(pv->dns_resolver, name, value, pv->dns_wait);
     return rc == CS_OK ? CS_OK : cs_error_prefix("dns-01 for '%s'", domain);
+}
+
+cs_rc cs_acme_dns01_ready(cs_acme *a, const char *domain, const char *token)
+{
+    const cs_provider_conf *pv = cs_acme_provider(a);
+    char name[300], value[64];
+
+    if (txt_of(a, domain, token, name, sizeof(name), value) != CS_OK ||
+        cs_dns_wait_txt(pv->dns_resolver, name, value, pv->dns_wait) != CS_OK)
+        return cs_error_prefix("dns-01 for '%s'", domain);
+    return CS_OK;
 }
 
 void cs_acme_dns01_withdraw(cs_acme *a, const char *domain, const char *token)

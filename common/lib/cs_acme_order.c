@@ -50,6 +50,8 @@ typedef struct {
     cs_acme_challenge id;
     cs_rc (*publish)(cs_acme *a, const char *domain, const char *token, const char *keyauthz);
     void (*withdraw)(cs_acme *a, const char *domain, const char *token);
+    /* NULL, or wait until every published answer can be seen (DNS propagation) */
+    cs_rc (*ready)(cs_acme *a, const char *domain, const char *token);
     const char *hint[2]; /* what to check when the CA refused: before and after the name */
 } challenge_ops;
 
@@ -130,17 +132,20 @@ static const challenge_ops challenges[] = {
      CS_ACME_HTTP01,
      http01_publish,
      http01_withdraw,
+     NULL,
      {"check that http://", "/.well-known/acme-challenge/ reaches a server answering from this "
                             "store (certsync_validation, CertSyncValidation) or the webroot"}},
     {"dns-01",
      CS_ACME_DNS01,
      cs_acme_dns01_publish,
      dns01_withdraw,
+     cs_acme_dns01_ready,
      {"check that the TXT record _acme-challenge.", " is published where the CA resolves it"}},
     {"tls-alpn-01",
      CS_ACME_TLSALPN01,
      cs_acme_alpn_publish,
      alpn_withdraw,
+     NULL,
      {"check that port 443 of ", " reaches nginx serving a certsync_certificate (its module "
                                  "answers tls-alpn-01 in the handshake)"}},
 };
@@ -316,6 +321,7 @@ typedef struct {
     const char *url; /* the authorization (borrowed from the order) */
     char *domain;
     char *token; /* set once published: it is withdrawn at the end */
+    char *curl;  /* the challenge's URL, to announce it */
 } proof;
 
 static json_t *pick_challenge(json_t *authz, const char *type)
@@ -344,13 +350,13 @@ static cs_rc authz_failed(const char *domain, json_t *authz, const challenge_ops
 }
 
 /* Publish the answer for a pending authorization and tell the CA it is there. */
+/* Publish the answer for a pending authorization (announced to the CA later). */
 static cs_rc respond(cs_acme *a, const challenge_ops *ops, json_t *authz, proof *p)
 {
-    json_t *c = pick_challenge(authz, ops->type), *ans = NULL;
+    json_t *c = pick_challenge(authz, ops->type);
     const char *token = json_string_value(json_object_get(c, "token"));
     const char *curl = json_string_value(json_object_get(c, "url"));
-    char *ka = NULL, what[320];
-    cs_http_response r;
+    char *ka = NULL;
     cs_rc rc;
 
     if (c == NULL || token == NULL || curl == NULL)
@@ -360,16 +366,27 @@ static cs_rc respond(cs_acme *a, const challenge_ops *ops, json_t *authz, proof 
     if (!cs_challenge_token_valid(token, strlen(token)))
         return cs_error_set(CS_EPROVIDER, "ACME CA: the %s token for '%s' is not base64url",
                             ops->type, p->domain);
-    snprintf(what, sizeof(what), "challenge of '%s'", p->domain);
     rc = cs_acme_key_authorization(token, cs_acme_account_key(a), &ka);
-    if (rc == CS_OK && (p->token = strdup(token)) == NULL)
+    if (rc == CS_OK && ((p->token = strdup(token)) == NULL || (p->curl = strdup(curl)) == NULL))
         rc = cs_error_set(CS_ENOMEM, "out of memory");
     if (rc == CS_OK)
         rc = ops->publish(a, p->domain, token, ka);
-    if (rc == CS_OK && (rc = cs_acme_post(a, curl, "{}", what, &ans, &r)) == CS_OK)
+    free(ka);
+    return rc;
+}
+
+/* The answer can be seen (ready): tell the CA to look (RFC 8555 7.5.1). */
+static cs_rc announce(cs_acme *a, const challenge_ops *ops, proof *p)
+{
+    json_t *ans = NULL;
+    char what[320];
+    cs_http_response r;
+    cs_rc rc = ops->ready ? ops->ready(a, p->domain, p->token) : CS_OK;
+
+    snprintf(what, sizeof(what), "challenge of '%s'", p->domain);
+    if (rc == CS_OK && (rc = cs_acme_post(a, p->curl, "{}", what, &ans, &r)) == CS_OK)
         cs_http_response_clear(&r);
     json_decref(ans);
-    free(ka);
     return rc;
 }
 
@@ -462,6 +479,10 @@ static cs_rc authorize_all(cs_acme *a, const cs_cert_conf *cc, json_t *order)
             rc = start(a, ops, cc, &p[i], &started[i]);
         }
     }
+    /* every answer is out before the first wait for one to be seen (DNS propagates them all) */
+    for (i = 0; i < n && rc == CS_OK; i++)
+        if (started[i])
+            rc = announce(a, ops, &p[i]);
     /* a CA validates in about the time of a request or two: the first look waits that long */
     for (i = 0; i < n && rc == CS_OK; i++)
         if (started[i]) {
@@ -474,6 +495,7 @@ static cs_rc authorize_all(cs_acme *a, const cs_cert_conf *cc, json_t *order)
             ops->withdraw(a, p[i].domain, p[i].token);
         free(p[i].domain);
         free(p[i].token);
+        free(p[i].curl);
     }
     error_restore(&e);
     free(p);
