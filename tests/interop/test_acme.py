@@ -766,3 +766,50 @@ def test_tls_alpn01_answered_by_nginx_in_its_handshake(tmp_path):
             assert "ALPN protocol: http/1.1" in out.stdout, out.stdout
             fp, _ = s_client(ngx.port("tls"), NAMES[0])
             assert fp == st["fingerprint_sha256"]
+
+
+def test_apache_in_server_sync_issues_from_acme():
+    """CertSyncSync on: Apache's sync (mod_watchdog's thread, as www-data, the store being
+    www-data's) drives the ACME order while the same Apache answers pebble's http-01."""
+    import apache
+    root = apache.workdir()
+    try:
+        http_port, https_port = apache.free_port(), apache.free_port()
+        with pebble.Pebble(root / "pebble", http_port=http_port) as ca:
+            conf = write_conf(root, ca)
+            conf.write_text(conf.read_text().replace("[store]\n", "[store]\nowner = www-data\n"))
+            vhosts = f"""
+Listen 127.0.0.1:{https_port} https
+<VirtualHost 127.0.0.1:{https_port}>
+    ServerName {NAMES[0]}
+    ServerAlias {NAMES[1]}
+    SSLEngine on
+    CertSyncCertificate shop
+</VirtualHost>
+Listen 127.0.0.1:{http_port}
+<VirtualHost 127.0.0.1:{http_port}>
+    ServerName {NAMES[0]}
+    ServerAlias {NAMES[1]}
+</VirtualHost>
+"""
+            preamble = f"CertSyncConfig {conf}\nCertSyncSync on\nCertSyncSyncInterval 3s"
+            with apache.Apache(root, vhosts, preamble=preamble) as ap:
+                parent, generation = ap.pid(), ap.generation()
+
+                def installed():
+                    try:
+                        return status(conf)["fingerprint_sha256"]
+                    except Exception:
+                        return None
+                fp, _ = apache.wait_until(installed, 40, interval=0.3)
+                assert fp, ap.log() + ca.log()
+                assert "Attempting to validate w/ HTTP" in ca.log()
+                for n in NAMES:
+                    ok, _ = apache.wait_until(
+                        lambda n=n: apache.served_sha256(https_port, n) == fp, 5.0)
+                    assert ok, ap.log()
+                assert (ap.pid(), ap.generation()) == (parent, generation)
+            verify_issued(root, conf, ca)
+            assert (root / "store" / "acme" / "ca" / "account.key").stat().st_uid != 0
+    finally:
+        apache.cleanup(root)
