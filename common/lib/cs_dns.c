@@ -183,7 +183,42 @@ cs_rc cs_dns_txt_seen(const char *server, const char *name, const char *value, i
     return CS_OK;
 }
 
-/* The IPv4 addresses of the name servers of name's zone, through the system's resolver. */
+/* The IPv4 addresses of the NS records of an answer (at most DNS_MAX_SERVERS in all). */
+static void ns_addresses(const unsigned char *a, size_t len, char servers[][64], size_t *n)
+{
+    const unsigned char *p = a + 12, *end = a + len;
+    unsigned qd = get16(a + 4), an = get16(a + 6), i;
+    char ns[NS_MAXDNAME];
+    int skip;
+
+    for (i = 0; i < qd; i++) {
+        if ((skip = dn_skipname(p, end)) < 0 || p + skip + 4 > end)
+            return;
+        p += skip + 4;
+    }
+    for (i = 0; i < an && *n < DNS_MAX_SERVERS; i++) {
+        struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_DGRAM}, *ai;
+        unsigned type, rdlen;
+
+        if ((skip = dn_skipname(p, end)) < 0 || p + skip + 10 > end)
+            return;
+        p += skip;
+        type = get16(p);
+        rdlen = get16(p + 8);
+        p += 10;
+        if (p + rdlen > end)
+            return;
+        if (type == ns_t_ns && dn_expand(a, end, p, ns, sizeof(ns)) > 0 &&
+            getaddrinfo(ns, NULL, &hints, &ai) == 0) {
+            inet_ntop(AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, servers[*n], 64);
+            (*n)++;
+            freeaddrinfo(ai);
+        }
+        p += rdlen;
+    }
+}
+
+/* The name servers of name's zone: the NS records of its nearest parent that has them. */
 static cs_rc authoritative(const char *name, char servers[][64], size_t *n)
 {
     unsigned char a[4096];
@@ -191,35 +226,9 @@ static cs_rc authoritative(const char *name, char servers[][64], size_t *n)
     int len;
 
     *n = 0;
-    for (z = strchr(name, '.'); z && *n == 0; z = strchr(z + 1, '.')) {
-        const unsigned char *p = a + 12, *end;
-        unsigned qd, an, i;
-        char ns[NS_MAXDNAME];
-
-        if ((len = res_query(z + 1, ns_c_in, ns_t_ns, a, sizeof(a))) < 12)
-            continue;
-        end = a + len;
-        qd = get16(a + 4);
-        an = get16(a + 6);
-        for (i = 0; i < qd && p < end; i++)
-            p += dn_skipname(p, end) + 4;
-        for (i = 0; i < an && p + 10 < end && *n < DNS_MAX_SERVERS; i++) {
-            unsigned type, rdlen;
-            struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_DGRAM}, *ai;
-
-            p += dn_skipname(p, end);
-            type = get16(p);
-            rdlen = get16(p + 8);
-            p += 10;
-            if (type == ns_t_ns && dn_expand(a, end, p, ns, sizeof(ns)) > 0 &&
-                getaddrinfo(ns, NULL, &hints, &ai) == 0) {
-                inet_ntop(AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, servers[*n], 64);
-                (*n)++;
-                freeaddrinfo(ai);
-            }
-            p += rdlen;
-        }
-    }
+    for (z = strchr(name, '.'); z && *n == 0; z = strchr(z + 1, '.'))
+        if ((len = res_query(z + 1, ns_c_in, ns_t_ns, a, sizeof(a))) >= 12)
+            ns_addresses(a, (size_t)len, servers, n);
     if (*n == 0)
         return cs_error_set(CS_ENOTFOUND,
                             "DNS: cannot find the name servers of the zone of %s through this "
