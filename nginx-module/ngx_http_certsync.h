@@ -204,6 +204,10 @@ void ngx_http_certsync_staple(ngx_http_certsync_main_conf_t *mcf,
 ngx_int_t ngx_http_certsync_staple_init(ngx_conf_t *cf,
     ngx_http_certsync_cert_t *cert);
 
+/* ngx_http_certsync_alpn.c */
+ngx_int_t ngx_http_certsync_alpn_setup(ngx_conf_t *cf,
+    ngx_http_certsync_main_conf_t *mcf, ngx_http_certsync_srv_conf_t *conf);
+
 /* ngx_http_certsync_watch.c */
 ngx_int_t ngx_http_certsync_watch_init(ngx_cycle_t *cycle,
     ngx_http_certsync_main_conf_t *mcf);

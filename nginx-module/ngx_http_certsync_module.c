@@ -357,6 +357,10 @@ ngx_http_certsync_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_http_certsync_alpn_setup(cf, mcf, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     srvp = ngx_array_push(&mcf->servers);
     if (srvp == NULL) {
         return NGX_CONF_ERROR;

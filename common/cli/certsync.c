@@ -986,7 +986,9 @@ static void no_core_dumps(void)
 
 static const cli_command *find_command(const char *name)
 {
-    const cli_command *lists[] = {store_commands, cli_aliyun_commands, cli_deploy_commands}, *k;
+    const cli_command *lists[] = {store_commands, cli_acme_commands, cli_aliyun_commands,
+                                  cli_deploy_commands},
+                      *k;
 
     for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
         for (k = lists[i]; k->run; k++)

@@ -59,4 +59,7 @@ extern const cli_command cli_aliyun_commands[];
 /* Deploying to cloud products through the service's deployment jobs (cli_deploy.c). */
 extern const cli_command cli_deploy_commands[];
 
+/* Rows that an ACME provider adds (cli_acme.c), found before the aliyun-cas rows. */
+extern const cli_command cli_acme_commands[];
+
 #endif

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cs_alidns.h"
 #include "cs_aliyun.h"
 #include "cs_apply.h"
 #include "cs_bundle.h"
@@ -1033,7 +1034,7 @@ static int cmd_quota(const cli_command *self, int argc, char **argv)
 
 typedef struct {
     const char *domain, *validate, *product, *into, *webroot, *order, *poll, *timeout, *provider;
-    const char *username, *phone, *email, *connect_to;
+    const char *username, *phone, *email, *connect_to, *dns;
     int wait, json, check;
 } apply_args;
 
@@ -1050,6 +1051,10 @@ static const cli_opt apply_opts[] = {
     CLI_OPT_VALUE(apply_args, webroot, "webroot", "DIR",
                   "also write DIR/.well-known/pki-validation/fileauth.txt\n"
                   "(never through a symbolic link below DIR)"),
+    CLI_OPT_VALUE(apply_args, dns, "dns", "alidns",
+                  "with --validate dns: publish the record in Alibaba Cloud\n"
+                  "DNS (the provider's credentials; alidns-endpoint), and\n"
+                  "with --wait remove it once the certificate is issued"),
     CLI_OPT_VALUE(apply_args, order, "order", "ORDER",
                   "do not apply again: continue with the existing order"),
     CLI_OPT_VALUE(apply_args, poll, "poll", "SECONDS", "how often --wait asks (default 10)"),
@@ -1161,6 +1166,7 @@ typedef struct {
     cs_apply *ap;
     const char *into;
     long poll_s, timeout_s;
+    char dns_name[256], dns_value[256]; /* published by --dns alidns, removed once issued */
 } apply_job;
 
 static int install_issued(apply_job *j, const char *id)
@@ -1206,6 +1212,9 @@ static int apply_check(const cli_cmd *spec, apply_job *j)
                                "go with it");
     if (a->connect_to && !a->check)
         return cli_usage(spec, "--connect-to goes with --check");
+    if (a->dns && (strcmp(a->dns, "alidns") != 0 || a->check ||
+                   (a->validate && strcasecmp(a->validate, "dns") != 0)))
+        return cli_usage(spec, "--dns alidns publishes a DNS validation: give --validate dns");
     return CLI_CONTINUE;
 }
 
@@ -1266,6 +1275,28 @@ static void apply_json_line(apply_job *j)
     free(line);
 }
 
+/* --dns alidns: the validation's TXT record added (add) or removed in Alibaba Cloud DNS. */
+static int alidns_record(apply_job *j, const char *name, const char *value, int add)
+{
+    cs_alidns *d = NULL;
+    cs_rc rc = cs_alidns_new(j->x.pv, &d);
+
+    if (rc == CS_OK)
+        rc = add ? cs_alidns_txt_add(d, name, value) : cs_alidns_txt_remove(d, name, value);
+    cs_alidns_free(d);
+    if (rc != CS_OK) {
+        cli_fail("apply");
+        return 0;
+    }
+    fprintf(human, "%s Alibaba Cloud DNS: %s TXT %s\n", add ? "published in" : "removed from",
+            cli_safe(name), cli_safe(value));
+    if (add) {
+        snprintf(j->dns_name, sizeof(j->dns_name), "%s", name);
+        snprintf(j->dns_value, sizeof(j->dns_value), "%s", value);
+    }
+    return 1;
+}
+
 /* The order waits for validation: print (and write) what to publish, once. */
 static int apply_publish(apply_job *j, const cs_apply_state *st)
 {
@@ -1273,6 +1304,9 @@ static int apply_publish(apply_job *j, const cs_apply_state *st)
 
     if (!st->validation.fresh)
         return 1;
+    if (st->validation.kind == CS_APPLY_DNS && j->a.dns)
+        return alidns_record(j, st->validation.record_domain ?: "",
+                             st->validation.record_value ?: "", 1);
     if (st->validation.kind == CS_APPLY_DNS) {
         fprintf(human, "publish this DNS record for %s:\n  %s  %s  %s\n", domain,
                 cli_safe(st->validation.record_domain), cli_safe(st->validation.record_type),
@@ -1307,6 +1341,8 @@ static int apply_issued(apply_job *j, const cs_apply_state *st)
 {
     char id[32];
 
+    if (j->dns_name[0])
+        alidns_record(j, j->dns_name, j->dns_value, 0); /* a failure is said, the rest goes on */
     issued_id(j, st, id, sizeof(id));
     if (id[0] == '\0')
         fprintf(stderr,

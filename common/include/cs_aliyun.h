@@ -30,8 +30,9 @@ typedef struct {
     const char *credentials;  /* "default" or a file */
     const char *metadata_url; /* instance metadata service base URL */
     int signature_v1;
-    long timeout_ms; /* per attempt; default 30000 */
-    int retries;     /* extra attempts; default 3 */
+    long timeout_ms;     /* per attempt; default 30000 */
+    int retries;         /* extra attempts; default 3 */
+    const char *version; /* another product's API version (static); NULL: cas's */
 } cs_aliyun_opts;
 
 cs_rc cs_aliyun_new(const cs_aliyun_opts *o, cs_aliyun **out);

@@ -23,8 +23,8 @@
 
 typedef enum { CS_PROVIDER_LOCAL_CA, CS_PROVIDER_ALIYUN_CAS, CS_PROVIDER_ACME } cs_provider_type;
 
-/* acme: how the CA checks that we control a name (only http-01 so far). */
-typedef enum { CS_ACME_HTTP01 } cs_acme_challenge;
+/* acme: how the CA checks that we control a name. */
+typedef enum { CS_ACME_HTTP01, CS_ACME_DNS01, CS_ACME_TLSALPN01 } cs_acme_challenge;
 
 typedef struct {
     char *name;
@@ -43,6 +43,7 @@ typedef struct {
     char *metadata_endpoint; /* ECS instance metadata base URL */
     long timeout;            /* seconds per request; 0: default 30 */
     int retries;             /* extra attempts; default 3 */
+    char *alidns_endpoint;   /* apply --dns alidns: Alidns's URL; NULL: alidns.aliyuncs.com */
     /* acme (read here; used by cs_acme.c) */
     char *directory; /* the directory URL (names resolved at parse time) */
     char **contact;  /* NULL-terminated mailto: URLs */
@@ -51,7 +52,13 @@ typedef struct {
     cs_acme_challenge challenge;  /* default http-01 */
     char *webroot;                /* also write tokens under WEBROOT/.well-known/... */
     cs_key_type account_key_type; /* default ec256 */
-    char *deploy_contact; /* the contact id deployment jobs name; NULL: the account's first */
+    char *deploy_contact;  /* the contact id deployment jobs name; NULL: the account's first */
+    char *eab_kid;         /* external account binding: the CA's key id */
+    char *eab_hmac_file;   /* its MAC key (base64url), a 0600 file */
+    char *dns;             /* dns-01: "alidns" or a hook's command */
+    char *dns_resolver;    /* "IP[:PORT]" asked for the TXT; NULL: the authoritative */
+    long dns_wait;         /* seconds the TXT may take to be visible; default 300 */
+    char *preferred_chain; /* the CN of the CA whose chain is installed when offered */
 } cs_provider_conf;
 
 typedef struct {

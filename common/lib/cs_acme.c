@@ -5,11 +5,14 @@
 #include "cs_acme.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cs_fs.h"
@@ -388,6 +391,71 @@ static cs_rc check_terms(cs_acme *a)
     return CS_OK;
 }
 
+/* The EAB MAC key: a secret, refused when the group or others may read it. */
+static cs_rc read_eab_key(const char *path, unsigned char *mac, size_t size, size_t *len)
+{
+    char text[1024];
+    struct stat st;
+    ssize_t n;
+    long got;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+    if (fd < 0)
+        return cs_error_set(CS_ECONFIG, "cannot read eab-hmac-file '%s': %s", path,
+                            strerror(errno));
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return cs_error_set(CS_ECONFIG, "eab-hmac-file '%s' is not a regular file", path);
+    }
+    if (st.st_mode & 077) {
+        close(fd);
+        return cs_error_set(CS_ECONFIG,
+                            "eab-hmac-file '%s' can be read by group or others (mode %04o): "
+                            "refused, it is a secret; chmod 600 it",
+                            path, (unsigned)(st.st_mode & 07777));
+    }
+    n = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    text[n > 0 ? n : 0] = '\0';
+    text[strcspn(text, " \t\r\n")] = '\0';
+    got = text[0] ? cs_acme_b64url_decode(text, mac, size) : -1;
+    OPENSSL_cleanse(text, sizeof(text));
+    if (got < 16)
+        return cs_error_set(CS_ECONFIG,
+                            "eab-hmac-file '%s' does not hold a base64url MAC key of at least 16 "
+                            "bytes on its first line (the key the CA gave with eab-kid)",
+                            path);
+    *len = (size_t)got;
+    return CS_OK;
+}
+
+/* externalAccountBinding, when configured; a CA that requires one and has none is named. */
+static cs_rc add_eab(cs_acme *a, json_t *req)
+{
+    unsigned char mac[512];
+    size_t len = 0;
+    json_t *eab = NULL;
+    cs_rc rc;
+
+    if (a->pv->eab_kid == NULL) {
+        if (json_is_true(
+                json_object_get(json_object_get(a->dir, "meta"), "externalAccountRequired")))
+            return cs_error_set(CS_ECONFIG,
+                                "ACME CA %s requires an external account binding: set eab-kid "
+                                "and eab-hmac-file in [provider %s] to the key id and MAC key "
+                                "the CA gives",
+                                a->pv->directory, a->pv->name);
+        return CS_OK;
+    }
+    rc = read_eab_key(a->pv->eab_hmac_file, mac, sizeof(mac), &len);
+    if (rc == CS_OK)
+        rc = cs_acme_eab(a->key, a->pv->eab_kid, mac, len, cs_acme_resource(a, "newAccount"), &eab);
+    OPENSSL_cleanse(mac, sizeof(mac));
+    if (rc == CS_OK)
+        json_object_set_new(req, "externalAccountBinding", eab);
+    return rc;
+}
+
 /* newAccount: with only_existing, look the key's account up (RFC 8555 7.3.1). */
 static cs_rc new_account(cs_acme *a, int only_existing, int *missing)
 {
@@ -407,6 +475,10 @@ static cs_rc new_account(cs_acme *a, int only_existing, int *missing)
         json_object_set(req, "contact", contact);
     }
     json_decref(contact);
+    if (!only_existing && add_eab(a, req) != CS_OK) {
+        json_decref(req);
+        return cs_error_code();
+    }
     payload = json_dumps(req, JSON_COMPACT);
     json_decref(req);
     rc = payload ? cs_acme_post(a, cs_acme_resource(a, "newAccount"), payload, "account", &ans, &r)
@@ -450,6 +522,16 @@ static cs_rc account(cs_acme *a, int dir)
     return rc;
 }
 
+cs_rc cs_acme_get(cs_acme *a, const char *url, cs_http_response *resp)
+{
+    return perform(a, "GET", url, NULL, resp);
+}
+
+cs_rc cs_acme_directory(cs_acme *a)
+{
+    return a->dir ? CS_OK : load_directory(a);
+}
+
 cs_rc cs_acme_ready(cs_acme *a)
 {
     int dir;
@@ -464,4 +546,33 @@ cs_rc cs_acme_ready(cs_acme *a)
     rc = account(a, dir);
     close(dir);
     return rc == CS_OK ? CS_OK : cs_error_prefix("[provider %s]", a->pv->name);
+}
+
+cs_rc cs_acme_revoke(cs_acme *a, X509 *leaf, int reason)
+{
+    unsigned char *der = NULL;
+    int len = i2d_X509(leaf, &der);
+    char *b64 = len > 0 ? cs_acme_b64url(der, (size_t)len) : NULL, *payload = NULL;
+    const char *url;
+    cs_http_response r;
+    json_t *ans = NULL, *req;
+    cs_rc rc = cs_acme_ready(a);
+
+    OPENSSL_free(der);
+    url = cs_acme_resource(a, "revokeCert");
+    req = json_pack("{s:s?}", "certificate", b64);
+    if (rc == CS_OK && url == NULL)
+        rc = cs_error_set(CS_EPROVIDER, "ACME CA: the directory %s offers no revokeCert",
+                          a->pv->directory);
+    if (rc == CS_OK && reason >= 0)
+        json_object_set_new(req, "reason", json_integer(reason));
+    if (rc == CS_OK && (b64 == NULL || (payload = json_dumps(req, JSON_COMPACT)) == NULL))
+        rc = cs_error_set(CS_ENOMEM, "cannot encode the certificate to revoke");
+    if (rc == CS_OK && (rc = cs_acme_post(a, url, payload, "revocation", &ans, &r)) == CS_OK)
+        cs_http_response_clear(&r);
+    json_decref(ans);
+    json_decref(req);
+    free(payload);
+    free(b64);
+    return rc;
 }

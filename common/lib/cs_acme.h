@@ -18,7 +18,9 @@
 
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "cs_bundle.h"
 #include "cs_config.h"
@@ -48,6 +50,16 @@ const char *cs_acme_alg(EVP_PKEY *key);
  */
 cs_rc cs_acme_jws(EVP_PKEY *key, const char *kid, const char *nonce, const char *url,
                   const char *payload, char **out);
+
+/* base64url (or base64) text into at most size bytes; the length, or -1 when malformed. */
+long cs_acme_b64url_decode(const char *s, unsigned char *out, size_t size);
+
+/*
+ * The externalAccountBinding of a newAccount (RFC 8555 7.3.4): an HS256 JWS
+ * with the CA-given key id and MAC key over the account's public JWK.
+ */
+cs_rc cs_acme_eab(EVP_PKEY *account, const char *eab_kid, const unsigned char *mac, size_t mac_len,
+                  const char *url, json_t **out);
 
 /* ---- cs_acme.c ---- */
 
@@ -83,8 +95,72 @@ unsigned cs_acme_requests(const cs_acme *a);
 /* <store>/acme/<provider>, private (0700); the caller closes *fd. */
 cs_rc cs_acme_area(cs_acme *a, int *fd);
 
+/*
+ * revokeCert (RFC 8555 7.6) for leaf, signed by the account key; reason an RFC
+ * 5280 code, or < 0 for none.
+ */
+cs_rc cs_acme_revoke(cs_acme *a, X509 *leaf, int reason);
+
 /* Seconds a Retry-After header asks for (delta or HTTP date); dflt when none. */
 long cs_acme_retry_after(const char *header, long dflt);
+
+/* An unsigned GET (renewalInfo); resp as cs_acme_post's. */
+cs_rc cs_acme_get(cs_acme *a, const char *url, cs_http_response *resp);
+
+/* The directory, fetched once per handle (no account needed). */
+cs_rc cs_acme_directory(cs_acme *a);
+
+/* ---- cs_acme_ari.c (RFC 9773) ---- */
+
+typedef struct {
+    time_t start, end;
+} cs_acme_window;
+
+/* base64url(AKI keyIdentifier) "." base64url(serial's DER content octets); malloc'd. */
+cs_rc cs_acme_ari_cert_id(X509 *leaf, char **out);
+
+/* An RFC 3339 time ("2025-01-02T04:00:00Z", fractions, offsets) as Unix time. */
+cs_rc cs_acme_rfc3339(const char *text, time_t *t);
+
+/* The suggestedWindow of a renewalInfo answer. */
+cs_rc cs_acme_ari_window(const char *json, size_t len, cs_acme_window *w);
+
+/* The time in w at fraction r (0 <= r < 1): a uniformly random r spreads renewals. */
+time_t cs_acme_ari_pick(const cs_acme_window *w, double r);
+
+/*
+ * The CA's renewal information says leaf (cert's current version) is due at
+ * now: the time picked in its suggested window has come (*reason says so). 0
+ * when the directory offers no renewalInfo or the CA does not answer.
+ */
+int cs_acme_ari_due(cs_acme *a, const char *cert, X509 *leaf, time_t now, char *reason,
+                    size_t size);
+
+/* ---- cs_acme_chain.c ---- */
+
+/* The URLs of the rel="alternate" entries of Link header values (at most max). */
+size_t cs_acme_alternates(const char *links, char urls[][1024], size_t max);
+
+/* The PEM chain's topmost certificate is issued by (or is) the CA named issuer_cn. */
+int cs_acme_chain_from(const char *pem, size_t len, const char *issuer_cn);
+
+/* ---- cs_acme_alpn.c (RFC 8737) ---- */
+
+/* A self-signed certificate for domain with the acmeIdentifier of ka, and its key (PEM). */
+cs_rc cs_acme_alpn_cert(const char *domain, const char *ka, char **pem);
+
+/* It goes to the store's challenges/<domain>/acme-tls-alpn/validation.pem, and away. */
+cs_rc cs_acme_alpn_publish(cs_acme *a, const char *domain, const char *token, const char *ka);
+void cs_acme_alpn_withdraw(cs_acme *a, const char *domain, const char *token);
+
+/* ---- cs_acme_dns.c ---- */
+
+/* Publish the dns-01 TXT record of domain's token; _ready waits until it is visible. */
+cs_rc cs_acme_dns01_publish(cs_acme *a, const char *domain, const char *token, const char *ka);
+cs_rc cs_acme_dns01_ready(cs_acme *a, const char *domain, const char *token);
+
+/* Remove it (errors are dropped: the caller restores its own). */
+void cs_acme_dns01_withdraw(cs_acme *a, const char *domain, const char *token);
 
 /* ---- cs_acme_order.c ---- */
 

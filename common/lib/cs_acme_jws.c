@@ -3,6 +3,7 @@
 
 #include <openssl/core_names.h>
 #include <openssl/ecdsa.h>
+#include <openssl/hmac.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,6 +239,60 @@ cs_rc cs_acme_jws(EVP_PKEY *key, const char *kid, const char *nonce, const char 
     free(sig);
     if (*out == NULL)
         return cs_error_set(CS_ERR, "cannot sign the ACME request to %s: %s", url,
+                            cs_error_openssl());
+    return CS_OK;
+}
+
+/* base64url (or standard base64) text, padded or not, into bytes; -1 on a bad character. */
+long cs_acme_b64url_decode(const char *s, unsigned char *out, size_t size)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    unsigned acc = 0, bits = 0;
+    size_t n = 0;
+
+    for (; *s && *s != '='; s++) {
+        const char c = *s == '+' ? '-' : *s == '/' ? '_' : *s;
+        const char *p = c ? strchr(abc, c) : NULL;
+
+        if (p == NULL || n >= size)
+            return -1;
+        acc = (acc << 6 | (unsigned)(p - abc)) & 0xffffff;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[n++] = (unsigned char)(acc >> bits);
+        }
+    }
+    return (long)n;
+}
+
+cs_rc cs_acme_eab(EVP_PKEY *account, const char *eab_kid, const unsigned char *mac, size_t mac_len,
+                  const char *url, json_t **out)
+{
+    json_t *h = json_pack("{s:s,s:s,s:s}", "alg", "HS256", "kid", eab_kid, "url", url), *jwk = NULL;
+    char *ht = NULL, *jt = NULL, *hb = NULL, *pb = NULL, *input = NULL, *sig = NULL;
+    unsigned char md[32];
+    unsigned mdlen = 0;
+
+    *out = NULL;
+    /* RFC 8555 7.3.4: an HS256 JWS over the account's public JWK, with the CA's key id */
+    if (h && cs_acme_jwk(account, &jwk) == CS_OK && (ht = json_dumps(h, JSON_COMPACT)) &&
+        (jt = json_dumps(jwk, JSON_COMPACT)) && (hb = b64_text(ht)) && (pb = b64_text(jt)) &&
+        asprintf(&input, "%s.%s", hb, pb) >= 0 &&
+        HMAC(EVP_sha256(), mac, (int)mac_len, (const unsigned char *)input, strlen(input), md,
+             &mdlen) &&
+        (sig = cs_acme_b64url(md, mdlen)))
+        *out = json_pack("{s:s,s:s,s:s}", "protected", hb, "payload", pb, "signature", sig);
+    json_decref(h);
+    json_decref(jwk);
+    free(ht);
+    free(jt);
+    free(hb);
+    free(pb);
+    free(input);
+    free(sig);
+    if (*out == NULL)
+        return cs_error_set(CS_ERR, "cannot make the external account binding: %s",
                             cs_error_openssl());
     return CS_OK;
 }

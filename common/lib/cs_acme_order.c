@@ -50,6 +50,9 @@ typedef struct {
     cs_acme_challenge id;
     cs_rc (*publish)(cs_acme *a, const char *domain, const char *token, const char *keyauthz);
     void (*withdraw)(cs_acme *a, const char *domain, const char *token);
+    /* NULL, or wait until every published answer can be seen (DNS propagation) */
+    cs_rc (*ready)(cs_acme *a, const char *domain, const char *token);
+    const char *hint[2]; /* what to check when the CA refused: before and after the name */
 } challenge_ops;
 
 /* WEBROOT/.well-known/acme-challenge, entered without following a link (workers write there). */
@@ -106,8 +109,45 @@ static void http01_withdraw(cs_acme *a, const char *domain, const char *token)
     error_restore(&e);
 }
 
+static void dns01_withdraw(cs_acme *a, const char *domain, const char *token)
+{
+    saved_error e;
+
+    error_save(&e);
+    cs_acme_dns01_withdraw(a, domain, token);
+    error_restore(&e);
+}
+
+static void alpn_withdraw(cs_acme *a, const char *domain, const char *token)
+{
+    saved_error e;
+
+    error_save(&e);
+    cs_acme_alpn_withdraw(a, domain, token);
+    error_restore(&e);
+}
+
 static const challenge_ops challenges[] = {
-    {"http-01", CS_ACME_HTTP01, http01_publish, http01_withdraw},
+    {"http-01",
+     CS_ACME_HTTP01,
+     http01_publish,
+     http01_withdraw,
+     NULL,
+     {"check that http://", "/.well-known/acme-challenge/ reaches a server answering from this "
+                            "store (certsync_validation, CertSyncValidation) or the webroot"}},
+    {"dns-01",
+     CS_ACME_DNS01,
+     cs_acme_dns01_publish,
+     dns01_withdraw,
+     cs_acme_dns01_ready,
+     {"check that the TXT record _acme-challenge.", " is published where the CA resolves it"}},
+    {"tls-alpn-01",
+     CS_ACME_TLSALPN01,
+     cs_acme_alpn_publish,
+     alpn_withdraw,
+     NULL,
+     {"check that port 443 of ", " reaches nginx serving a certsync_certificate (its module "
+                                 "answers tls-alpn-01 in the handshake)"}},
 };
 
 static const challenge_ops *challenge_of(cs_acme_challenge id)
@@ -281,6 +321,7 @@ typedef struct {
     const char *url; /* the authorization (borrowed from the order) */
     char *domain;
     char *token; /* set once published: it is withdrawn at the end */
+    char *curl;  /* the challenge's URL, to announce it */
 } proof;
 
 static json_t *pick_challenge(json_t *authz, const char *type)
@@ -296,28 +337,26 @@ static json_t *pick_challenge(json_t *authz, const char *type)
     return NULL;
 }
 
-/* Why an authorization failed: its challenge's problem document. */
-static cs_rc authz_failed(const char *domain, json_t *authz, const char *type)
+/* Why an authorization failed: its challenge's problem document, and what to check. */
+static cs_rc authz_failed(const char *domain, json_t *authz, const challenge_ops *ops)
 {
-    json_t *c = pick_challenge(authz, type), *err = json_object_get(c, "error");
+    json_t *c = pick_challenge(authz, ops->type), *err = json_object_get(c, "error");
     const char *t = json_string_value(json_object_get(err, "type"));
     const char *d = json_string_value(json_object_get(err, "detail"));
 
-    return cs_error_set(CS_EPROVIDER,
-                        "ACME CA: the %s challenge for '%s' failed: %s: %s; check that "
-                        "http://%s/.well-known/acme-challenge/ reaches a server answering from "
-                        "this store (certsync_validation, CertSyncValidation) or the webroot",
-                        type, domain, t ? t : "(no problem type)", d ? d : "(no detail)", domain);
+    return cs_error_set(CS_EPROVIDER, "ACME CA: the %s challenge for '%s' failed: %s: %s; %s%s%s",
+                        ops->type, domain, t ? t : "(no problem type)", d ? d : "(no detail)",
+                        ops->hint[0], strncmp(domain, "*.", 2) ? domain : domain + 2, ops->hint[1]);
 }
 
 /* Publish the answer for a pending authorization and tell the CA it is there. */
+/* Publish the answer for a pending authorization (announced to the CA later). */
 static cs_rc respond(cs_acme *a, const challenge_ops *ops, json_t *authz, proof *p)
 {
-    json_t *c = pick_challenge(authz, ops->type), *ans = NULL;
+    json_t *c = pick_challenge(authz, ops->type);
     const char *token = json_string_value(json_object_get(c, "token"));
     const char *curl = json_string_value(json_object_get(c, "url"));
-    char *ka = NULL, what[320];
-    cs_http_response r;
+    char *ka = NULL;
     cs_rc rc;
 
     if (c == NULL || token == NULL || curl == NULL)
@@ -327,16 +366,27 @@ static cs_rc respond(cs_acme *a, const challenge_ops *ops, json_t *authz, proof 
     if (!cs_challenge_token_valid(token, strlen(token)))
         return cs_error_set(CS_EPROVIDER, "ACME CA: the %s token for '%s' is not base64url",
                             ops->type, p->domain);
-    snprintf(what, sizeof(what), "challenge of '%s'", p->domain);
     rc = cs_acme_key_authorization(token, cs_acme_account_key(a), &ka);
-    if (rc == CS_OK && (p->token = strdup(token)) == NULL)
+    if (rc == CS_OK && ((p->token = strdup(token)) == NULL || (p->curl = strdup(curl)) == NULL))
         rc = cs_error_set(CS_ENOMEM, "out of memory");
     if (rc == CS_OK)
         rc = ops->publish(a, p->domain, token, ka);
-    if (rc == CS_OK && (rc = cs_acme_post(a, curl, "{}", what, &ans, &r)) == CS_OK)
+    free(ka);
+    return rc;
+}
+
+/* The answer can be seen (ready): tell the CA to look (RFC 8555 7.5.1). */
+static cs_rc announce(cs_acme *a, const challenge_ops *ops, proof *p)
+{
+    json_t *ans = NULL;
+    char what[320];
+    cs_http_response r;
+    cs_rc rc = ops->ready ? ops->ready(a, p->domain, p->token) : CS_OK;
+
+    snprintf(what, sizeof(what), "challenge of '%s'", p->domain);
+    if (rc == CS_OK && (rc = cs_acme_post(a, p->curl, "{}", what, &ans, &r)) == CS_OK)
         cs_http_response_clear(&r);
     json_decref(ans);
-    free(ka);
     return rc;
 }
 
@@ -356,6 +406,7 @@ static cs_rc start(cs_acme *a, const challenge_ops *ops, const cs_cert_conf *cc,
 {
     json_t *authz = NULL;
     const char *domain, *status;
+    char wild[300];
     cs_http_response r;
     cs_rc rc;
 
@@ -365,6 +416,10 @@ static cs_rc start(cs_acme *a, const challenge_ops *ops, const cs_cert_conf *cc,
     cs_http_response_clear(&r);
     domain = json_string_value(json_object_get(json_object_get(authz, "identifier"), "value"));
     status = json_string_value(json_object_get(authz, "status"));
+    /* a wildcard's authorization names the base domain, with "wildcard": true (RFC 8555 7.1.4) */
+    if (domain && json_is_true(json_object_get(authz, "wildcard")) &&
+        snprintf(wild, sizeof(wild), "*.%s", domain) < (int)sizeof(wild))
+        domain = wild;
     if (domain == NULL || status == NULL)
         rc = cs_error_set(CS_EPROVIDER, "ACME CA: the authorization %s has no identifier or status",
                           p->url);
@@ -379,7 +434,7 @@ static cs_rc start(cs_acme *a, const challenge_ops *ops, const cs_cert_conf *cc,
     else if (strcmp(status, "pending") == 0 && (rc = respond(a, ops, authz, p)) == CS_OK)
         *started = 1;
     else if (strcmp(status, "pending") != 0)
-        rc = authz_failed(domain, authz, ops->type);
+        rc = authz_failed(p->domain, authz, ops);
     json_decref(authz);
     return rc;
 }
@@ -394,7 +449,7 @@ static cs_rc finish(cs_acme *a, const challenge_ops *ops, proof *p, long first_m
     snprintf(what, sizeof(what), "authorization of '%s'", p->domain);
     rc = poll(a, p->url, what, first_ms, &done);
     if (rc == CS_OK && strcmp(json_string_value(json_object_get(done, "status")) ?: "", "valid"))
-        rc = authz_failed(p->domain, done, ops->type);
+        rc = authz_failed(p->domain, done, ops);
     json_decref(done);
     return rc;
 }
@@ -424,6 +479,10 @@ static cs_rc authorize_all(cs_acme *a, const cs_cert_conf *cc, json_t *order)
             rc = start(a, ops, cc, &p[i], &started[i]);
         }
     }
+    /* every answer is out before the first wait for one to be seen (DNS propagates them all) */
+    for (i = 0; i < n && rc == CS_OK; i++)
+        if (started[i])
+            rc = announce(a, ops, &p[i]);
     /* a CA validates in about the time of a request or two: the first look waits that long */
     for (i = 0; i < n && rc == CS_OK; i++)
         if (started[i]) {
@@ -436,6 +495,7 @@ static cs_rc authorize_all(cs_acme *a, const cs_cert_conf *cc, json_t *order)
             ops->withdraw(a, p[i].domain, p[i].token);
         free(p[i].domain);
         free(p[i].token);
+        free(p[i].curl);
     }
     error_restore(&e);
     free(p);
@@ -572,10 +632,24 @@ static cs_rc finalize(cs_acme *a, json_t *order, EVP_PKEY *key, const cs_cert_co
 
 /* ---- the order ---- */
 
-static cs_rc new_order(cs_acme *a, const cs_cert_conf *cc, char **url, json_t **order)
+/* The ARI id of the current version, which a renewal replaces (RFC 9773 5); NULL: none. */
+static char *replaces(cs_acme *a, const cs_cert_conf *cc)
+{
+    cs_bundle *cur = NULL;
+    char *id = NULL;
+
+    if (cs_acme_resource(a, "renewalInfo") == NULL ||
+        cs_store_load(cs_acme_store(a), cc->name, 0, &cur) != CS_OK ||
+        cs_acme_ari_cert_id(cs_bundle_leaf(cur), &id) != CS_OK)
+        cs_error_clear();
+    cs_bundle_free(cur);
+    return id;
+}
+
+static cs_rc post_order(cs_acme *a, const cs_cert_conf *cc, const char *old, json_t **order,
+                        cs_http_response *r)
 {
     json_t *ids = json_array(), *req;
-    cs_http_response r;
     char *payload;
     size_t i;
     cs_rc rc;
@@ -583,12 +657,27 @@ static cs_rc new_order(cs_acme *a, const cs_cert_conf *cc, char **url, json_t **
     for (i = 0; i < cc->n_domains; i++)
         json_array_append_new(ids, json_pack("{s:s,s:s}", "type", "dns", "value", cc->domains[i]));
     req = json_pack("{s:o}", "identifiers", ids);
+    if (req && old)
+        json_object_set_new(req, "replaces", json_string(old));
     payload = req ? json_dumps(req, JSON_COMPACT) : NULL;
     json_decref(req);
     if (payload == NULL)
         return cs_error_set(CS_ENOMEM, "out of memory");
-    rc = cs_acme_post(a, cs_acme_resource(a, "newOrder"), payload, "new order", order, &r);
+    rc = cs_acme_post(a, cs_acme_resource(a, "newOrder"), payload, "new order", order, r);
     free(payload);
+    return rc;
+}
+
+static cs_rc new_order(cs_acme *a, const cs_cert_conf *cc, char **url, json_t **order)
+{
+    char *old = replaces(a, cc);
+    cs_http_response r;
+    cs_rc rc = post_order(a, cc, old, order, &r);
+
+    /* a CA that will not have it replaced (replaced already, another account's): a plain order */
+    if (rc == CS_EPROVIDER && old && r.status >= 400 && r.status < 500 && r.status != 429)
+        rc = post_order(a, cc, NULL, order, &r);
+    free(old);
     if (rc == CS_OK && (r.location[0] == '\0' || *order == NULL))
         rc = cs_error_set(CS_EPROVIDER, "ACME CA: newOrder answered with no Location or order");
     if (rc == CS_OK && (*url = strdup(r.location)) == NULL)
@@ -634,19 +723,55 @@ static cs_rc resume_order(cs_acme *a, int dir, const cs_cert_conf *cc, char **ur
     return CS_OK;
 }
 
+/* POST-as-GET a certificate URL; r keeps the chain and its Link headers. */
+static cs_rc fetch_chain(cs_acme *a, const char *url, cs_http_response *r)
+{
+    json_t *none = NULL;
+    cs_rc rc = cs_acme_post(a, url, NULL, "certificate download", &none, r);
+
+    json_decref(none);
+    return rc;
+}
+
+/* With preferred-chain, the first offered chain from that CA, else r stays the default. */
+static void prefer_chain(cs_acme *a, cs_http_response *r)
+{
+    const char *want = cs_acme_provider(a)->preferred_chain;
+    char urls[8][1024];
+    size_t n, i;
+
+    if (want == NULL || cs_acme_chain_from(r->body, r->len, want))
+        return;
+    n = cs_acme_alternates(r->links, urls, 8);
+    for (i = 0; i < n; i++) {
+        cs_http_response alt;
+
+        if (fetch_chain(a, urls[i], &alt) != CS_OK) {
+            cs_error_clear(); /* the default chain is good too */
+            continue;
+        }
+        if (cs_acme_chain_from(alt.body, alt.len, want)) {
+            cs_http_response_clear(r);
+            *r = alt;
+            return;
+        }
+        cs_http_response_clear(&alt);
+    }
+}
+
 static cs_rc download(cs_acme *a, json_t *order, const char *kpem, size_t klen, cs_bundle **b)
 {
     const char *url = json_string_value(json_object_get(order, "certificate"));
     cs_http_response r;
-    json_t *none = NULL;
     cs_rc rc;
 
     if (url == NULL)
         return cs_error_set(CS_EPROVIDER, "ACME CA: a valid order has no certificate URL");
-    rc = cs_acme_post(a, url, NULL, "certificate download", &none, &r);
-    json_decref(none);
-    if (rc == CS_OK)
+    rc = fetch_chain(a, url, &r);
+    if (rc == CS_OK) {
+        prefer_chain(a, &r);
         rc = cs_bundle_load_pem(r.body, r.len, kpem, klen, "the certificate from the ACME CA", b);
+    }
     cs_http_response_clear(&r);
     return rc;
 }

@@ -26,6 +26,7 @@ struct cs_aliyun {
     int v1;
     long timeout_ms;
     int retries;
+    const char *version; /* the product's API version (a static string) */
     cs_aliyun_cred cred;
     size_t answer_bytes; /* size of the last answer */
     char last_code[128];
@@ -144,6 +145,7 @@ cs_rc cs_aliyun_new(const cs_aliyun_opts *o, cs_aliyun **out)
         return cs_error_set(CS_ENOMEM, "out of memory");
     }
     c->v1 = o->signature_v1;
+    c->version = o->version ? o->version : CS_CAS_VERSION;
     c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 30000;
     c->retries = o->retries >= 0 ? o->retries : 3;
     *out = c;
@@ -351,7 +353,7 @@ static cs_rc build_v3(cs_aliyun *c, const char *action, const cs_kv *params, cs_
     const char *rows[][2] = {{"host", c->host},
                              {"content-type", form ? "application/x-www-form-urlencoded" : NULL},
                              {"x-acs-action", action},
-                             {"x-acs-version", CS_CAS_VERSION},
+                             {"x-acs-version", c->version},
                              {"x-acs-date", date},
                              {"x-acs-signature-nonce", n},
                              {"x-acs-content-sha256", hash},
@@ -398,7 +400,7 @@ static cs_rc build_v1(cs_aliyun *c, const char *action, const cs_kv *params, cs_
     size_t i;
     cs_rc rc;
     const char *rows[][2] = {{"Action", action},
-                             {"Version", CS_CAS_VERSION},
+                             {"Version", c->version},
                              {"Format", "JSON"},
                              {"AccessKeyId", c->cred.id},
                              {"SignatureMethod", "HMAC-SHA1"},

@@ -448,10 +448,22 @@ static void set_acme_challenge(parse_ctx *p, const char *key, const char *value,
 {
     if (strcmp(value, "http-01") == 0)
         *(cs_acme_challenge *)field = CS_ACME_HTTP01;
-    else if (strcmp(value, "dns-01") == 0 || strcmp(value, "tls-alpn-01") == 0)
-        fail(p, "[%s] %s: '%s' is not supported yet; use http-01", p->section, key, value);
+    else if (strcmp(value, "dns-01") == 0)
+        *(cs_acme_challenge *)field = CS_ACME_DNS01;
+    else if (strcmp(value, "tls-alpn-01") == 0)
+        *(cs_acme_challenge *)field = CS_ACME_TLSALPN01;
     else
-        fail(p, "[%s] %s: unknown challenge '%s'; use http-01", p->section, key, value);
+        fail(p, "[%s] %s: unknown challenge '%s'; use http-01, dns-01 or tls-alpn-01", p->section,
+             key, value);
+}
+
+/* dns-01's publisher: alidns, or a hook run with add/remove (no shell). */
+static void set_acme_dns(parse_ctx *p, const char *key, const char *value, void *field)
+{
+    if (strcmp(value, "alidns") == 0)
+        dup_value(p, field, value);
+    else
+        set_command(p, key, value, field);
 }
 
 /* deploy = cdn:www.example.com alb:lsn-xxxx ...: each word a resource (cs_deploy.h). */
@@ -491,6 +503,8 @@ static const conf_key provider_keys[] = {
     KEY("metadata-endpoint", "aliyun-cas", set_http, cs_provider_conf, metadata_endpoint),
     KEY("timeout", "aliyun-cas", set_timeout, cs_provider_conf, timeout),
     KEY("retries", "aliyun-cas", set_retries, cs_provider_conf, retries),
+    KEY("alidns-endpoint", "aliyun-cas", set_https, cs_provider_conf, alidns_endpoint),
+    KEY("deploy-contact", "aliyun-cas", set_cert_id, cs_provider_conf, deploy_contact),
     KEY("directory", "acme", set_acme_directory, cs_provider_conf, directory),
     KEY("contact", "acme", set_contact, cs_provider_conf, contact),
     /* acme's too: the first row parses it, this one lists it under acme in "known keys" */
@@ -499,7 +513,15 @@ static const conf_key provider_keys[] = {
     KEY("challenge", "acme", set_acme_challenge, cs_provider_conf, challenge),
     KEY("webroot", "acme", set_path, cs_provider_conf, webroot),
     KEY("account-key-type", "acme", set_key_type, cs_provider_conf, account_key_type),
-    KEY("deploy-contact", "aliyun-cas", set_cert_id, cs_provider_conf, deploy_contact),
+    KEY("eab-kid", "acme", set_string, cs_provider_conf, eab_kid),
+    KEY("eab-hmac-file", "acme", set_path, cs_provider_conf, eab_hmac_file),
+    KEY("dns", "acme", set_acme_dns, cs_provider_conf, dns),
+    KEY("dns-resolver", "acme", set_string, cs_provider_conf, dns_resolver),
+    KEY("dns-wait", "acme", set_duration, cs_provider_conf, dns_wait),
+    KEY("preferred-chain", "acme", set_string, cs_provider_conf, preferred_chain),
+    /* with dns = alidns: as for aliyun-cas (listed under acme too) */
+    KEY("credentials", "acme", set_credentials, cs_provider_conf, credentials),
+    KEY("endpoint", "acme", set_https, cs_provider_conf, endpoint),
     {NULL, NULL, NULL, 0},
 };
 
@@ -652,6 +674,7 @@ static void *open_section(parse_ctx *p, const char *kind, const char *name, int 
         n->ca_lifetime = 10L * 365 * 86400;
         n->retries = 3;
         n->account_key_type = CS_KEY_EC256;
+        n->dns_wait = 300;
         return n;
     } else {
         cs_cert_conf *n = find_cert(c, name), *arr;
@@ -803,6 +826,17 @@ static cs_rc check_all(cs_config *c)
                                 "CA's directory URL or one of letsencrypt, letsencrypt-staging, "
                                 "zerossl, google",
                                 c->path, pv->line, pv->name);
+        if (pv->type == CS_PROVIDER_ACME && pv->challenge == CS_ACME_DNS01 && pv->dns == NULL)
+            return cs_error_set(CS_ECONFIG,
+                                "%s:%d: [provider %s]: challenge = dns-01 needs the key 'dns': "
+                                "alidns (Alibaba Cloud DNS), or the absolute path of a hook "
+                                "that adds and removes the TXT record",
+                                c->path, pv->line, pv->name);
+        if (!pv->eab_kid != !pv->eab_hmac_file)
+            return cs_error_set(CS_ECONFIG,
+                                "%s:%d: [provider %s]: eab-kid and eab-hmac-file go together: "
+                                "set both from the CA's external account binding, or neither",
+                                c->path, pv->line, pv->name);
     }
     for (i = 0; i < c->n_certs; i++) {
         cs_cert_conf *cc = &c->certs[i];
@@ -833,14 +867,17 @@ static cs_rc check_all(cs_config *c)
                                 "needs the names to issue for",
                                 c->path, cc->line, cc->name);
         if (cc->provider && cc->provider->type == CS_PROVIDER_ACME &&
-            cc->provider->challenge == CS_ACME_HTTP01)
+            cc->provider->challenge != CS_ACME_DNS01)
             for (size_t j = 0; j < cc->n_domains; j++)
                 if (strncmp(cc->domains[j], "*.", 2) == 0)
                     return cs_error_set(CS_ECONFIG,
                                         "%s:%d: [cert %s] domain: '%s' is a wildcard, which "
-                                        "http-01 cannot validate (ACME needs dns-01 for it, not "
-                                        "supported yet)",
-                                        c->path, cc->line, cc->name, cc->domains[j]);
+                                        "%s cannot validate; set challenge = dns-01 in "
+                                        "[provider %s]",
+                                        c->path, cc->line, cc->name, cc->domains[j],
+                                        cc->provider->challenge == CS_ACME_HTTP01 ? "http-01"
+                                                                                  : "tls-alpn-01",
+                                        cc->provider->name);
         if (check_renewal_window(c, cc) != CS_OK)
             return CS_ECONFIG;
         if (check_deploy(c, cc) != CS_OK)
@@ -954,6 +991,12 @@ void cs_config_free(cs_config *c)
         cs_strv_free(pv->contact);
         free(pv->webroot);
         free(pv->deploy_contact);
+        free(pv->eab_kid);
+        free(pv->eab_hmac_file);
+        free(pv->dns);
+        free(pv->dns_resolver);
+        free(pv->preferred_chain);
+        free(pv->alidns_endpoint);
     }
     for (i = 0; i < c->n_certs; i++) {
         cs_cert_conf *cc = &c->certs[i];

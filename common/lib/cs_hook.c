@@ -92,25 +92,26 @@ static int env_add(char **env, size_t *n, const char *fmt, ...)
 
 /*
  * A minimal environment: PATH (the caller's, else a safe default), LANG,
- * LC_ALL and TZ when set, and the CERTSYNC_* variables of this version.
+ * LC_ALL and TZ when set, and vars ("NAME=value", NULL-terminated).
  */
-static char **hook_env(const char *name, unsigned version, const char *dir, const char *config)
+static char **hook_env(const char *const *vars)
 {
     const char *path = getenv("PATH");
-    char **env = calloc(9, sizeof(char *));
-    size_t n = 0, i;
+    size_t n = 0, i, nv = 0;
+    char **env;
     int bad;
 
-    if (env == NULL)
+    while (vars && vars[nv])
+        nv++;
+    if ((env = calloc(nv + 5, sizeof(char *))) == NULL)
         return NULL;
     bad = env_add(env, &n, "PATH=%s", path && *path ? path : CS_HOOK_PATH);
     for (i = 0; hook_passed[i] && !bad; i++)
         if (getenv(hook_passed[i]))
             bad = env_add(env, &n, "%s=%s", hook_passed[i], getenv(hook_passed[i]));
-    if (bad || env_add(env, &n, "CERTSYNC_NAME=%s", name) ||
-        env_add(env, &n, "CERTSYNC_VERSION=%u", version) ||
-        env_add(env, &n, "CERTSYNC_DIR=%s", dir) ||
-        env_add(env, &n, "CERTSYNC_CONFIG=%s", config ? config : "")) {
+    for (i = 0; i < nv && !bad; i++)
+        bad = env_add(env, &n, "%s", vars[i]);
+    if (bad) {
         cs_strv_free(env);
         return NULL;
     }
@@ -175,7 +176,7 @@ static double now_s(void)
 }
 
 /* Wait for pid (killed after timeout_s), passing its stderr on; *status its wait status. */
-static cs_rc hook_wait(pid_t pid, int errfd, const char *name, const char *prog, int timeout_s,
+static cs_rc hook_wait(pid_t pid, int errfd, const char *what, const char *prog, int timeout_s,
                        int *status, hook_stderr *e)
 {
     double deadline = now_s() + timeout_s;
@@ -192,15 +193,15 @@ static cs_rc hook_wait(pid_t pid, int errfd, const char *name, const char *prog,
                 *status = -1;
                 break;
             }
-            return cs_error_set(CS_ERR, "[cert %s] on-change: cannot wait for '%s': %s", name, prog,
+            return cs_error_set(CS_ERR, "%s: cannot wait for '%s': %s", what, prog,
                                 strerror(errno));
         }
         if (now_s() >= deadline) {
             kill(pid, SIGKILL);
             waitpid(pid, status, 0);
             stderr_take(e, errfd);
-            return cs_error_set(CS_ERR, "[cert %s] on-change: '%s' did not finish within %d s",
-                                name, prog, timeout_s);
+            return cs_error_set(CS_ERR, "%s: '%s' did not finish within %d s", what, prog,
+                                timeout_s);
         }
         if (poll(&p, 1, 50) > 0)
             stderr_take(e, errfd);
@@ -246,7 +247,7 @@ static const char *one_line(const char *tail, char *buf, size_t size)
 }
 
 /* The exit status as a shell gives it ($?: 128+N after signal N), and its error. */
-static cs_rc hook_verdict(int status, const char *name, const char *prog, cs_hook_result *res)
+static cs_rc hook_verdict(int status, const char *what, const char *prog, cs_hook_result *res)
 {
     char said[1200];
 
@@ -254,22 +255,48 @@ static cs_rc hook_verdict(int status, const char *name, const char *prog, cs_hoo
         return CS_OK; /* reaped by the host: nothing is known, nothing is pending */
     res->exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
-        return cs_error_set(CS_ERR, "[cert %s] on-change: '%s' exited with status %d%s%s", name,
-                            prog, WEXITSTATUS(status), res->tail[0] ? ": " : "",
+        return cs_error_set(CS_ERR, "%s: '%s' exited with status %d%s%s", what, prog,
+                            WEXITSTATUS(status), res->tail[0] ? ": " : "",
                             one_line(res->tail, said, sizeof(said)));
     if (WIFSIGNALED(status))
-        return cs_error_set(CS_ERR, "[cert %s] on-change: '%s' was killed by signal %d%s%s", name,
-                            prog, WTERMSIG(status), res->tail[0] ? ": " : "",
+        return cs_error_set(CS_ERR, "%s: '%s' was killed by signal %d%s%s", what, prog,
+                            WTERMSIG(status), res->tail[0] ? ": " : "",
                             one_line(res->tail, said, sizeof(said)));
     return CS_OK;
 }
 
-cs_rc cs_hook_run(const char *cmd, const char *name, unsigned version, const char *version_dir,
-                  const char *config_path, int timeout_s, cs_hook_result *res)
+/* cmd's words, then args (NULL-terminated, may be NULL). */
+static cs_rc hook_argv(const char *cmd, const char *const *args, char ***argv)
+{
+    size_t n = 0, na = 0;
+    char **v;
+
+    if (cs_argv_split(cmd, argv) != CS_OK)
+        return cs_error_code();
+    while ((*argv)[n])
+        n++;
+    while (args && args[na])
+        na++;
+    if (na == 0)
+        return CS_OK;
+    if ((v = realloc(*argv, (n + na + 1) * sizeof(char *))) == NULL)
+        return cs_error_set(CS_ENOMEM, "out of memory");
+    *argv = v;
+    for (size_t i = 0; i < na; i++)
+        if ((v[n + i] = strdup(args[i])) == NULL) {
+            v[n + i] = NULL;
+            return cs_error_set(CS_ENOMEM, "out of memory");
+        }
+    v[n + na] = NULL;
+    return CS_OK;
+}
+
+cs_rc cs_hook_exec(const char *cmd, const char *const *args, const char *const *vars,
+                   const char *what, int timeout_s, cs_hook_result *res)
 {
     cs_hook_result mine;
     hook_stderr *e = NULL;
-    char **argv, **env;
+    char **argv = NULL, **env = NULL;
     pid_t pid;
     int status = 0, err, errfd = -1;
     cs_rc rc;
@@ -277,26 +304,28 @@ cs_rc cs_hook_run(const char *cmd, const char *name, unsigned version, const cha
     res = res ? res : &mine;
     memset(res, 0, sizeof(*res));
     res->exit_status = 127; /* as a shell says of a command it could not run */
-    if (cs_argv_split(cmd, &argv) != CS_OK)
-        return cs_error_prefix("[cert %s] on-change", name);
+    if (hook_argv(cmd, args, &argv) != CS_OK) {
+        cs_strv_free(argv);
+        return cs_error_prefix("%s", what);
+    }
     snprintf(res->command, sizeof(res->command), "%s",
              strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0]);
-    env = hook_env(name, version, version_dir, config_path);
+    env = hook_env(vars);
     e = calloc(1, sizeof(*e));
     if (env == NULL || e == NULL) {
-        rc = cs_error_set(CS_ENOMEM, "[cert %s] on-change: out of memory", name);
+        rc = cs_error_set(CS_ENOMEM, "%s: out of memory", what);
         goto done;
     }
     if ((err = hook_spawn(&pid, argv, env, &errfd)) != 0) {
-        rc = cs_error_set(CS_ERR, "[cert %s] on-change: cannot run '%s': %s; give the full path",
-                          name, argv[0], strerror(err));
+        rc = cs_error_set(CS_ERR, "%s: cannot run '%s': %s; give the full path", what, argv[0],
+                          strerror(err));
         snprintf(res->tail, sizeof(res->tail), "cannot run '%s': %s", argv[0], strerror(err));
         goto done;
     }
-    rc = hook_wait(pid, errfd, name, argv[0], timeout_s, &status, e);
+    rc = hook_wait(pid, errfd, what, argv[0], timeout_s, &status, e);
     stderr_tail(e, res->tail, sizeof(res->tail));
     if (rc == CS_OK)
-        rc = hook_verdict(status, name, argv[0], res);
+        rc = hook_verdict(status, what, argv[0], res);
     else if (WIFSIGNALED(status))
         res->exit_status = 128 + WTERMSIG(status);
     else
@@ -307,5 +336,26 @@ done:
     free(e);
     cs_strv_free(argv);
     cs_strv_free(env);
+    return rc;
+}
+
+cs_rc cs_hook_run(const char *cmd, const char *name, unsigned version, const char *version_dir,
+                  const char *config_path, int timeout_s, cs_hook_result *res)
+{
+    char *vars[5] = {NULL}, what[96];
+    cs_rc rc;
+
+    snprintf(what, sizeof(what), "[cert %s] on-change", name);
+    if (asprintf(&vars[0], "CERTSYNC_NAME=%s", name) < 0 ||
+        asprintf(&vars[1], "CERTSYNC_VERSION=%u", version) < 0 ||
+        asprintf(&vars[2], "CERTSYNC_DIR=%s", version_dir) < 0 ||
+        asprintf(&vars[3], "CERTSYNC_CONFIG=%s", config_path ? config_path : "") < 0) {
+        for (size_t i = 0; i < 4; i++)
+            free(vars[i]);
+        return cs_error_set(CS_ENOMEM, "%s: out of memory", what);
+    }
+    rc = cs_hook_exec(cmd, NULL, (const char *const *)vars, what, timeout_s, res);
+    for (size_t i = 0; i < 4; i++)
+        free(vars[i]);
     return rc;
 }

@@ -33,4 +33,12 @@ typedef struct {
 cs_rc cs_hook_run(const char *cmd, const char *name, unsigned version, const char *version_dir,
                   const char *config_path, int timeout_s, cs_hook_result *res);
 
+/*
+ * The same for any command: args (NULL-terminated, or NULL) appended to its
+ * words, vars ("NAME=value") added to the minimal environment; what names it
+ * in errors ("[cert shop] dns hook").
+ */
+cs_rc cs_hook_exec(const char *cmd, const char *const *args, const char *const *vars,
+                   const char *what, int timeout_s, cs_hook_result *res);
+
 #endif

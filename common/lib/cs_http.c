@@ -57,6 +57,15 @@ static size_t on_header(char *data, size_t size, size_t n, void *user)
     header_value(data, len, "location:", r->location, sizeof(r->location));
     header_value(data, len, "retry-after:", r->retry_after, sizeof(r->retry_after));
     header_value(data, len, "content-type:", r->content_type, sizeof(r->content_type));
+    if (len > 5 && strncasecmp(data, "link:", 5) == 0 && strlen(r->links) + 3 < sizeof(r->links)) {
+        size_t had = strlen(r->links);
+
+        /* several Link headers (ACME's alternate chains) make one list */
+        header_value(data, len, "link:", r->links + had + (had ? 2 : 0),
+                     sizeof(r->links) - had - (had ? 2 : 0));
+        if (had && r->links[had + 2])
+            memcpy(r->links + had, ", ", 2);
+    }
     return len;
 }
 

@@ -47,6 +47,7 @@ typedef struct {
     char location[1024];
     char retry_after[64];
     char content_type[96];
+    char links[2048]; /* every Link header's value, joined by ", " */
 } cs_http_response;
 
 /* Perform the request; CS_OK whenever an HTTP answer came back (any status). */

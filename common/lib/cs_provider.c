@@ -45,6 +45,18 @@ const cs_provider_ops *cs_provider_ops_of(cs_provider_type id)
     return NULL;
 }
 
+/* The current version holds a certificate that certsync revoke revoked. */
+static int current_revoked(cs_store *s, const char *name, const cs_bundle *b)
+{
+    char fp[65];
+    int revoked = 0;
+
+    cs_bundle_fingerprint(b, fp);
+    if (cs_store_revoked(s, name, fp, &revoked) != CS_OK)
+        revoked = 0;
+    return revoked;
+}
+
 int cs_provider_due(cs_store *s, const cs_cert_conf *cc, int force, char *reason, size_t size)
 {
     cs_bundle *b;
@@ -64,6 +76,9 @@ int cs_provider_due(cs_store *s, const cs_cert_conf *cc, int force, char *reason
     if (cs_bundle_validate(b, (const char *const *)cc->domains, cc->n_domains, now,
                            "the current version") != CS_OK) {
         snprintf(reason, size, "%s", cs_error_last());
+        r = 1;
+    } else if (current_revoked(s, cc->name, b)) {
+        snprintf(reason, size, "v%u was revoked (certsync revoke)", v);
         r = 1;
     } else if (end - now <= cc->renew_before) {
         snprintf(reason, size, "v%u expires in %ld days, inside renew-before (%ld days)", v,

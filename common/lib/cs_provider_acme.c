@@ -4,6 +4,8 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "cs_acme.h"
 #include "cs_provider.h"
@@ -34,6 +36,22 @@ static void acme_close(void *state)
     free(st);
 }
 
+/* The CA's renewal information (RFC 9773) may call for a renewal before renew-before does. */
+static int ari_due(cs_acme *a, cs_store *s, const cs_cert_conf *cc, cs_provider_result *res)
+{
+    cs_bundle *cur = NULL;
+    int due;
+
+    if (cs_store_load(s, cc->name, 0, &cur) != CS_OK) {
+        cs_error_clear();
+        return 0;
+    }
+    due = cs_acme_ari_due(a, cc->name, cs_bundle_leaf(cur), time(NULL), res->reason,
+                          sizeof(res->reason));
+    cs_bundle_free(cur);
+    return due;
+}
+
 static cs_rc acme_obtain(void *state, cs_store *s, const cs_cert_conf *cc, int force, cs_bundle **b,
                          cs_provider_result *res)
 {
@@ -44,7 +62,7 @@ static cs_rc acme_obtain(void *state, cs_store *s, const cs_cert_conf *cc, int f
     if (st->client == NULL && cs_acme_new(st->pv, s, &st->client) != CS_OK)
         return cs_error_code();
     if (!cs_provider_due(s, cc, force, res->reason, sizeof(res->reason)) &&
-        !cs_acme_order_pending(st->client, cc))
+        !cs_acme_order_pending(st->client, cc) && !ari_due(st->client, s, cc, res))
         return CS_OK;
     before = cs_acme_requests(st->client);
     if (cs_acme_issue(st->client, cc, b) != CS_OK)
@@ -69,9 +87,14 @@ static cs_rc acme_plan(void *state, cs_store *s, const cs_cert_conf *cc, int for
     }
     snprintf(out->calls, sizeof(out->calls),
              "the ACME CA %s: the account (registered when none is kept), an order for %zu "
-             "name(s) (or the one in progress resumed), http-01 answered %s, finalize, download",
+             "name(s) (or the one in progress resumed), %s, finalize, download",
              st->pv->directory, cc->n_domains,
-             st->pv->webroot ? "in the webroot and the store" : "from the store (the modules)");
+             st->pv->challenge == CS_ACME_DNS01
+                 ? (strcmp(st->pv->dns, "alidns") == 0
+                        ? "dns-01 TXT records added and removed through Alibaba Cloud DNS"
+                        : "dns-01 TXT records added and removed by the dns hook")
+             : st->pv->webroot ? "http-01 answered in the webroot and the store"
+                               : "http-01 answered from the store (the modules)");
     return CS_OK;
 }
 

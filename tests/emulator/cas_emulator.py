@@ -44,6 +44,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+import alidns  # the Alibaba Cloud DNS actions, in their own module
+
 API_VERSION = "2020-04-07"
 HOST_ID = "cas.aliyuncs.com"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -578,6 +580,7 @@ class Emulator:
             self.client_tokens = {}
             self.forged_ids = {}  # cert id -> the string the lists show instead
             cas_deploy.reset(self)
+            alidns.reset(self)
 
     # ---------------------------------------------------------------- logging
     def log(self, msg):
@@ -757,6 +760,8 @@ class Emulator:
 
     # ---------------------------------------------------------------- signature v1
     def _check_version_action(self, version, action, vname="Version", aname="Action"):
+        if version == alidns.VERSION and action in alidns.ACTIONS:
+            return
         if not version:
             raise missing("Version", vname)
         if version != API_VERSION:
@@ -935,7 +940,7 @@ class Emulator:
                 hit = self.client_tokens.get((action, token))
                 if hit is not None and time.time() - hit[0] < 86400:
                     return dict(hit[1])
-        result = ACTIONS[action](self, params)
+        result = (ACTIONS.get(action) or alidns.ACTIONS[action])(self, params)
         result = self._list_faults(action, params, result, info)
         if token and action in CLIENT_TOKEN_ACTIONS:
             with self.lock:
@@ -1089,13 +1094,15 @@ class Emulator:
             if kind not in FAULT_KINDS:
                 raise ValueError("kind must be one of " + ",".join(sorted(FAULT_KINDS)))
             action = p.get("action") or "*"
-            if action != "*" and action not in ACTIONS:
+            if action != "*" and action not in ACTIONS and action not in alidns.ACTIONS:
                 raise ValueError("unknown action " + action)
             count = int(p.get("count", "1"))
             if count < 0:
                 raise ValueError("count must be >= 0")
             f = self.add_fault(action, kind, count, float(p.get("seconds", "30")))
             return {"ok": True, "fault": f.public()}
+        if what.startswith("alidns-"):
+            return alidns.control(self, what, p) or {"error": "unknown " + what}
         if what == "clear":
             with self.lock:
                 n = len(self.faults)
@@ -1596,6 +1603,10 @@ def act_state(emu, p):
             o.process_seen = True
             return {"Type": "process"}
         emu._advance(o)
+        if o.state == "domain_verify" and o.validate_type == "DNS" and alidns.published(
+                emu, "_dnsauth." + o.domains[0].removeprefix("*."), o.token):
+            o.state, o.process_since, o.process_seen = "process", time.time(), False
+            return {"Type": "process"}
         if o.state == "domain_verify":
             if o.validate_type == "FILE":
                 return {"Type": "domain_verify", "ValidateType": "FILE", "Domain": o.domains[0],

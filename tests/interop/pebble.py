@@ -35,7 +35,7 @@ def _free_port(kind=socket.SOCK_STREAM):
 
 
 class Pebble:
-    def __init__(self, d, http_port, tls_port=None, env=None):
+    def __init__(self, d, http_port, tls_port=None, env=None, eab=None):
         self.d = Path(d)
         self.d.mkdir(parents=True, exist_ok=True)
         self.port, self.mgmt = _free_port(), _free_port()
@@ -48,6 +48,7 @@ class Pebble:
         self.log_file = self.d / "pebble.log"
         self.procs = []
         self.env = env or {}  # e.g. PEBBLE_AUTHZREUSE=0: every order proves control again
+        self.eab = eab  # {kid: base64url MAC key}: external account binding required
 
     @property
     def directory(self):
@@ -68,7 +69,8 @@ class Pebble:
             "managementListenAddress": f"127.0.0.1:{self.mgmt}",
             "certificate": str(self.ca_file), "privateKey": str(self.key_file),
             "httpPort": self.http_port, "tlsPort": self.tls_port,
-            "ocspResponderURL": "", "externalAccountBindingRequired": False}}))
+            "ocspResponderURL": "", "externalAccountBindingRequired": bool(self.eab),
+            "externalAccountMACKeys": self.eab or {}}}))
         dns_log = open(self.d / "challtestsrv.log", "w")
         self.procs.append(subprocess.Popen(
             [CHALLTESTSRV, "-dns01", f"127.0.0.1:{self.dns}", "-http01", "", "-https01", "",
@@ -108,10 +110,16 @@ class Pebble:
                     raise AssertionError(f"pebble did not come up:\n{self.log()}")
                 time.sleep(0.1)
 
-    def roots(self):
-        """The root that issues (PEM), from pebble's management interface."""
-        url = f"https://127.0.0.1:{self.mgmt}/roots/0"
+    def roots(self, i=0):
+        """The root that issues (PEM), from pebble's management interface; i > 0: the
+        roots of the alternate chains (PEBBLE_ALTERNATE_ROOTS)."""
+        url = f"https://127.0.0.1:{self.mgmt}/roots/{i}"
         return urllib.request.urlopen(url, context=self._ctx(), timeout=10).read().decode()
+
+    def cert_status(self, serial):
+        """What pebble says of a certificate it issued ({"Status": "Valid"|"Revoked", ...})."""
+        url = f"https://127.0.0.1:{self.mgmt}/cert-status-by-serial/{serial}"
+        return json.loads(urllib.request.urlopen(url, context=self._ctx(), timeout=10).read())
 
     def log(self):
         return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""

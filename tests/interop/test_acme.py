@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -164,6 +165,17 @@ Listen 127.0.0.1:{http_port}
                         lambda n=n: apache.served_sha256(https_port, n) == st["fingerprint_sha256"],
                         3.0)
                     assert ok, ap.log()
+                # a renewal: the same parent, children and generation serve it (no graceful)
+                before = (ap.pid(), ap.child_pids(), ap.generation())
+                r = certsync("--config", conf, "sync", "--force")
+                assert "shop: installed v2" in r.stdout, r.stdout + r.stderr
+                v2 = status(conf)["fingerprint_sha256"]
+                assert v2 != st["fingerprint_sha256"]
+                for n in NAMES:
+                    ok, _ = apache.wait_until(
+                        lambda n=n: apache.served_sha256(https_port, n) == v2, 3.0)
+                    assert ok, ap.log()
+                assert (ap.pid(), ap.child_pids(), ap.generation()) == before
     finally:
         apache.cleanup(root)
 
@@ -349,3 +361,455 @@ def test_the_cas_https_is_verified(tmp_path):
                          r"a private CA's HTTPS certificate goes in ca-file", r.stderr), r.stderr
         assert ca.log().count("GET /dir") == 1  # the fixture's own readiness check
         assert "TLS handshake error" in ca.log()
+
+
+EAB_KID = "kid-1"  # pebble's example external account binding
+EAB_KEY = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"
+
+
+def test_external_account_binding(tmp_path):
+    """A CA that requires EAB: without it the error says which keys to set; a MAC key file
+    others can read is refused before anything is sent; a wrong key is the CA's refusal;
+    the right one registers the account and the certificate is issued."""
+    ngx = module_nginx(tmp_path, tmp_path / "certsync.conf")
+    with pebble.Pebble(tmp_path / "pebble", http_port=ngx.port("http"),
+                       eab={EAB_KID: EAB_KEY}) as ca:
+        conf = write_conf(tmp_path, ca)
+        with ngx:
+            r = certsync("--config", conf, "sync", check=False)
+            assert r.returncode != 0
+            assert (f"ACME CA {ca.directory} requires an external account binding: set eab-kid "
+                    "and eab-hmac-file in [provider ca]") in r.stderr, r.stderr
+            hmac = tmp_path / "eab.key"
+            hmac.write_text(EAB_KEY + "\n")
+            hmac.chmod(0o640)
+            conf = write_conf(tmp_path, ca, extra_provider=f"eab-kid = {EAB_KID}\n"
+                                                           f"eab-hmac-file = {hmac}\n")
+            r = certsync("--config", conf, "sync", check=False)
+            assert r.returncode != 0
+            assert (f"eab-hmac-file '{hmac}' can be read by group or others (mode 0640): "
+                    "refused, it is a secret; chmod 600 it") in r.stderr, r.stderr
+            assert EAB_KEY not in r.stdout + r.stderr
+            hmac.chmod(0o600)
+            hmac.write_text(EAB_KEY[::-1] + "\n")  # a wrong MAC key: pebble refuses
+            r = certsync("--config", conf, "sync", check=False)
+            assert r.returncode != 0
+            assert ("ACME CA: account: HTTP 403 urn:ietf:params:acme:error:unauthorized: "
+                    "external account binding JWS verification error") in r.stderr, r.stderr
+            assert "There are now 1 accounts" not in ca.log()
+            hmac.write_text(EAB_KEY + "\n")
+            r = certsync("--config", conf, "sync")
+            assert "shop: installed v1" in r.stdout, r.stdout + r.stderr
+            verify_issued(tmp_path, conf, ca, ngx)
+            assert "There are now 1 accounts" in ca.log()
+            assert EAB_KEY not in r.stdout + r.stderr
+
+
+def test_revoke_an_acme_certificate(tmp_path):
+    """`certsync revoke --name` revokes the current version at the CA with the account key;
+    the store remembers it: the next sync replaces it, a rollback to it is refused."""
+    ngx = module_nginx(tmp_path, tmp_path / "certsync.conf")
+    with pebble.Pebble(tmp_path / "pebble", http_port=ngx.port("http")) as ca:
+        conf = write_conf(tmp_path, ca)
+        conf.write_text(conf.read_text() + "\n[cert local]\ndomain = local.test\n")
+        with ngx:
+            certsync("--config", conf, "sync", "shop")
+            certsync("--config", conf, "sync", "--force", "shop")
+            v2 = status(conf)
+            assert v2["version"] == 2
+            serial = v2["serial"]
+            assert ca.cert_status(serial.lower())["Status"] == "Valid"
+            r = certsync("--config", conf, "revoke", "--name", "shop", check=False)
+            assert r.returncode == 2 and "confirm with --yes" in r.stderr, r.stderr
+            r = certsync("--config", conf, "revoke", "--name", "local", "--yes", check=False)
+            assert r.returncode == 1
+            assert "[cert local] is not issued by an ACME CA" in r.stderr, r.stderr
+            r = certsync("--config", conf, "revoke", "--name", "shop", "--reason",
+                         "keyCompromise", "--yes")
+            assert (f"revoke: done (shop v2, serial {serial}, at the ACME CA {ca.directory}); "
+                    "`certsync rollback` refuses it and the next sync replaces it") in r.stdout
+            st = ca.cert_status(serial.lower())
+            assert st["Status"] == "Revoked" and st["Reason"] == 1, st
+            state = json.loads((tmp_path / "store" / "certs" / "shop" / "state.json").read_text())
+            assert state["revoked"] == [v2["fingerprint_sha256"]]
+            # revoking it again: the CA says so, and nothing changes
+            r = certsync("--config", conf, "revoke", "--name", "shop", "--yes", check=False)
+            assert r.returncode == 1 and "alreadyRevoked" in r.stderr, r.stderr
+            # the revoked current version is due: the next sync replaces it, nginx serves it
+            r = certsync("--config", conf, "sync", "shop")
+            assert "shop: installed v3" in r.stdout, r.stdout + r.stderr
+            verify_issued(tmp_path, conf, ca, ngx)
+            # a rollback would go back to the revoked v2: refused
+            r = certsync("--config", conf, "rollback", "shop", check=False)
+            assert r.returncode == 1 and "v2 of 'shop' was revoked" in r.stderr, r.stderr
+            assert status(conf)["version"] == 3
+
+
+# ---- dns-01: a wildcard through the Alidns emulator, and a hook ----
+
+WILD = ("acme.test", "*.acme.test")
+
+
+def dns_conf(tmp_path, ca, publisher, extra=""):
+    conf = tmp_path / "certsync.conf"
+    conf.write_text(f"""[store]
+path = {tmp_path}/store
+
+[provider ca]
+type = acme
+directory = {ca.directory}
+tos-agreed = yes
+ca-file = {tmp_path}/ca-bundle.pem
+challenge = dns-01
+dns = {publisher}
+dns-resolver = 127.0.0.1:{ca.dns}
+dns-wait = 20s
+{extra}
+[cert wild]
+provider = ca
+domain = {" ".join(WILD)}
+""")
+    (tmp_path / "ca-bundle.pem").write_text(ca.ca_file.read_text())
+    return conf
+
+
+def wild_nginx(tmp_path, conf):
+    return Nginx(tmp_path / "ngx", f"""
+    certsync_config {conf};
+    server {{
+        listen 127.0.0.1:{{port_tls}} ssl;
+        server_name {" ".join(WILD)};
+        certsync_certificate wild;
+        location / {{ return 200 "wild\\n"; }}
+    }}
+""", ports=("tls",))
+
+
+def check_wildcard_served(tmp_path, conf, ca, ngx):
+    root = tmp_path / "pebble-root.pem"
+    root.write_text(ca.roots())
+    cur = tmp_path / "store" / "certs" / "wild" / "current"
+    r = run("openssl", "verify", "-CAfile", root, "-untrusted", cur / "chain.pem", cur / "cert.pem")
+    assert r.stdout.strip().endswith("OK")
+    san = run("openssl", "x509", "-in", cur / "cert.pem", "-noout", "-ext", "subjectAltName").stdout
+    assert "DNS:acme.test" in san and "DNS:*.acme.test" in san, san
+    fp = json.loads(certsync("--config", conf, "status", "--json", "wild").stdout)[0][
+        "fingerprint_sha256"]
+    for sni in ("acme.test", "www.acme.test", "shop.acme.test"):
+        got, out = s_client(ngx.port("tls"), sni, "-CAfile", str(root), "-verify_return_error")
+        assert got == fp, out
+
+
+def test_wildcard_with_dns01_through_alidns(tmp_path):
+    """The TXT records go through the Alidns API (the emulator checks every signature),
+    which forwards them to challtestsrv, where pebble really resolves them; the sync waits
+    until the resolver answers them, and removes them afterwards."""
+    from test_aliyun import Emu, KEY_ID, SECRET
+    (tmp_path / "emu").mkdir()
+    emu = Emu(tmp_path / "emu", 1)
+    cred = tmp_path / "ali.cred"
+    cred.write_text(f"access_key_id = {KEY_ID}\naccess_key_secret = {SECRET}\n")
+    cred.chmod(0o600)
+    try:
+        with pebble.Pebble(tmp_path / "pebble", http_port=1) as ca:
+            emu.ctl("alidns-forward", url=f"http://127.0.0.1:{ca.dns_mgmt}")
+            conf = dns_conf(tmp_path, ca, "alidns",
+                            f"endpoint = https://127.0.0.1:{emu.port}\ncredentials = {cred}\n")
+            with open(tmp_path / "ca-bundle.pem", "a") as f:
+                f.write(emu.ca.read_text())
+            # the zone is not in the account yet: the error says so, nothing is left behind
+            r = certsync("--config", conf, "sync", check=False)
+            assert r.returncode != 0
+            assert ("Alidns: no zone of the account holds _acme-challenge.acme.test "
+                    "(InvalidDomainName.NoExist") in r.stderr, r.stderr
+            emu.ctl("alidns-domain", name="acme.test")
+            emu.ctl("clear", requests="1")
+            # one 503 on the first record: retried like every call of the service
+            emu.ctl("fault", action="AddDomainRecord", kind="http503", count="1")
+            ngx = wild_nginx(tmp_path, conf)
+            with ngx:
+                r = certsync("--config", conf, "sync")
+                assert "wild: installed v1 (issued by the ACME CA" in r.stdout, r.stdout + r.stderr
+                check_wildcard_served(tmp_path, conf, ca, ngx)
+            reqs = [q for q in emu.ctl("requests")["requests"]]
+            acts = [q["action"] for q in reqs]
+            assert acts.count("AddDomainRecord") == 3, acts  # two records, one retried
+            assert acts.count("DeleteDomainRecord") == 2, acts
+            assert all(q["auth"] == "ok" and q["sig"] == "v3" for q in reqs), reqs
+            assert emu.ctl("alidns-records")["records"] == []
+            # challtestsrv got both values through the emulator, and has none left
+            dns_log = (tmp_path / "pebble" / "challtestsrv.log").read_text()
+            assert len(set(re.findall(r'Added DNS-01 TXT challenge for Host '
+                                      r'"_acme-challenge\.acme\.test\." - Value "(\S+)"',
+                                      dns_log))) == 2, dns_log
+            assert dns_log.strip().splitlines()[-1].endswith(
+                'Removed DNS-01 TXT challenge for Host "_acme-challenge.acme.test."'), dns_log
+            assert SECRET not in r.stdout + r.stderr
+    finally:
+        emu.stop()
+
+
+def test_dns01_through_a_hook(tmp_path):
+    """dns = /path/to/hook: run with add/remove and CERTSYNC_DOMAIN, CERTSYNC_TXT_NAME,
+    CERTSYNC_TXT_VALUE (no shell); here it sets the record in challtestsrv."""
+    # every order proves the names again (pebble reuses a valid authorization half the time)
+    with pebble.Pebble(tmp_path / "pebble", http_port=1, env={"PEBBLE_AUTHZREUSE": "0"}) as ca:
+        log = tmp_path / "hook.log"
+        hook = tmp_path / "dns-hook"
+        hook.write_text(f"""#!/bin/sh
+echo "$1 $CERTSYNC_DOMAIN $CERTSYNC_TXT_NAME $CERTSYNC_TXT_VALUE" >> {log}
+case "$1" in
+add) curl -sf -d '{{"host":"'"$CERTSYNC_TXT_NAME"'.","value":"'"$CERTSYNC_TXT_VALUE"'"}}' \\
+        http://127.0.0.1:{ca.dns_mgmt}/set-txt ;;
+remove) curl -sf -d '{{"host":"'"$CERTSYNC_TXT_NAME"'."}}' \\
+        http://127.0.0.1:{ca.dns_mgmt}/clear-txt ;;
+*) echo "unknown verb $1" >&2; exit 2 ;;
+esac
+""")
+        hook.chmod(0o755)
+        conf = dns_conf(tmp_path, ca, hook)
+        ngx = wild_nginx(tmp_path, conf)
+        with ngx:
+            r = certsync("--config", conf, "sync")
+            assert "wild: installed v1" in r.stdout, r.stdout + r.stderr
+            check_wildcard_served(tmp_path, conf, ca, ngx)
+        lines = log.read_text().splitlines()
+        adds = [l.split() for l in lines if l.startswith("add ")]
+        removes = [l.split() for l in lines if l.startswith("remove ")]
+        # one record per authorization (the name and its wildcard), each removed again
+        assert len(adds) == 2 and len(removes) == 2, lines
+        assert [a[1:3] for a in adds] == [["acme.test", "_acme-challenge.acme.test"]] * 2
+        assert sorted(a[3] for a in adds) == sorted(r[3] for r in removes)
+        assert all(re.fullmatch(r"[A-Za-z0-9_-]{43}", a[3]) for a in adds)
+        # a hook that fails: the sync fails naming it and its stderr, current stays
+        hook.write_text("#!/bin/sh\necho 'the DNS API said no' >&2\nexit 3\n")
+        r = certsync("--config", conf, "sync", "--force", check=False)
+        assert r.returncode != 0
+        assert ("[provider ca] dns hook (add _acme-challenge.acme.test): 'dns-hook' exited with "
+                "status 3: the DNS API said no") in r.stderr.replace(str(hook), "dns-hook"), r.stderr
+        assert json.loads(certsync("--config", conf, "status", "--json", "wild").stdout)[0][
+            "version"] == 1
+
+
+# ---- renewals reach the servers with the same processes; the sync inside nginx ----
+
+def test_a_renewal_is_swapped_into_nginx_with_the_same_processes(tmp_path):
+    ngx = module_nginx(tmp_path, tmp_path / "certsync.conf")
+    with pebble.Pebble(tmp_path / "pebble", http_port=ngx.port("http")) as ca:
+        conf = write_conf(tmp_path, ca)
+        with ngx:
+            certsync("--config", conf, "sync")
+            v1 = verify_issued(tmp_path, conf, ca, ngx)
+            pids = (ngx.master_pid, ngx.worker_pids())
+            r = certsync("--config", conf, "sync", "--force")
+            assert "shop: installed v2 (issued by the ACME CA" in r.stdout, r.stdout + r.stderr
+            v2 = verify_issued(tmp_path, conf, ca, ngx)  # waits until every worker serves it
+            assert v2["fingerprint_sha256"] != v1["fingerprint_sha256"]
+            assert (ngx.master_pid, ngx.worker_pids()) == pids  # no reload, no restart
+            assert "reload" not in ngx.log().lower()
+
+
+def test_nginx_in_server_sync_issues_from_acme_serving_the_fallback_until_then(tmp_path):
+    """certsync_sync on: the sync inside nginx (a thread of its pool) drives the ACME order
+    while the same nginx answers pebble's http-01 requests; the fallback is served until
+    the first certificate is installed, and each renewal after it is swapped in."""
+    conf = tmp_path / "certsync.conf"
+    # a renew-before longer than pebble's certificates live: every run issues again
+    ngx = Nginx(tmp_path / "ngx", f"""
+    certsync_config {conf};
+    certsync_sync on;
+    certsync_sync_interval 1s;
+    server {{
+        listen 127.0.0.1:{{port_tls}} ssl;
+        server_name {" ".join(NAMES)};
+        certsync_certificate shop;
+        location / {{ return 200 "shop\\n"; }}
+    }}
+    server {{
+        listen 127.0.0.1:{{port_http}};
+        certsync_validation on;
+        location / {{ return 301 https://$host$request_uri; }}
+    }}
+""")
+    with pebble.Pebble(tmp_path / "pebble", http_port=ngx.port("http")) as ca:
+        write_conf(tmp_path, ca, extra_cert="renew-before = 36500d\n")
+        root = tmp_path / "pebble-root.pem"
+        root.write_text(ca.roots())
+        store = tmp_path / "store" / "certs" / "shop"
+        with ngx:
+            # the first requests get the fallback (or, if the sync was quick, v1)
+            fp, text = s_client(ngx.port("tls"), NAMES[0])
+            fallback = "CN = certsync fallback for shop" in text
+            assert fallback or (store / "current").exists(), text
+            t0 = time.time()
+            while not (store / "current").exists() or status(conf)["version"] < 2:
+                assert time.time() - t0 < 60, ngx.log() + ca.log()
+                time.sleep(0.3)
+            assert "certsync: the sync installed \"shop\" v1" in ngx.log(), ngx.log()
+            assert "Attempting to validate w/ HTTP" in ca.log()
+            pids = (ngx.master_pid, ngx.worker_pids())
+            # what is served follows the store (a renewal may land while we look)
+            for _ in range(100):
+                want = status(conf)["fingerprint_sha256"]
+                got, out = s_client(ngx.port("tls"), NAMES[1], "-CAfile", str(root),
+                                    "-verify_return_error")
+                if got == want:
+                    break
+                time.sleep(0.1)
+            else:
+                raise AssertionError("nginx does not serve what its sync installed")
+            assert (ngx.master_pid, ngx.worker_pids()) == pids
+
+
+def test_a_renewal_reaches_tomcat_through_certsync_tomcat_with_the_same_process(tmp_path):
+    """Tomcat has no module: http-01 goes to a webroot (served here by Python's http.server
+    on pebble's http port), certsync-tomcat writes the keystore and asks Tomcat's manager
+    to re-read it; the renewal is served by the same Tomcat process."""
+    import functools
+    import http.server
+    import threading
+    from conftest import ROOT
+    from tomcat import Tomcat, available as tomcat_available
+    assert tomcat_available(), "tomcat10 and tomcat10-admin are missing: run build/install-deps.sh"
+    helper = os.environ.get("CERTSYNC_TOMCAT", str(ROOT / "out" / "certsync-tomcat"))
+    webroot = tmp_path / "www"
+    webroot.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(webroot))
+    http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    creds = tmp_path / "manager.cred"
+    creds.write_text("certsync:manager-pw\n")
+    creds.chmod(0o600)
+    try:
+        with pebble.Pebble(tmp_path / "pebble", http_port=srv.server_address[1]) as ca:
+            conf = write_conf(tmp_path, ca, extra_provider=f"webroot = {webroot}\n",
+                              extra_cert="key-type = rsa2048\n")
+            certsync("--config", conf, "sync")
+            ks = tmp_path / "shop.jks"
+            tomcat_helper = lambda *a: run(helper, "--config", conf, "--cert", "shop",
+                                           "--keystore", ks, "--type", "jks", *a)
+            assert "shop: wrote v1" in tomcat_helper().stdout
+            with Tomcat(tmp_path / "tc", ks, "JKS", password_file=Path(str(ks) + ".password"),
+                        key_alias="shop") as tc:
+                pid = tc.pid()
+                assert tc.served_sha256() == status(conf)["fingerprint_sha256"]
+                r = certsync("--config", conf, "sync", "--force")
+                assert "shop: installed v2 (issued by the ACME CA" in r.stdout, r.stdout + r.stderr
+                r = tomcat_helper("--reload-url", tc.reload_url, "--manager-credentials", creds)
+                assert "shop: wrote v2" in r.stdout
+                assert "Tomcat reloaded: OK - Reloaded TLS configuration" in r.stdout
+                assert tc.served_sha256() == status(conf)["fingerprint_sha256"]
+                assert tc.pid() == pid and tc.running()
+    finally:
+        srv.shutdown()
+
+
+def test_preferred_chain_picks_an_alternate_chain(tmp_path):
+    """pebble offers a second chain to another root (Link: rel="alternate"); with
+    preferred-chain naming that root, its chain is installed; without, the default."""
+    ngx = module_nginx(tmp_path, tmp_path / "certsync.conf")
+    with pebble.Pebble(tmp_path / "pebble", http_port=ngx.port("http"),
+                       env={"PEBBLE_ALTERNATE_ROOTS": "1"}) as ca:
+        roots = [tmp_path / "root0.pem", tmp_path / "root1.pem"]
+        for i, f in enumerate(roots):
+            f.write_text(ca.roots(i))
+        cn1 = run("openssl", "x509", "-in", roots[1], "-noout", "-subject",
+                  "-nameopt", "multiline").stdout.split("commonName", 1)[1].split("=", 1)[1].strip()
+        cur = tmp_path / "store" / "certs" / "shop" / "current"
+
+        def verifies_with(root):
+            r = run("openssl", "verify", "-CAfile", root, "-untrusted", cur / "chain.pem",
+                    cur / "cert.pem", check=False)
+            return r.returncode == 0
+
+        conf = write_conf(tmp_path, ca)
+        with ngx:
+            certsync("--config", conf, "sync")
+            assert verifies_with(roots[0]) and not verifies_with(roots[1])
+            conf = write_conf(tmp_path, ca, extra_provider=f"preferred-chain = {cn1}\n")
+            r = certsync("--config", conf, "sync", "--force")
+            assert "shop: installed v2" in r.stdout, r.stdout + r.stderr
+            assert verifies_with(roots[1]) and not verifies_with(roots[0])
+            # a CA name no chain has: the default chain
+            conf = write_conf(tmp_path, ca, extra_provider="preferred-chain = No Such CA\n")
+            certsync("--config", conf, "sync", "--force")
+            assert verifies_with(roots[0])
+
+
+def test_tls_alpn01_answered_by_nginx_in_its_handshake(tmp_path):
+    """challenge = tls-alpn-01: pebble connects to nginx's TLS port with ALPN acme-tls/1 and
+    gets the validation certificate the sync left in the store, from the module's
+    handshake callbacks; other clients keep getting the served certificate and http/1.1."""
+    ngx = module_nginx(tmp_path, tmp_path / "certsync.conf")
+    with pebble.Pebble(tmp_path / "pebble", http_port=1, tls_port=ngx.port("tls")) as ca:
+        conf = write_conf(tmp_path, ca, extra_provider="challenge = tls-alpn-01\n")
+        with ngx:
+            r = certsync("--config", conf, "sync")
+            assert "shop: installed v1" in r.stdout, r.stdout + r.stderr
+            st = verify_issued(tmp_path, conf, ca, ngx)
+            for n in NAMES:
+                assert f'certsync: answering tls-alpn-01 for "{n}" from the store' in ngx.log()
+            assert "Attempting to validate w/ HTTP" not in ca.log()
+            # the answers are gone; an acme-tls/1 handshake now has nothing to get
+            left = [p for p in (tmp_path / "store" / "challenges").rglob("*") if p.is_file()]
+            assert left == []
+            out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{ngx.port('tls')}",
+                                  "-servername", NAMES[0], "-alpn", "acme-tls/1"],
+                                 input="", capture_output=True, text=True, timeout=20)
+            assert "BEGIN CERTIFICATE" not in out.stdout
+            assert f'no tls-alpn-01 answer for "{NAMES[0]}" in the store' in ngx.log()
+            # everyone else: the served certificate, with http/1.1 chosen as nginx would
+            out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{ngx.port('tls')}",
+                                  "-servername", NAMES[0], "-alpn", "h2,http/1.1"],
+                                 input="", capture_output=True, text=True, timeout=20)
+            assert "ALPN protocol: http/1.1" in out.stdout, out.stdout
+            fp, _ = s_client(ngx.port("tls"), NAMES[0])
+            assert fp == st["fingerprint_sha256"]
+
+
+def test_apache_in_server_sync_issues_from_acme():
+    """CertSyncSync on: Apache's sync (mod_watchdog's thread, as www-data, the store being
+    www-data's) drives the ACME order while the same Apache answers pebble's http-01."""
+    import apache
+    root = apache.workdir()
+    try:
+        http_port, https_port = apache.free_port(), apache.free_port()
+        with pebble.Pebble(root / "pebble", http_port=http_port) as ca:
+            conf = write_conf(root, ca)
+            conf.write_text(conf.read_text().replace("[store]\n", "[store]\nowner = www-data\n"))
+            vhosts = f"""
+Listen 127.0.0.1:{https_port} https
+<VirtualHost 127.0.0.1:{https_port}>
+    ServerName {NAMES[0]}
+    ServerAlias {NAMES[1]}
+    SSLEngine on
+    CertSyncCertificate shop
+</VirtualHost>
+Listen 127.0.0.1:{http_port}
+<VirtualHost 127.0.0.1:{http_port}>
+    ServerName {NAMES[0]}
+    ServerAlias {NAMES[1]}
+</VirtualHost>
+"""
+            preamble = f"CertSyncConfig {conf}\nCertSyncSync on\nCertSyncSyncInterval 3s"
+            with apache.Apache(root, vhosts, preamble=preamble) as ap:
+                parent, generation = ap.pid(), ap.generation()
+
+                def installed():
+                    try:
+                        return status(conf)["fingerprint_sha256"]
+                    except Exception:
+                        return None
+                fp, _ = apache.wait_until(installed, 40, interval=0.3)
+                assert fp, ap.log() + ca.log()
+                assert "Attempting to validate w/ HTTP" in ca.log()
+                for n in NAMES:
+                    ok, _ = apache.wait_until(
+                        lambda n=n: apache.served_sha256(https_port, n) == fp, 5.0)
+                    assert ok, ap.log()
+                assert (ap.pid(), ap.generation()) == (parent, generation)
+            verify_issued(root, conf, ca)
+            assert (root / "store" / "acme" / "ca" / "account.key").stat().st_uid != 0
+    finally:
+        apache.cleanup(root)

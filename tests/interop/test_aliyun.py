@@ -365,6 +365,27 @@ def test_apply_dns_withdraw_delete_order_revoke_renew_quota(cas, emu):
     assert "digicert-free-1-free:" in cas.cli("quota").stdout
 
 
+def test_apply_dns_publishes_its_record_through_alidns_and_removes_it(cas, emu):
+    """apply --validate dns --dns alidns: the record goes into Alibaba Cloud DNS (the emulator's
+    Alidns actions, which the emulated service's DNS validation looks at), no manual step;
+    with --wait it is removed once the certificate is issued and installed."""
+    emu.ctl("alidns-domain", name="pub.test")
+    cas.write("[cert pub]\nprovider = ali\ndomain = pub.test\n",
+              provider_extra=f"alidns-endpoint = https://127.0.0.1:{emu.port}\n")
+    r = cas.cli("apply", "--domain", "pub.test", "--validate", "dns", "--dns", "alidns",
+                "--wait", "--poll", "1")
+    m = re.search(r"published in Alibaba Cloud DNS: _dnsauth\.pub\.test TXT (\S+)", r.stdout)
+    assert m, r.stdout + r.stderr
+    assert f"removed from Alibaba Cloud DNS: _dnsauth.pub.test TXT {m.group(1)}" in r.stdout
+    assert "pub: installed v1 (certificate " in r.stdout
+    assert emu.ctl("alidns-records")["records"] == []
+    acts = emu.actions()
+    assert acts.count("AddDomainRecord") == 1 and acts.count("DeleteDomainRecord") == 1
+    r = cas.cli("apply", "--domain", "pub.test", "--validate", "file", "--dns", "alidns",
+                check=False)
+    assert r.returncode == 2 and "--dns alidns publishes a DNS validation" in r.stderr
+
+
 def test_renew_only_an_expiring_order_and_the_new_order_waits_for_an_application(cas, emu):
     cas.write("[cert s]\nprovider = ali\ndomain = s.test\n")
     fresh = emu.ctl("add-cert", domain="n.test", order="1")            # 90 days left

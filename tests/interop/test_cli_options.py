@@ -32,11 +32,12 @@ OPTIONS = {
     "delete": ID_OPTIONS,
     "delete-order": ID_OPTIONS,
     "withdraw": ID_OPTIONS,
-    "revoke": ID_OPTIONS,
+    "revoke": ID_OPTIONS | {"--name", "--reason"},  # --name NAME: an ACME certificate
     "renew": ID_OPTIONS,
     "quota": {"--product", "--provider", "--json", "--config", "--help"},
     "apply": {"--domain", "--validate", "--product", "--wait", "--into", "--webroot", "--order",
               "--poll", "--timeout", "--provider", "--username", "--phone", "--email", "--json",
+              "--dns",
               "--check", "--connect-to", "--config", "--help"},
     "resources": {"--provider", "--product", "--keyword", "--cloud", "--json", "--config",
                   "--help"},
@@ -98,7 +99,11 @@ def test_help_lists_every_option_the_command_takes(cmd, no_config):
 def test_the_five_id_commands_share_one_table(no_config):
     helps = {c: options_section(certsync(c, "--help").stdout)
              for c in ["delete", "delete-order", "withdraw", "revoke", "renew"]}
+    revoke = helps.pop("revoke")  # and --name, --reason for an ACME certificate
     assert len({tuple(h.items()) for h in helps.values()}) == 1
+    assert {k: v for k, v in revoke.items() if k not in ("--name", "--reason")} == helps["renew"]
+    r = certsync("revoke", "--reason", "1", "5", check=False)
+    assert r.returncode == 2 and "--reason goes with --name" in r.stderr
     r = certsync("withdraw", "12x", check=False)
     assert r.returncode == 2 and "certsync withdraw: give one ORDER (digits)" in r.stderr
     r = certsync("delete", check=False)

@@ -5,6 +5,9 @@
  */
 #include <openssl/core_names.h>
 #include <openssl/ecdsa.h>
+#include <openssl/hmac.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <openssl/param_build.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +17,8 @@
 
 #include "cs_acme.h"
 #include "cs_config.h"
+#include "cs_dns.h"
+#include "cs_revoke.h"
 #include "cs_store.h"
 #include "cs_test.h"
 
@@ -258,6 +263,199 @@ static void challenge_answers_are_removed_and_the_acme_area_is_private(void **st
     free(dir);
 }
 
+/* RFC 8555 7.3.4: HS256 over protected.payload with the CA's key; the payload is our JWK. */
+static void the_external_account_binding_is_an_hs256_jws_over_the_jwk(void **state)
+{
+    static const char key64[] = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
+    unsigned char mac[64], md[32], *raw;
+    unsigned mdlen;
+    long n = cs_acme_b64url_decode(key64, mac, sizeof(mac));
+    EVP_PKEY *key;
+    json_t *eab, *jwk, *h, *payload;
+    char *input, *sig, *jt;
+    size_t len;
+    (void)state;
+
+    assert_int_equal(n, 48);
+    assert_int_equal(cs_acme_b64url_decode("a+b/", mac, sizeof(mac)), 3); /* base64 too */
+    assert_int_equal(cs_acme_b64url_decode("a.b", mac, sizeof(mac)), -1);
+    n = cs_acme_b64url_decode(key64, mac, sizeof(mac));
+    assert_int_equal(cs_key_generate(CS_KEY_EC256, &key), CS_OK);
+    assert_int_equal(cs_acme_eab(key, "kid-1", mac, (size_t)n, "https://ca.test/new-acct", &eab),
+                     CS_OK);
+    raw = b64url_decode(json_string_value(json_object_get(eab, "protected")), &len);
+    h = json_loadb((char *)raw, len, 0, NULL);
+    free(raw);
+    assert_string_equal(json_string_value(json_object_get(h, "alg")), "HS256");
+    assert_string_equal(json_string_value(json_object_get(h, "kid")), "kid-1");
+    assert_string_equal(json_string_value(json_object_get(h, "url")), "https://ca.test/new-acct");
+    assert_null(json_object_get(h, "nonce")); /* the inner JWS carries none */
+    raw = b64url_decode(json_string_value(json_object_get(eab, "payload")), &len);
+    payload = json_loadb((char *)raw, len, 0, NULL);
+    free(raw);
+    assert_int_equal(cs_acme_jwk(key, &jwk), CS_OK);
+    assert_true(json_equal(payload, jwk));
+    assert_true(asprintf(&input, "%s.%s", json_string_value(json_object_get(eab, "protected")),
+                         json_string_value(json_object_get(eab, "payload"))) > 0);
+    HMAC(EVP_sha256(), mac, (int)n, (unsigned char *)input, strlen(input), md, &mdlen);
+    sig = cs_acme_b64url(md, mdlen);
+    assert_string_equal(json_string_value(json_object_get(eab, "signature")), sig);
+    jt = json_dumps(eab, 0);
+    assert_null(strstr(jt, key64)); /* the MAC key itself is never sent */
+    free(jt);
+    free(sig);
+    free(input);
+    json_decref(h);
+    json_decref(payload);
+    json_decref(jwk);
+    json_decref(eab);
+    EVP_PKEY_free(key);
+}
+
+static const char *write_conf(const char *text);
+
+static void dns01_is_read_with_its_publisher(void **state)
+{
+    cs_config *c = NULL;
+    (void)state;
+
+    assert_int_equal(cs_config_load(write_conf("[provider p]\ntype = acme\n"
+                                               "directory = https://ca.test/d\n"
+                                               "challenge = dns-01\ndns = alidns\n"
+                                               "dns-resolver = 127.0.0.1:5353\ndns-wait = 2m\n"
+                                               "endpoint = https://127.0.0.1:8443\n"
+                                               "[cert w]\nprovider = p\n"
+                                               "domain = example.com *.example.com\n"),
+                                    &c),
+                     CS_OK);
+    assert_int_equal(c->providers[0].challenge, CS_ACME_DNS01);
+    assert_string_equal(c->providers[0].dns, "alidns");
+    assert_string_equal(c->providers[0].dns_resolver, "127.0.0.1:5353");
+    assert_int_equal(c->providers[0].dns_wait, 120);
+    assert_string_equal(c->providers[0].endpoint, "https://127.0.0.1:8443");
+    cs_config_free(c);
+    assert_int_equal(cs_config_load(write_conf("[provider p]\ntype = acme\n"
+                                               "directory = https://ca.test/d\n"
+                                               "challenge = dns-01\n"
+                                               "dns = /usr/local/bin/dns-hook --zone x\n"),
+                                    &c),
+                     CS_OK);
+    assert_string_equal(c->providers[0].dns, "/usr/local/bin/dns-hook --zone x");
+    assert_int_equal(c->providers[0].dns_wait, 300);
+    cs_config_free(c);
+}
+
+/* A TXT answer as a server sends it: compressed names, several strings, other records. */
+static void a_txt_answer_is_found_among_others(void **state)
+{
+    unsigned char q[300], a[512];
+    int n = cs_dns_txt_query("_acme-challenge.example.com", 0x1234, q, sizeof(q));
+    size_t len;
+    /* answers: TXT "other", TXT "abc" "def" (one value in two strings), A 127.0.0.1 */
+    static const unsigned char answers[] = {
+        0xc0, 12,  0,    16, 0, 1, 0, 0, 0, 60, 0, 6,  5, 'o', 't', 'h', 'e', 'r',
+        0xc0, 12,  0,    16, 0, 1, 0, 0, 0, 60, 0, 8,  3, 'a', 'b', 'c', 3,   'd',
+        'e',  'f', 0xc0, 12, 0, 1, 0, 1, 0, 0,  0, 60, 0, 4,   127, 0,   0,   1};
+    (void)state;
+
+    assert_int_equal(n, 12 + 28 + 1 + 4);
+    assert_int_equal(q[0] << 8 | q[1], 0x1234);
+    assert_int_equal(q[12], 15); /* "_acme-challenge" */
+    assert_memory_equal(q + 13, "_acme-challenge", 15);
+    memcpy(a, q, (size_t)n);
+    a[2] |= 0x80; /* a response */
+    a[7] = 3;     /* three answers */
+    memcpy(a + n, answers, sizeof(answers));
+    len = (size_t)n + sizeof(answers);
+    assert_int_equal(cs_dns_answer_has(a, len, 0x1234, "abcdef"), 1);
+    assert_int_equal(cs_dns_answer_has(a, len, 0x1234, "other"), 1);
+    assert_int_equal(cs_dns_answer_has(a, len, 0x1234, "abc"), 0);
+    assert_int_equal(cs_dns_answer_has(a, len, 0x1235, "abcdef"), -1);      /* not our query */
+    assert_int_equal(cs_dns_answer_has(a, len - 3, 0x1234, "nothere"), -1); /* cut short */
+    a[3] |= 3;                                                              /* NXDOMAIN */
+    assert_int_equal(cs_dns_answer_has(a, len, 0x1234, "abcdef"), 0);
+    assert_int_equal(cs_dns_txt_query("a..b", 1, q, sizeof(q)), -1);
+}
+
+static void alternate_chains_are_read_from_link_headers(void **state)
+{
+    char urls[4][1024];
+    (void)state;
+
+    /* two Link headers joined as cs_http joins them, and an "up" link that is not a chain */
+    assert_int_equal(cs_acme_alternates("<https://ca.test/dir>;rel=\"index\", "
+                                        "<https://ca.test/cert/1/alt/1>;rel=\"alternate\", "
+                                        "<https://ca.test/cert/1/alt/2>; rel=\"alternate\"",
+                                        urls, 4),
+                     2);
+    assert_string_equal(urls[0], "https://ca.test/cert/1/alt/1");
+    assert_string_equal(urls[1], "https://ca.test/cert/1/alt/2");
+    assert_int_equal(
+        cs_acme_alternates("<https://ca.test/cert/1/alt/1>;rel=\"alternate\"", urls, 0), 0);
+    assert_int_equal(cs_acme_alternates("", urls, 4), 0);
+    assert_int_equal(cs_acme_alternates("<broken", urls, 4), 0);
+}
+
+/* RFC 8737 3: a self-signed certificate for the name, acmeIdentifier critical, = SHA-256(ka). */
+static void the_tls_alpn01_certificate_carries_the_digest(void **state)
+{
+    static const char ka[] = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA.thumb";
+    unsigned char md[32];
+    char *pem = NULL;
+    BIO *bio;
+    X509 *x;
+    EVP_PKEY *key;
+    X509_EXTENSION *ext;
+    const ASN1_OCTET_STRING *v;
+    ASN1_OBJECT *oid = OBJ_txt2obj("1.3.6.1.5.5.7.1.31", 1);
+    int at;
+    (void)state;
+
+    assert_int_equal(cs_acme_alpn_cert("shop.example.com", ka, &pem), CS_OK);
+    bio = BIO_new_mem_buf(pem, -1);
+    x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+    assert_non_null(x);
+    assert_non_null(key);
+    assert_int_equal(X509_check_private_key(x, key), 1);
+    assert_int_equal(X509_check_host(x, "shop.example.com", 0, 0, NULL), 1);
+    assert_int_equal(X509_check_host(x, "www.example.com", 0, 0, NULL), 0);
+    at = X509_get_ext_by_OBJ(x, oid, -1);
+    assert_true(at >= 0);
+    ext = X509_get_ext(x, at);
+    assert_int_equal(X509_EXTENSION_get_critical(ext), 1);
+    v = X509_EXTENSION_get_data(ext);
+    EVP_Digest(ka, strlen(ka), md, NULL, EVP_sha256(), NULL);
+    /* the value is the DER of an OCTET STRING holding the digest */
+    assert_int_equal(ASN1_STRING_length(v), 34);
+    assert_int_equal(ASN1_STRING_get0_data(v)[0], 0x04);
+    assert_int_equal(ASN1_STRING_get0_data(v)[1], 32);
+    assert_memory_equal(ASN1_STRING_get0_data(v) + 2, md, 32);
+    ASN1_OBJECT_free(oid);
+    X509_free(x);
+    EVP_PKEY_free(key);
+    BIO_free(bio);
+    free(pem);
+}
+
+static void revocation_reasons_are_rfc5280_codes_by_number_or_name(void **state)
+{
+    int code = -1;
+    (void)state;
+
+    assert_int_equal(cs_revoke_reason_parse("keyCompromise", &code), CS_OK);
+    assert_int_equal(code, 1);
+    assert_int_equal(cs_revoke_reason_parse("superseded", &code), CS_OK);
+    assert_int_equal(code, 4);
+    assert_int_equal(cs_revoke_reason_parse("5", &code), CS_OK);
+    assert_int_equal(code, 5);
+    /* 2 (cACompromise) and 6 (certificateHold) are not a subscriber's to give */
+    assert_int_equal(cs_revoke_reason_parse("2", &code), CS_EINVAL);
+    assert_non_null(strstr(cs_error_last(), "unknown reason '2'; use unspecified (0)"));
+    assert_int_equal(cs_revoke_reason_parse("10", &code), CS_EINVAL);
+    assert_int_equal(cs_revoke_reason_parse("", &code), CS_EINVAL);
+}
+
 static const char *write_conf(const char *text)
 {
     static char *dir;
@@ -293,6 +491,8 @@ static void an_acme_provider_is_read(void **state)
                                   "challenge = http-01\n"
                                   "webroot = /var/www/html\n"
                                   "account-key-type = rsa2048\n"
+                                  "eab-kid = kid-1\n"
+                                  "eab-hmac-file = /etc/certsync/eab.key\n"
                                   "[cert shop]\n"
                                   "provider = le\n"
                                   "domain = shop.example.com www.example.com\n"
@@ -308,6 +508,8 @@ static void an_acme_provider_is_read(void **state)
     assert_string_equal(c->providers[0].ca_file, "/etc/ssl/ca.pem");
     assert_string_equal(c->providers[0].webroot, "/var/www/html");
     assert_int_equal(c->providers[0].account_key_type, CS_KEY_RSA2048);
+    assert_string_equal(c->providers[0].eab_kid, "kid-1");
+    assert_string_equal(c->providers[0].eab_hmac_file, "/etc/certsync/eab.key");
     cc = cs_config_cert(c, "shop");
     assert_int_equal(cc->reuse_key, 1);
     cs_config_free(c);
@@ -327,19 +529,32 @@ static void what_acme_cannot_do_yet_is_refused_by_name(void **state)
 {
     (void)state;
     expect_error("[provider p]\ntype = acme\ndirectory = https://ca.test/d\nchallenge = dns-01\n",
-                 ":4: [provider p] challenge: 'dns-01' is not supported yet; use http-01");
+                 ":2: [provider p]: challenge = dns-01 needs the key 'dns': alidns");
+    expect_error("[provider p]\ntype = acme\ndirectory = https://ca.test/d\nchallenge = dns-01\n"
+                 "dns = hook.sh\n",
+                 ":5: [provider p] dns: 'hook.sh' must start with the program's absolute path");
+    expect_error("[provider p]\ntype = acme\ndns-wait = soon\n", "[provider p] dns-wait");
     expect_error("[provider p]\ntype = acme\ndirectory = https://ca.test/d\n"
-                 "challenge = tls-alpn-01\n",
-                 "'tls-alpn-01' is not supported yet");
+                 "challenge = tls-alpn-02\n",
+                 "unknown challenge 'tls-alpn-02'; use http-01, dns-01 or tls-alpn-01");
+    expect_error("[provider p]\ntype = acme\ndirectory = https://ca.test/d\n"
+                 "challenge = tls-alpn-01\n[cert w]\nprovider = p\ndomain = *.example.com\n",
+                 "'*.example.com' is a wildcard, which tls-alpn-01 cannot validate");
     expect_error("[provider p]\ntype = acme\ndirectory = https://ca.test/d\n"
                  "[cert w]\nprovider = p\ndomain = *.example.com\n",
-                 "[cert w] domain: '*.example.com' is a wildcard, which http-01 cannot validate");
+                 "[cert w] domain: '*.example.com' is a wildcard, which http-01 cannot validate; "
+                 "set challenge = dns-01 in [provider p]");
     expect_error("[provider p]\ntype = acme\n", "[provider p]: the key 'directory' is missing");
     expect_error("[provider p]\ntype = acme\ncafile = /x\n",
                  "unknown key 'cafile'; known keys: type; ca-lifetime (local-ca); "
                  "region, credentials, endpoint, ca-file, trust-file, signature-version, "
-                 "metadata-endpoint, timeout, retries (aliyun-cas); directory, contact, ca-file, "
-                 "tos-agreed, challenge, webroot, account-key-type (acme)");
+                 "metadata-endpoint, timeout, retries, alidns-endpoint, deploy-contact "
+                 "(aliyun-cas); directory, contact, "
+                 "ca-file, "
+                 "tos-agreed, challenge, webroot, account-key-type, eab-kid, eab-hmac-file, dns, "
+                 "dns-resolver, dns-wait, preferred-chain, credentials, endpoint (acme)");
+    expect_error("[provider p]\ntype = acme\ndirectory = https://ca.test/d\neab-kid = k\n",
+                 "[provider p]: eab-kid and eab-hmac-file go together");
     expect_error("[provider p]\ntype = acme\ndirectory = http://ca.test/d\n",
                  ":3: [provider p] directory: 'http://ca.test/d' is neither an https:// URL");
     expect_error("[provider p]\ntype = acme\ncontact = admin@example.com\n",
@@ -360,6 +575,12 @@ int main(void)
         cmocka_unit_test(requests_are_jws_a_ca_verifies),
         cmocka_unit_test(retry_after_is_seconds_or_a_date),
         cmocka_unit_test(challenge_answers_are_removed_and_the_acme_area_is_private),
+        cmocka_unit_test(the_external_account_binding_is_an_hs256_jws_over_the_jwk),
+        cmocka_unit_test(revocation_reasons_are_rfc5280_codes_by_number_or_name),
+        cmocka_unit_test(dns01_is_read_with_its_publisher),
+        cmocka_unit_test(a_txt_answer_is_found_among_others),
+        cmocka_unit_test(alternate_chains_are_read_from_link_headers),
+        cmocka_unit_test(the_tls_alpn01_certificate_carries_the_digest),
         cmocka_unit_test(an_acme_provider_is_read),
         cmocka_unit_test(what_acme_cannot_do_yet_is_refused_by_name),
     };

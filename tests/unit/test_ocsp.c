@@ -154,9 +154,13 @@ static void a_revoked_answer_removes_the_staple_and_is_critical(void **state)
     assert_int_equal(cs_status_cert(e.s, "web", 0, &cert), CS_OK);
     assert_int_equal(cs_status_check(cert, 30 * 86400L, 0, problems), CS_CHECK_CRITICAL);
     assert_non_null(strstr(json_string_value(json_array_get(problems, 0)), "REVOKED"));
-    /* a sync does not ask again every time, and says so */
+    /* a revoked current version is due: the next sync replaces it, and staples the new one */
     assert_int_equal(cs_sync_cert(e.sess, e.s, &e.c->certs[0], 0, &out), CS_OK);
-    assert_non_null(strstr(out.ocsp, "revoked"));
+    assert_int_equal(out.result, CS_SYNC_INSTALLED);
+    assert_int_equal(out.version, 2);
+    assert_null(strstr(out.ocsp, "revoked"));
+    assert_int_equal(cs_store_load_aside(e.s, "web", 2, "ocsp", &der, &len), CS_OK);
+    free(der);
     json_decref(cert);
     json_decref(problems);
     cs_bundle_free(b);
