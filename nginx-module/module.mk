@@ -11,6 +11,7 @@
 
 NGINX_SRC      ?= /usr/share/nginx/src
 NGX_MOD_SO     := $(O)/ngx_http_certsync_module.so
+NGX_STREAM_SO  := $(O)/ngx_stream_certsync_module.so
 NGX_MOD_BUILD  := $(O)/nginx-src
 # what Debian's own binary was built with, so that the module matches it
 NGX_MOD_CC_OPT := -g -O2 -fstack-protector-strong -Wformat -Werror=format-security -fPIC \
@@ -18,11 +19,15 @@ NGX_MOD_CC_OPT := -g -O2 -fstack-protector-strong -Wformat -Werror=format-securi
 NGX_MOD_LD_OPT := -Wl,-z,relro -Wl,-z,now -fPIC
 # an upstream tree without Debian's conf_flags gets the flags the module needs
 NGX_MOD_FLAGS  := --with-compat --with-http_ssl_module --with-threads
+# and for ngx_stream_certsync_module, as Debian's libnginx-mod-stream is built:
+# only its headers are needed (nginx-dev has no stream sources), since only
+# our two .so are made, never nginx's own stream module
+NGX_MOD_STREAM := --with-stream=dynamic --with-stream_ssl_module
 
-MODULE_ALL += $(NGX_MOD_SO)
+MODULE_ALL += $(NGX_MOD_SO) $(NGX_STREAM_SO)
 
 .PHONY: nginx-module
-nginx-module: $(NGX_MOD_SO)
+nginx-module: $(NGX_MOD_SO) $(NGX_STREAM_SO)
 
 # holds the NGINX_SRC the copy was made from; rewritten (newer) only when that changes
 $(O)/nginx-src.from: nginx-module-always
@@ -40,6 +45,7 @@ $(NGX_MOD_BUILD)/objs/Makefile: $(O)/nginx-src.from nginx-module/config nginx-mo
 	cd $(NGX_MOD_BUILD) && bash -ec ' \
 	    flags=($(NGX_MOD_FLAGS)); \
 	    if [ -f conf_flags ]; then . ./conf_flags; flags=("$${NGX_CONF_FLAGS[@]}"); fi; \
+	    flags+=($(NGX_MOD_STREAM)); \
 	    conf=./configure; [ -x "$$conf" ] || conf=auto/configure; \
 	    CERTSYNC_LIB=$(abspath $(O)/libcertsync.a) \
 	    $$conf "$${flags[@]}" --with-cc-opt="$(NGX_MOD_CC_OPT)" \
@@ -50,9 +56,14 @@ $(NGX_MOD_BUILD)/objs/Makefile: $(O)/nginx-src.from nginx-module/config nginx-mo
 # this rule only has to call it when any of them changed
 $(NGX_MOD_SO): $(NGX_MOD_BUILD)/objs/Makefile $(wildcard nginx-module/*.c nginx-module/*.h) \
                $(wildcard common/include/*.h) $(O)/libcertsync.a
-	@rm -f $(NGX_MOD_BUILD)/objs/ngx_http_certsync_module.so   # relink with a new libcertsync.a
-	env -u MAKEFLAGS -u MFLAGS $(MAKE) -C $(NGX_MOD_BUILD) -f objs/Makefile modules
+	@rm -f $(NGX_MOD_BUILD)/objs/ngx_*_certsync_module.so   # relink with a new libcertsync.a
+	env -u MAKEFLAGS -u MFLAGS $(MAKE) -C $(NGX_MOD_BUILD) -f objs/Makefile \
+	    objs/ngx_http_certsync_module.so objs/ngx_stream_certsync_module.so
 	cp $(NGX_MOD_BUILD)/objs/ngx_http_certsync_module.so $@
+	cp $(NGX_MOD_BUILD)/objs/ngx_stream_certsync_module.so $(NGX_STREAM_SO)
+
+# made with the http module
+$(NGX_STREAM_SO): $(NGX_MOD_SO)
 
 # make install: into nginx's own modules path (nginx -V), Debian's when nginx is absent
 NGX_MODULES_PATH ?= $(or $(shell PATH=$$PATH:/usr/sbin nginx -V 2>&1 | sed -n 's/.*--modules-path=\([^ ]*\).*/\1/p'),\

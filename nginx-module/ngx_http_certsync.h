@@ -7,6 +7,10 @@
  *   ngx_http_certsync_watch.c     noticing a new version, and the swap
  *   ngx_http_certsync_sync.c      the sync in nginx's thread pool
  *   ngx_http_certsync_handlers.c  validation answers and the status page
+ *
+ * ngx_stream_certsync_module (ngx_stream_certsync_module.c) is built from the
+ * same ssl and watch files: a main conf, servers, certificates and a watcher
+ * of its own, swapped by the same code.
  */
 
 #ifndef _NGX_HTTP_CERTSYNC_H_INCLUDED_
@@ -178,10 +182,20 @@ typedef struct {
     ngx_event_t                    watch;
     ngx_event_t                    tick;
     unsigned                       syncing:1;
+    /* the main conf of the front (http or stream) in an older cycle */
+    void                        *(*old_conf)(ngx_cycle_t *cycle);
 } ngx_http_certsync_main_conf_t;
 
 
 /* ngx_http_certsync_ssl.c */
+ngx_int_t ngx_http_certsync_load_config(ngx_conf_t *cf,
+    ngx_http_certsync_main_conf_t *mcf);
+char *ngx_http_certsync_declare(ngx_conf_t *cf,
+    ngx_http_certsync_srv_conf_t *cscf, ngx_str_t *name);
+ngx_int_t ngx_http_certsync_add_server(ngx_conf_t *cf,
+    ngx_http_certsync_main_conf_t *mcf, ngx_http_certsync_srv_conf_t *conf,
+    SSL_CTX *ctx);
+void ngx_http_certsync_cleanup(void *data);
 ngx_http_certsync_cert_t *ngx_http_certsync_get_cert(ngx_conf_t *cf,
     ngx_http_certsync_main_conf_t *mcf, ngx_http_certsync_decl_t *decl);
 ngx_int_t ngx_http_certsync_install_first(ngx_conf_t *cf,

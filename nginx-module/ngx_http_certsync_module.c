@@ -35,12 +35,10 @@ static ngx_int_t ngx_http_certsync_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_certsync_init_zone(ngx_shm_zone_t *zone, void *data);
 static ngx_int_t ngx_http_certsync_init_process(ngx_cycle_t *cycle);
 static void ngx_http_certsync_exit_process(ngx_cycle_t *cycle);
-static void ngx_http_certsync_cleanup(void *data);
+static void *ngx_http_certsync_old_conf(ngx_cycle_t *old);
 
 static char *ngx_http_certsync_config(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static ngx_int_t ngx_http_certsync_load_config(ngx_conf_t *cf,
-    ngx_http_certsync_main_conf_t *mcf);
 static char *ngx_http_certsync_certificate(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_certsync_sync(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -188,8 +186,21 @@ ngx_http_certsync_create_main_conf(ngx_conf_t *cf)
 
     cln->handler = ngx_http_certsync_cleanup;
     cln->data = mcf;
+    mcf->old_conf = ngx_http_certsync_old_conf;
 
     return mcf;
+}
+
+
+/* Our main conf in the cycle before a reload, or NULL. */
+static void *
+ngx_http_certsync_old_conf(ngx_cycle_t *old)
+{
+    if (old->conf_ctx[ngx_http_module.index] == NULL) {
+        return NULL;
+    }
+
+    return ngx_http_cycle_get_module_main_conf(old, ngx_http_certsync_module);
 }
 
 
@@ -272,11 +283,7 @@ ngx_http_certsync_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_certsync_srv_conf_t *prev = parent;
     ngx_http_certsync_srv_conf_t *conf = child;
 
-    ngx_uint_t                       i;
-    ngx_http_certsync_use_t         *use, **usep;
     ngx_http_certsync_decl_t        *decl;
-    ngx_http_certsync_cert_t        *cert;
-    ngx_http_certsync_srv_conf_t   **srvp;
     ngx_http_certsync_main_conf_t   *mcf;
 
     ngx_conf_merge_value(conf->validation, prev->validation, 0);
@@ -311,62 +318,15 @@ ngx_http_certsync_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_array_init(&conf->uses, cf->pool, conf->decls->nelts,
-                       sizeof(ngx_http_certsync_use_t))
+    if (ngx_http_certsync_add_server(cf, mcf, conf, conf->sscf->ssl.ctx)
         != NGX_OK)
     {
-        return NGX_CONF_ERROR;
-    }
-
-    for (i = 0; i < conf->decls->nelts; i++) {
-
-        cert = ngx_http_certsync_get_cert(cf, mcf, &decl[i]);
-        if (cert == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        use = ngx_array_push(&conf->uses);
-        if (use == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memzero(use, sizeof(ngx_http_certsync_use_t));
-        use->cert = cert;
-        use->srv = conf;
-        use->decl = &decl[i];
-        use->ctx = conf->sscf->ssl.ctx;
-
-        /* conf->uses never grows beyond its first allocation */
-        usep = ngx_array_push(&cert->uses);
-        if (usep == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        *usep = use;
-    }
-
-    use = conf->uses.elts;
-
-    for (i = 0; i < conf->uses.nelts; i++) {
-        if (ngx_http_certsync_install_first(cf, mcf, &use[i]) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    if (ngx_http_certsync_session_context(cf, conf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
     if (ngx_http_certsync_alpn_setup(cf, mcf, conf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
-
-    srvp = ngx_array_push(&mcf->servers);
-    if (srvp == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    *srvp = conf;
 
     return NGX_CONF_OK;
 }
@@ -572,38 +532,6 @@ ngx_http_certsync_exit_process(ngx_cycle_t *cycle)
 }
 
 
-static void
-ngx_http_certsync_cleanup(void *data)
-{
-    ngx_http_certsync_main_conf_t *mcf = data;
-
-    ngx_uint_t                  i, j, k;
-    ngx_http_certsync_use_t   **usep;
-    ngx_http_certsync_cert_t  **certp;
-
-    certp = mcf->certs.elts;
-
-    for (i = 0; i < mcf->certs.nelts; i++) {
-        cs_bundle_free(certp[i]->bundle);
-        cs_strv_free(certp[i]->names);
-
-        usep = certp[i]->uses.elts;
-
-        for (j = 0; j < certp[i]->uses.nelts; j++) {
-            cs_bundle_free(usep[j]->fallback);
-        }
-    }
-
-    for (k = 0; k < NGX_HTTP_CERTSYNC_SLOTS; k++) {
-        EVP_PKEY_free(mcf->fallback_key[k]);
-        X509_free(mcf->retired[k]);
-    }
-
-    cs_store_free(mcf->store);
-    cs_config_free(mcf->cfg);
-}
-
-
 /* ---- directives ---- */
 
 static char *
@@ -634,81 +562,26 @@ ngx_http_certsync_config(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-static ngx_int_t
-ngx_http_certsync_load_config(ngx_conf_t *cf,
-    ngx_http_certsync_main_conf_t *mcf)
-{
-    u_char  *path;
-
-    if (mcf->config.len == 0) {
-        ngx_str_set(&mcf->config, CS_DEFAULT_CONFIG);
-    }
-
-    path = ngx_pnalloc(cf->pool, mcf->config.len + 1);
-    if (path == NULL) {
-        cs_error_set(CS_ENOMEM, "out of memory");
-        return NGX_ERROR;
-    }
-
-    ngx_cpystrn(path, mcf->config.data, mcf->config.len + 1);
-
-    if (cs_config_load((char *) path, &mcf->cfg) != CS_OK) {
-        return NGX_ERROR;
-    }
-
-    if (cs_store_open_config(mcf->cfg, &mcf->store) != CS_OK) {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
 static char *
 ngx_http_certsync_certificate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_certsync_srv_conf_t *cscf = conf;
 
+    char                           *rv;
     ngx_str_t                      *value;
-    ngx_uint_t                      i;
     ngx_http_ssl_srv_conf_t        *sscf;
-    ngx_http_certsync_decl_t       *decl;
     ngx_http_certsync_main_conf_t  *mcf;
 
     value = cf->args->elts;
+    rv = ngx_http_certsync_declare(cf, cscf, &value[1]);
 
-    if (!cs_name_valid((char *) value[1].data)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"certsync_certificate\" wants the name of a "
-                           "[cert NAME] in certsync.conf (letters, digits, "
-                           "'.', '_', '-'), not \"%V\"", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (cscf->decls == NULL) {
-        cscf->decls = ngx_array_create(cf->pool, 2,
-                                       sizeof(ngx_http_certsync_decl_t));
-        if (cscf->decls == NULL) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    decl = cscf->decls->elts;
-
-    for (i = 0; i < cscf->decls->nelts; i++) {
-        if (ngx_strcmp(decl[i].name.data, value[1].data) == 0) {
-            return "names this certificate twice";
-        }
-    }
-
-    if (cscf->decls->nelts == 2) {
-        return "is given more than twice; a server takes two "
-               "certificates at most, one RSA and one ECDSA";
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
     sscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_ssl_module);
 
-    if (cscf->decls->nelts == 0) {
+    if (cscf->decls->nelts == 1) {
         if (sscf->reject_handshake != NGX_CONF_UNSET) {
             return "cannot be combined with \"ssl_reject_handshake\"";
         }
@@ -721,15 +594,6 @@ ngx_http_certsync_certificate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         sscf->reject_handshake = 1;
         cscf->rejecting = 1;
     }
-
-    decl = ngx_array_push(cscf->decls);
-    if (decl == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    decl->name = value[1];
-    decl->file = cf->conf_file->file.name;
-    decl->line = cf->conf_file->line;
 
     mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_certsync_module);
     mcf->declared = 1;

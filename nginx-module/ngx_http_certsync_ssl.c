@@ -8,6 +8,7 @@
 
 
 #include "ngx_http_certsync.h"
+#include "cs_sync.h"            /* cs_store_open_config() */
 
 #include <openssl/pem.h>
 
@@ -38,7 +39,7 @@ static void ngx_http_certsync_unreadable(ngx_conf_t *cf,
     ngx_http_certsync_main_conf_t *mcf, ngx_http_certsync_cert_t *cert,
     ngx_http_certsync_decl_t *decl);
 static cs_bundle *ngx_http_certsync_kept(ngx_conf_t *cf,
-    ngx_http_certsync_cert_t *cert, unsigned *version);
+    ngx_http_certsync_main_conf_t *mcf, ngx_http_certsync_cert_t *cert, unsigned *version);
 static void ngx_http_certsync_retire(ngx_http_certsync_main_conf_t *mcf,
     ngx_http_certsync_use_t *use, ngx_uint_t slot, ngx_log_t *log);
 static void ngx_http_certsync_staple_cleanup(void *data);
@@ -91,6 +92,168 @@ static const char  ngx_http_certsync_retired_ec[] =
 
 
 /* ---- configuration time: certificates into SSL contexts ---- */
+
+ngx_int_t
+ngx_http_certsync_load_config(ngx_conf_t *cf,
+    ngx_http_certsync_main_conf_t *mcf)
+{
+    u_char  *path;
+
+    if (mcf->config.len == 0) {
+        ngx_str_set(&mcf->config, CS_DEFAULT_CONFIG);
+    }
+
+    path = ngx_pnalloc(cf->pool, mcf->config.len + 1);
+    if (path == NULL) {
+        cs_error_set(CS_ENOMEM, "out of memory");
+        return NGX_ERROR;
+    }
+
+    ngx_cpystrn(path, mcf->config.data, mcf->config.len + 1);
+
+    if (cs_config_load((char *) path, &mcf->cfg) != CS_OK) {
+        return NGX_ERROR;
+    }
+
+    if (cs_store_open_config(mcf->cfg, &mcf->store) != CS_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A certsync_certificate directive of a server (http or stream): checked and
+ * remembered; the certificate is looked up when the server is merged.
+ */
+char *
+ngx_http_certsync_declare(ngx_conf_t *cf, ngx_http_certsync_srv_conf_t *cscf,
+    ngx_str_t *name)
+{
+    ngx_uint_t                 i;
+    ngx_http_certsync_decl_t  *decl;
+
+    if (!cs_name_valid((char *) name->data)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"certsync_certificate\" wants the name of a "
+                           "[cert NAME] in certsync.conf (letters, digits, "
+                           "'.', '_', '-'), not \"%V\"", name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (cscf->decls == NULL) {
+        cscf->decls = ngx_array_create(cf->pool, 2,
+                                       sizeof(ngx_http_certsync_decl_t));
+        if (cscf->decls == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    decl = cscf->decls->elts;
+
+    for (i = 0; i < cscf->decls->nelts; i++) {
+        if (ngx_strcmp(decl[i].name.data, name->data) == 0) {
+            return "names this certificate twice";
+        }
+    }
+
+    if (cscf->decls->nelts == 2) {
+        return "is given more than twice; a server takes two "
+               "certificates at most, one RSA and one ECDSA";
+    }
+
+    decl = ngx_array_push(cscf->decls);
+    if (decl == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    decl->name = *name;
+    decl->file = cf->conf_file->file.name;
+    decl->line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The certificates a server declared, into its SSL_CTX ctx (that of
+ * ngx_http_ssl_module or ngx_stream_ssl_module), and the server into the
+ * list of the watch.
+ */
+ngx_int_t
+ngx_http_certsync_add_server(ngx_conf_t *cf,
+    ngx_http_certsync_main_conf_t *mcf, ngx_http_certsync_srv_conf_t *conf,
+    SSL_CTX *ctx)
+{
+    ngx_uint_t                      i;
+    ngx_http_certsync_use_t        *use, **usep;
+    ngx_http_certsync_decl_t       *decl;
+    ngx_http_certsync_cert_t       *cert;
+    ngx_http_certsync_srv_conf_t  **srvp;
+
+    decl = conf->decls->elts;
+
+    if (ngx_array_init(&conf->uses, cf->pool, conf->decls->nelts,
+                       sizeof(ngx_http_certsync_use_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < conf->decls->nelts; i++) {
+
+        cert = ngx_http_certsync_get_cert(cf, mcf, &decl[i]);
+        if (cert == NULL) {
+            return NGX_ERROR;
+        }
+
+        use = ngx_array_push(&conf->uses);
+        if (use == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(use, sizeof(ngx_http_certsync_use_t));
+        use->cert = cert;
+        use->srv = conf;
+        use->decl = &decl[i];
+        use->ctx = ctx;
+
+        /* conf->uses never grows beyond its first allocation */
+        usep = ngx_array_push(&cert->uses);
+        if (usep == NULL) {
+            return NGX_ERROR;
+        }
+
+        *usep = use;
+    }
+
+    use = conf->uses.elts;
+
+    for (i = 0; i < conf->uses.nelts; i++) {
+        if (ngx_http_certsync_install_first(cf, mcf, &use[i]) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_http_certsync_session_context(cf, conf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_certsync_session_context(cf, conf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    srvp = ngx_array_push(&mcf->servers);
+    if (srvp == NULL) {
+        return NGX_ERROR;
+    }
+
+    *srvp = conf;
+
+    return NGX_OK;
+}
+
 
 ngx_http_certsync_cert_t *
 ngx_http_certsync_get_cert(ngx_conf_t *cf, ngx_http_certsync_main_conf_t *mcf,
@@ -262,7 +425,7 @@ ngx_http_certsync_unreadable(ngx_conf_t *cf,
     ngx_cpystrn((u_char *) cert->fallback_reason,
                 (u_char *) cs_error_last(), sizeof(cert->fallback_reason));
 
-    b = ngx_http_certsync_kept(cf, cert, &version);
+    b = ngx_http_certsync_kept(cf, mcf, cert, &version);
 
     if (b != NULL && ngx_http_certsync_check(cert, b, version, &expired)
                      == NGX_OK)
@@ -290,8 +453,8 @@ ngx_http_certsync_unreadable(ngx_conf_t *cf,
 
 /* A copy of what the configuration before a reload served of cert, or NULL. */
 static cs_bundle *
-ngx_http_certsync_kept(ngx_conf_t *cf, ngx_http_certsync_cert_t *cert,
-    unsigned *version)
+ngx_http_certsync_kept(ngx_conf_t *cf, ngx_http_certsync_main_conf_t *mcf,
+    ngx_http_certsync_cert_t *cert, unsigned *version)
 {
     ngx_uint_t                      i;
     cs_bundle                      *b;
@@ -301,13 +464,11 @@ ngx_http_certsync_kept(ngx_conf_t *cf, ngx_http_certsync_cert_t *cert,
 
     old = cf->cycle->old_cycle;
 
-    if (old == NULL || ngx_is_init_cycle(old) || old->conf_ctx == NULL
-        || old->conf_ctx[ngx_http_module.index] == NULL)
-    {
+    if (old == NULL || ngx_is_init_cycle(old) || old->conf_ctx == NULL) {
         return NULL;
     }
 
-    omcf = ngx_http_cycle_get_module_main_conf(old, ngx_http_certsync_module);
+    omcf = mcf->old_conf(old);
     if (omcf == NULL) {
         return NULL;
     }
@@ -448,6 +609,7 @@ ngx_http_certsync_session_context(ngx_conf_t *cf,
 {
     int                       n, k;
     unsigned int              len;
+    SSL_CTX                  *ctx;
     ngx_uint_t                i;
     EVP_MD_CTX               *md;
     X509_NAME                *name;
@@ -467,6 +629,7 @@ ngx_http_certsync_session_context(ngx_conf_t *cf,
     }
 
     use = cscf->uses.elts;
+    ctx = use[0].ctx;
 
     for (i = 0; i < cscf->uses.nelts; i++) {
         if (EVP_DigestUpdate(md, use[i].cert->name.data,
@@ -477,7 +640,7 @@ ngx_http_certsync_session_context(ngx_conf_t *cf,
         }
     }
 
-    list = SSL_CTX_get_client_CA_list(cscf->sscf->ssl.ctx);
+    list = SSL_CTX_get_client_CA_list(ctx);
     n = list ? sk_X509_NAME_num(list) : 0;
 
     for (k = 0; k < n; k++) {
@@ -491,7 +654,7 @@ ngx_http_certsync_session_context(ngx_conf_t *cf,
     }
 
     if (EVP_DigestFinal_ex(md, buf, &len) == 0
-        || SSL_CTX_set_session_id_context(cscf->sscf->ssl.ctx, buf, len) == 0)
+        || SSL_CTX_set_session_id_context(ctx, buf, len) == 0)
     {
         goto failed;
     }
@@ -938,4 +1101,36 @@ ngx_http_certsync_status_cb(SSL *ssl, void *arg)
     }
 
     return SSL_TLSEXT_ERR_OK;
+}
+
+
+void
+ngx_http_certsync_cleanup(void *data)
+{
+    ngx_http_certsync_main_conf_t *mcf = data;
+
+    ngx_uint_t                  i, j, k;
+    ngx_http_certsync_use_t   **usep;
+    ngx_http_certsync_cert_t  **certp;
+
+    certp = mcf->certs.elts;
+
+    for (i = 0; i < mcf->certs.nelts; i++) {
+        cs_bundle_free(certp[i]->bundle);
+        cs_strv_free(certp[i]->names);
+
+        usep = certp[i]->uses.elts;
+
+        for (j = 0; j < certp[i]->uses.nelts; j++) {
+            cs_bundle_free(usep[j]->fallback);
+        }
+    }
+
+    for (k = 0; k < NGX_HTTP_CERTSYNC_SLOTS; k++) {
+        EVP_PKEY_free(mcf->fallback_key[k]);
+        X509_free(mcf->retired[k]);
+    }
+
+    cs_store_free(mcf->store);
+    cs_config_free(mcf->cfg);
 }
