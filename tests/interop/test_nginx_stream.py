@@ -1,6 +1,7 @@
 """ngx_stream_certsync_module in Debian's real nginx (with Debian's libnginx-mod-stream):
 a stream{} server with "listen ... ssl" and certsync_certificate serves the store's current
 version to openssl s_client, and a new version reaches the same processes with no reload."""
+import signal
 import socket
 import subprocess
 import time
@@ -147,3 +148,48 @@ def test_with_the_http_module_loaded_too_both_serve_and_swap_the_same_certificat
         assert ngx.worker_pids() == workers
         # each module's own watcher swapped it: two lines per worker
         assert ngx.log().count('"shop" v2 is served now (was v1)') == 4, ngx.log()
+
+
+def test_a_reload_keeps_serving_and_the_new_workers_swap(tmp_path):
+    conf = write_conf(tmp_path)
+    certsync("--config", conf, "sync")
+    ngx, port = stream_nginx(tmp_path, conf, SHOP)
+    with ngx:
+        wait_listening(port)
+        old_workers = ngx.worker_pids()
+        ngx.proc.send_signal(signal.SIGHUP)
+        t0 = time.time()
+        while set(ngx.worker_pids()) & set(old_workers) or len(ngx.worker_pids()) != 2:
+            assert time.time() - t0 < 10, "the reload did not replace the workers"
+            time.sleep(0.05)
+        assert s_client(port, "shop.test")[0] == store_sha256(conf)
+        new = Chain(tmp_path / "pki", names=("shop.test", "www.shop.test"))
+        certsync("--config", conf, "import", "shop", "--cert", new.leaf, "--key", new.key,
+                 "--chain", new.inter)
+        t0, ok = time.time(), 0
+        while ok < 6:
+            ok = ok + 1 if s_client(port, "shop.test")[0] == new.sha256() else 0
+            assert time.time() - t0 < 5, "the new workers did not swap"
+
+
+def test_a_reload_with_an_unreadable_version_keeps_what_the_stream_server_served(tmp_path):
+    conf = write_conf(tmp_path)
+    certsync("--config", conf, "sync")
+    served_before = store_sha256(conf)
+    ngx, port = stream_nginx(tmp_path, conf, SHOP)
+    with ngx:
+        wait_listening(port)
+        # the store refuses a symlinked key: the reload must keep v1 from the old cycle
+        v1 = tmp_path / "store" / "certs" / "shop" / "v1"
+        (tmp_path / "key.pem").write_bytes((v1 / "privkey.pem").read_bytes())
+        (v1 / "privkey.pem").unlink()
+        (v1 / "privkey.pem").symlink_to(tmp_path / "key.pem")
+        ngx.proc.send_signal(signal.SIGHUP)
+        t0 = time.time()
+        while "which nginx served before the reload" not in ngx.log():
+            assert time.time() - t0 < 10, ngx.log()
+            time.sleep(0.05)
+        assert "keeping v1, which nginx served before the reload" in ngx.log()
+        for _ in range(6):
+            assert s_client(port, "shop.test")[0] == served_before
+        assert ngx.proc.poll() is None
