@@ -95,6 +95,9 @@ install_nginx_module() {
     rm -f "$snippet"
     # enabled as Debian's libnginx-mod-* packages do
     link "$NGX_MODULES_AVAILABLE/mod-http-certsync.conf" "$SYSCONFDIR/nginx/modules-enabled/50-mod-http-certsync.conf"
+    # the stream module only: it loads after libnginx-mod-stream's, which may be absent,
+    # so it is not enabled here (the Debian package depends on it and enables both)
+    put 0644 "$O/ngx_stream_certsync_module.so" "$NGX_MODULES_PATH/ngx_stream_certsync_module.so"
 }
 
 # `a2enmod certsync` enables it, and mod_ssl with it (# Depends); mod_watchdog is built

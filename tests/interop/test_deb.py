@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,8 @@ import apache
 import nginx
 from conftest import ROOT, run
 
-PACKAGES = ("certsync", "libnginx-mod-http-certsync", "libapache2-mod-certsync")
+PACKAGES = ("certsync", "libnginx-mod-http-certsync", "libnginx-mod-stream-certsync",
+            "libapache2-mod-certsync")
 # what each package installs (directories aside)
 FILES = {
     "certsync": {
@@ -39,6 +41,12 @@ FILES = {
         "/usr/share/doc/libnginx-mod-http-certsync/changelog.gz",
         "/usr/share/doc/libnginx-mod-http-certsync/copyright",
     },
+    "libnginx-mod-stream-certsync": {
+        "/usr/lib/nginx/modules/ngx_stream_certsync_module.so",
+        "/usr/share/nginx/modules-available/mod-stream-certsync.conf",
+        "/usr/share/doc/libnginx-mod-stream-certsync/changelog.gz",
+        "/usr/share/doc/libnginx-mod-stream-certsync/copyright",
+    },
     "libapache2-mod-certsync": {
         "/usr/lib/apache2/modules/mod_certsync.so", "/etc/apache2/mods-available/certsync.load",
         "/usr/share/man/man8/certsync-apache.8.gz",
@@ -48,6 +56,7 @@ FILES = {
 }
 # made by the maintainer scripts, not in dpkg -L: gone after purge too
 MADE_ON_INSTALL = ("/etc/nginx/modules-enabled/50-mod-http-certsync.conf",
+                   "/etc/nginx/modules-enabled/70-mod-stream-certsync.conf",
                    "/etc/apache2/mods-enabled/certsync.load",
                    "/etc/systemd/system/timers.target.wants/certsync.timer")
 # Apache's enabled modules and a2enmod's records: restored after the purge
@@ -124,6 +133,8 @@ def test_packages_depend_on_what_their_server_was_built_with(debs):
     abi = re.search(r"^nginx:abi=(\S+)$",
                     Path("/usr/share/nginx/src/debian/libnginx-mod.abisubstvars").read_text(), re.M)
     assert abi.group(1) in fields["libnginx-mod-http-certsync"].split(", ")
+    assert abi.group(1) in fields["libnginx-mod-stream-certsync"].split(", ")
+    assert "libnginx-mod-stream" in fields["libnginx-mod-stream-certsync"].split(", ")
     assert "apache2-api-20120211" in fields["libapache2-mod-certsync"].split(", ")
 
 
@@ -139,6 +150,11 @@ def test_files_installed(installed):
     # enabled on install, as Debian's module packages and certbot's timer are
     assert os.readlink("/etc/nginx/modules-enabled/50-mod-http-certsync.conf") == \
         "/usr/share/nginx/modules-available/mod-http-certsync.conf"
+    # after libnginx-mod-stream's 50-mod-stream.conf: the stream module loads first
+    assert os.readlink("/etc/nginx/modules-enabled/70-mod-stream-certsync.conf") == \
+        "/usr/share/nginx/modules-available/mod-stream-certsync.conf"
+    assert Path("/usr/share/nginx/modules-available/mod-stream-certsync.conf").read_text() == \
+        "load_module modules/ngx_stream_certsync_module.so;\n"
     enabled = {p.name for p in Path("/etc/apache2/mods-enabled").iterdir()}
     assert {"certsync.load", "ssl.load", "ssl.conf"} <= enabled, enabled
     assert Path("/etc/systemd/system/timers.target.wants/certsync.timer").is_symlink()
@@ -193,6 +209,30 @@ def test_nginx_loads_the_packaged_module_through_modules_enabled_and_serves(sync
             fp, text = s_client(ngx.port("tls"))
             assert fp == synced, text
             assert verified(ngx.port("tls"))
+    finally:
+        shutil.rmtree(prefix, ignore_errors=True)
+
+
+def test_nginx_loads_the_packaged_stream_module_after_libnginx_mod_stream_and_serves(synced):
+    prefix = apache.workdir("certsync-deb-nginx-stream-")
+    port = nginx.free_port()
+    try:
+        (prefix / "modules").symlink_to("/usr/lib/nginx/modules")
+        # 50-mod-stream.conf (libnginx-mod-stream), then 70-mod-stream-certsync.conf
+        ngx = nginx.Nginx(prefix, "", ports=(), workers=1, module="MODULES", user="www-data",
+                          main_conf="stream { server { listen 127.0.0.1:%d ssl;\n"
+                                    "    certsync_certificate localhost;\n"
+                                    "    return \"hello\\n\"; } }\n" % port)
+        ngx.conf.write_text(ngx.conf.read_text().replace(
+            "load_module MODULES;", "include /etc/nginx/modules-enabled/*.conf;", 1))
+        r = ngx.test_config()
+        assert r.returncode == 0, r.stderr
+        with ngx:
+            t0 = time.time()
+            while not verified(port):
+                assert time.time() - t0 < 10, s_client(port)[1]
+                time.sleep(0.1)
+            assert s_client(port)[0] == synced
     finally:
         shutil.rmtree(prefix, ignore_errors=True)
 

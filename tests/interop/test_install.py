@@ -25,6 +25,7 @@ EXPECTED = {
     "usr/share/man/man8/certsync-nginx.8": 0o644,
     "usr/share/man/man8/certsync-apache.8": 0o644,
     "usr/lib/nginx/modules/ngx_http_certsync_module.so": 0o644,
+    "usr/lib/nginx/modules/ngx_stream_certsync_module.so": 0o644,
     "usr/share/nginx/modules-available/mod-http-certsync.conf": 0o644,
     "usr/lib/apache2/modules/mod_certsync.so": 0o644,
     "etc/apache2/mods-available/certsync.load": 0o644,
