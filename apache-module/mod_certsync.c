@@ -378,6 +378,8 @@ static int certsync_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t
             errors++;
         if (sc->slot == NULL)
             sc->pair[1] = NULL;
+        else if (!sc->inherited && certsync_alpn_check(v, sc) != OK)
+            errors++;
     }
     if (errors || check_versions(m, s) != OK)
         return HTTP_INTERNAL_SERVER_ERROR;
@@ -724,6 +726,7 @@ static void register_hooks(apr_pool_t *p)
     /* before mod_md's: the certificates we serve are ours to staple */
     ap_hook_ssl_ocsp_prime_hook(certsync_ocsp_prime, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_ssl_ocsp_get_resp_hook(certsync_ocsp_get_resp, NULL, NULL, APR_HOOK_FIRST);
+    certsync_alpn_register_hooks();
 }
 
 AP_DECLARE_MODULE(certsync) = {

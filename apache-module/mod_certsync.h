@@ -5,6 +5,7 @@
  *   mod_certsync_swap.c    the version each process serves, swapped with no restart
  *   mod_certsync_drive.c   the sync, run by mod_watchdog in one process
  *   mod_certsync_status.c  the certsync-status handler (JSON, HTML)
+ *   mod_certsync_alpn.c    ACME tls-alpn-01 answered in the handshake
  *
  * Everything certificate-related is done by libcertsync (cs_*.h); this is glue.
  */
@@ -151,6 +152,12 @@ void certsync_served_staple(const certsync_served *o, ap_ssl_ocsp_copy_resp *cb,
 apr_status_t certsync_drive_init(certsync_mod *m, apr_pool_t *pconf, server_rec *s);
 void certsync_shared_read(const certsync_mod *m, certsync_shared *copy);
 int certsync_sync_check(const certsync_mod *m, const certsync_srv_conf *base);
+
+/* mod_certsync_alpn.c */
+int certsync_alpn_wanted(const cs_config *cfg);
+int certsync_alpn_cert(SSL *ssl, int *done);
+int certsync_alpn_check(server_rec *s, const certsync_srv_conf *sc);
+void certsync_alpn_register_hooks(void);
 
 /* mod_certsync_status.c */
 int certsync_status_handler(request_rec *r);

@@ -146,8 +146,9 @@ static const challenge_ops challenges[] = {
      cs_acme_alpn_publish,
      alpn_withdraw,
      NULL,
-     {"check that port 443 of ", " reaches nginx serving a certsync_certificate (its module "
-                                 "answers tls-alpn-01 in the handshake)"}},
+     {"check that port 443 of ",
+      " reaches nginx serving a certsync_certificate, or Apache serving a CertSyncCertificate "
+      "with acme-tls/1 in its Protocols (their modules answer tls-alpn-01 in the handshake)"}},
 };
 
 static const challenge_ops *challenge_of(cs_acme_challenge id)

@@ -768,6 +768,93 @@ def test_tls_alpn01_answered_by_nginx_in_its_handshake(tmp_path):
             assert fp == st["fingerprint_sha256"]
 
 
+def alpn_vhost(https_port, protocols="Protocols http/1.1 acme-tls/1"):
+    return f"""
+Listen 127.0.0.1:{https_port} https
+<VirtualHost 127.0.0.1:{https_port}>
+    ServerName {NAMES[0]}
+    ServerAlias {NAMES[1]}
+    SSLEngine on
+    {protocols}
+    CertSyncCertificate shop
+</VirtualHost>
+"""
+
+
+def alpn_handshake(port, alpn):
+    return subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}",
+                           "-servername", NAMES[0], "-alpn", alpn],
+                          input="", capture_output=True, text=True, timeout=20)
+
+
+@pytest.mark.parametrize("key_type", ["ec256", "rsa2048"])
+def test_tls_alpn01_answered_by_apache(key_type):
+    """challenge = tls-alpn-01 with Apache: pebble connects to Apache's https port with ALPN
+    acme-tls/1; the module's protocol hooks select it and its ssl_answer_challenge hook gives
+    mod_ssl the validation certificate the sync left in the store. The certificate is issued
+    and Apache serves it, with the same processes; other clients keep http/1.1. With an RSA
+    [cert] the served (fallback) RSA certificate must not be the one the CA gets either."""
+    import apache
+    root = apache.workdir()
+    try:
+        https_port = apache.free_port()
+        with pebble.Pebble(root / "pebble", http_port=1, tls_port=https_port) as ca:
+            conf = write_conf(root, ca, extra_provider="challenge = tls-alpn-01\n",
+                              extra_cert=f"key-type = {key_type}\n")
+            conf.write_text(conf.read_text().replace("[store]\n", "[store]\ngroup = www-data\n"))
+            with apache.Apache(root, alpn_vhost(https_port),
+                               preamble=f"CertSyncConfig {conf}") as ap:
+                before = (ap.pid(), ap.child_pids(), ap.generation())
+                r = certsync("--config", conf, "sync")
+                assert "shop: installed v1" in r.stdout, r.stdout + r.stderr + ap.log()
+                st = verify_issued(root, conf, ca)
+                for n in NAMES:
+                    assert f'certsync: answering tls-alpn-01 for "{n}" from the store' in ap.log()
+                assert "Attempting to validate w/ HTTP" not in ca.log()
+                for n in NAMES:
+                    ok, _ = apache.wait_until(
+                        lambda n=n: apache.served_sha256(https_port, n) == st["fingerprint_sha256"],
+                        3.0)
+                    assert ok, ap.log()
+                assert (ap.pid(), ap.child_pids(), ap.generation()) == before
+                # the answers are gone: an acme-tls/1 handshake now gets no certificate at all
+                left = [p for p in (root / "store" / "challenges").rglob("*") if p.is_file()]
+                assert left == []
+                out = alpn_handshake(https_port, "acme-tls/1")
+                assert "BEGIN CERTIFICATE" not in out.stdout, out.stdout
+                assert f'no tls-alpn-01 answer for "{NAMES[0]}" in the store' in ap.log()
+                # everyone else: the served certificate, with http/1.1
+                out = alpn_handshake(https_port, "h2,http/1.1")
+                assert "ALPN protocol: http/1.1" in out.stdout, out.stdout
+                assert apache.served_sha256(https_port, NAMES[0]) == st["fingerprint_sha256"]
+    finally:
+        apache.cleanup(root)
+
+
+def test_tls_alpn01_needs_acme_tls_1_in_apaches_protocols():
+    """A vhost whose certificate is validated with tls-alpn-01 but whose Protocols leave out
+    acme-tls/1 would never answer the CA: `apache2 -t` fails, naming the line and the fix."""
+    import apache
+    root = apache.workdir()
+    try:
+        https_port = apache.free_port()
+        ca = pebble.Pebble(root / "pebble", http_port=1, tls_port=https_port)
+        conf = write_conf(root, ca, extra_provider="challenge = tls-alpn-01\n")
+        ap = apache.Apache(root, alpn_vhost(https_port, protocols="Protocols h2 http/1.1"),
+                           preamble=f"CertSyncConfig {conf}")
+        r = ap.configtest()
+        out = r.stdout + r.stderr
+        assert r.returncode != 0 and "Syntax OK" not in out
+        assert f"{ap.conf}:{ap.line_of('CertSyncCertificate shop')}: CertSyncCertificate shop: " \
+               "its provider 'ca' validates with tls-alpn-01" in out, out
+        assert "`Protocols h2 http/1.1 acme-tls/1`" in out
+        ok = apache.Apache(root, alpn_vhost(https_port), preamble=f"CertSyncConfig {conf}")
+        r = ok.configtest()
+        assert r.returncode == 0, r.stdout + r.stderr
+    finally:
+        apache.cleanup(root)
+
+
 def test_apache_in_server_sync_issues_from_acme():
     """CertSyncSync on: Apache's sync (mod_watchdog's thread, as www-data, the store being
     www-data's) drives the ACME order while the same Apache answers pebble's http-01."""
