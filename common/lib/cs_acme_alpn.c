@@ -4,7 +4,7 @@
  * the critical acmeIdentifier extension (1.3.6.1.5.5.7.1.31) = SHA-256 of the
  * key authorization. The certificate and its throwaway key go into the
  * store's challenges/<name>/acme-tls-alpn/validation.pem, which the nginx
- * module reads in such a handshake (cs_acme_alpn_* of the server side).
+ * and Apache modules read in such a handshake (through cs_store_read_challenge).
  */
 #include <openssl/evp.h>
 #include <openssl/pem.h>
