@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_service.h"
 #include "cs_alidns.h"
 #include "cs_aliyun.h"
 #include "cs_apply.h"
@@ -30,56 +31,7 @@
 #include "cs_time.h"
 
 /* What every command here shares: config, store, the provider's client. */
-typedef struct {
-    const char *cmd;
-    cs_config *c;
-    cs_store *s;
-    cs_sync_session *sess;
-    cs_aliyun *client;
-    const cs_provider_conf *pv;
-} ctx;
-
-static void ctx_free(ctx *x)
-{
-    cs_sync_session_free(x->sess);
-    cs_store_free(x->s);
-    cs_config_free(x->c);
-}
-
-/* --provider NAME, or the one aliyun-cas provider of the config. */
-static int ctx_open(ctx *x, const char *cmd, const char *provider)
-{
-    size_t i, n = 0;
-    int rc;
-
-    memset(x, 0, sizeof(*x));
-    x->cmd = cmd;
-    if ((rc = cli_open_all(cmd, &x->c, &x->s)) != EXIT_SUCCESS)
-        return rc;
-    for (i = 0; i < x->c->n_providers; i++) {
-        const cs_provider_conf *pv = &x->c->providers[i];
-
-        if (pv->type != CS_PROVIDER_ALIYUN_CAS)
-            continue;
-        if (provider ? strcmp(pv->name, provider) == 0 : n++ == 0)
-            x->pv = pv;
-    }
-    if (x->pv == NULL || (!provider && n > 1)) {
-        fprintf(stderr, "certsync %s: %s\n", cmd,
-                provider ? "no [provider NAME] of type aliyun-cas by that name in the config"
-                : n ? "several aliyun-cas providers in the config; choose one with --provider NAME"
-                    : "no [provider NAME] with type = aliyun-cas in the config");
-        ctx_free(x);
-        return EXIT_FAILURE;
-    }
-    x->sess = cs_sync_session_new(x->c);
-    if (cs_aliyun_of_session(x->sess, x->pv, &x->client) != CS_OK) {
-        cli_fail(cmd);
-        ctx_free(x);
-        return EXIT_FAILURE;
-    }
-    return EXIT_SUCCESS;
-}
+typedef cli_service ctx;
 
 static int call(ctx *x, const char *action, cs_kv *q, json_t **out)
 {
@@ -91,57 +43,9 @@ static int call(ctx *x, const char *action, cs_kv *q, json_t **out)
     return rc == CS_OK;
 }
 
-static int is_one_of(const char *k, const char *const *set)
-{
-    for (; *set; set++)
-        if (strcmp(k, *set) == 0)
-            return 1;
-    return 0;
-}
-
-/*
- * What every --json output here shares: ids are JSON strings (a double cannot hold every
- * id the service hands out), fingerprints lower-case hex, times UTC ISO-8601 (the
- * service's milliseconds since the epoch become "YYYY-MM-DDTHH:MM:SSZ").
- */
-static void normalize(json_t *j)
-{
-    static const char *const ids[] = {"Id",      "CertId",        "CertificateId",
-                                      "OrderId", "AliyunOrderId", NULL};
-    static const char *const prints[] = {"Sha2", "CertSha2", "Fingerprint", NULL};
-    static const char *const ms[] = {"NotBefore",   "NotAfter", "CertStartTime",
-                                     "CertEndTime", "BuyDate",  NULL};
-    char buf[160], *p;
-    const char *k;
-    json_t *v;
-    size_t i;
-
-    if (json_is_array(j))
-        json_array_foreach(j, i, v) normalize(v);
-    if (!json_is_object(j))
-        return;
-    json_object_foreach(j, k, v)
-    {
-        if (is_one_of(k, ids) && json_is_integer(v)) {
-            cs_json_id(v, buf, sizeof(buf));
-            json_object_set_new(j, k, json_string(buf));
-        } else if (is_one_of(k, prints) && json_is_string(v)) {
-            snprintf(buf, sizeof(buf), "%s", json_string_value(v));
-            for (p = buf; *p; p++)
-                *p = (char)tolower((unsigned char)*p);
-            json_object_set_new(j, k, json_string(buf));
-        } else if (is_one_of(k, ms) && json_is_integer(v)) {
-            json_object_set_new(
-                j, k, json_string(cs_time_iso((time_t)(json_integer_value(v) / 1000), buf)));
-        } else {
-            normalize(v);
-        }
-    }
-}
-
 static void print_json(json_t *j)
 {
-    normalize(j);
+    cli_json_normalize(j);
     json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     printf("\n");
 }
@@ -343,7 +247,7 @@ static int cmd_list(const cli_command *self, int argc, char **argv)
     size_t i;
     ctx x;
 
-    if (rc != CLI_CONTINUE || (rc = ctx_open(&x, "list", a.provider)) != EXIT_SUCCESS)
+    if (rc != CLI_CONTINUE || (rc = cli_service_open(&x, "list", a.provider)) != EXIT_SUCCESS)
         return rc;
     rc = EXIT_FAILURE;
     if (list_certs(&x, a.keyword, &certs) != CS_OK ||
@@ -370,7 +274,7 @@ static int cmd_list(const cli_command *self, int argc, char **argv)
 done:
     json_decref(certs);
     json_decref(orders);
-    ctx_free(&x);
+    cli_service_close(&x);
     return rc;
 }
 
@@ -391,7 +295,7 @@ static const char show_about[] =
 
 static void show_text(json_t *d)
 {
-    normalize(d); /* ids, UTC times, lower-case fingerprints: as status prints them */
+    cli_json_normalize(d); /* ids, UTC times, lower-case fingerprints: as status prints them */
     printf("certificate  %s\nname         %s\ncommon name  %s\nnames        %s\n"
            "valid        %s .. %s%s\nissuer       %s\nserial       %s\nsha256       %s\n"
            "sha1         %s\n",
@@ -412,7 +316,7 @@ static int cmd_show(const cli_command *self, int argc, char **argv)
         return rc;
     if (first + 1 != argc || !digits(argv[first]))
         return cli_usage(&self->spec, "give one certificate ID (digits)");
-    if ((rc = ctx_open(&x, "show", a.provider)) != EXIT_SUCCESS)
+    if ((rc = cli_service_open(&x, "show", a.provider)) != EXIT_SUCCESS)
         return rc;
     cs_kv_init(&q);
     cs_kv_set(&q, "CertId", argv[first]);
@@ -429,7 +333,7 @@ static int cmd_show(const cli_command *self, int argc, char **argv)
         json_decref(d);
         rc = EXIT_SUCCESS;
     }
-    ctx_free(&x);
+    cli_service_close(&x);
     return rc;
 }
 
@@ -562,7 +466,7 @@ static int cmd_fetch(const cli_command *self, int argc, char **argv)
 
     if (rc != CLI_CONTINUE ||
         (rc = fetch_check(&self->spec, &a, argc - first, argv + first)) != CLI_CONTINUE ||
-        (rc = ctx_open(&x, "fetch", a.provider)) != EXIT_SUCCESS)
+        (rc = cli_service_open(&x, "fetch", a.provider)) != EXIT_SUCCESS)
         return rc;
     one_json = a.json;
     rc = EXIT_FAILURE;
@@ -574,7 +478,7 @@ static int cmd_fetch(const cli_command *self, int argc, char **argv)
                           : fetch_install(&x, a.into, id, b);
     }
     cs_bundle_free(b);
-    ctx_free(&x);
+    cli_service_close(&x);
     return rc;
 }
 
@@ -765,7 +669,7 @@ static int cmd_upload(const cli_command *self, int argc, char **argv)
         return cli_usage(&self->spec, "give both --cert and --key, or neither");
     if (strlen(name) > 64)
         return cli_usage(&self->spec, "the service allows names of at most 64 characters");
-    if ((rc = ctx_open(&x, "upload", a.provider)) != EXIT_SUCCESS)
+    if ((rc = cli_service_open(&x, "upload", a.provider)) != EXIT_SUCCESS)
         return rc;
     one_json = a.json;
     if ((a.cert ? cs_bundle_load_files(a.cert, a.key, a.chain, NULL, &b)
@@ -775,7 +679,7 @@ static int cmd_upload(const cli_command *self, int argc, char **argv)
     else
         rc = upload_run(&x, name, b, a.replace);
     cs_bundle_free(b);
-    ctx_free(&x);
+    cli_service_close(&x);
     return rc;
 }
 
@@ -970,7 +874,7 @@ static int cmd_id_action(const cli_command *self, int argc, char **argv)
         return cli_usage(spec, "give one %s (digits)", spec->args);
     if (act->confirm && !a.yes && !id_confirmed(spec, argv[first], &rc))
         return rc;
-    if ((rc = ctx_open(&x, spec->name, a.provider)) != EXIT_SUCCESS)
+    if ((rc = cli_service_open(&x, spec->name, a.provider)) != EXIT_SUCCESS)
         return rc;
     rc = EXIT_FAILURE;
     if (act->revokes)
@@ -983,7 +887,7 @@ static int cmd_id_action(const cli_command *self, int argc, char **argv)
         record_revocation(&x, cert_id);
         rc = EXIT_SUCCESS;
     }
-    ctx_free(&x);
+    cli_service_close(&x);
     return rc;
 }
 
@@ -1010,7 +914,7 @@ static int cmd_quota(const cli_command *self, int argc, char **argv)
     cs_kv q;
     ctx x;
 
-    if (rc != CLI_CONTINUE || (rc = ctx_open(&x, "quota", a.provider)) != EXIT_SUCCESS)
+    if (rc != CLI_CONTINUE || (rc = cli_service_open(&x, "quota", a.provider)) != EXIT_SUCCESS)
         return rc;
     rc = EXIT_FAILURE;
     cs_kv_init(&q);
@@ -1026,7 +930,7 @@ static int cmd_quota(const cli_command *self, int argc, char **argv)
         json_decref(r);
         rc = EXIT_SUCCESS;
     }
-    ctx_free(&x);
+    cli_service_close(&x);
     return rc;
 }
 
@@ -1471,14 +1375,14 @@ static int cmd_apply(const cli_command *self, int argc, char **argv)
     if (j.a.check)
         return apply_check_only(&j.a);
     human = j.a.json ? stderr : stdout;
-    if ((rc = ctx_open(&j.x, "apply", j.a.provider)) != EXIT_SUCCESS)
+    if ((rc = cli_service_open(&j.x, "apply", j.a.provider)) != EXIT_SUCCESS)
         return rc;
     rc = EXIT_FAILURE;
     if (apply_target(&j) && apply_start(&j))
         for (start = time(NULL); (rc = apply_step(&j, start)) == CLI_CONTINUE;)
             sleep((unsigned)j.poll_s);
     cs_apply_free(j.ap); /* wipes the key of the last answer */
-    ctx_free(&j.x);
+    cli_service_close(&j.x);
     return rc;
 }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_service.h"
 #include "cs_aliyun.h"
 #include "cs_deploy.h"
 #include "cs_store.h"
@@ -18,54 +19,7 @@
 #include "cs_time.h"
 
 /* The config, the store and the client of the one aliyun-cas provider (or --provider). */
-typedef struct {
-    const char *cmd;
-    cs_config *c;
-    cs_store *s;
-    cs_sync_session *sess;
-    cs_aliyun *client;
-    const cs_provider_conf *pv;
-} ctx;
-
-static void ctx_free(ctx *x)
-{
-    cs_sync_session_free(x->sess);
-    cs_store_free(x->s);
-    cs_config_free(x->c);
-}
-
-static int ctx_open(ctx *x, const char *cmd, const char *provider)
-{
-    size_t i, n = 0;
-    int rc;
-
-    memset(x, 0, sizeof(*x));
-    x->cmd = cmd;
-    if ((rc = cli_open_all(cmd, &x->c, &x->s)) != EXIT_SUCCESS)
-        return rc;
-    for (i = 0; i < x->c->n_providers; i++) {
-        const cs_provider_conf *pv = &x->c->providers[i];
-
-        if (pv->type == CS_PROVIDER_ALIYUN_CAS &&
-            (provider ? strcmp(pv->name, provider) == 0 : n++ == 0))
-            x->pv = pv;
-    }
-    if (x->pv == NULL || (!provider && n > 1)) {
-        fprintf(stderr, "certsync %s: %s\n", cmd,
-                provider ? "no [provider NAME] of type aliyun-cas by that name in the config"
-                : n ? "several aliyun-cas providers in the config; choose one with --provider NAME"
-                    : "no [provider NAME] with type = aliyun-cas in the config");
-        ctx_free(x);
-        return EXIT_FAILURE;
-    }
-    x->sess = cs_sync_session_new(x->c);
-    if (cs_aliyun_of_session(x->sess, x->pv, &x->client) != CS_OK) {
-        cli_fail(cmd);
-        ctx_free(x);
-        return EXIT_FAILURE;
-    }
-    return EXIT_SUCCESS;
-}
+typedef cli_service ctx;
 
 static const char *jstr(const json_t *o, const char *k)
 {
@@ -80,64 +34,9 @@ static const char *jid(const json_t *o, const char *k, char buf[32])
     return buf;
 }
 
-static int is_one_of(const char *k, const char *const *set)
-{
-    for (; *set; set++)
-        if (strcmp(k, *set) == 0)
-            return 1;
-    return 0;
-}
-
-/* The service's milliseconds since the epoch (a number or a string of digits) as a time. */
-static time_t ms_time(const json_t *v)
-{
-    const char *s = json_string_value(v);
-
-    if (json_is_integer(v))
-        return (time_t)(json_integer_value(v) / 1000);
-    if (s == NULL || *s == '\0' || strspn(s, "0123456789") != strlen(s) || strlen(s) > 16)
-        return 0;
-    return (time_t)(strtoll(s, NULL, 10) / 1000);
-}
-
-/*
- * --json as every service command prints it (README: "The service's commands print ..."):
- * ids as JSON strings, the service's millisecond times as UTC ISO-8601, "" times as null.
- */
-static void normalize(json_t *j)
-{
-    static const char *const ids[] = {"Id",       "CertId",         "UserId",  "ResourceId",
-                                      "JobId",    "ResourceCertId", "OrderId", "ContactId",
-                                      "AccessId", "WorkerId",       NULL};
-    static const char *const ms[] = {"CertStartTime", "CertEndTime", "GmtCreate",    "GmtModified",
-                                     "StartTime",     "EndTime",     "ScheduleTime", NULL};
-    char buf[CS_TIME_ISO_SIZE > 32 ? CS_TIME_ISO_SIZE : 32];
-    const char *k;
-    json_t *v;
-    size_t i;
-
-    if (json_is_array(j))
-        json_array_foreach(j, i, v) normalize(v);
-    if (!json_is_object(j))
-        return;
-    json_object_foreach(j, k, v)
-    {
-        if (is_one_of(k, ids) && json_is_integer(v)) {
-            cs_json_id(v, buf, sizeof(buf));
-            json_object_set_new(j, k, json_string(buf));
-        } else if (is_one_of(k, ms)) {
-            time_t t = ms_time(v);
-
-            json_object_set_new(j, k, t ? json_string(cs_time_iso(t, buf)) : json_null());
-        } else {
-            normalize(v);
-        }
-    }
-}
-
 static void print_json(json_t *j)
 {
-    normalize(j);
+    cli_json_normalize(j);
     json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     printf("\n");
 }
@@ -203,7 +102,7 @@ static void resources_text(json_t *rows)
            "NOT AFTER");
     json_array_foreach(rows, i, r)
     {
-        time_t t = ms_time(json_object_get(r, "CertEndTime"));
+        time_t t = cli_ms_time(json_object_get(r, "CertEndTime"));
 
         printf("%-36s %-12s %-16s %-24s %s\n", jstr(r, "resource"), cli_safe(jid(r, "Id", id)),
                *jid(r, "CertId", cid) ? cli_safe(cid) : "-",
@@ -226,7 +125,7 @@ static int cmd_resources(const cli_command *self, int argc, char **argv)
         return cli_usage(&self->spec, "takes no arguments");
     if (a.product && cs_deploy_product(a.product, &product, &cloud) != CS_OK)
         return cli_usage(&self->spec, "--product: %s", cs_error_last());
-    if ((rc = ctx_open(&x, "resources", a.provider)) != EXIT_SUCCESS)
+    if ((rc = cli_service_open(&x, "resources", a.provider)) != EXIT_SUCCESS)
         return rc;
     rc = EXIT_FAILURE;
     if (cs_deploy_resources(x.client, product, a.keyword, a.cloud ? a.cloud : cloud, &rows) ==
@@ -241,7 +140,7 @@ static int cmd_resources(const cli_command *self, int argc, char **argv)
     } else {
         cli_fail("resources");
     }
-    ctx_free(&x);
+    cli_service_close(&x);
     return rc;
 }
 
@@ -403,7 +302,7 @@ static void deploy_json(const char *job, const char *cert, const char *status, j
     add_labels(rows);
     json_object_set(o, "resources", rows);
     json_object_set(o, "workers", workers ? workers : json_null());
-    normalize(o);
+    cli_json_normalize(o);
     json_dumpf(o, stdout, JSON_PRESERVE_ORDER);
     printf("\n");
     json_decref(o);
@@ -503,14 +402,14 @@ static int cmd_deploy(const cli_command *self, int argc, char **argv)
         cli_usage(&self->spec, "--timeout takes whole seconds (1 or more)");
     else if (a.schedule && schedule_time(a.schedule, &when) != CS_OK)
         cli_usage(&self->spec, "%s", cs_error_last());
-    else if ((rc = ctx_open(&x, "deploy", a.provider)) == EXIT_SUCCESS) {
+    else if ((rc = cli_service_open(&x, "deploy", a.provider)) == EXIT_SUCCESS) {
         if ((a.name && cert_of_name(&x, a.name, cert, sizeof(cert)) != CS_OK) ||
             resolve_all(&x, a.to, &rows) != CS_OK)
             rc = cli_fail("deploy");
         else
             rc = deploy_run(&x, &a, cert, when, rows);
         json_decref(rows);
-        ctx_free(&x);
+        cli_service_close(&x);
     }
     json_decref(a.to);
     return rc;
@@ -537,7 +436,7 @@ static void jobs_text(json_t *rows)
            "DOMAINS");
     json_array_foreach(rows, i, r)
     {
-        time_t t = ms_time(json_object_get(r, "GmtCreate"));
+        time_t t = cli_ms_time(json_object_get(r, "GmtCreate"));
 
         printf("%-12s %-11s %-21s %-12s %-30s %s\n", cli_safe(jid(r, "Id", id)),
                cli_safe(jstr(r, "Status")), t ? cs_time_iso(t, at) : "-",
@@ -557,7 +456,7 @@ static int cmd_deployments(const cli_command *self, int argc, char **argv)
         return rc;
     if (first != argc)
         return cli_usage(&self->spec, "takes no arguments");
-    if ((rc = ctx_open(&x, "deployments", a.provider)) != EXIT_SUCCESS)
+    if ((rc = cli_service_open(&x, "deployments", a.provider)) != EXIT_SUCCESS)
         return rc;
     rc = EXIT_FAILURE;
     if (cs_deploy_jobs(x.client, &rows) == CS_OK) {
@@ -570,7 +469,7 @@ static int cmd_deployments(const cli_command *self, int argc, char **argv)
     } else {
         cli_fail("deployments");
     }
-    ctx_free(&x);
+    cli_service_close(&x);
     return rc;
 }
 
@@ -647,8 +546,9 @@ static void job_text(json_t *d, json_t *counts, json_t *workers, json_t *resourc
 
     printf("job          %s  %s\nstatus       %s\n", cli_safe(jid(d, "Id", id)),
            cli_safe(jstr(d, "Name")), cli_safe(jstr(d, "Status")));
-    if (ms_time(json_object_get(d, "ScheduleTime")))
-        printf("scheduled    %s\n", cs_time_iso(ms_time(json_object_get(d, "ScheduleTime")), t1));
+    if (cli_ms_time(json_object_get(d, "ScheduleTime")))
+        printf("scheduled    %s\n",
+               cs_time_iso(cli_ms_time(json_object_get(d, "ScheduleTime")), t1));
     printf("workers      %lld: %lld success, %lld failed, %lld rolled back\n",
            (long long)json_integer_value(json_object_get(counts, "WorkerCount")),
            (long long)json_integer_value(json_object_get(counts, "SuccessCount")),
@@ -851,7 +751,7 @@ static int cmd_deployment(const cli_command *self, int argc, char **argv)
         return cli_usage(&self->spec, "--resource and --timeout go with rollback");
     if (a.timeout && !seconds_valid(a.timeout))
         return cli_usage(&self->spec, "--timeout takes whole seconds (1 or more)");
-    if ((rc = ctx_open(&x, "deployment", a.provider)) != EXIT_SUCCESS)
+    if ((rc = cli_service_open(&x, "deployment", a.provider)) != EXIT_SUCCESS)
         return rc;
     if (verb == NULL)
         rc = job_show(&x, job, a.json);
@@ -859,7 +759,7 @@ static int cmd_deployment(const cli_command *self, int argc, char **argv)
         rc = job_rollback(&x, job, &a);
     else
         rc = job_change(&x, verb, job);
-    ctx_free(&x);
+    cli_service_close(&x);
     return rc;
 }
 
