@@ -145,10 +145,9 @@ ngx_module_t  ngx_http_certsync_module = {
 static void *
 ngx_http_certsync_create_main_conf(ngx_conf_t *cf)
 {
-    ngx_pool_cleanup_t             *cln;
     ngx_http_certsync_main_conf_t  *mcf;
 
-    mcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_certsync_main_conf_t));
+    mcf = ngx_http_certsync_main_conf_new(cf, ngx_http_certsync_old_conf);
     if (mcf == NULL) {
         return NULL;
     }
@@ -164,29 +163,13 @@ ngx_http_certsync_create_main_conf(ngx_conf_t *cf)
 
     mcf->sync = NGX_CONF_UNSET;
     mcf->sync_interval = NGX_CONF_UNSET_MSEC;
-    mcf->watch_interval = NGX_CONF_UNSET_MSEC;
 
-    if (ngx_array_init(&mcf->certs, cf->pool, 4,
-                       sizeof(ngx_http_certsync_cert_t *))
-        != NGX_OK
-        || ngx_array_init(&mcf->servers, cf->pool, 4,
-                          sizeof(ngx_http_certsync_srv_conf_t *))
-           != NGX_OK
-        || ngx_array_init(&mcf->status_locs, cf->pool, 1,
-                          sizeof(ngx_http_core_loc_conf_t *))
-           != NGX_OK)
+    if (ngx_array_init(&mcf->status_locs, cf->pool, 1,
+                       sizeof(ngx_http_core_loc_conf_t *))
+        != NGX_OK)
     {
         return NULL;
     }
-
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        return NULL;
-    }
-
-    cln->handler = ngx_http_certsync_cleanup;
-    cln->data = mcf;
-    mcf->old_conf = ngx_http_certsync_old_conf;
 
     return mcf;
 }

@@ -1104,6 +1104,48 @@ ngx_http_certsync_status_cb(SSL *ssl, void *arg)
 }
 
 
+/*
+ * The main conf both modules start from: the certificate and server arrays,
+ * the cleanup that frees what they load, and how to find the conf of the
+ * cycle before a reload.
+ */
+ngx_http_certsync_main_conf_t *
+ngx_http_certsync_main_conf_new(ngx_conf_t *cf,
+    void *(*old_conf)(ngx_cycle_t *cycle))
+{
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_certsync_main_conf_t  *mcf;
+
+    mcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_certsync_main_conf_t));
+    if (mcf == NULL) {
+        return NULL;
+    }
+
+    mcf->watch_interval = NGX_CONF_UNSET_MSEC;
+    mcf->old_conf = old_conf;
+
+    if (ngx_array_init(&mcf->certs, cf->pool, 4,
+                       sizeof(ngx_http_certsync_cert_t *))
+        != NGX_OK
+        || ngx_array_init(&mcf->servers, cf->pool, 4,
+                          sizeof(ngx_http_certsync_srv_conf_t *))
+           != NGX_OK)
+    {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_certsync_cleanup;
+    cln->data = mcf;
+
+    return mcf;
+}
+
+
 void
 ngx_http_certsync_cleanup(void *data)
 {

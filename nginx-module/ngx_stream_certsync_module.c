@@ -95,36 +95,7 @@ ngx_module_t  ngx_stream_certsync_module = {
 static void *
 ngx_stream_certsync_create_main_conf(ngx_conf_t *cf)
 {
-    ngx_pool_cleanup_t             *cln;
-    ngx_http_certsync_main_conf_t  *mcf;
-
-    mcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_certsync_main_conf_t));
-    if (mcf == NULL) {
-        return NULL;
-    }
-
-    mcf->watch_interval = NGX_CONF_UNSET_MSEC;
-    mcf->old_conf = ngx_stream_certsync_old_conf;
-
-    if (ngx_array_init(&mcf->certs, cf->pool, 4,
-                       sizeof(ngx_http_certsync_cert_t *))
-        != NGX_OK
-        || ngx_array_init(&mcf->servers, cf->pool, 4,
-                          sizeof(ngx_http_certsync_srv_conf_t *))
-           != NGX_OK)
-    {
-        return NULL;
-    }
-
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        return NULL;
-    }
-
-    cln->handler = ngx_http_certsync_cleanup;
-    cln->data = mcf;
-
-    return mcf;
+    return ngx_http_certsync_main_conf_new(cf, ngx_stream_certsync_old_conf);
 }
 
 
