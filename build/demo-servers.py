@@ -57,9 +57,11 @@ with ngx, ap:
           f"{nginx.served_sha256(n_port, 'demo.localhost')}")
     print(f"Apache https://demo.localhost:{ap_port}/ serves "
           f"{apache.served_sha256(ap_port, 'demo.localhost')}")
-    print(f"store current is                          {store_fp()}")
+    before = store_fp()
+    print(f"store current is                          {before}")
     show(certsync, "--config", conf, "sync", "--force", "demo")
     want, t0 = store_fp(), time.monotonic()
+    assert want != before, "the forced sync installed no new version (held? see status)"
     while (nginx.served_sha256(n_port, "demo.localhost") != want or
            apache.served_sha256(ap_port, "demo.localhost") != want):
         assert time.monotonic() - t0 < 5, "the servers did not pick up the new version"

@@ -35,8 +35,11 @@ with Tomcat(work / "base", ks, "JKS", password_file=Path(str(ks) + ".password"),
             key_alias="demo") as tc:
     print(f"Tomcat 10.1 (pid {tc.pid()}) serves https://localhost:{tc.https_port}/ "
           f"with sha256 {tc.served_sha256()} (store: {fingerprint()})")
+    before = fingerprint()
     show(certsync, "--config", conf, "sync", "--force", "demo")
+    assert fingerprint() != before, "the forced sync installed no new version (held? see status)"
     show(helper, "--config", conf, "--cert", "demo", "--keystore", ks, "--type", "jks",
          "--reload-url", tc.reload_url, "--manager-credentials", creds)
     print(f"Tomcat (pid {tc.pid()}, not restarted) now serves sha256 {tc.served_sha256()} "
           f"(store: {fingerprint()})")
+    assert tc.served_sha256() == fingerprint(), "Tomcat does not serve the store's version"

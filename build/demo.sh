@@ -54,6 +54,9 @@ fi
 step "rollback: v1 is current again"
 show "$certsync" --config "$conf" rollback demo
 show "$certsync" --config "$conf" status demo
+step "a sync leaves a rolled-back certificate alone until it is released"
+show "$certsync" --config "$conf" sync
+show "$certsync" --config "$conf" release demo
 if [ -x /usr/sbin/nginx ] && [ -x /usr/sbin/apache2 ] && [ -f "$(dirname "$certsync")/ngx_http_certsync_module.so" ] \
     && [ -f "$(dirname "$certsync")/mod_certsync.so" ]; then
     step "nginx and Apache serve 'demo' by name; a rotation reaches both with no reload"
