@@ -195,6 +195,8 @@ char *ngx_http_certsync_declare(ngx_conf_t *cf,
 ngx_int_t ngx_http_certsync_add_server(ngx_conf_t *cf,
     ngx_http_certsync_main_conf_t *mcf, ngx_http_certsync_srv_conf_t *conf,
     SSL_CTX *ctx);
+char *ngx_http_certsync_config(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 ngx_http_certsync_main_conf_t *ngx_http_certsync_main_conf_new(ngx_conf_t *cf,
     void *(*old_conf)(ngx_cycle_t *cycle));
 void ngx_http_certsync_cleanup(void *data);

@@ -1104,6 +1104,35 @@ ngx_http_certsync_status_cb(SSL *ssl, void *arg)
 }
 
 
+/* certsync_config FILE, in http{} or stream{}: read certsync.conf once. */
+char *
+ngx_http_certsync_config(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_certsync_main_conf_t *mcf = conf;
+
+    ngx_str_t  *value;
+
+    if (mcf->config.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    mcf->config = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &mcf->config, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_certsync_load_config(cf, mcf) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"certsync_config\": %s", cs_error_last());
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 /*
  * The main conf both modules start from: the certificate and server arrays,
  * the cleanup that frees what they load, and how to find the conf of the

@@ -27,8 +27,6 @@ static char *ngx_stream_certsync_merge_srv_conf(ngx_conf_t *cf, void *parent,
 static void *ngx_stream_certsync_old_conf(ngx_cycle_t *old);
 static ngx_int_t ngx_stream_certsync_init_process(ngx_cycle_t *cycle);
 static void ngx_stream_certsync_exit_process(ngx_cycle_t *cycle);
-static char *ngx_stream_certsync_config(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 static char *ngx_stream_certsync_certificate(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 
@@ -41,7 +39,7 @@ static ngx_command_t  ngx_stream_certsync_commands[] = {
 
     { ngx_string("certsync_config"),
       NGX_STREAM_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_stream_certsync_config,
+      ngx_http_certsync_config,
       NGX_STREAM_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -243,34 +241,6 @@ ngx_stream_certsync_exit_process(ngx_cycle_t *cycle)
 
 
 /* ---- directives ---- */
-
-static char *
-ngx_stream_certsync_config(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_certsync_main_conf_t *mcf = conf;
-
-    ngx_str_t  *value;
-
-    if (mcf->config.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    mcf->config = value[1];
-
-    if (ngx_conf_full_name(cf->cycle, &mcf->config, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_http_certsync_load_config(cf, mcf) != NGX_OK) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"certsync_config\": %s", cs_error_last());
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
 
 static char *
 ngx_stream_certsync_certificate(ngx_conf_t *cf, ngx_command_t *cmd,
