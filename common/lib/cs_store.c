@@ -1319,21 +1319,25 @@ cs_rc cs_store_drop_aside(cs_store *s, const char *name, unsigned version, const
 cs_rc cs_store_aside_changed(const cs_store *s, const char *name, unsigned version,
                              const char *kind, cs_store_stamp *last, int *changed)
 {
-    char entry[48], dir[PATH_SZ], path[PATH_SZ];
+    char entry[48];
     struct stat st;
     cs_store_stamp now = {0};
+    int cfd;
 
     *changed = 0;
-    if (aside_entry(kind, version, entry, sizeof(entry)) != CS_OK ||
-        cert_dir(s, name, dir, sizeof(dir)) != CS_OK ||
-        cs_fs_join(path, sizeof(path), dir, entry) != CS_OK)
+    if (aside_entry(kind, version, entry, sizeof(entry)) != CS_OK)
         return cs_error_code();
-    if (lstat(path, &st) == 0) {
-        now.linked = 1;
-        now.dev = st.st_dev;
-        now.ino = st.st_ino;
-        now.ctime = st.st_ctim;
+    /* from the certificate's verified directory, never by path (SPEC.md "Trust boundary") */
+    if (cert_open(s, name, 0, &cfd) == CS_OK) {
+        if (fstatat(cfd, entry, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            now.linked = 1;
+            now.dev = st.st_dev;
+            now.ino = st.st_ino;
+            now.ctime = st.st_ctim;
+        }
+        close(cfd);
     }
+    cs_error_clear();
     *changed = now.linked != last->linked || now.dev != last->dev || now.ino != last->ino ||
                now.ctime.tv_sec != last->ctime.tv_sec || now.ctime.tv_nsec != last->ctime.tv_nsec;
     *last = now;
@@ -1643,17 +1647,30 @@ cs_rc cs_store_rollback(cs_store *s, const char *name, int force, unsigned *vers
 cs_rc cs_store_current_changed(const cs_store *s, const char *name, cs_store_stamp *last,
                                int *changed)
 {
-    char link[PATH_SZ];
     struct stat st;
+    int cfd, r;
 
     *changed = 0;
-    if (cs_store_current_link(s, name, link, sizeof(link)) != CS_OK)
+    if (check_name(name) != CS_OK)
         return cs_error_code();
-    if (lstat(link, &st) == -1) {
+    /* from the certificate's verified directory, never by path (SPEC.md "Trust boundary") */
+    if (cert_open(s, name, 0, &cfd) != CS_OK) {
+        last->linked = 0;
+        if (cs_error_code() == CS_ENOTFOUND) {
+            cs_error_clear();
+            return CS_OK;
+        }
+        return cs_error_set(CS_EIO, "cannot look at %s/certs/%s/current: %s", s->path, name,
+                            cs_error_last());
+    }
+    r = fstatat(cfd, "current", &st, AT_SYMLINK_NOFOLLOW);
+    close(cfd);
+    if (r == -1) {
         last->linked = 0;
         if (errno == ENOENT)
             return CS_OK;
-        return cs_error_set(CS_EIO, "cannot look at %s: %s", link, strerror(errno));
+        return cs_error_set(CS_EIO, "cannot look at %s/certs/%s/current: %s", s->path, name,
+                            strerror(errno));
     }
     *changed = !last->linked || st.st_dev != last->dev || st.st_ino != last->ino ||
                st.st_ctim.tv_sec != last->ctime.tv_sec || st.st_ctim.tv_nsec != last->ctime.tv_nsec;
