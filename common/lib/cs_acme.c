@@ -407,6 +407,13 @@ static cs_rc read_eab_key(const char *path, unsigned char *mac, size_t size, siz
         close(fd);
         return cs_error_set(CS_ECONFIG, "eab-hmac-file '%s' is not a regular file", path);
     }
+    if (st.st_uid != 0 && st.st_uid != geteuid()) {
+        close(fd);
+        return cs_error_set(CS_ECONFIG,
+                            "eab-hmac-file '%s' belongs to uid %u: refused, a secret must belong "
+                            "to root or to the user certsync runs as (uid %u); chown it",
+                            path, (unsigned)st.st_uid, (unsigned)geteuid());
+    }
     if (st.st_mode & 077) {
         close(fd);
         return cs_error_set(CS_ECONFIG,

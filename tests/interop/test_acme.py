@@ -391,6 +391,15 @@ def test_external_account_binding(tmp_path):
                     "refused, it is a secret; chmod 600 it") in r.stderr, r.stderr
             assert EAB_KEY not in r.stdout + r.stderr
             hmac.chmod(0o600)
+            # a 0600 file of another user (one the workers could have swapped in) is refused
+            import pwd
+            www = pwd.getpwnam("www-data").pw_uid
+            os.chown(hmac, www, -1)
+            r = certsync("--config", conf, "sync", check=False)
+            assert r.returncode != 0
+            assert (f"eab-hmac-file '{hmac}' belongs to uid {www}: refused, a secret must "
+                    "belong to root or to the user certsync runs as") in r.stderr, r.stderr
+            os.chown(hmac, 0, -1)
             hmac.write_text(EAB_KEY[::-1] + "\n")  # a wrong MAC key: pebble refuses
             r = certsync("--config", conf, "sync", check=False)
             assert r.returncode != 0
